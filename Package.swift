@@ -1,0 +1,49 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers follow ../shared/DESIGN.md: C shims at the bottom, then media and tensors, then the
+// models, the pipeline, and the command line. A lower target never imports a higher one.
+let package = Package(
+    name: "segwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "segwatch", targets: ["segwatch"]),
+        .library(name: "SegwatchMedia", targets: ["SegwatchMedia"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System-library shims. pkg-config finds flags; the Debian -dev packages provide them.
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavdevice",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev",
+                              "libswscale-dev", "libavdevice-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CVulkan",
+            pkgConfig: "vulkan",
+            providers: [.apt(["libvulkan-dev"])]
+        ),
+
+        .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
+
+        .executableTarget(
+            name: "segwatch",
+            dependencies: [
+                "SegwatchMedia",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia"]),
+        .testTarget(name: "segwatchTests", dependencies: ["SegwatchMedia"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// The `segwatch` command line.
+@main
+struct Segwatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segwatch",
+        abstract: "Watch video and report the regions in each frame and what they are.",
+        discussion: """
+            Inputs are anything FFmpeg reads: a file, rtsp://, http(s)://, a V4L2 camera \
+            (/dev/videoN), or a lavfi graph (lavfi:testsrc=size=320x240:rate=25).
+            """,
+        version: segwatchVersion,
+        subcommands: [Probe.self]
+    )
+}
+
+let segwatchVersion = "0.1.0"
