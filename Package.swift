@@ -42,8 +42,12 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia"]),
-        .testTarget(name: "segwatchTests", dependencies: ["SegwatchMedia"]),
+        // Fixture paths, child processes and the loopback RTSP server, shared by the tests.
+        .target(name: "SegwatchTestSupport", path: "Tests/SegwatchTestSupport"),
+        .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia", "SegwatchTestSupport"]),
+        .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
+        // Runs the built `segwatch` binary, as a user would.
+        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
