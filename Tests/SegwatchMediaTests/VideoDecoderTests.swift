@@ -22,6 +22,17 @@ import Testing
         #expect(try decoder.next() == nil, "the end stays the end")
     }
 
+    // Guards http(s) inputs: a file served over HTTP decodes completely, as from disk.
+    @Test func decodesEveryFrameOverHTTP() throws {
+        let server = try HTTPFileServer(folder: Fixtures.root.appendingPathComponent("media").path)
+        defer { server.stop() }
+        let decoder = try VideoDecoder(InputSpec(server.url("carphone.mp4")))
+        var count = 0
+        while try decoder.next() != nil { count += 1 }
+        #expect(count == 120)
+        #expect(!decoder.spec.isLive)
+    }
+
     // Guards the pixel path: our swscale conversion must match ffmpeg's CLI with the same flags.
     @Test(arguments: [
         (frame: 100, width: nil as Int?, height: nil as Int?, flags: "bicubic"),

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import SegwatchMedia
+
+/// `segwatch bench`: throughput figures, printed as one JSON object with `--json`.
+///
+/// Times are medians in milliseconds under keys ending in `_ms`; raw values are in `samples`.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure segwatch's throughput, optionally next to a peer in the same run.",
+        subcommands: [BenchDecode.self])
+}
+
+/// Options every benchmark shares.
+struct BenchOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Timed runs; the median is reported.")
+    var runs: Int = 5
+
+    @Option(help: "Untimed runs first.")
+    var warmup: Int = 1
+
+    func validate() throws {
+        guard runs > 0, warmup >= 0 else { throw ValidationError("--runs must be positive and --warmup not negative") }
+    }
+}
+
+struct BenchDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Decode every frame and convert it to RGB24; report frames per second.",
+        discussion: """
+            With --compare-ffmpeg (the default) the same work is timed through the ffmpeg CLI \
+            (`ffmpeg -i INPUT -f rawvideo -pix_fmt rgb24 -y /dev/null`) in the same run, with \
+            its process start-up measured apart (`ffmpeg -version`), as ../shared/bench/peers.py does.
+            """)
+
+    @OptionGroup var source: InputOptions
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Decoder threads; 0 = FFmpeg's automatic choice, as the ffmpeg CLI uses.")
+    var threads: Int = 0
+
+    @Flag(inversion: .prefixedNo, help: "Also time the ffmpeg CLI on the same input.")
+    var compareFFmpeg = true
+
+    func run() throws {
+        let spec = source.spec
+        var frames = 0
+        func decodeOnce() throws -> Double {
+            let start = DispatchTime.now()
+            let decoder = try VideoDecoder(spec, options: DecodeOptions(layout: .rgb24, threads: threads))
+            var count = 0
+            while try decoder.next() != nil { count += 1 }
+            frames = count
+            return milliseconds(since: start)
+        }
+        let samples = try runReporting { () throws -> [Double] in
+            for _ in 0..<options.warmup { _ = try decodeOnce() }
+            return try (0..<options.runs).map { _ in try decodeOnce() }
+        }
+        let decodeMs = median(samples)
+        var result = BenchResult()
+        result["input"] = .string(spec.redacted)
+        result["frames"] = .number(Double(frames))
+        result["threads"] = .number(Double(threads))
+        result["runs"] = .number(Double(options.runs))
+        result["decode_ms"] = .number(decodeMs)
+        result["fps"] = .number(Double(frames) / decodeMs * 1000)
+        result.samples["decode_ms"] = samples
+
+        if compareFFmpeg, let ffmpeg = findExecutable("ffmpeg") {
+            let input = spec.format == "lavfi" ? ["-f", "lavfi", "-i", spec.url] : ["-i", spec.original]
+            let command = ["-nostdin", "-hide_banner", "-loglevel", "error"] + input
+                + ["-f", "rawvideo", "-pix_fmt", "rgb24", "-y", "/dev/null"]
+            for _ in 0..<options.warmup { _ = timeProcess(ffmpeg, command) }
+            let whole = (0..<options.runs).map { _ in timeProcess(ffmpeg, command) }
+            let exec = (0..<options.runs).map { _ in timeProcess(ffmpeg, ["-version"]) }
+            let wholeMs = median(whole), execMs = median(exec)
+            let ffmpegFPS = Double(frames) / wholeMs * 1000
+            let ffmpegFPSExclExec = Double(frames) / max(wholeMs - execMs, 0.001) * 1000
+            result["ffmpeg_ms"] = .number(wholeMs)
+            result["ffmpeg_exec_ms"] = .number(execMs)
+            result["ffmpeg_fps"] = .number(ffmpegFPS)
+            result["ffmpeg_fps_excl_exec"] = .number(ffmpegFPSExclExec)
+            // segwatch decodes in-process, so the fair peer figure leaves out ffmpeg's start-up.
+            result["ratio_vs_ffmpeg"] = .number(Double(frames) / decodeMs * 1000 / ffmpegFPSExclExec)
+            result["ratio_vs_ffmpeg_whole_process"] = .number(Double(frames) / decodeMs * 1000 / ffmpegFPS)
+            result.samples["ffmpeg_ms"] = whole
+            result.samples["ffmpeg_exec_ms"] = exec
+        }
+        print(options.json ? try result.json() : result.text())
+    }
+}
+
+/// A benchmark's figures: named values plus the raw samples behind the medians.
+struct BenchResult: Encodable {
+    enum Value: Encodable {
+        case number(Double)
+        case string(String)
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case let .number(value): try container.encode(rounded(value))
+            case let .string(value): try container.encode(value)
+            }
+        }
+    }
+
+    private var values: [String: Value] = [:]
+    var samples: [String: [Double]] = [:]
+
+    subscript(key: String) -> Value? {
+        get { values[key] }
+        set { values[key] = newValue }
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (key, value) in values { try container.encode(value, forKey: Key(stringValue: key)) }
+        try container.encode(samples.mapValues { $0.map(rounded) }, forKey: Key(stringValue: "samples"))
+    }
+
+    func json() throws -> String { try jsonString(self) }
+
+    func text() -> String {
+        values.keys.sorted().map { key in
+            switch values[key]! {
+            case let .number(number): return "\(key): \(String(format: "%.3f", number))"
+            case let .string(string): return "\(key): \(string)"
+            }
+        }.joined(separator: "\n")
+    }
+}
+
+/// Three decimals are plenty for milliseconds and frame rates.
+private func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+func milliseconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+}
+
+/// Wall time of a whole child process, in milliseconds; its output is discarded.
+func timeProcess(_ executable: String, _ arguments: [String]) -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    process.standardInput = FileHandle.nullDevice
+    let start = DispatchTime.now()
+    guard (try? process.run()) != nil else { return .nan }
+    process.waitUntilExit()
+    return milliseconds(since: start)
+}
+
+func findExecutable(_ name: String) -> String? {
+    for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let candidate = "\(folder)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}

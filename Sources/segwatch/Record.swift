@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import SegwatchMedia
+
+/// `segwatch record`: decode an input and write it as H.264 video.
+///
+/// It exercises the same decoder and encoder that produce `segwatch run`'s annotated video,
+/// and is handy for saving a clip of a camera.
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode an input and write it to an MP4 or MKV file (H.264, else MPEG-4).",
+        discussion: """
+            Source timestamps are kept. SIGINT or SIGTERM stops recording, and the file is \
+            finalized and playable; a second signal exits at once.
+            """)
+
+    @OptionGroup var source: InputOptions
+
+    @Option(name: [.short, .long], help: "The file to write: .mp4, .mkv or .mov.")
+    var output: String
+
+    @Option(help: "Stop after this many frames.")
+    var frames: Int?
+
+    @Option(help: "Output size WIDTHxHEIGHT; default: the source's.")
+    var size: String?
+
+    @Option(help: "Encoders to try in order, comma-separated.")
+    var codecs: String = "libx264,mpeg4"
+
+    @Flag(help: "Print a JSON summary on stdout when done.")
+    var json = false
+
+    func validate() throws {
+        if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+        if let size, parseSize(size) == nil { throw ValidationError("--size must be WIDTHxHEIGHT, not '\(size)'") }
+    }
+
+    func run() throws {
+        let shutdown = ShutdownSignal.shared
+        shutdown.install()
+        let gate = InterruptGate()
+        shutdown.onSignal { gate.stop() }
+        let target = size.flatMap(parseSize)
+        let spec = source.spec
+
+        let (written, stopReason) = try runReporting { () throws -> (Int, String?) in
+            let decoder = try VideoDecoder(spec, options: DecodeOptions(width: target?.width, height: target?.height),
+                                           gate: gate)
+            let encoder = try VideoEncoder(
+                path: output, width: target?.width ?? decoder.stream.width, height: target?.height ?? decoder.stream.height,
+                frameRate: decoder.stream.fps ?? 25,
+                settings: EncoderSettings(codecs: codecs.split(separator: ",").map(String.init)))
+            let progress = Progress(enabled: isatty(STDERR_FILENO) == 1 && !json)
+            var stopReason: String?
+            do {
+                while shutdown.caughtSignal == nil, frames.map({ encoder.framesWritten < $0 }) ?? true,
+                      let frame = try decoder.next() {
+                    try encoder.append(frame)
+                    progress.update("recorded \(encoder.framesWritten) frames")
+                }
+            } catch let error as MediaError {
+                // Keep what was recorded: finish the file, then report.
+                if case .cancelled = error {} else { stopReason = error.description }
+            }
+            progress.clear()
+            try encoder.finish()
+            return (encoder.framesWritten, stopReason)
+        }
+        if json {
+            print(try jsonString(RecordSummary(output: output, frames: written, error: stopReason)))
+        } else {
+            FileHandle.standardError.write(Data("wrote \(written) frames to \(output)\n".utf8))
+        }
+        if let stopReason {
+            printError(stopReason)
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct RecordSummary: Codable {
+    var output: String
+    var frames: Int
+    var error: String?
+}
+
+/// A one-line progress display on stderr, redrawn at most a few times a second.
+final class Progress {
+    private let enabled: Bool
+    private var last = Date.distantPast
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ text: @autoclosure () -> String) {
+        guard enabled, Date().timeIntervalSince(last) > 0.2 else { return }
+        last = Date()
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
+    }
+
+    func clear() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
