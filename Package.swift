@@ -43,7 +43,7 @@ let package = Package(
         ),
 
         // Fixture paths, child processes and the loopback RTSP server, shared by the tests.
-        .target(name: "SegwatchTestSupport", path: "Tests/SegwatchTestSupport"),
+        .target(name: "SegwatchTestSupport", path: "Tests/SegwatchTestSupport", exclude: ["range_http_server.py"]),
         .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia", "SegwatchTestSupport"]),
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
         // Runs the built `segwatch` binary, as a user would.

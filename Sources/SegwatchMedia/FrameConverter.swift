@@ -81,23 +81,35 @@ final class FrameConverter {
         }
 
         let storage = pool.take(capacity: layout.byteCount(width: targetWidth, height: targetHeight))
-        let rowBytes = layout.rowBytes(width: targetWidth)
-        var planes: [UnsafeMutablePointer<UInt8>?] = [storage.bytes.assumingMemoryBound(to: UInt8.self), nil, nil, nil]
-        var strides: [Int32] = [Int32(rowBytes), 0, 0, 0]
+        let rowBytes = Int32(layout.rowBytes(width: targetWidth))
+        let base = storage.bytes.assumingMemoryBound(to: UInt8.self)
+        // Plane pointers live in tuples on the stack: converting a frame allocates nothing.
+        typealias Planes = (UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?,
+                            UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?)
+        var planes: Planes = (base, nil, nil, nil)
+        var strides: (Int32, Int32, Int32, Int32) = (rowBytes, 0, 0, 0)
         if layout == .rgbPlanarFloat {
             // swscale's planar RGB is ordered G, B, R; point each plane at its place in R, G, B.
             let plane = targetWidth * targetHeight * 4
-            let base = storage.bytes.assumingMemoryBound(to: UInt8.self)
-            planes = [base + plane, base + 2 * plane, base, nil]
-            strides = [Int32(rowBytes), Int32(rowBytes), Int32(rowBytes), 0]
+            planes = (base + plane, base + 2 * plane, base, nil)
+            strides = (rowBytes, rowBytes, rowBytes, 0)
         }
-        let sourcePlanes = withUnsafeBytes(of: frame.pointee.data) { raw in
-            Array(raw.bindMemory(to: UnsafeMutablePointer<UInt8>?.self).prefix(4)).map { UnsafePointer($0) }
+        var sourcePlanes = frame.pointee.data
+        var sourceStrides = frame.pointee.linesize
+        let rows = withUnsafeBytes(of: &sourcePlanes) { sourcePlanes in
+            withUnsafeBytes(of: &sourceStrides) { sourceStrides in
+                withUnsafeBytes(of: &planes) { planes in
+                    withUnsafeBytes(of: &strides) { strides in
+                        sws_scale(context,
+                                  sourcePlanes.baseAddress!.assumingMemoryBound(to: UnsafePointer<UInt8>?.self),
+                                  sourceStrides.baseAddress!.assumingMemoryBound(to: Int32.self),
+                                  0, Int32(sourceHeight),
+                                  planes.baseAddress!.assumingMemoryBound(to: UnsafeMutablePointer<UInt8>?.self),
+                                  strides.baseAddress!.assumingMemoryBound(to: Int32.self))
+                    }
+                }
+            }
         }
-        let sourceStrides = withUnsafeBytes(of: frame.pointee.linesize) { raw in
-            Array(raw.bindMemory(to: Int32.self).prefix(4))
-        }
-        let rows = sws_scale(context, sourcePlanes, sourceStrides, 0, Int32(sourceHeight), planes, strides)
         guard rows == Int32(targetHeight) else {
             throw MediaError.ffmpeg(input: input, call: "sws_scale", code: rows,
                                     message: "wrote \(rows) rows, expected \(targetHeight)")

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Python's `http.server` serving a folder on 127.0.0.1, for tests of `http://` inputs.
+/// A Python HTTP server with byte ranges (`range_http_server.py`) serving a folder on
+/// 127.0.0.1, for tests of `http://` inputs.
 public final class HTTPFileServer: @unchecked Sendable {
     public let port: Int
     private let process: Process
@@ -9,7 +10,8 @@ public final class HTTPFileServer: @unchecked Sendable {
         self.port = port
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", folder]
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("range_http_server.py")
+        process.arguments = [script.path, folder, String(port)]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
