@@ -33,6 +33,8 @@ let package = Package(
         ),
 
         .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
+        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
 
         .executableTarget(
             name: "segwatch",
@@ -46,6 +48,8 @@ let package = Package(
         .target(name: "SegwatchTestSupport", path: "Tests/SegwatchTestSupport", exclude: ["range_http_server.py"]),
         .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia", "SegwatchTestSupport"]),
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
+        .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
+                    exclude: ["reference_digest.py", "checkpoint_digests.json"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchTestSupport"]),
     ],

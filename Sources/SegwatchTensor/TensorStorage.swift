@@ -1,0 +1,69 @@
+import Foundation
+
+/// Host memory holding float32 elements: owned, or borrowed from a memory-mapped file.
+///
+/// Ownership: a storage is written only by the code that created it, before any tensor
+/// using it is shared; afterwards it is read-only. That is what makes it `@unchecked Sendable`.
+/// A mapped storage keeps its `MappedFile` alive; the mapping is private (copy-on-write),
+/// so nothing can ever write to the file.
+public final class TensorStorage: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+    private let owner: AnyObject?
+
+    /// Zero-filled storage of `count` elements, 64-byte aligned.
+    public init(count: Int) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+        pointer = raw.assumingMemoryBound(to: Float.self)
+        self.count = count
+        owner = nil
+    }
+
+    /// Storage that borrows `count` floats at `pointer` inside memory `owner` keeps alive.
+    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        self.pointer = pointer
+        self.count = count
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
+}
+
+/// A whole file mapped privately into memory (reads are zero-copy; writes never reach the file).
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeMutableRawPointer?
+    public let count: Int
+
+    public enum Failure: Error, Equatable {
+        case open(String, errno: Int32)
+        case map(String, errno: Int32)
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw Failure.open(path, errno: errno) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Failure.open(path, errno: errno) }
+        count = Int(info.st_size)
+        if count == 0 {
+            bytes = nil
+            return
+        }
+        let mapped = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
+        guard let mapped, mapped != MAP_FAILED else { throw Failure.map(path, errno: errno) }
+        bytes = mapped
+    }
+
+    /// The file's bytes.
+    public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: bytes, count: count) }
+
+    deinit {
+        if let bytes { munmap(bytes, count) }
+    }
+}
