@@ -83,6 +83,11 @@ public final class StateDict: Sendable {
                 last = next
             }
         }
+        // Only broadcast views (a zero stride) address more elements than their storage holds;
+        // cap those so a hostile shape cannot make a reader allocate without bound.
+        if count > entry.storageCount && (!entry.strides.contains(0) || count > 1 << 28) {
+            throw fail("shape \(entry.shape) has \(count) elements; its storage has \(entry.storageCount)")
+        }
         if count > 0 && last >= entry.storageCount {
             throw fail("shape \(entry.shape) with strides \(entry.strides) from element \(entry.storageOffset) needs \(last + 1) elements; the storage has \(entry.storageCount)")
         }
