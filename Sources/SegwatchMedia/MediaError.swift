@@ -50,6 +50,17 @@ extension MediaError: CustomStringConvertible {
     }
 }
 
+extension MediaError {
+    /// The part of the message after the input's name, for wrapping one error in another.
+    var reason: String {
+        switch self {
+        case let .ffmpeg(_, call, _, message): return "\(call) failed: \(message)"
+        case let .timedOut(_, operation, seconds): return "\(operation) timed out after \(formatSeconds(seconds))"
+        default: return description
+        }
+    }
+}
+
 func formatSeconds(_ seconds: Double) -> String {
     seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
 }

@@ -90,6 +90,11 @@ public final class VideoDecoder {
             throw MediaError.noVideoStream(input: spec.redacted, found: describeStreams(demuxer.streams))
         }
         let avStream = demuxer.streams[Int(best)]!
+        // Checked before anything is allocated: a throw from here on must free what it made.
+        stream = streamInfo(avStream, format: context)
+        if stream.width <= 0 || stream.height <= 0 {
+            throw MediaError.noVideoStream(input: spec.redacted, found: "a video stream of size \(stream.width)x\(stream.height)")
+        }
         for (i, other) in demuxer.streams.enumerated() where i != Int(best) {
             other?.pointee.discard = AVDISCARD_ALL
         }
@@ -126,10 +131,6 @@ public final class VideoDecoder {
         self.frame = frame!
         timeBase = avStream.pointee.time_base
         streamStart = avStream.pointee.start_time == avNoPTS ? 0 : Double(avStream.pointee.start_time) * av_q2d(timeBase)
-        stream = streamInfo(avStream, format: context)
-        if stream.width <= 0 || stream.height <= 0 {
-            throw MediaError.noVideoStream(input: spec.redacted, found: "a video stream of size \(stream.width)x\(stream.height)")
-        }
         converter = FrameConverter(width: options.width, height: options.height, layout: options.layout, scaler: options.scaler)
     }
 
@@ -252,17 +253,6 @@ public final class VideoDecoder {
                 throw MediaError.ffmpeg(input: spec.redacted, call: "avcodec_send_packet", code: sent, message: avErrorText(sent))
             }
             return
-        }
-    }
-}
-
-extension MediaError {
-    /// The part of the message after the input's name, for wrapping one error in another.
-    var reason: String {
-        switch self {
-        case let .ffmpeg(_, call, _, message): return "\(call) failed: \(message)"
-        case let .timedOut(_, operation, seconds): return "\(operation) timed out after \(formatSeconds(seconds))"
-        default: return description
         }
     }
 }

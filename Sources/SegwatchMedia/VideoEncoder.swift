@@ -167,9 +167,6 @@ public final class VideoEncoder {
     /// Encodes a packed 8-bit frame (`rgb24` or `bgr24`), scaled to the encoder's size if needed.
     /// Its `pts` is kept; a missing or non-increasing one follows the previous frame.
     public func append(_ frame: VideoFrame) throws {
-        guard frame.layout == .rgb24 || frame.layout == .bgr24 else {
-            throw MediaError.invalidArgument(input: path, reason: "the encoder takes rgb24 or bgr24 frames, not \(frame.layout.rawValue)")
-        }
         try frame.withUnsafeBytes { bytes in
             try append(pixels: bytes.baseAddress!, width: frame.width, height: frame.height,
                        rowBytes: frame.rowBytes, layout: frame.layout, pts: frame.pts)
@@ -180,6 +177,10 @@ public final class VideoEncoder {
     public func append(pixels: UnsafeRawPointer, width: Int, height: Int, rowBytes: Int,
                        layout: PixelLayout, pts: Double?) throws {
         guard !finished else { throw MediaError.encoderFailed(output: path, call: "append", message: "the file is already finished") }
+        // Checked here, where the bytes are read as 3 per pixel, so no caller can get past it.
+        guard layout == .rgb24 || layout == .bgr24 else {
+            throw MediaError.invalidArgument(input: path, reason: "the encoder takes rgb24 or bgr24 frames, not \(layout.rawValue)")
+        }
         scaler = sws_getCachedContext(scaler, Int32(width), Int32(height),
                                       layout == .bgr24 ? AV_PIX_FMT_BGR24 : AV_PIX_FMT_RGB24,
                                       Int32(self.width), Int32(self.height), AV_PIX_FMT_YUV420P,
