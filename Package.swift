@@ -45,11 +45,14 @@ let package = Package(
         ),
 
         // Fixture paths, child processes and the loopback RTSP server, shared by the tests.
-        .target(name: "SegwatchTestSupport", path: "Tests/SegwatchTestSupport", exclude: ["range_http_server.py"]),
+        .target(name: "SegwatchTestSupport", dependencies: ["SegwatchCheckpoint"], path: "Tests/SegwatchTestSupport",
+                exclude: ["range_http_server.py"]),
         .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia", "SegwatchTestSupport"]),
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
         .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["reference_digest.py", "checkpoint_digests.json"]),
+        .testTarget(name: "SegwatchTensorTests", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
+                    exclude: ["make_op_references.py", "op_references.safetensors"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchTestSupport"]),
     ],

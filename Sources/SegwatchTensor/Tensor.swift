@@ -32,6 +32,14 @@ public struct Tensor: Sendable {
         self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *)))
     }
 
+    /// A new contiguous tensor whose values the caller writes next (kernels' outputs).
+    public init(uninitialized shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *), zeroed: false))
+    }
+
+    /// The first element; with a contiguous tensor, all of them in row-major order.
+    public var pointer: UnsafeMutablePointer<Float> { storage.pointer + offset }
+
     public var rank: Int { shape.count }
     public var count: Int { shape.reduce(1, *) }
 
@@ -64,6 +72,13 @@ public struct Tensor: Sendable {
             result.storage.pointer[index] = storage.pointer[source]
             index += 1
         }
+        return result
+    }
+
+    /// A new contiguous copy that shares nothing with this tensor.
+    public func copied() -> Tensor {
+        let result = Tensor(uninitialized: shape)
+        copy(self, into: result)
         return result
     }
 

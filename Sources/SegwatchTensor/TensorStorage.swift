@@ -9,26 +9,32 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
-    private let owner: AnyObject?
+    private let owner: Owner
 
-    /// Zero-filled storage of `count` elements, 64-byte aligned.
-    public init(count: Int) {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
-        pointer = raw.assumingMemoryBound(to: Float.self)
+    private enum Owner {
+        case pool(StoragePool)
+        case borrowed(AnyObject)
+    }
+
+    /// Storage of `count` elements, 64-byte aligned, from the buffer pool; zero-filled unless
+    /// `zeroed` is false, for kernels that write every element anyway.
+    public init(count: Int, zeroed: Bool = true, pool: StoragePool = .shared) {
+        let raw = pool.take(count: count)
+        if zeroed { raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1)) }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
-        owner = nil
+        owner = .pool(pool)
     }
 
     /// Storage that borrows `count` floats at `pointer` inside memory `owner` keeps alive.
     public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = pointer
         self.count = count
-        self.owner = owner
+        self.owner = .borrowed(owner)
     }
 
     deinit {
-        if owner == nil { UnsafeMutableRawPointer(pointer).deallocate() }
+        if case let .pool(pool) = owner { pool.give(UnsafeMutableRawPointer(pointer), count: count) }
     }
 }
 

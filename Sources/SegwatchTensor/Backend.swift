@@ -1,0 +1,112 @@
+/// Where model code runs: the op set SAM, TinyViT and CLIP need, on tensors in the backend's
+/// own memory.
+///
+/// Host memory (`Tensor`) and backend memory (`Value`) are distinct: model weights and inputs
+/// are `upload`ed once, results `download`ed at the end. On the CPU the two are the same bytes,
+/// so both are free there; a GPU backend copies. Model code is generic over the backend and
+/// never touches a `Value`'s contents directly.
+public protocol Backend: Sendable {
+    associatedtype Value: Sendable
+
+    func upload(_ tensor: Tensor) -> Value
+    func download(_ value: Value) -> Tensor
+    func shape(_ value: Value) -> [Int]
+
+    // Views and layout.
+    func reshape(_ x: Value, _ shape: [Int]) -> Value
+    func permute(_ x: Value, _ order: [Int]) -> Value
+    func slice(_ x: Value, dim: Int, _ range: Range<Int>) -> Value
+    func contiguous(_ x: Value) -> Value
+    func concat(_ values: [Value], dim: Int) -> Value
+    func pad(_ x: Value, _ padding: [(before: Int, after: Int)], value: Float) -> Value
+    func windowPartition(_ x: Value, size: Int) -> (windows: Value, padded: (h: Int, w: Int))
+    func windowUnpartition(_ windows: Value, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> Value
+
+    // Products and convolutions.
+    func matmul(_ a: Value, _ b: Value) -> Value
+    func linear(_ x: Value, weight: Value, bias: Value?) -> Value
+    func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
+    func convTranspose2d(_ x: Value, weight: Value, bias: Value?, stride: Int) -> Value
+
+    // Norms, activations, attention.
+    func layerNorm(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value
+    func layerNorm2d(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value
+    func activate(_ x: Value, _ activation: Activation) -> Value
+    func softmax(_ x: Value) -> Value
+    func attention(q: Value, k: Value, v: Value, _ options: AttentionOptions<Value>) -> Value
+    func relativePositionBias(q: Value, tableH: Value, tableW: Value,
+                              queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Value>
+
+    // Resampling and elementwise.
+    func interpolate(_ x: Value, size: (h: Int, w: Int), mode: InterpolationMode) -> Value
+    func binary(_ a: Value, _ operation: BinaryOperation, _ b: Value) -> Value
+    func affine(_ x: Value, scale: Float, shift: Float) -> Value
+    func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value
+    func argmax(_ x: Value) -> [Int]
+}
+
+/// The CPU backend: OpenBLAS sgemm for the products, Swift kernels for the rest, on
+/// `threads` threads shared by both (see `CPUThreads`). Its values are host tensors.
+public struct CPUBackend: Backend {
+    public typealias Value = Tensor
+
+    public init(threads: Int) {
+        CPUThreads.set(threads)
+    }
+
+    public func upload(_ tensor: Tensor) -> Tensor { tensor }
+    public func download(_ value: Tensor) -> Tensor { value }
+    public func shape(_ value: Tensor) -> [Int] { value.shape }
+
+    public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor { x.reshaped(shape) }
+    public func permute(_ x: Tensor, _ order: [Int]) -> Tensor { x.permuted(order) }
+    public func slice(_ x: Tensor, dim: Int, _ range: Range<Int>) -> Tensor { x.sliced(dim, range) }
+    public func contiguous(_ x: Tensor) -> Tensor { x.contiguous() }
+    public func concat(_ values: [Tensor], dim: Int) -> Tensor { SegwatchTensor.concat(values, dim: dim) }
+    public func pad(_ x: Tensor, _ padding: [(before: Int, after: Int)], value: Float) -> Tensor {
+        SegwatchTensor.pad(x, padding, value: value)
+    }
+    public func windowPartition(_ x: Tensor, size: Int) -> (windows: Tensor, padded: (h: Int, w: Int)) {
+        SegwatchTensor.windowPartition(x, size: size)
+    }
+    public func windowUnpartition(_ windows: Tensor, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> Tensor {
+        SegwatchTensor.windowUnpartition(windows, size: size, padded: padded, original: original)
+    }
+
+    public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { SegwatchTensor.matmul(a, b) }
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        SegwatchTensor.linear(x, weight: weight, bias: bias)
+    }
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
+        SegwatchTensor.conv2d(x, weight: weight, bias: bias, options)
+    }
+    public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int) -> Tensor {
+        SegwatchTensor.convTranspose2d(x, weight: weight, bias: bias, stride: stride)
+    }
+
+    public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+        SegwatchTensor.layerNorm(x, weight: weight, bias: bias, eps: eps)
+    }
+    public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+        SegwatchTensor.layerNorm2d(x, weight: weight, bias: bias, eps: eps)
+    }
+    public func activate(_ x: Tensor, _ activation: Activation) -> Tensor { SegwatchTensor.activate(x, activation) }
+    public func softmax(_ x: Tensor) -> Tensor { SegwatchTensor.softmax(x) }
+    public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
+        SegwatchTensor.attention(q: q, k: k, v: v, options)
+    }
+    public func relativePositionBias(q: Tensor, tableH: Tensor, tableW: Tensor,
+                                     queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Tensor> {
+        SegwatchTensor.relativePositionBias(q: q, tableH: tableH, tableW: tableW, queryGrid: queryGrid, keyGrid: keyGrid)
+    }
+
+    public func interpolate(_ x: Tensor, size: (h: Int, w: Int), mode: InterpolationMode) -> Tensor {
+        SegwatchTensor.interpolate(x, size: size, mode: mode)
+    }
+    public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Tensor {
+        SegwatchTensor.binary(a, operation, b)
+    }
+    public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor { SegwatchTensor.affine(x, scale: scale, shift: shift) }
+    public func mean(_ x: Tensor, dim: Int, keepDim: Bool) -> Tensor { SegwatchTensor.mean(x, dim: dim, keepDim: keepDim) }
+    public func argmax(_ x: Tensor) -> [Int] { SegwatchTensor.argmax(x) }
+}

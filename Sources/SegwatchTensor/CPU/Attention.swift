@@ -1,0 +1,164 @@
+/// Terms added to attention scores before the softmax.
+public struct AttentionOptions<Value: Sendable>: Sendable {
+    /// Multiplies `q k^T`; usually `1 / sqrt(head dim)`.
+    public var scale: Float
+    /// Masks keys after the query's position (CLIP's text tower).
+    public var causal: Bool
+    /// An additive bias `[heads, Nq, Nk]` (shared by the batch) or `[batch, heads, Nq, Nk]`
+    /// (TinyViT's attention biases).
+    public var bias: Value?
+    /// SAM's decomposed relative-position terms, from `relativePositionBias`.
+    public var relativePosition: RelativePositionBias<Value>?
+
+    public init(scale: Float, causal: Bool = false, bias: Value? = nil, relativePosition: RelativePositionBias<Value>? = nil) {
+        self.scale = scale
+        self.causal = causal
+        self.bias = bias
+        self.relativePosition = relativePosition
+    }
+}
+
+/// Query rows per tile: a tile's scores, `tile x Nk` floats, stay in cache.
+let attentionTile = 128
+
+/// Scaled dot-product attention, `softmax(scale * q k^T + terms) v`, on `[batch, heads, N, d]`
+/// queries, keys and values (strided views welcome), returning `[batch, Nq, heads * dv]`: the
+/// heads already recombined as every reference model does next.
+///
+/// Computed head by head and `attentionTile` query rows at a time, so the scores of 4096 tokens
+/// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`.
+public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
+    precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be [B, heads, N, d]")
+    let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+    let keys = k.shape[2], valueDepth = v.shape[3]
+    precondition(k.shape == [batch, heads, keys, depth] && v.shape == [batch, heads, keys, valueDepth],
+                 "attention: q \(q.shape), k \(k.shape), v \(v.shape) disagree")
+    let q = q.strides[3] == 1 ? q : q.contiguous()
+    let k = k.strides[3] == 1 ? k : k.contiguous()
+    let v = v.strides[3] == 1 ? v : v.contiguous()
+    let bias = options.bias?.contiguous()
+    if let bias {
+        precondition(bias.shape == [heads, queries, keys] || bias.shape == [batch, heads, queries, keys],
+                     "attention: bias \(bias.shape) for \(batch) x \(heads) heads x \(queries) x \(keys)")
+    }
+    let relative = options.relativePosition
+    if let relative {
+        precondition(relative.keyGrid.h * relative.keyGrid.w == keys
+                     && relative.height.shape == [batch, heads, queries, relative.keyGrid.h]
+                     && relative.width.shape == [batch, heads, queries, relative.keyGrid.w],
+                     "attention: relative-position terms \(relative.height.shape), \(relative.width.shape) for \(keys) keys")
+    }
+    let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
+    let tile = min(attentionTile, queries)
+    let scores = Tensor(uninitialized: [tile, keys])
+    for b in 0..<batch {
+        for h in 0..<heads {
+            let qBase = q.pointer + b * q.strides[0] + h * q.strides[1]
+            let kBase = k.pointer + b * k.strides[0] + h * k.strides[1]
+            let vBase = v.pointer + b * v.strides[0] + h * v.strides[1]
+            let biasBase = bias.map { $0.pointer + ($0.rank == 4 ? (b * heads + h) : h) * queries * keys }
+            for start in stride(from: 0, to: queries, by: tile) {
+                let rows = min(tile, queries - start)
+                sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
+                      b: kBase, ldb: k.strides[2], transposeB: true, c: scores.pointer, ldc: keys)
+                let s = scores.pointer
+                parallelFor(rows, grain: 4) { range in
+                    for r in range {
+                        let row = s + r * keys, query = start + r
+                        if let biasBase {
+                            let terms = biasBase + query * keys
+                            for j in 0..<keys { row[j] += terms[j] }
+                        }
+                        if let relative {
+                            let (kh, kw) = relative.keyGrid
+                            let index = (b * heads + h) * queries + query
+                            let hTerms = relative.height.pointer + index * kh, wTerms = relative.width.pointer + index * kw
+                            for y in 0..<kh {
+                                let line = row + y * kw, hy = hTerms[y]
+                                for x in 0..<kw { line[x] += hy + wTerms[x] }
+                            }
+                        }
+                        if options.causal, query + 1 < keys {
+                            (row + query + 1).update(repeating: -.infinity, count: keys - query - 1)
+                        }
+                        softmaxRow(row, keys)
+                    }
+                }
+                sgemm(m: rows, n: valueDepth, k: keys, a: s, lda: keys, b: vBase, ldb: v.strides[2],
+                      c: result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth, ldc: heads * valueDepth)
+            }
+        }
+    }
+    return result
+}
+
+/// SAM's decomposed relative-position terms (`add_decomposed_rel_pos`): for each query, one
+/// term per key row and one per key column, added to the scores as `height[.., ky] + width[.., kx]`.
+public struct RelativePositionBias<Value: Sendable>: Sendable {
+    /// `[batch, heads, Nq, key rows]`.
+    public var height: Value
+    /// `[batch, heads, Nq, key columns]`.
+    public var width: Value
+    public var keyGrid: (h: Int, w: Int)
+
+    public init(height: Value, width: Value, keyGrid: (h: Int, w: Int)) {
+        self.height = height
+        self.width = width
+        self.keyGrid = keyGrid
+    }
+}
+
+/// SAM's `get_rel_pos`: the `[q, k, C]` table of relative-position embeddings, resized with
+/// linear interpolation when the stored table does not fit the sizes.
+public func relativePositions(querySize: Int, keySize: Int, table: Tensor) -> Tensor {
+    let distances = 2 * max(querySize, keySize) - 1
+    var table = table.contiguous()
+    let channels = table.shape[1]
+    if table.shape[0] != distances {
+        // [L, C] -> [1, C, 1, L] -> linear resize along L (bilinear with one row is linear).
+        let resized = interpolate(table.permuted([1, 0]).reshaped([1, channels, 1, table.shape[0]]),
+                                  size: (1, distances), mode: .bilinear)
+        table = resized.reshaped([channels, distances]).permuted([1, 0]).contiguous()
+    }
+    let qScale = max(Double(keySize) / Double(querySize), 1), kScale = max(Double(querySize) / Double(keySize), 1)
+    let result = Tensor(uninitialized: [querySize, keySize, channels])
+    for qi in 0..<querySize {
+        for ki in 0..<keySize {
+            let coordinate = Int(Double(qi) * qScale - Double(ki) * kScale + Double(keySize - 1) * kScale)
+            (result.pointer + (qi * keySize + ki) * channels).update(from: table.pointer + coordinate * channels, count: channels)
+        }
+    }
+    return result
+}
+
+/// Computes SAM's decomposed relative-position terms for queries `q [batch, heads, qh*qw, C]`
+/// (unscaled) on a `queryGrid` attending to a `keyGrid`, with tables `rel_pos_h` and `rel_pos_w`.
+public func relativePositionBias(q: Tensor, tableH: Tensor, tableW: Tensor,
+                                 queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Tensor> {
+    let (batch, heads, queries, channels) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+    precondition(queries == queryGrid.h * queryGrid.w, "relative position: \(queries) queries on a \(queryGrid) grid")
+    let rh = relativePositions(querySize: queryGrid.h, keySize: keyGrid.h, table: tableH)  // [qh, kh, C]
+    let rw = relativePositions(querySize: queryGrid.w, keySize: keyGrid.w, table: tableW)  // [qw, kw, C]
+    let q = q.strides[3] == 1 ? q : q.contiguous()
+    let height = Tensor(uninitialized: [batch, heads, queries, keyGrid.h])
+    let width = Tensor(uninitialized: [batch, heads, queries, keyGrid.w])
+    for b in 0..<batch {
+        for h in 0..<heads {
+            let base = q.pointer + b * q.strides[0] + h * q.strides[1], ld = q.strides[2]
+            let item = (b * heads + h) * queries
+            // rel_h[y, x, :] = q[y, x] . Rh[y]: the queries of row y against table row y.
+            for y in 0..<queryGrid.h {
+                sgemm(m: queryGrid.w, n: keyGrid.h, k: channels, a: base + y * queryGrid.w * ld, lda: ld,
+                      b: rh.pointer + y * keyGrid.h * channels, ldb: channels, transposeB: true,
+                      c: height.pointer + (item + y * queryGrid.w) * keyGrid.h, ldc: keyGrid.h)
+            }
+            // rel_w[y, x, :] = q[y, x] . Rw[x]: one small product per column.
+            for x in 0..<queryGrid.w {
+                sgemm(m: queryGrid.h, n: keyGrid.w, k: channels, a: base + x * ld, lda: queryGrid.w * ld,
+                      b: rw.pointer + x * keyGrid.w * channels, ldb: channels, transposeB: true,
+                      c: width.pointer + (item + x) * keyGrid.w, ldc: queryGrid.w * keyGrid.w)
+            }
+        }
+    }
+    return RelativePositionBias(height: height, width: width, keyGrid: keyGrid)
+}

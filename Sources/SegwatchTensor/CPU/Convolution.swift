@@ -1,0 +1,198 @@
+/// Geometry of a 2-D convolution, as `torch.nn.Conv2d` takes it.
+public struct Conv2dOptions: Sendable, Equatable {
+    public var stride: (y: Int, x: Int)
+    public var padding: (y: Int, x: Int)
+    public var dilation: (y: Int, x: Int)
+    public var groups: Int
+
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+        self.init(stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)
+    }
+
+    public init(stride: (y: Int, x: Int), padding: (y: Int, x: Int), dilation: (y: Int, x: Int) = (1, 1), groups: Int = 1) {
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+    }
+
+    public static func == (l: Self, r: Self) -> Bool {
+        l.stride == r.stride && l.padding == r.padding && l.dilation == r.dilation && l.groups == r.groups
+    }
+
+    func outputSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
+        (input + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1
+    }
+}
+
+/// `torch.nn.functional.conv2d` on NCHW input with an `[out, in/groups, kh, kw]` weight.
+///
+/// Depthwise convolutions run a direct kernel; 1x1 convolutions are one product per group;
+/// the rest unfold the input (im2col) into a reused buffer and multiply.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions = .init()) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape), weight \(weight.shape)")
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (outChannels, groupChannels, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+    let groups = options.groups
+    precondition(groups >= 1 && channels == groupChannels * groups && outChannels % groups == 0,
+                 "conv2d: \(channels) input channels, weight \(weight.shape), groups \(groups)")
+    let outH = options.outputSize(height, kernel: kh, stride: options.stride.y, padding: options.padding.y, dilation: options.dilation.y)
+    let outW = options.outputSize(width, kernel: kw, stride: options.stride.x, padding: options.padding.x, dilation: options.dilation.x)
+    precondition(outH > 0 && outW > 0, "conv2d: kernel \(kh)x\(kw) larger than padded input \(height)x\(width)")
+    let x = x.contiguous(), weight = weight.contiguous()
+    let result = Tensor(uninitialized: [batch, outChannels, outH, outW])
+
+    if groups == channels && outChannels == channels {
+        depthwise(x, weight, options, result)
+    } else {
+        let outGroup = outChannels / groups
+        let pointwise = kh == 1 && kw == 1 && options.stride == (1, 1) && options.padding == (0, 0)
+        let rows = groupChannels * kh * kw, columns = outH * outW
+        let unfolded = pointwise ? nil : Tensor(uninitialized: [rows, columns])
+        for n in 0..<batch {
+            for g in 0..<groups {
+                let input = x.pointer + (n * channels + g * groupChannels) * height * width
+                if let unfolded {
+                    im2col(input, groupChannels, height, width, kh, kw, options, outH, outW, unfolded.pointer)
+                }
+                sgemm(m: outGroup, n: columns, k: rows, a: weight.pointer + g * outGroup * rows, lda: rows,
+                      b: unfolded?.pointer ?? input, ldb: columns,
+                      c: result.pointer + (n * outChannels + g * outGroup) * columns, ldc: columns)
+            }
+        }
+    }
+    if let bias { addChannelBias(result, bias) }
+    return result
+}
+
+/// Adds `bias[c]` to every element of channel `c` of an NCHW tensor, in place.
+func addChannelBias(_ result: Tensor, _ bias: Tensor) {
+    let channels = result.shape[1], plane = result.shape[2] * result.shape[3]
+    precondition(bias.count == channels, "bias of \(bias.count) for \(channels) channels")
+    let bias = bias.contiguous().pointer, out = result.pointer
+    parallelFor(result.shape[0] * channels) { range in
+        for item in range {
+            let value = bias[item % channels]
+            let row = out + item * plane
+            for i in 0..<plane { row[i] += value }
+        }
+    }
+}
+
+private func im2col(_ input: UnsafePointer<Float>, _ channels: Int, _ height: Int, _ width: Int,
+                    _ kh: Int, _ kw: Int, _ o: Conv2dOptions, _ outH: Int, _ outW: Int,
+                    _ columns: UnsafeMutablePointer<Float>) {
+    parallelFor(channels * kh * kw) { range in
+        for row in range {
+            let c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
+            let plane = input + c * height * width
+            var out = columns + row * outH * outW
+            for oy in 0..<outH {
+                let iy = oy * o.stride.y - o.padding.y + ki * o.dilation.y
+                if iy < 0 || iy >= height {
+                    out.update(repeating: 0, count: outW)
+                } else {
+                    let line = plane + iy * width
+                    for ox in 0..<outW {
+                        let ix = ox * o.stride.x - o.padding.x + kj * o.dilation.x
+                        out[ox] = ix >= 0 && ix < width ? line[ix] : 0
+                    }
+                }
+                out += outW
+            }
+        }
+    }
+}
+
+/// One filter per channel. Each kernel tap adds a shifted, scaled input row to an output row,
+/// which vectorizes along the row.
+private func depthwise(_ x: Tensor, _ weight: Tensor, _ o: Conv2dOptions, _ result: Tensor) {
+    let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
+    let (kh, kw) = (weight.shape[2], weight.shape[3])
+    let (outH, outW) = (result.shape[2], result.shape[3])
+    let input = x.pointer, filters = weight.pointer, output = result.pointer
+    parallelFor(x.shape[0] * channels) { range in
+        for item in range {
+            let plane = input + item * height * width
+            let filter = filters + (item % channels) * kh * kw
+            for oy in 0..<outH {
+                let out = output + (item * outH + oy) * outW
+                out.update(repeating: 0, count: outW)
+                for ki in 0..<kh {
+                    let iy = oy * o.stride.y - o.padding.y + ki * o.dilation.y
+                    guard iy >= 0 && iy < height else { continue }
+                    let line = plane + iy * width
+                    for kj in 0..<kw {
+                        let w = filter[ki * kw + kj]
+                        let shift = kj * o.dilation.x - o.padding.x
+                        // Output columns whose input column lies inside the row.
+                        let first = max(0, (-shift + o.stride.x - 1) / o.stride.x)
+                        let last = min(outW, (width - shift + o.stride.x - 1) / o.stride.x)
+                        guard first < last else { continue }
+                        if o.stride.x == 1 {
+                            let source = line + shift
+                            for ox in first..<last { out[ox] += w * source[ox] }
+                        } else {
+                            for ox in first..<last { out[ox] += w * line[ox * o.stride.x + shift] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `torch.nn.functional.conv_transpose2d` where kernel size equals stride and padding is 0
+/// (SAM's 2x2, stride-2 upscaler): every input pixel writes its own k x k output block, so the
+/// whole op is one product `[in] -> [out * k * k]` per image and a scatter.
+public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4 && weight.shape[0] == x.shape[1],
+                 "conv_transpose2d: input \(x.shape), weight \(weight.shape)")
+    let k = stride
+    precondition(weight.shape[2] == k && weight.shape[3] == k,
+                 "conv_transpose2d: only kernel == stride is supported, got kernel \(weight.shape[2])x\(weight.shape[3]) stride \(stride)")
+    let (batch, inChannels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let outChannels = weight.shape[1], plane = height * width
+    let x = x.contiguous(), weight = weight.contiguous()
+    let blocks = Tensor(uninitialized: [outChannels * k * k, plane])
+    let result = Tensor(uninitialized: [batch, outChannels, height * k, width * k])
+    let bias = bias?.contiguous()
+    for n in 0..<batch {
+        sgemm(m: outChannels * k * k, n: plane, k: inChannels, a: weight.pointer, lda: outChannels * k * k,
+              transposeA: true, b: x.pointer + n * inChannels * plane, ldb: plane, c: blocks.pointer, ldc: plane)
+        let source = blocks.pointer, target = result.pointer + n * outChannels * plane * k * k
+        parallelFor(outChannels) { range in
+            for c in range {
+                let b = bias?.pointer[c] ?? 0
+                for ky in 0..<k {
+                    for kx in 0..<k {
+                        let tap = source + ((c * k + ky) * k + kx) * plane
+                        for y in 0..<height {
+                            let row = target + (c * height * k + y * k + ky) * width * k + kx
+                            for xi in 0..<width { row[xi * k] = tap[y * width + xi] + b }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return result
+}
+
+/// Folds an inference BatchNorm that follows a convolution into the convolution's weight and
+/// bias: `bn(conv(x)) == conv'(x)`. Done once at load.
+public func foldBatchNorm(weight: Tensor, bias: Tensor?, gamma: Tensor, beta: Tensor,
+                          runningMean: Tensor, runningVar: Tensor, eps: Float) -> (weight: Tensor, bias: Tensor) {
+    let channels = weight.shape[0], perChannel = weight.count / max(channels, 1)
+    precondition([gamma, beta, runningMean, runningVar].allSatisfy { $0.count == channels },
+                 "batch norm of \(gamma.count) channels after a conv of \(channels)")
+    let w = weight.contiguous().toArray(), g = gamma.toArray(), b = beta.toArray()
+    let mean = runningMean.toArray(), variance = runningVar.toArray(), convBias = bias?.toArray()
+    var folded = w, foldedBias = [Float](repeating: 0, count: channels)
+    for c in 0..<channels {
+        let scale = g[c] / (variance[c] + eps).squareRoot()
+        for i in 0..<perChannel { folded[c * perChannel + i] = w[c * perChannel + i] * scale }
+        foldedBias[c] = ((convBias?[c] ?? 0) - mean[c]) * scale + b[c]
+    }
+    return (Tensor(shape: weight.shape, values: folded), Tensor(shape: [channels], values: foldedBias))
+}

@@ -1,0 +1,160 @@
+/// Binary elementwise operations with torch broadcasting.
+public enum BinaryOperation: Sendable {
+    case add, subtract, multiply, divide
+
+    @inline(__always)
+    func apply(_ a: Float, _ b: Float) -> Float {
+        switch self {
+        case .add: return a + b
+        case .subtract: return a - b
+        case .multiply: return a * b
+        case .divide: return a / b
+        }
+    }
+}
+
+/// `a op b` with broadcasting (`torch.add`, `torch.mul`, ...).
+public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Tensor {
+    if a.shape == b.shape && a.isContiguous && b.isContiguous {
+        let result = Tensor(uninitialized: a.shape)
+        let x = a.pointer, y = b.pointer, out = result.pointer
+        parallelFor(a.count, grain: 16384) { range in
+            switch operation {
+            case .add: for i in range { out[i] = x[i] + y[i] }
+            case .subtract: for i in range { out[i] = x[i] - y[i] }
+            case .multiply: for i in range { out[i] = x[i] * y[i] }
+            case .divide: for i in range { out[i] = x[i] / y[i] }
+            }
+        }
+        return result
+    }
+    let rank = max(a.rank, b.rank)
+    func expanded(_ t: Tensor) -> (shape: [Int], strides: [Int]) {
+        let pad = rank - t.rank
+        return ([Int](repeating: 1, count: pad) + t.shape, [Int](repeating: 0, count: pad) + t.strides)
+    }
+    let (aShape, aStrides) = expanded(a), (bShape, bStrides) = expanded(b)
+    var shape: [Int] = []
+    for i in 0..<rank {
+        precondition(aShape[i] == bShape[i] || aShape[i] == 1 || bShape[i] == 1,
+                     "shapes \(a.shape) and \(b.shape) do not broadcast")
+        shape.append(max(aShape[i], bShape[i]))
+    }
+    let va = Tensor(shape: shape, strides: (0..<rank).map { aShape[$0] == 1 ? 0 : aStrides[$0] }, offset: a.offset, storage: a.storage)
+    let vb = Tensor(shape: shape, strides: (0..<rank).map { bShape[$0] == 1 ? 0 : bStrides[$0] }, offset: b.offset, storage: b.storage)
+    let result = Tensor(uninitialized: shape)
+    let out = result.pointer, x = a.storage.pointer, y = b.storage.pointer
+    guard result.count > 0 else { return result }
+    // Walk the outer dimensions; the innermost is a strided loop.
+    let inner = shape[rank - 1], aStep = va.strides[rank - 1], bStep = vb.strides[rank - 1]
+    let outer = Tensor(shape: Array(shape.dropLast()), strides: Array(va.strides.dropLast()), offset: va.offset, storage: a.storage)
+    var aOffsets: [Int] = [], bOffsets: [Int] = []
+    outer.forEachOffset { aOffsets.append($0) }
+    Tensor(shape: Array(shape.dropLast()), strides: Array(vb.strides.dropLast()), offset: vb.offset, storage: b.storage)
+        .forEachOffset { bOffsets.append($0) }
+    for (row, (ao, bo)) in zip(aOffsets, bOffsets).enumerated() {
+        let target = out + row * inner
+        for i in 0..<inner { target[i] = operation.apply(x[ao + i * aStep], y[bo + i * bStep]) }
+    }
+    return result
+}
+
+public func add(_ a: Tensor, _ b: Tensor) -> Tensor { binary(a, .add, b) }
+public func mul(_ a: Tensor, _ b: Tensor) -> Tensor { binary(a, .multiply, b) }
+
+/// `x * scale + shift` for every element.
+public func affine(_ x: Tensor, scale: Float, shift: Float = 0) -> Tensor {
+    let x = x.contiguous(), result = Tensor(uninitialized: x.shape)
+    let input = x.pointer, output = result.pointer
+    parallelFor(x.count, grain: 16384) { range in
+        for i in range { output[i] = input[i] * scale + shift }
+    }
+    return result
+}
+
+/// `torch.nn.functional.pad` with a constant: `padding[d]` is (before, after) for dimension d.
+public func pad(_ x: Tensor, _ padding: [(before: Int, after: Int)], value: Float = 0) -> Tensor {
+    precondition(padding.count == x.rank && padding.allSatisfy { $0.before >= 0 && $0.after >= 0 },
+                 "pad: \(padding) for a tensor of rank \(x.rank)")
+    let shape = (0..<x.rank).map { x.shape[$0] + padding[$0].before + padding[$0].after }
+    let result = Tensor(uninitialized: shape)
+    result.pointer.update(repeating: value, count: result.count)
+    let offset = zip(padding, result.strides).reduce(0) { $0 + $1.0.before * $1.1 }
+    copy(x, into: Tensor(shape: x.shape, strides: result.strides, offset: offset, storage: result.storage))
+    return result
+}
+
+/// `torch.cat` along `dim`.
+public func concat(_ tensors: [Tensor], dim: Int) -> Tensor {
+    precondition(!tensors.isEmpty, "concat of no tensors")
+    var shape = tensors[0].shape
+    for t in tensors.dropFirst() {
+        precondition(t.rank == shape.count && (0..<t.rank).allSatisfy { $0 == dim || t.shape[$0] == shape[$0] },
+                     "concat: \(t.shape) does not match \(tensors[0].shape) outside dimension \(dim)")
+    }
+    shape[dim] = tensors.reduce(0) { $0 + $1.shape[dim] }
+    let result = Tensor(uninitialized: shape)
+    var start = 0
+    for t in tensors {
+        copy(t, into: result.sliced(dim, start..<start + t.shape[dim]))
+        start += t.shape[dim]
+    }
+    return result
+}
+
+/// Copies `source` into the same-shaped view `target` (whose storage the caller owns).
+func copy(_ source: Tensor, into target: Tensor) {
+    precondition(source.shape == target.shape, "copy: \(source.shape) into \(target.shape)")
+    guard source.count > 0 else { return }
+    let rank = source.rank
+    if rank == 0 { target.pointer.pointee = source.pointer.pointee; return }
+    let inner = source.shape[rank - 1]
+    let sStep = source.strides[rank - 1], tStep = target.strides[rank - 1]
+    var sOffsets: [Int] = [], tOffsets: [Int] = []
+    Tensor(shape: Array(source.shape.dropLast()), strides: Array(source.strides.dropLast()), offset: source.offset, storage: source.storage)
+        .forEachOffset { sOffsets.append($0) }
+    Tensor(shape: Array(target.shape.dropLast()), strides: Array(target.strides.dropLast()), offset: target.offset, storage: target.storage)
+        .forEachOffset { tOffsets.append($0) }
+    let s = source.storage.pointer, t = target.storage.pointer
+    for (so, to) in zip(sOffsets, tOffsets) {
+        if sStep == 1 && tStep == 1 {
+            (t + to).update(from: s + so, count: inner)
+        } else {
+            for i in 0..<inner { t[to + i * tStep] = s[so + i * sStep] }
+        }
+    }
+}
+
+/// `x.mean(dim, keepdim)`.
+public func mean(_ x: Tensor, dim: Int, keepDim: Bool = false) -> Tensor {
+    let x = x.contiguous()
+    let outer = x.shape[..<dim].reduce(1, *), size = x.shape[dim], inner = x.shape[(dim + 1)...].reduce(1, *)
+    var shape = x.shape
+    if keepDim { shape[dim] = 1 } else { shape.remove(at: dim) }
+    let result = Tensor(zeros: shape)
+    let input = x.pointer, output = result.pointer
+    parallelFor(outer) { range in
+        for o in range {
+            let target = output + o * inner
+            for s in 0..<size {
+                let row = input + (o * size + s) * inner
+                for i in 0..<inner { target[i] += row[i] }
+            }
+            for i in 0..<inner { target[i] /= Float(size) }
+        }
+    }
+    return result
+}
+
+/// `x.argmax(-1)`: the index of the largest value of each last-dimension row (the first one on
+/// ties, as torch does), read back to the host.
+public func argmax(_ x: Tensor) -> [Int] {
+    let x = x.contiguous(), width = x.shape.last ?? 1
+    guard width > 0 else { return [] }
+    return (0..<(x.count / width)).map { row in
+        let values = x.pointer + row * width
+        var best = 0
+        for i in 1..<width where values[i] > values[best] || (values[i].isNaN && !values[best].isNaN) { best = i }
+        return best
+    }
+}

@@ -1,0 +1,131 @@
+import COpenBLAS
+
+/// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
+@inline(__always)
+func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
+           a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
+           b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// How the last two dimensions of a tensor map onto a BLAS matrix without a copy: row-major
+/// with a leading dimension, or (for a transposed view) column-major.
+private struct MatrixLayout {
+    var transposed: Bool
+    var leading: Int
+
+    init?(_ t: Tensor) {
+        let rows = t.shape[t.rank - 2], columns = t.shape[t.rank - 1]
+        let rowStride = t.strides[t.rank - 2], columnStride = t.strides[t.rank - 1]
+        if columnStride == 1 || columns == 1, rows == 1 || rowStride >= max(columns, 1) {
+            self.init(transposed: false, leading: rows == 1 ? max(columns, 1) : rowStride)
+        } else if rowStride == 1 || rows == 1, columns == 1 || columnStride >= max(rows, 1) {
+            self.init(transposed: true, leading: columns == 1 ? max(rows, 1) : columnStride)
+        } else {
+            return nil
+        }
+    }
+
+    private init(transposed: Bool, leading: Int) {
+        self.transposed = transposed
+        self.leading = leading
+    }
+}
+
+/// Shape and per-operand strides of broadcast batch dimensions (torch.matmul semantics).
+private func broadcastBatch(_ a: Tensor, _ b: Tensor) -> (shape: [Int], a: [Int], b: [Int]) {
+    let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+    let rank = max(aBatch.count, bBatch.count)
+    var shape: [Int] = [], aStrides: [Int] = [], bStrides: [Int] = []
+    for i in 0..<rank {
+        let ai = i - (rank - aBatch.count), bi = i - (rank - bBatch.count)
+        let aSize = ai >= 0 ? aBatch[ai] : 1, bSize = bi >= 0 ? bBatch[bi] : 1
+        precondition(aSize == bSize || aSize == 1 || bSize == 1,
+                     "matmul batch dimensions \(aBatch) and \(bBatch) do not broadcast")
+        shape.append(max(aSize, bSize))
+        aStrides.append(ai >= 0 && aSize != 1 ? a.strides[ai] : 0)
+        bStrides.append(bi >= 0 && bSize != 1 ? b.strides[bi] : 0)
+    }
+    return (shape, aStrides, bStrides)
+}
+
+/// `torch.matmul` for operands of rank 2 or more: `[..., M, K] x [..., K, N] -> [..., M, N]`,
+/// batch dimensions broadcast. Strided and transposed views are passed to BLAS as they are.
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank >= 2, got \(a.shape) and \(b.shape)")
+    let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+    precondition(b.shape[b.rank - 2] == k, "matmul inner dimensions differ: \(a.shape) x \(b.shape)")
+    let a = MatrixLayout(a) == nil ? a.contiguous() : a
+    let b = MatrixLayout(b) == nil ? b.contiguous() : b
+    let aLayout = MatrixLayout(a)!, bLayout = MatrixLayout(b)!
+    let batch = broadcastBatch(a, b)
+
+    // A batch of row-major A against one B is a single taller product.
+    if b.rank == 2, !aLayout.transposed, a.isContiguous {
+        let result = Tensor(uninitialized: a.shape.dropLast() + [n])
+        let rows = a.shape.dropLast().reduce(1, *)
+        if rows > 0, n > 0 { product(rows, n, k, a.pointer, aLayout, b.pointer, bLayout, result.pointer) }
+        return result
+    }
+
+    let result = Tensor(uninitialized: batch.shape + [m, n])
+    var index = [Int](repeating: 0, count: batch.shape.count)
+    var aOffset = 0, bOffset = 0
+    for item in 0..<batch.shape.reduce(1, *) {
+        if m > 0, n > 0 {
+            product(m, n, k, a.pointer + aOffset, aLayout, b.pointer + bOffset, bLayout, result.pointer + item * m * n)
+        }
+        // Advance the batch index like an odometer.
+        var dim = batch.shape.count - 1
+        while dim >= 0 {
+            index[dim] += 1
+            aOffset += batch.a[dim]
+            bOffset += batch.b[dim]
+            if index[dim] < batch.shape[dim] { break }
+            aOffset -= batch.a[dim] * batch.shape[dim]
+            bOffset -= batch.b[dim] * batch.shape[dim]
+            index[dim] = 0
+            dim -= 1
+        }
+    }
+    return result
+}
+
+private func product(_ m: Int, _ n: Int, _ k: Int,
+                     _ a: UnsafePointer<Float>, _ aLayout: MatrixLayout,
+                     _ b: UnsafePointer<Float>, _ bLayout: MatrixLayout, _ c: UnsafeMutablePointer<Float>) {
+    if k == 0 {
+        c.update(repeating: 0, count: m * n)
+        return
+    }
+    sgemm(m: m, n: n, k: k, a: a, lda: aLayout.leading, transposeA: aLayout.transposed,
+          b: b, ldb: bLayout.leading, transposeB: bLayout.transposed, c: c, ldc: n)
+}
+
+/// `torch.nn.functional.linear`: `x [..., in]` times `weight [out, in]` transposed, plus `bias [out]`.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
+                 "linear: input \(x.shape) does not match weight \(weight.shape)")
+    let inputs = weight.shape[1], outputs = weight.shape[0]
+    let x = x.contiguous(), weight = weight.contiguous()
+    let rows = x.shape.dropLast().reduce(1, *)
+    let result = Tensor(uninitialized: x.shape.dropLast() + [outputs])
+    let c = result.pointer
+    if let bias {
+        precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs")
+        let bias = bias.contiguous().pointer
+        parallelFor(rows, grain: 64) { range in
+            for row in range { (c + row * outputs).update(from: bias, count: outputs) }
+        }
+    }
+    guard rows > 0, outputs > 0 else { return result }
+    if inputs == 0 {
+        if bias == nil { c.update(repeating: 0, count: rows * outputs) }
+        return result
+    }
+    sgemm(m: rows, n: outputs, k: inputs, a: x.pointer, lda: inputs, b: weight.pointer, ldb: inputs,
+          transposeB: true, beta: bias == nil ? 0 : 1, c: c, ldc: outputs)
+    return result
+}

@@ -1,0 +1,32 @@
+import SegwatchTensor
+import Testing
+
+struct ElementwiseTests {
+    init() { CPUThreads.set(2) }
+
+    @Test func padWithAConstant() throws {
+        let out = try pad(References.tensor("pad.x"), [(0, 0), (1, 2), (0, 3)], value: -1.5)
+        try expectMatches(out, "pad.out", atol: 0)
+    }
+
+    @Test func broadcastAddAndMultiply() throws {
+        let a = try References.tensor("broadcast.a"), b = try References.tensor("broadcast.b")
+        try expectMatches(add(a, b), "broadcast.add")
+        try expectMatches(mul(a, b), "broadcast.mul")
+    }
+
+    @Test func concatAndMean() throws {
+        try expectMatches(concat([References.tensor("concat.a"), References.tensor("concat.b")], dim: 1), "concat.out", atol: 0)
+        try expectMatches(mean(References.tensor("mean.x"), dim: 1, keepDim: true), "mean.out")
+    }
+
+    @Test func argmaxTakesTheFirstOfTies() {
+        let x = Tensor(shape: [3, 4], values: [1, 3, 3, 0, -5, -4, -4, -6, 0, 0, 0, 0])
+        #expect(argmax(x) == [1, 1, 0])
+    }
+
+    @Test func affineScalesAndShifts() {
+        let x = Tensor(shape: [3], values: [1, -2, 0.5])
+        #expect(affine(x, scale: 2, shift: 1).toArray() == [3, -3, 2])
+    }
+}

@@ -1,0 +1,41 @@
+import SegwatchTensor
+import SegwatchTestSupport
+import Testing
+
+struct GemmTests {
+    init() { CPUThreads.set(2) }
+
+    // Guards batched matmul with a broadcast batch dimension.
+    @Test func matmulBroadcastsBatches() throws {
+        try expectMatches(matmul(References.tensor("matmul.a"), References.tensor("matmul.b")), "matmul.out")
+    }
+
+    // Guards strided operands: transposed and sliced views go to BLAS without a copy and still
+    // give the product of their values.
+    @Test func matmulReadsTransposedAndStridedViews() throws {
+        let a = try References.tensor("matmul.a"), b = try References.tensor("matmul.b")
+        // b^T stored as [2,1,4,7], then viewed back as [2,1,7,4].
+        let bT = b.permuted([0, 1, 3, 2]).contiguous().permuted([0, 1, 3, 2])
+        try expectMatches(matmul(a, bT), "matmul.out")
+        // a embedded in a wider tensor and sliced out: row stride 9, not 7.
+        let wide = pad(a, [(0, 0), (0, 0), (0, 0), (1, 1)], value: .nan).sliced(3, 1..<8)
+        try expectMatches(matmul(wide, b), "matmul.out")
+    }
+
+    @Test func linearAddsBias() throws {
+        let x = try References.tensor("linear.x")
+        let out = try linear(x, weight: References.tensor("linear.weight"), bias: References.tensor("linear.bias"))
+        try expectMatches(out, "linear.out")
+        // Without bias: the same minus the bias.
+        let plain = try linear(x, weight: References.tensor("linear.weight"), bias: nil)
+        try expectMatches(try add(plain, References.tensor("linear.bias")), "linear.out")
+    }
+
+    // Guards degenerate sizes: an empty inner dimension gives zeros (plus bias), not garbage.
+    @Test func emptyInnerDimensionGivesZeros() {
+        let out = matmul(Tensor(zeros: [3, 0]), Tensor(zeros: [0, 2]))
+        #expect(out.shape == [3, 2] && out.toArray() == [0, 0, 0, 0, 0, 0])
+        let biased = linear(Tensor(zeros: [2, 0]), weight: Tensor(zeros: [3, 0]), bias: Tensor(shape: [3], values: [1, 2, 3]))
+        #expect(biased.toArray() == [1, 2, 3, 1, 2, 3])
+    }
+}
