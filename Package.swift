@@ -40,6 +40,8 @@ let package = Package(
             name: "segwatch",
             dependencies: [
                 "SegwatchMedia",
+                "SegwatchTensor",
+                "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

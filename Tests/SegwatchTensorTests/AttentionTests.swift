@@ -38,8 +38,11 @@ struct AttentionTests {
     // Guards tiling: with more queries than one tile, strided q/k/v views (as sliced from a
     // fused qkv projection) and every score term, the result equals the whole-matrix
     // composition softmax(scale q k^T + terms) v from the separately tested ops.
-    @Test func tiledEqualsWholeMatrix() throws {
-        let (batch, heads, grid, depth) = (2, 3, (h: 13, w: 23), 8)
+    // One head runs its rows in parallel under multi-threaded BLAS; several heads run in
+    // parallel with single-threaded BLAS. Both paths are covered.
+    @Test(arguments: [(1, 1), (2, 3)])
+    func tiledEqualsWholeMatrix(batch: Int, heads: Int) throws {
+        let (grid, depth) = ((h: 13, w: 23), 8)
         let tokens = grid.h * grid.w
         let fused = Tensor(shape: [batch, tokens, 3, heads, depth],
                            values: (0..<(batch * tokens * 3 * heads * depth)).map { Float(($0 * 2654435761) % 1000) / 500 - 1 })

@@ -29,17 +29,29 @@ public func activate(_ x: Tensor, _ activation: Activation) -> Tensor {
                 output[i] = 0.5 * v * (1 + tanhf(0.79788456080286536 * (v + 0.044715 * v * v * v)))
             }
         case .quickGelu:
-            for i in range {
-                let v = input[i]
-                output[i] = v / (1 + expf(-1.702 * v))
-            }
+            map(range, input, output, { v in v / (1 + exp(-1.702 * v)) }, { v in v / (1 + expf(-1.702 * v)) })
         case .relu:
             for i in range { output[i] = max(input[i], 0) }
         case .sigmoid:
-            for i in range { output[i] = 1 / (1 + expf(-input[i])) }
+            map(range, input, output, { v in 1 / (1 + exp(-v)) }, { v in 1 / (1 + expf(-v)) })
         }
     }
     return result
+}
+
+/// Applies `vector` to eight elements at a time over `range`, `scalar` to the rest.
+@inline(__always)
+private func map(_ range: Range<Int>, _ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                 _ vector: (Vector) -> Vector, _ scalar: (Float) -> Float) {
+    var i = range.lowerBound
+    while i + 8 <= range.upperBound {
+        output.store(vector(input.vector(at: i)), at: i)
+        i += 8
+    }
+    while i < range.upperBound {
+        output[i] = scalar(input[i])
+        i += 1
+    }
 }
 
 /// Softmax over the last dimension.
@@ -61,18 +73,34 @@ func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, width: Int, str
 
 @inline(__always)
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
-    var largest = -Float.infinity
-    for i in 0..<width { largest = max(largest, row[i]) }
-    if largest == -.infinity {
+    let whole = width & ~7
+    var largest = Vector(repeating: -.infinity)
+    var i = 0
+    while i < whole {
+        let v = row.vector(at: i)
+        largest = largest.replacing(with: v, where: v .> largest)
+        i += 8
+    }
+    var top = largest.max()
+    for j in whole..<width { top = max(top, row[j]) }
+    if top == -.infinity {
         row.update(repeating: 0, count: width)
         return
     }
-    var sum: Float = 0
-    for i in 0..<width {
-        let e = expf(row[i] - largest)
-        row[i] = e
+    var sums = Vector.zero
+    i = 0
+    while i < whole {
+        let e = exp(row.vector(at: i) - top)
+        row.store(e, at: i)
+        sums += e
+        i += 8
+    }
+    var sum = sums.sum()
+    for j in whole..<width {
+        let e = expf(row[j] - top)
+        row[j] = e
         sum += e
     }
     let inverse = 1 / sum
-    for i in 0..<width { row[i] *= inverse }
+    for j in 0..<width { row[j] *= inverse }
 }

@@ -50,44 +50,59 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     }
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
     let tile = min(attentionTile, queries)
-    let scores = Tensor(uninitialized: [tile, keys])
-    for b in 0..<batch {
-        for h in 0..<heads {
-            let qBase = q.pointer + b * q.strides[0] + h * q.strides[1]
-            let kBase = k.pointer + b * k.strides[0] + h * k.strides[1]
-            let vBase = v.pointer + b * v.strides[0] + h * v.strides[1]
-            let biasBase = bias.map { $0.pointer + ($0.rank == 4 ? (b * heads + h) : h) * queries * keys }
-            for start in stride(from: 0, to: queries, by: tile) {
-                let rows = min(tile, queries - start)
-                sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
-                      b: kBase, ldb: k.strides[2], transposeB: true, c: scores.pointer, ldc: keys)
-                let s = scores.pointer
-                parallelFor(rows, grain: 4) { range in
-                    for r in range {
-                        let row = s + r * keys, query = start + r
-                        if let biasBase {
-                            let terms = biasBase + query * keys
-                            for j in 0..<keys { row[j] += terms[j] }
-                        }
-                        if let relative {
-                            let (kh, kw) = relative.keyGrid
-                            let index = (b * heads + h) * queries + query
-                            let hTerms = relative.height.pointer + index * kh, wTerms = relative.width.pointer + index * kw
-                            for y in 0..<kh {
-                                let line = row + y * kw, hy = hTerms[y]
-                                for x in 0..<kw { line[x] += hy + wTerms[x] }
-                            }
-                        }
-                        if options.causal, query + 1 < keys {
-                            (row + query + 1).update(repeating: -.infinity, count: keys - query - 1)
-                        }
-                        softmaxRow(row, keys)
+
+    /// One head: tiles of scores, their terms and softmax, then the tile's share of the output.
+    func attendHead(_ b: Int, _ h: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool) {
+        let qBase = q.pointer + b * q.strides[0] + h * q.strides[1]
+        let kBase = k.pointer + b * k.strides[0] + h * k.strides[1]
+        let vBase = v.pointer + b * v.strides[0] + h * v.strides[1]
+        let biasBase = bias.map { $0.pointer + ($0.rank == 4 ? (b * heads + h) : h) * queries * keys }
+        for start in stride(from: 0, to: queries, by: tile) {
+            let rows = min(tile, queries - start)
+            sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
+                  b: kBase, ldb: k.strides[2], transposeB: true, c: scores, ldc: keys)
+            func finish(_ range: Range<Int>) {
+                for r in range {
+                    let row = scores + r * keys, query = start + r
+                    if let biasBase {
+                        let terms = biasBase + query * keys
+                        for j in 0..<keys { row[j] += terms[j] }
                     }
+                    if let relative {
+                        let (kh, kw) = relative.keyGrid
+                        let index = (b * heads + h) * queries + query
+                        let hTerms = relative.height.pointer + index * kh, wTerms = relative.width.pointer + index * kw
+                        for y in 0..<kh {
+                            let line = row + y * kw, hy = hTerms[y]
+                            for x in 0..<kw { line[x] += hy + wTerms[x] }
+                        }
+                    }
+                    if options.causal, query + 1 < keys {
+                        (row + query + 1).update(repeating: -.infinity, count: keys - query - 1)
+                    }
+                    softmaxRow(row, keys)
                 }
-                sgemm(m: rows, n: valueDepth, k: keys, a: s, lda: keys, b: vBase, ldb: v.strides[2],
-                      c: result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth, ldc: heads * valueDepth)
+            }
+            if parallelRows { parallelFor(rows, grain: 4, finish) } else { finish(0..<rows) }
+            sgemm(m: rows, n: valueDepth, k: keys, a: scores, lda: keys, b: vBase, ldb: v.strides[2],
+                  c: result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth, ldc: heads * valueDepth)
+        }
+    }
+
+    let items = batch * heads
+    if items >= CPUThreads.count {
+        // Heads in parallel, each on one thread with a single-threaded sgemm: no hand-over
+        // between OpenBLAS's threads and the softmax's, which on two cores costs more than the
+        // products themselves.
+        withSingleThreadedBLAS {
+            parallelFor(items) { range in
+                let scores = Tensor(uninitialized: [tile, keys])
+                for item in range { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: false) }
             }
         }
+    } else {
+        let scores = Tensor(uninitialized: [tile, keys])
+        for item in 0..<items { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: true) }
     }
     return result
 }

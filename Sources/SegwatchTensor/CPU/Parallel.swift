@@ -38,3 +38,13 @@ func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         if start < end { body(start..<end) }
     }
 }
+
+/// Runs `body` with OpenBLAS on one thread, for code that parallelizes above the products
+/// itself (one sgemm per thread); restores the shared count afterwards.
+func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
+    let threads = CPUThreads.count
+    guard threads > 1 else { return body() }
+    openblas_set_num_threads(1)
+    defer { openblas_set_num_threads(Int32(threads)) }
+    return body()
+}
