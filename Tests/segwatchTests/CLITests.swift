@@ -113,4 +113,17 @@ let segwatch: String = {
         #expect(object["decode_ms"] is Double && object["ffmpeg_fps"] is Double)
         #expect((object["samples"] as? [String: Any])?["decode_ms"] is [Any])
     }
+
+    // Guards the gemm benchmark's contract: both sides timed in one run, same size.
+    @Test func gemmBenchComparesWithOpenBLAS() throws {
+        let result = try runProcess(segwatch, ["bench", "gemm", "--size", "96", "--json", "--runs", "3"], timeout: 60)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        #expect(object["size"] as? Int == 96 && object["threads"] as? Int == 2)
+        #expect((object["segwatch_gflops"] as? Double ?? 0) > 0 && (object["openblas_gflops"] as? Double ?? 0) > 0)
+        #expect(object["overhead_percent"] is Double)
+        #expect(((object["samples"] as? [String: Any])?["openblas_ms"] as? [Any])?.count == 3)
+        let bad = try runProcess(segwatch, ["bench", "gemm", "--size", "0"], timeout: 30)
+        #expect(bad.status != 0 && bad.errorOutput.contains("--size"))
+    }
 }
