@@ -41,6 +41,21 @@ struct VectorMathTests {
         #expect(abs(edges[4] - 2.7182817) < 1e-6)
     }
 
+    // Guards the vector erf behind GELU: within a few float ulp of erf everywhere.
+    @Test func vectorErfIsAccurate() {
+        var worst: Double = 0
+        var x: Float = -6
+        while x < 6 {
+            var lanes = Vector()
+            for lane in 0..<8 { lanes[lane] = x + Float(lane) * 0.0007 }
+            let result = erf(lanes)
+            for lane in 0..<8 { worst = max(worst, abs(Double(result[lane]) - Foundation.erf(Double(lanes[lane])))) }
+            x += 0.0091
+        }
+        #expect(worst < 5e-7, "max absolute error \(worst)")
+        #expect(erf(Vector(repeating: 0))[0] == 0 && abs(erf(Vector(repeating: 100))[0] - 1) < 2e-7)
+    }
+
     // A row with masked (-inf) entries and huge logits stays finite and sums to 1.
     @Test func softmaxWithMaskedAndHugeLogits() {
         let row: [Float] = [-.infinity, 1000, 999, -.infinity, -1000, 0, 3, 4, 5, 998]

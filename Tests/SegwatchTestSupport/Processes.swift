@@ -103,3 +103,12 @@ public func residentBytes() -> Int {
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+/// glibc's `malloc_trim(0)`: returns memory malloc has freed but kept to the system, so
+/// resident size then counts memory in use. (Not exported by the Glibc module; found at run
+/// time.)
+public func releaseFreedMemory() {
+    typealias Trim = @convention(c) (Int) -> Int32
+    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return }
+    _ = unsafeBitCast(symbol, to: Trim.self)(0)
+}

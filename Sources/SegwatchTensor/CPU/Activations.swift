@@ -19,10 +19,8 @@ public func activate(_ x: Tensor, _ activation: Activation) -> Tensor {
     parallelFor(x.count, grain: 4096) { range in
         switch activation {
         case .gelu:
-            for i in range {
-                let v = input[i]
-                output[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
-            }
+            map(range, input, output, { v in 0.5 * v * (1 + erf(v * 0.70710678118654752)) },
+                { v in 0.5 * v * (1 + erff(v * 0.70710678118654752)) })
         case .geluTanh:
             for i in range {
                 let v = input[i]

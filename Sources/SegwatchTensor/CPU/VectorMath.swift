@@ -41,3 +41,24 @@ func exp(_ x: Vector) -> Vector {
     result.replace(with: .infinity, where: x .> 88.72283)
     return result
 }
+
+/// `erf(x)` per lane: the odd/even rational approximation on [-4, 4] that Eigen and XLA use
+/// for float (outside that range erf is ±1 in float).
+@inline(__always)
+func erf(_ x: Vector) -> Vector {
+    let four = Vector(repeating: 4)
+    let x = x.replacing(with: four, where: x .> four).replacing(with: -four, where: x .< -four)
+    let x2 = x * x
+    var p = x2 * -2.726_142_258_013_06e-10 + 2.770_681_424_959_02e-08
+    p = p * x2 - 2.101_024_020_825_08e-06
+    p = p * x2 - 5.692_506_394_623_46e-05
+    p = p * x2 - 7.349_906_303_268_55e-04
+    p = p * x2 - 2.954_599_808_540_25e-03
+    p = p * x2 - 1.609_603_332_624_15e-02
+    p = p * x
+    var q = x2 * -1.456_607_184_649_96e-05 - 2.133_740_552_789_05e-04
+    q = q * x2 - 1.682_826_974_382_03e-03
+    q = q * x2 - 7.373_329_167_204_68e-03
+    q = q * x2 - 1.426_473_905_141_89e-02
+    return p / q
+}
