@@ -15,6 +15,12 @@ struct ElementwiseTests {
         try expectMatches(mul(a, b), "broadcast.mul")
     }
 
+    @Test func scalarsAndEmptyTensors() {
+        #expect(add(Tensor(shape: [], values: [2]), Tensor(shape: [], values: [3])).toArray() == [5])
+        #expect(mul(Tensor(shape: [2], values: [2, 4]), Tensor(shape: [], values: [0.5])).toArray() == [1, 2])
+        #expect(add(Tensor(zeros: [0, 3]), Tensor(zeros: [3])).shape == [0, 3])
+    }
+
     @Test func concatAndMean() throws {
         try expectMatches(concat([References.tensor("concat.a"), References.tensor("concat.b")], dim: 1), "concat.out", atol: 0)
         try expectMatches(mean(References.tensor("mean.x"), dim: 1, keepDim: true), "mean.out")

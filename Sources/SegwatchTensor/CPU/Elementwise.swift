@@ -45,14 +45,13 @@ public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Te
     let result = Tensor(uninitialized: shape)
     let out = result.pointer, x = a.storage.pointer, y = b.storage.pointer
     guard result.count > 0 else { return result }
+    if rank == 0 {
+        out.pointee = operation.apply(a.pointer.pointee, b.pointer.pointee)
+        return result
+    }
     // Walk the outer dimensions; the innermost is a strided loop.
     let inner = shape[rank - 1], aStep = va.strides[rank - 1], bStep = vb.strides[rank - 1]
-    let outer = Tensor(shape: Array(shape.dropLast()), strides: Array(va.strides.dropLast()), offset: va.offset, storage: a.storage)
-    var aOffsets: [Int] = [], bOffsets: [Int] = []
-    outer.forEachOffset { aOffsets.append($0) }
-    Tensor(shape: Array(shape.dropLast()), strides: Array(vb.strides.dropLast()), offset: vb.offset, storage: b.storage)
-        .forEachOffset { bOffsets.append($0) }
-    for (row, (ao, bo)) in zip(aOffsets, bOffsets).enumerated() {
+    for (row, (ao, bo)) in zip(rowOffsets(va), rowOffsets(vb)).enumerated() {
         let target = out + row * inner
         for i in 0..<inner { target[i] = operation.apply(x[ao + i * aStep], y[bo + i * bStep]) }
     }
@@ -110,19 +109,22 @@ func copy(_ source: Tensor, into target: Tensor) {
     if rank == 0 { target.pointer.pointee = source.pointer.pointee; return }
     let inner = source.shape[rank - 1]
     let sStep = source.strides[rank - 1], tStep = target.strides[rank - 1]
-    var sOffsets: [Int] = [], tOffsets: [Int] = []
-    Tensor(shape: Array(source.shape.dropLast()), strides: Array(source.strides.dropLast()), offset: source.offset, storage: source.storage)
-        .forEachOffset { sOffsets.append($0) }
-    Tensor(shape: Array(target.shape.dropLast()), strides: Array(target.strides.dropLast()), offset: target.offset, storage: target.storage)
-        .forEachOffset { tOffsets.append($0) }
     let s = source.storage.pointer, t = target.storage.pointer
-    for (so, to) in zip(sOffsets, tOffsets) {
+    for (so, to) in zip(rowOffsets(source), rowOffsets(target)) {
         if sStep == 1 && tStep == 1 {
             (t + to).update(from: s + so, count: inner)
         } else {
             for i in 0..<inner { t[to + i * tStep] = s[so + i * sStep] }
         }
     }
+}
+
+/// The storage index of the first element of every last-dimension row, in row-major order.
+private func rowOffsets(_ t: Tensor) -> [Int] {
+    var offsets: [Int] = []
+    Tensor(shape: Array(t.shape.dropLast()), strides: Array(t.strides.dropLast()), offset: t.offset, storage: t.storage)
+        .forEachOffset { offsets.append($0) }
+    return offsets
 }
 
 /// `x.mean(dim, keepdim)`.
