@@ -38,7 +38,7 @@ public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Te
     for i in 0..<rank {
         precondition(aShape[i] == bShape[i] || aShape[i] == 1 || bShape[i] == 1,
                      "shapes \(a.shape) and \(b.shape) do not broadcast")
-        shape.append(max(aShape[i], bShape[i]))
+        shape.append(aShape[i] == 1 ? bShape[i] : aShape[i])  // 1 broadcasts, even to 0
     }
     let va = Tensor(shape: shape, strides: (0..<rank).map { aShape[$0] == 1 ? 0 : aStrides[$0] }, offset: a.offset, storage: a.storage)
     let vb = Tensor(shape: shape, strides: (0..<rank).map { bShape[$0] == 1 ? 0 : bStrides[$0] }, offset: b.offset, storage: b.storage)

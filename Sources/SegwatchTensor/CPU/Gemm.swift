@@ -44,7 +44,7 @@ private func broadcastBatch(_ a: Tensor, _ b: Tensor) -> (shape: [Int], a: [Int]
         let aSize = ai >= 0 ? aBatch[ai] : 1, bSize = bi >= 0 ? bBatch[bi] : 1
         precondition(aSize == bSize || aSize == 1 || bSize == 1,
                      "matmul batch dimensions \(aBatch) and \(bBatch) do not broadcast")
-        shape.append(max(aSize, bSize))
+        shape.append(aSize == 1 ? bSize : aSize)  // 1 broadcasts, even to 0
         aStrides.append(ai >= 0 && aSize != 1 ? a.strides[ai] : 0)
         bStrides.append(bi >= 0 && bSize != 1 ? b.strides[bi] : 0)
     }
