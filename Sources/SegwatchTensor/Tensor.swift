@@ -65,14 +65,7 @@ public struct Tensor: Sendable {
 
     /// The same values in row-major order, sharing storage when already so laid out.
     public func contiguous() -> Tensor {
-        if isContiguous { return self }
-        let result = Tensor(zeros: shape)
-        var index = 0
-        forEachOffset { source in
-            result.storage.pointer[index] = storage.pointer[source]
-            index += 1
-        }
-        return result
+        isContiguous ? self : copied()
     }
 
     /// A new contiguous copy that shares nothing with this tensor.
@@ -84,23 +77,7 @@ public struct Tensor: Sendable {
 
     /// Calls `body` with the storage index of every element, in row-major order.
     func forEachOffset(_ body: (Int) -> Void) {
-        guard count > 0 else { return }
-        if rank == 0 { body(offset); return }
-        var position = [Int](repeating: 0, count: rank)
-        var current = offset
-        while true {
-            body(current)
-            var dim = rank - 1
-            while dim >= 0 {
-                position[dim] += 1
-                current += strides[dim]
-                if position[dim] < shape[dim] { break }
-                current -= strides[dim] * shape[dim]
-                position[dim] = 0
-                dim -= 1
-            }
-            if dim < 0 { return }
-        }
+        SegwatchTensor.forEachOffset(shape: shape, strides: strides, offset: offset, body)
     }
 
     /// The values in row-major order.
@@ -131,4 +108,39 @@ public struct Tensor: Sendable {
         newShape[dim] = range.count
         return Tensor(shape: newShape, strides: strides, offset: offset + range.lowerBound * strides[dim], storage: storage)
     }
+}
+
+/// Calls `body` with the storage index of every element of a strided layout, in row-major order.
+func forEachOffset(shape: [Int], strides: [Int], offset: Int, _ body: (Int) -> Void) {
+    guard shape.allSatisfy({ $0 > 0 }) else { return }
+    let rank = shape.count
+    if rank == 0 { body(offset); return }
+    var position = [Int](repeating: 0, count: rank)
+    var current = offset
+    while true {
+        body(current)
+        var dim = rank - 1
+        while dim >= 0 {
+            position[dim] += 1
+            current += strides[dim]
+            if position[dim] < shape[dim] { break }
+            current -= strides[dim] * shape[dim]
+            position[dim] = 0
+            dim -= 1
+        }
+        if dim < 0 { return }
+    }
+}
+
+/// Every storage index of a strided layout, in row-major order.
+func offsets(shape: [Int], strides: [Int], offset: Int = 0) -> [Int] {
+    var offsets: [Int] = []
+    offsets.reserveCapacity(shape.reduce(1, *))
+    forEachOffset(shape: shape, strides: strides, offset: offset) { offsets.append($0) }
+    return offsets
+}
+
+/// The storage index of the first element of every last-dimension row, in row-major order.
+func rowOffsets(_ t: Tensor) -> [Int] {
+    offsets(shape: Array(t.shape.dropLast()), strides: Array(t.strides.dropLast()), offset: t.offset)
 }

@@ -43,8 +43,7 @@ struct BenchGemm: ParsableCommand {
         }
         func plain() -> Double {
             let start = DispatchTime.now()
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                        a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+            plainSgemm(a, b, into: c)
             return milliseconds(since: start)
         }
         for _ in 0..<options.warmup { _ = layer(); _ = plain() }
@@ -103,10 +102,7 @@ struct BenchOps: ParsableCommand {
         // Rooflines.
         let n = 1024
         let a = benchTensor([n, n], seed: 1), b = benchTensor([n, n], seed: 2), c = Tensor(zeros: [n, n])
-        let sgemmMs = time("sgemm_1024") {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                        a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
-        }
+        let sgemmMs = time("sgemm_1024") { plainSgemm(a, b, into: c) }
         let peakGflops = 2 * pow(Double(n), 3) / sgemmMs / 1e6
         result["sgemm_gflops"] = .number(peakGflops)
         let copyCount = 64 << 20
@@ -154,6 +150,12 @@ struct BenchOps: ParsableCommand {
         result["runs"] = .number(Double(runs))
         print(options.json ? try result.json() : result.text())
     }
+}
+
+/// `c = a b` for square contiguous matrices, straight through OpenBLAS: the baseline.
+private func plainSgemm(_ a: Tensor, _ b: Tensor, into c: Tensor) {
+    let n = Int32(a.shape[0])
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a.pointer, n, b.pointer, n, 0, c.pointer, n)
 }
 
 /// A tensor of deterministic values in [-1, 1).

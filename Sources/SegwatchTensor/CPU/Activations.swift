@@ -52,21 +52,15 @@ private func map(_ range: Range<Int>, _ input: UnsafeMutablePointer<Float>, _ ou
     }
 }
 
-/// Softmax over the last dimension.
+/// Softmax over the last dimension. A row of all `-infinity` (fully masked) becomes zeros
+/// rather than NaN.
 public func softmax(_ x: Tensor) -> Tensor {
     let width = x.shape.last ?? 1
-    let result = x.contiguous().copied()
-    softmaxRows(result.pointer, rows: result.count / max(width, 1), width: width)
-    return result
-}
-
-/// Softmax of each row in place. A row of all `-infinity` (fully masked) becomes zeros rather
-/// than NaN.
-func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int? = nil) {
-    let stride = stride ?? width
-    parallelFor(rows, grain: 8) { range in
-        for r in range { softmaxRow(data + r * stride, width) }
+    let result = x.copied(), data = result.pointer
+    parallelFor(result.count / max(width, 1), grain: 8) { rows in
+        for r in rows { softmaxRow(data + r * width, width) }
     }
+    return result
 }
 
 @inline(__always)

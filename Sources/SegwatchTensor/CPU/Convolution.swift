@@ -19,10 +19,11 @@ public struct Conv2dOptions: Sendable, Equatable {
     public static func == (l: Self, r: Self) -> Bool {
         l.stride == r.stride && l.padding == r.padding && l.dilation == r.dilation && l.groups == r.groups
     }
+}
 
-    func outputSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
-        (input + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1
-    }
+/// Output length of a convolution along one axis, as torch computes it.
+private func outputSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
+    (input + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1
 }
 
 /// `torch.nn.functional.conv2d` on NCHW input with an `[out, in/groups, kh, kw]` weight.
@@ -36,8 +37,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2d
     let groups = options.groups
     precondition(groups >= 1 && channels == groupChannels * groups && outChannels % groups == 0,
                  "conv2d: \(channels) input channels, weight \(weight.shape), groups \(groups)")
-    let outH = options.outputSize(height, kernel: kh, stride: options.stride.y, padding: options.padding.y, dilation: options.dilation.y)
-    let outW = options.outputSize(width, kernel: kw, stride: options.stride.x, padding: options.padding.x, dilation: options.dilation.x)
+    let outH = outputSize(height, kernel: kh, stride: options.stride.y, padding: options.padding.y, dilation: options.dilation.y)
+    let outW = outputSize(width, kernel: kw, stride: options.stride.x, padding: options.padding.x, dilation: options.dilation.x)
     precondition(outH > 0 && outW > 0, "conv2d: kernel \(kh)x\(kw) larger than padded input \(height)x\(width)")
     let x = x.contiguous(), weight = weight.contiguous()
     let result = Tensor(uninitialized: [batch, outChannels, outH, outW])

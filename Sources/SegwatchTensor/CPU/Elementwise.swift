@@ -119,14 +119,6 @@ func copy(_ source: Tensor, into target: Tensor) {
     }
 }
 
-/// The storage index of the first element of every last-dimension row, in row-major order.
-private func rowOffsets(_ t: Tensor) -> [Int] {
-    var offsets: [Int] = []
-    Tensor(shape: Array(t.shape.dropLast()), strides: Array(t.strides.dropLast()), offset: t.offset, storage: t.storage)
-        .forEachOffset { offsets.append($0) }
-    return offsets
-}
-
 /// `x.mean(dim, keepdim)`.
 public func mean(_ x: Tensor, dim: Int, keepDim: Bool = false) -> Tensor {
     let x = x.contiguous()

@@ -71,24 +71,10 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     }
 
     let result = Tensor(uninitialized: batch.shape + [m, n])
-    var index = [Int](repeating: 0, count: batch.shape.count)
-    var aOffset = 0, bOffset = 0
-    for item in 0..<batch.shape.reduce(1, *) {
-        if m > 0, n > 0 {
-            product(m, n, k, a.pointer + aOffset, aLayout, b.pointer + bOffset, bLayout, result.pointer + item * m * n)
-        }
-        // Advance the batch index like an odometer.
-        var dim = batch.shape.count - 1
-        while dim >= 0 {
-            index[dim] += 1
-            aOffset += batch.a[dim]
-            bOffset += batch.b[dim]
-            if index[dim] < batch.shape[dim] { break }
-            aOffset -= batch.a[dim] * batch.shape[dim]
-            bOffset -= batch.b[dim] * batch.shape[dim]
-            index[dim] = 0
-            dim -= 1
-        }
+    guard m > 0, n > 0 else { return result }
+    let pairs = zip(offsets(shape: batch.shape, strides: batch.a), offsets(shape: batch.shape, strides: batch.b))
+    for (item, (aOffset, bOffset)) in pairs.enumerated() {
+        product(m, n, k, a.pointer + aOffset, aLayout, b.pointer + bOffset, bLayout, result.pointer + item * m * n)
     }
     return result
 }

@@ -20,7 +20,7 @@ public func interpolate(_ x: Tensor, size: (h: Int, w: Int), mode: Interpolation
         for plane in range {
             let source = input + plane * height * width
             for y in 0..<height {
-                horizontal.apply(source + y * width, stride: 1, into: &rows, at: y * size.w, step: 1)
+                horizontal.apply(source + y * width, into: &rows, at: y * size.w)
             }
             let target = output + plane * size.h * size.w
             rows.withUnsafeBufferPointer { rows in
@@ -75,11 +75,12 @@ struct InterpolationTaps {
         }
     }
 
-    func apply(_ source: UnsafePointer<Float>, stride: Int, into target: inout [Float], at offset: Int, step: Int) {
+    /// Resamples one input row into `target[offset...]`.
+    func apply(_ source: UnsafePointer<Float>, into target: inout [Float], at offset: Int) {
         for o in 0..<(indices.count / count) {
             var sum: Float = 0
-            for t in 0..<count { sum += weights[o * count + t] * source[indices[o * count + t] * stride] }
-            target[offset + o * step] = sum
+            for t in 0..<count { sum += weights[o * count + t] * source[indices[o * count + t]] }
+            target[offset + o] = sum
         }
     }
 }

@@ -35,12 +35,11 @@ public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -
     let gamma = weight.contiguous().pointer, beta = bias.contiguous().pointer
     // Pixels are independent; each chunk walks the channels with a row of per-pixel sums, so
     // every pass reads memory in order.
-    let block = 256
-    parallelFor(batch * ((plane + block - 1) / block)) { items in
+    let block = 256, blocks = (plane + block - 1) / block
+    parallelFor(batch * blocks) { items in
         var mean = [Float](repeating: 0, count: block), inverse = [Float](repeating: 0, count: block)
         for item in items {
-            let n = item / ((plane + block - 1) / block)
-            let start = (item % ((plane + block - 1) / block)) * block
+            let n = item / blocks, start = (item % blocks) * block
             let size = min(block, plane - start)
             let base = n * channels * plane + start
             for i in 0..<size { mean[i] = 0; inverse[i] = 0 }
