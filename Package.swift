@@ -35,12 +35,15 @@ let package = Package(
         .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
         .target(name: "SegwatchTensor", dependencies: ["COpenBLAS"]),
         .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
+        .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
 
         .executableTarget(
             name: "segwatch",
             dependencies: [
                 "SegwatchMedia",
                 "SegwatchTensor",
+                "SegwatchCheckpoint",
+                "SegwatchSAM",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -55,6 +58,7 @@ let package = Package(
                     exclude: ["reference_digest.py", "checkpoint_digests.json"]),
         .testTarget(name: "SegwatchTensorTests", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["make_op_references.py", "op_references.safetensors"]),
+        .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchTestSupport"]),
     ],

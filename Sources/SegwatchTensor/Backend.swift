@@ -16,6 +16,8 @@ public protocol Backend: Sendable {
     func reshape(_ x: Value, _ shape: [Int]) -> Value
     func permute(_ x: Value, _ order: [Int]) -> Value
     func slice(_ x: Value, dim: Int, _ range: Range<Int>) -> Value
+    func select(_ x: Value, dim: Int, _ index: Int) -> Value
+    func expand(_ x: Value, _ shape: [Int]) -> Value
     func contiguous(_ x: Value) -> Value
     func concat(_ values: [Value], dim: Int) -> Value
     func pad(_ x: Value, _ padding: [(before: Int, after: Int)], value: Float) -> Value
@@ -61,6 +63,8 @@ public struct CPUBackend: Backend {
     public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor { x.reshaped(shape) }
     public func permute(_ x: Tensor, _ order: [Int]) -> Tensor { x.permuted(order) }
     public func slice(_ x: Tensor, dim: Int, _ range: Range<Int>) -> Tensor { x.sliced(dim, range) }
+    public func select(_ x: Tensor, dim: Int, _ index: Int) -> Tensor { x.selected(dim, index) }
+    public func expand(_ x: Tensor, _ shape: [Int]) -> Tensor { x.expanded(shape) }
     public func contiguous(_ x: Tensor) -> Tensor { x.contiguous() }
     public func concat(_ values: [Tensor], dim: Int) -> Tensor { SegwatchTensor.concat(values, dim: dim) }
     public func pad(_ x: Tensor, _ padding: [(before: Int, after: Int)], value: Float) -> Tensor {

@@ -101,6 +101,23 @@ public struct Tensor: Sendable {
         return Tensor(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset, storage: storage)
     }
 
+    /// A view of element `index` along dimension `dim`, without that dimension (torch's `x[..., index, ...]`).
+    public func selected(_ dim: Int, _ index: Int) -> Tensor {
+        precondition(index >= 0 && index < shape[dim], "index \(index) outside \(shape[dim])")
+        var newShape = shape, newStrides = strides
+        newShape.remove(at: dim)
+        newStrides.remove(at: dim)
+        return Tensor(shape: newShape, strides: newStrides, offset: offset + index * strides[dim], storage: storage)
+    }
+
+    /// A view repeating size-1 dimensions to `newShape` with stride 0 (torch's `expand`).
+    public func expanded(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.count == rank && zip(shape, newShape).allSatisfy { $0 == $1 || $0 == 1 },
+                     "cannot expand \(shape) to \(newShape)")
+        let newStrides = zip(shape, newShape).enumerated().map { $1.0 == $1.1 ? strides[$0] : 0 }
+        return Tensor(shape: newShape, strides: newStrides, offset: offset, storage: storage)
+    }
+
     /// A view of `range` along dimension `dim`.
     public func sliced(_ dim: Int, _ range: Range<Int>) -> Tensor {
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[dim], "slice \(range) outside \(shape[dim])")

@@ -1,0 +1,129 @@
+// Ports segment_anything/modeling/sam.py and the builders of build_sam.py (segment-anything
+// 1.0 and mobilesam-mirror 1.0.0): the model, loaded from a published checkpoint unchanged.
+import SegwatchCheckpoint
+import SegwatchTensor
+
+public enum SamError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file is a readable checkpoint but not a SAM model this port knows.
+    case unrecognized(file: String, reason: String)
+    /// A prompt or an image the model cannot take.
+    case invalidInput(String)
+
+    public var description: String {
+        switch self {
+        case let .unrecognized(file, reason):
+            return "\(file) is not a SAM checkpoint (SAM ViT-B/L/H .pth or MobileSAM mobile_sam.pt): \(reason)"
+        case let .invalidInput(reason):
+            return reason
+        }
+    }
+}
+
+/// The image encoder a checkpoint holds.
+public enum SamImageEncoder<B: Backend>: Sendable {
+    case vit(ImageEncoderViT<B>)
+    case tinyViT(TinyViT<B>)
+
+    func callAsFunction(_ x: B.Value) -> B.Value {
+        switch self {
+        case let .vit(encoder): return encoder(x)
+        case let .tinyViT(encoder): return encoder(x)
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case let .vit(encoder): return encoder.summary
+        case let .tinyViT(encoder): return encoder.summary
+        }
+    }
+}
+
+/// `Sam`: image encoder, prompt encoder and mask decoder.
+public struct Sam<B: Backend>: Sendable {
+    public let backend: B
+    public let imageEncoder: SamImageEncoder<B>
+    public let promptEncoder: PromptEncoder<B>
+    public let maskDecoder: MaskDecoder<B>
+    /// `image_encoder.img_size`: the square the image is resized and padded to.
+    public let imageSize = 1024
+    /// The image embedding's grid: `imageSize / 16`.
+    public let embeddingSize = 64
+    public let pixelMean: [Float] = [123.675, 116.28, 103.53]
+    public let pixelStd: [Float] = [58.395, 57.12, 57.375]
+
+    /// Loads `path` (a SAM `.pth`, MobileSAM's `.pt`, or the same state dict as safetensors),
+    /// strictly: every tensor must be used and have the shape the architecture implies.
+    public init(contentsOf path: String, backend: B) throws {
+        try self.init(stateDict: try StateDict.load(path), backend: backend)
+    }
+
+    public init(stateDict: StateDict, backend: B) throws {
+        self.backend = backend
+        let reader = WeightReader(stateDict)
+        let root = Weights(reader: reader, backend: backend, prefix: "")
+        let encoder = root.scope("image_encoder")
+        if encoder.shape("patch_embed.proj.weight") != nil {
+            imageEncoder = .vit(try ImageEncoderViT(encoder, imageSize: imageSize))
+        } else if encoder.shape("patch_embed.seq.0.c.weight") != nil {
+            imageEncoder = .tinyViT(try TinyViT(encoder, imageSize: imageSize))
+        } else {
+            let found = stateDict.names.prefix(3).joined(separator: ", ")
+            throw SamError.unrecognized(
+                file: stateDict.path,
+                reason: "it has neither 'image_encoder.patch_embed.proj.weight' (ViT) nor 'image_encoder.patch_embed.seq.0.c.weight' (TinyViT); "
+                    + "its \(stateDict.names.count) tensors begin with \(found.isEmpty ? "nothing" : found)")
+        }
+        maskDecoder = try MaskDecoder(root.scope("mask_decoder"))
+        promptEncoder = try PromptEncoder(root.scope("prompt_encoder"), embedDim: maskDecoder.transformerDim,
+                                          imageEmbeddingSize: (embeddingSize, embeddingSize), inputImageSize: (imageSize, imageSize))
+        // The official Sam registers pixel_mean/pixel_std as non-persistent buffers; tolerate them.
+        root.ignore("pixel_mean")
+        root.ignore("pixel_std")
+        try reader.checkAllUsed()
+    }
+
+    /// The image embedding `[1, 256, 64, 64]` of a normalized, padded `[1, 3, 1024, 1024]` image.
+    public func encode(_ image: B.Value) -> B.Value {
+        imageEncoder(image)
+    }
+
+    /// Mask logits and IoU predictions of `prompts` against one image embedding. Prompts are in
+    /// the model's input frame. Batches are formed of prompts with the same token count and
+    /// mask input; results come back in the order of `prompts`.
+    public func decode(_ embedding: B.Value, prompts: [SamPrompt], multimask: Bool) throws -> DecoderOutput<B.Value> {
+        for prompt in prompts {
+            if let mask = prompt.maskInput, mask.count != promptEncoder.maskInputSize.h * promptEncoder.maskInputSize.w {
+                throw SamError.invalidInput("mask input has shape \(mask.shape); expected [1, \(promptEncoder.maskInputSize.h), \(promptEncoder.maskInputSize.w)]")
+            }
+            if let bad = prompt.points.first(where: { $0.label != 0 && $0.label != 1 }) {
+                throw SamError.invalidInput("point label \(bad.label); expected 1 (foreground) or 0 (background)")
+            }
+        }
+        guard !prompts.isEmpty else { throw SamError.invalidInput("no prompts") }
+        // Group prompts that can share one decoder batch, keeping the first occurrence order.
+        var groups: [[Int]] = []
+        var groupOf: [String: Int] = [:]
+        for (i, prompt) in prompts.enumerated() {
+            let key = "\(prompt.tokenCount)/\(prompt.maskInput != nil)"
+            if let g = groupOf[key] { groups[g].append(i) } else { groupOf[key] = groups.count; groups.append([i]) }
+        }
+        var logits: [B.Value] = [], ious: [B.Value] = [], order: [Int] = []
+        for group in groups {
+            let batch = group.map { prompts[$0] }
+            let out = maskDecoder(imageEmbedding: embedding, imagePE: promptEncoder.denseImagePE,
+                                  sparse: promptEncoder.sparseEmbeddings(batch),
+                                  dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask)
+            logits.append(out.lowResLogits)
+            ious.append(out.iouPredictions)
+            order += group
+        }
+        if groups.count == 1 { return DecoderOutput(lowResLogits: logits[0], iouPredictions: ious[0]) }
+        // Restore the callers' order: row j of the concatenation is prompt order[j].
+        let allLogits = backend.concat(logits, dim: 0), allIous = backend.concat(ious, dim: 0)
+        var position = [Int](repeating: 0, count: prompts.count)
+        for (j, i) in order.enumerated() { position[i] = j }
+        return DecoderOutput(lowResLogits: backend.concat(position.map { backend.slice(allLogits, dim: 0, $0..<$0 + 1) }, dim: 0),
+                             iouPredictions: backend.concat(position.map { backend.slice(allIous, dim: 0, $0..<$0 + 1) }, dim: 0))
+    }
+}

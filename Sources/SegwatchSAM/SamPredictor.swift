@@ -1,0 +1,101 @@
+// Ports segment_anything/predictor.py (SamPredictor) with Sam.preprocess and
+// Sam.postprocess_masks: prompts in original-image coordinates in, masks at the image's size out.
+import SegwatchTensor
+
+/// One image, encoded: the embedding and the sizes that map prompts and masks.
+public struct SamImageFeatures<Value: Sendable>: Sendable {
+    /// `[1, 256, 64, 64]`.
+    public let embedding: Value
+    public let originalSize: (height: Int, width: Int)
+    /// The resized image's size, before padding.
+    public let inputSize: (height: Int, width: Int)
+}
+
+/// The predictor's answer for one prompt.
+public struct SamPrediction: Sendable {
+    /// `[C, 256, 256]`.
+    public var lowResLogits: Tensor
+    /// `[C]`.
+    public var iouPredictions: Tensor
+    /// `[C, H, W]` at the original image's size; the mask is `> 0`.
+    public var maskLogits: Tensor
+}
+
+public struct SamPredictor<B: Backend>: Sendable {
+    public let model: Sam<B>
+    public let transform: ResizeLongestSide
+
+    public init(model: Sam<B>) {
+        self.model = model
+        transform = ResizeLongestSide(model.imageSize)
+    }
+
+    /// `set_image`: resize (Pillow bilinear), normalize, pad, encode.
+    public func setImage(_ image: RGBImage) throws -> SamImageFeatures<B.Value> {
+        let size = transform.targetSize(height: image.height, width: image.width)
+        guard size.height > 0, size.width > 0 else {
+            throw SamError.invalidInput("a \(image.width)x\(image.height) image is too thin to resize to \(model.imageSize) on its long side")
+        }
+        return setResizedImage(transform.apply(image), originalSize: (image.height, image.width))
+    }
+
+    /// `set_torch_image` of an already resized image (long side 1024): the encoder apart from
+    /// the resize.
+    public func setResizedImage(_ resized: RGBImage, originalSize: (height: Int, width: Int)) -> SamImageFeatures<B.Value> {
+        let input = preprocess(resized)
+        return SamImageFeatures(embedding: model.encode(model.backend.upload(input)), originalSize: originalSize,
+                                inputSize: (resized.height, resized.width))
+    }
+
+    /// `Sam.preprocess`: `(pixel - mean) / std` per channel, zero-padded to 1024x1024, `[1, 3, S, S]`.
+    func preprocess(_ image: RGBImage) -> Tensor {
+        let side = model.imageSize
+        precondition(image.height <= side && image.width <= side, "image \(image.width)x\(image.height) larger than \(side)")
+        let result = Tensor(zeros: [1, 3, side, side])
+        let out = result.pointer
+        for c in 0..<3 {
+            let mean = model.pixelMean[c], std = model.pixelStd[c]
+            for y in 0..<image.height {
+                for x in 0..<image.width {
+                    out[(c * side + y) * side + x] = (Float(image.pixels[(y * image.width + x) * 3 + c]) - mean) / std
+                }
+            }
+        }
+        return result
+    }
+
+    /// `predict`: points `(x, y, label)` and a box `(x0, y0, x1, y1)` in original-image pixels,
+    /// a `[1, 256, 256]` mask of logits from an earlier prediction.
+    public func predict(_ features: SamImageFeatures<B.Value>, points: [(x: Double, y: Double, label: Int)] = [],
+                        box: (x0: Double, y0: Double, x1: Double, y1: Double)? = nil, maskInput: Tensor? = nil,
+                        multimask: Bool) throws -> SamPrediction {
+        let (h, w) = features.originalSize
+        var prompt = SamPrompt(maskInput: maskInput)
+        prompt.points = points.map {
+            let p = transform.apply(x: $0.x, y: $0.y, originalHeight: h, originalWidth: w)
+            return (p.x, p.y, $0.label)
+        }
+        if let box {
+            let a = transform.apply(x: box.x0, y: box.y0, originalHeight: h, originalWidth: w)
+            let b = transform.apply(x: box.x1, y: box.y1, originalHeight: h, originalWidth: w)
+            prompt.box = (a.x, a.y, b.x, b.y)
+        }
+        let out = try model.decode(features.embedding, prompts: [prompt], multimask: multimask)
+        let backend = model.backend
+        let lowRes = backend.download(out.lowResLogits)
+        let masks = backend.download(postprocess(out.lowResLogits, features))
+        return SamPrediction(lowResLogits: lowRes.reshaped(Array(lowRes.shape.dropFirst())),
+                             iouPredictions: backend.download(out.iouPredictions).reshaped([lowRes.shape[1]]),
+                             maskLogits: masks.reshaped(Array(masks.shape.dropFirst())))
+    }
+
+    /// `Sam.postprocess_masks`: `[B, C, 256, 256]` logits, bilinear to 1024, the padding
+    /// cropped, bilinear to the original size: `[B, C, H, W]`.
+    public func postprocess(_ lowRes: B.Value, _ features: SamImageFeatures<B.Value>) -> B.Value {
+        let backend = model.backend
+        let side = model.imageSize
+        var masks = backend.interpolate(lowRes, size: (side, side), mode: .bilinear)
+        masks = backend.slice(backend.slice(masks, dim: 2, 0..<features.inputSize.height), dim: 3, 0..<features.inputSize.width)
+        return backend.interpolate(masks, size: (features.originalSize.height, features.originalSize.width), mode: .bilinear)
+    }
+}
