@@ -3,6 +3,8 @@
 public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file cannot be opened or mapped.
     case unreadable(file: String, reason: String)
+    /// The file cannot be written.
+    case unwritable(file: String, reason: String)
     /// The file is not what it claims to be: wrong magic, bad header, truncated, out-of-range offsets.
     case malformed(file: String, reason: String)
     /// The pickle names something outside the allow-list; nothing was called.
@@ -16,6 +18,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         switch self {
         case let .unreadable(file, reason):
             return "cannot read checkpoint \(file): \(reason)"
+        case let .unwritable(file, reason):
+            return "cannot write \(file): \(reason)"
         case let .malformed(file, reason):
             return "\(file) is not a valid checkpoint: \(reason)"
         case let .forbiddenGlobal(file, name):

@@ -8,12 +8,15 @@ import SegwatchTensor
 /// One prompt, in the model's input frame (the resized image, before padding; not yet shifted
 /// to pixel centres): points with labels (1 foreground, 0 background), an optional box, and an
 /// optional `[1, 256, 256]` mask of low-resolution logits.
+///
+/// Coordinates are float64 because the automatic mask generator's are until the prompt
+/// encoder casts them (`SamPredictor.predict` casts to float32 first: see `SamPredictor`).
 public struct SamPrompt: Sendable {
-    public var points: [(x: Float, y: Float, label: Int)]
-    public var box: (x0: Float, y0: Float, x1: Float, y1: Float)?
+    public var points: [(x: Double, y: Double, label: Int)]
+    public var box: (x0: Double, y0: Double, x1: Double, y1: Double)?
     public var maskInput: Tensor?
 
-    public init(points: [(x: Float, y: Float, label: Int)] = [], box: (x0: Float, y0: Float, x1: Float, y1: Float)? = nil,
+    public init(points: [(x: Double, y: Double, label: Int)] = [], box: (x0: Double, y0: Double, x1: Double, y1: Double)? = nil,
                 maskInput: Tensor? = nil) {
         self.points = points
         self.box = box
@@ -107,9 +110,10 @@ public struct PromptEncoder<B: Backend>: Sendable {
                 func add(_ embedding: [Float]) {
                     for c in 0..<embedDim { token[c] += embedding[c] }
                 }
-                func encode(_ x: Float, _ y: Float) {
-                    // `+ 0.5` to the pixel centre, then normalized by the input size.
-                    peLayer.encode(x: (x + 0.5) / Float(inputImageSize.w), y: (y + 0.5) / Float(inputImageSize.h), into: token)
+                func encode(_ x: Double, _ y: Double) {
+                    // `+ 0.5` to the pixel centre and normalized by the input size in the
+                    // coordinates' precision, then `.to(torch.float)` for the encoding.
+                    peLayer.encode(x: Float((x + 0.5) / Double(inputImageSize.w)), y: Float((y + 0.5) / Double(inputImageSize.h)), into: token)
                 }
                 // _embed_points
                 for point in prompt.points {

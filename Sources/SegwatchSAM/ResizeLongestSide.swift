@@ -44,11 +44,10 @@ public struct ResizeLongestSide: Sendable {
         return pilBilinearResize(image, height: size.height, width: size.width)
     }
 
-    /// `apply_coords`: per-axis scale by the rounded size ratio, in float64, then (as
-    /// `SamPredictor.predict` does) to float32.
-    public func apply(x: Double, y: Double, originalHeight: Int, originalWidth: Int) -> (x: Float, y: Float) {
+    /// `apply_coords`: per-axis scale by the rounded size ratio, in float64.
+    public func apply(x: Double, y: Double, originalHeight: Int, originalWidth: Int) -> (x: Double, y: Double) {
         let size = targetSize(height: originalHeight, width: originalWidth)
-        return (Float(x * (Double(size.width) / Double(originalWidth))), Float(y * (Double(size.height) / Double(originalHeight))))
+        return (x * (Double(size.width) / Double(originalWidth)), y * (Double(size.height) / Double(originalHeight)))
     }
 }
 

@@ -70,14 +70,18 @@ public struct SamPredictor<B: Backend>: Sendable {
                         box: (x0: Double, y0: Double, x1: Double, y1: Double)? = nil, maskInput: Tensor? = nil,
                         multimask: Bool) throws -> SamPrediction {
         let (h, w) = features.originalSize
+        // `predict` casts the transformed coordinates to float32 before the model sees them.
+        func transformed(_ x: Double, _ y: Double) -> (x: Double, y: Double) {
+            let p = transform.apply(x: x, y: y, originalHeight: h, originalWidth: w)
+            return (Double(Float(p.x)), Double(Float(p.y)))
+        }
         var prompt = SamPrompt(maskInput: maskInput)
         prompt.points = points.map {
-            let p = transform.apply(x: $0.x, y: $0.y, originalHeight: h, originalWidth: w)
+            let p = transformed($0.x, $0.y)
             return (p.x, p.y, $0.label)
         }
         if let box {
-            let a = transform.apply(x: box.x0, y: box.y0, originalHeight: h, originalWidth: w)
-            let b = transform.apply(x: box.x1, y: box.y1, originalHeight: h, originalWidth: w)
+            let a = transformed(box.x0, box.y0), b = transformed(box.x1, box.y1)
             prompt.box = (a.x, a.y, b.x, b.y)
         }
         let out = try model.decode(features.embedding, prompts: [prompt], multimask: multimask)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import SegwatchCheckpoint
 import SegwatchMedia
+import SegwatchSAM
 
 /// Writes one line to stderr, prefixed with the program's name.
 func printError(_ message: String) {
@@ -14,11 +16,18 @@ func jsonString(_ value: some Encodable) throws -> String {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
-/// Runs `body`; a media error becomes one clear line on stderr and exit status 1.
+/// Runs `body`; a media, checkpoint or model error becomes one clear line on stderr and exit
+/// status 1.
 func runReporting<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as MediaError {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch let error as CheckpointError {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch let error as SamError {
         printError(error.description)
         throw ExitCode(1)
     }

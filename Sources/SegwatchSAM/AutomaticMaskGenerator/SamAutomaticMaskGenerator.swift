@@ -1,0 +1,188 @@
+// Ports segment_anything/automatic_mask_generator.py (SamAutomaticMaskGenerator) of
+// segment-anything 1.0: a grid of point prompts over the image and over crops of it, the
+// masks filtered by predicted IoU and stability, de-duplicated by box NMS, small regions
+// cleaned up.
+import SegwatchTensor
+
+/// `SamAutomaticMaskGenerator`'s parameters, with its defaults.
+public struct MaskGeneratorOptions: Sendable, Equatable {
+    public var pointsPerSide = 32
+    public var pointsPerBatch = 64
+    public var predIouThresh = 0.88
+    public var stabilityScoreThresh = 0.95
+    public var stabilityScoreOffset = 1.0
+    public var boxNmsThresh = 0.7
+    public var cropNLayers = 0
+    public var cropNmsThresh = 0.7
+    public var cropOverlapRatio = 512.0 / 1500.0
+    public var cropNPointsDownscaleFactor = 1
+    public var minMaskRegionArea = 0
+
+    public init() {}
+
+    /// Throws a `SamError.invalidInput` naming the first parameter out of its range.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws {
+            if !ok { throw SamError.invalidInput(message) }
+        }
+        try check((1...1024).contains(pointsPerSide), "points-per-side must be in 1...1024, not \(pointsPerSide)")
+        try check((1...4096).contains(pointsPerBatch), "points-per-batch must be in 1...4096, not \(pointsPerBatch)")
+        try check((0...4).contains(cropNLayers), "crop-n-layers must be in 0...4, not \(cropNLayers)")
+        try check(cropNPointsDownscaleFactor >= 1, "crop-n-points-downscale-factor must be at least 1, not \(cropNPointsDownscaleFactor)")
+        try check(minMaskRegionArea >= 0, "min-mask-region-area must not be negative")
+        for (name, value) in [("pred-iou-thresh", predIouThresh), ("stability-score-thresh", stabilityScoreThresh),
+                              ("stability-score-offset", stabilityScoreOffset), ("box-nms-thresh", boxNmsThresh),
+                              ("crop-nms-thresh", cropNmsThresh), ("crop-overlap-ratio", cropOverlapRatio)] {
+            try check(value.isFinite, "\(name) must be a finite number, not \(value)")
+        }
+        try check((0..<1).contains(cropOverlapRatio), "crop-overlap-ratio must be in [0, 1), not \(cropOverlapRatio)")
+    }
+}
+
+/// One mask of the generator's output, with the official record's fields.
+public struct GeneratedMask: Sendable {
+    public var rle: RLE
+    public var area: Int
+    /// `[x0, y0, x1, y1]` in the image, x1/y1 inclusive (the official box).
+    public var box: [Int]
+    public var predictedIou: Float
+    /// The point prompt that produced the mask, in image pixels.
+    public var pointCoords: SIMD2<Double>
+    public var stabilityScore: Float
+    /// `[x0, y0, x1, y1]` of the crop the mask came from.
+    public var cropBox: [Int]
+}
+
+public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
+    public let predictor: SamPredictor<B>
+    public let options: MaskGeneratorOptions
+    /// The normalized point grid of each crop layer.
+    let pointGrids: [[SIMD2<Double>]]
+
+    public init(predictor: SamPredictor<B>, options: MaskGeneratorOptions) throws {
+        try options.validate()
+        self.predictor = predictor
+        self.options = options
+        pointGrids = buildAllLayerPointGrids(pointsPerSide: options.pointsPerSide, layers: options.cropNLayers,
+                                             scalePerLayer: options.cropNPointsDownscaleFactor)
+    }
+
+    /// `generate`: every mask found in `image`, in the official order. `progress` is called
+    /// after each batch of points with (batches done, batches in all).
+    public func generate(_ image: RGBImage, progress: ((Int, Int) -> Void)? = nil) throws -> [GeneratedMask] {
+        let (height, width) = (image.height, image.width)
+        let crops = generateCropBoxes(imageHeight: height, imageWidth: width, layers: options.cropNLayers,
+                                      overlapRatio: options.cropOverlapRatio)
+        let batchesPerLayer = pointGrids.map { ($0.count + options.pointsPerBatch - 1) / options.pointsPerBatch }
+        let totalBatches = crops.layerIndices.reduce(0) { $0 + batchesPerLayer[$1] }
+        var done = 0
+        var data: [GeneratedMask] = []
+        for (cropBox, layer) in zip(crops.boxes, crops.layerIndices) {
+            data += try processCrop(image, cropBox: cropBox, layer: layer) {
+                done += 1
+                progress?(done, totalBatches)
+            }
+        }
+        if crops.boxes.count > 1 {
+            // Prefer masks from smaller crops: score 1 / crop area.
+            let scores = data.map { 1 / Float(($0.cropBox[2] - $0.cropBox[0]) * ($0.cropBox[3] - $0.cropBox[1])) }
+            let keep = batchedNMS(boxes: data.map { $0.box.map(Float.init) }, scores: scores,
+                                  categories: [Int](repeating: 0, count: data.count), iouThreshold: options.cropNmsThresh)
+            data = keep.map { data[$0] }
+        }
+        if options.minMaskRegionArea > 0 {
+            data = postprocessSmallRegions(data, minArea: options.minMaskRegionArea,
+                                           nmsThresh: max(options.boxNmsThresh, options.cropNmsThresh))
+        }
+        return data
+    }
+
+    /// `_process_crop`: encode the crop, run its points in batches, NMS within the crop.
+    func processCrop(_ image: RGBImage, cropBox: [Int], layer: Int, batchDone: () -> Void) throws -> [GeneratedMask] {
+        let cropped = image.cropped(x0: cropBox[0], y0: cropBox[1], x1: cropBox[2], y1: cropBox[3])
+        let features = try predictor.setImage(cropped)
+        let scale = SIMD2(Double(cropped.width), Double(cropped.height))
+        let points = pointGrids[layer].map { $0 * scale }
+        var data: [GeneratedMask] = []
+        for start in stride(from: 0, to: points.count, by: options.pointsPerBatch) {
+            data += try processBatch(Array(points[start..<min(start + options.pointsPerBatch, points.count)]), features: features,
+                                     cropBox: cropBox, imageSize: (image.height, image.width))
+            batchDone()
+        }
+        // NMS on boxes in crop coordinates, scored by predicted IoU; then back to the image.
+        let keep = batchedNMS(boxes: data.map { $0.box.map(Float.init) }, scores: data.map(\.predictedIou),
+                              categories: [Int](repeating: 0, count: data.count), iouThreshold: options.boxNmsThresh)
+        let offset = SIMD2(Double(cropBox[0]), Double(cropBox[1]))
+        return keep.map {
+            var mask = data[$0]
+            mask.box = uncropBoxXYXY(mask.box, cropBox: cropBox)
+            mask.pointCoords += offset
+            mask.cropBox = cropBox
+            return mask
+        }
+    }
+
+    /// `_process_batch`: one multimask prediction per point; all three masks are candidates.
+    func processBatch(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
+                      imageSize: (height: Int, width: Int)) throws -> [GeneratedMask] {
+        let model = predictor.model, backend = model.backend
+        let (cropHeight, cropWidth) = features.originalSize
+        let prompts = points.map { point in
+            let p = predictor.transform.apply(x: point.x, y: point.y, originalHeight: cropHeight, originalWidth: cropWidth)
+            return SamPrompt(points: [(p.x, p.y, 1)])
+        }
+        let out = try model.decode(features.embedding, prompts: prompts, multimask: true)
+        let ious = backend.download(out.iouPredictions).contiguous()
+        let perPoint = ious.shape[1]
+        var data: [GeneratedMask] = []
+        for (b, point) in points.enumerated() {
+            // Candidates that pass the IoU filter, before paying for full-size logits.
+            let candidates = (0..<perPoint).filter { m in
+                options.predIouThresh <= 0 || ious.pointer[b * perPoint + m] > Float(options.predIouThresh)
+            }
+            guard !candidates.isEmpty else { continue }
+            // Full-size logits one point at a time: a batch of 64 at crop size would take gigabytes.
+            let logits = backend.download(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, b..<b + 1), features)).contiguous()
+            let plane = cropHeight * cropWidth
+            for m in candidates {
+                let values = UnsafeBufferPointer(start: logits.pointer + m * plane, count: plane)
+                let stability = calculateStabilityScore(logits: values, height: cropHeight, width: cropWidth,
+                                                        maskThreshold: 0, thresholdOffset: options.stabilityScoreOffset)
+                if options.stabilityScoreThresh > 0 && !(stability >= Float(options.stabilityScoreThresh)) { continue }
+                let mask = BinaryMask(logits: values, height: cropHeight, width: cropWidth, threshold: 0)
+                let box = mask.box
+                if isBoxNearCropEdge(box, cropBox: cropBox, origBox: [0, 0, imageSize.width, imageSize.height]) { continue }
+                let rle = maskToRLE(uncropMask(mask, cropBox: cropBox, origHeight: imageSize.height, origWidth: imageSize.width))
+                data.append(GeneratedMask(rle: rle, area: areaFromRLE(rle), box: box, predictedIou: ious.pointer[b * perPoint + m],
+                                          pointCoords: point, stabilityScore: stability, cropBox: cropBox))
+            }
+        }
+        return data
+    }
+
+    /// `postprocess_small_regions`: fill small holes, remove small islands; masks that changed
+    /// compete in an NMS against unchanged ones with score 0, and only surviving changed masks
+    /// take their new shape.
+    func postprocessSmallRegions(_ data: [GeneratedMask], minArea: Int, nmsThresh: Double) -> [GeneratedMask] {
+        guard !data.isEmpty else { return data }
+        var masks: [BinaryMask] = [], scores: [Float] = []
+        for record in data {
+            let (filled, holesChanged) = removeSmallRegions(rleToMask(record.rle), areaThreshold: Double(minArea), mode: .holes)
+            let (cleaned, islandsChanged) = removeSmallRegions(filled, areaThreshold: Double(minArea), mode: .islands)
+            masks.append(cleaned)
+            scores.append(holesChanged || islandsChanged ? 0 : 1)
+        }
+        let boxes = masks.map(\.box)
+        let keep = batchedNMS(boxes: boxes.map { $0.map(Float.init) }, scores: scores,
+                              categories: [Int](repeating: 0, count: data.count), iouThreshold: nmsThresh)
+        return keep.map { i in
+            var record = data[i]
+            if scores[i] == 0 {
+                record.rle = maskToRLE(masks[i])
+                record.area = areaFromRLE(record.rle)
+                record.box = boxes[i]
+            }
+            return record
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import SegwatchMedia
+import SegwatchSAM
+
+/// Decodes one RGB picture from anything FFmpeg reads: an image file, or frame `frame` of a video.
+func loadRGBImage(_ path: String, frame: Int) throws -> RGBImage {
+    let decoder = try VideoDecoder(InputSpec(path), options: DecodeOptions(layout: .rgb24))
+    for _ in 0..<frame {
+        guard try decoder.skip() else {
+            throw MediaError.invalidArgument(input: path, reason: "--frame \(frame) is past the end: it has \(decoder.framesDecoded) frames")
+        }
+    }
+    guard let picture = try decoder.next() else {
+        throw MediaError.invalidArgument(input: path, reason: frame == 0 ? "it holds no picture" : "--frame \(frame) is past the end: it has \(decoder.framesDecoded) frames")
+    }
+    return RGBImage(height: picture.height, width: picture.width, pixels: picture.packedBytes())
+}
