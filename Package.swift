@@ -58,7 +58,8 @@ let package = Package(
                     exclude: ["reference_digest.py", "checkpoint_digests.json"]),
         .testTarget(name: "SegwatchTensorTests", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["make_op_references.py", "op_references.safetensors"]),
-        .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"]),
+        .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
+                    exclude: ["make_amg_references.py"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchTestSupport"]),
     ],

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SegwatchSAM
+import SegwatchTensor
+
+/// `segwatch bench sam`: the SAM image encoder and mask decoder, timed as
+/// ../shared/bench/peers.py `sam-encoder` and `sam-decoder` time the official code.
+struct BenchSam: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sam",
+        abstract: "Time SAM's image encoder at 1024x1024 and its mask decoder per prompt at batches of 1, 16 and 64.",
+        discussion: """
+            The encoder runs on a random normalized 1024x1024 input. The decoder runs one \
+            foreground point per prompt (plus the padding point) with multimask output, to the \
+            low-resolution logits and IoU scores, against that input's embedding: the work of \
+            peers.py sam-decoder. Keys: encoder_ms, decoder_ms_per_prompt_b1, _b16, _b64.
+            """)
+
+    @OptionGroup var options: BenchOptions
+    @OptionGroup var tensor: TensorBenchOptions
+
+    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
+    var sam: String
+
+    @Option(help: "Decoder batch sizes, comma-separated.")
+    var batches = "1,16,64"
+
+    mutating func run() throws {
+        let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
+        guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--batches must be positive integers separated by commas, not '\(batches)'")
+        }
+        let model = try runReporting { try Sam(contentsOf: sam, backend: CPUBackend(threads: tensor.threads)) }
+        var result = BenchResult()
+        func time(_ key: String, divisor: Double = 1, _ body: () throws -> Void) rethrows {
+            for _ in 0..<options.warmup { try body() }
+            var samples: [Double] = []
+            for _ in 0..<options.runs {
+                let start = DispatchTime.now()
+                try body()
+                samples.append(milliseconds(since: start) / divisor)
+            }
+            result.samples[key] = samples
+            result[key] = .number(median(samples))
+        }
+
+        var generator = SplitMix(seed: 1)
+        let input = Tensor(shape: [1, 3, 1024, 1024], values: (0..<3 * 1024 * 1024).map { _ in generator.nextNormal() })
+        var embedding = model.encode(input)
+        time("encoder_ms") { embedding = model.encode(input) }
+        for b in batchSizes {
+            let prompts = (0..<b).map { _ in SamPrompt(points: [(generator.nextUnit() * 1024, generator.nextUnit() * 1024, 1)]) }
+            try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
+                _ = try model.decode(embedding, prompts: prompts, multimask: true)
+            }
+        }
+        result["encoder"] = .string(model.imageEncoder.summary)
+        result["threads"] = .number(Double(tensor.threads))
+        result["runs"] = .number(Double(options.runs))
+        print(options.json ? try result.json() : result.text())
+    }
+}
+
+/// A small seeded generator for benchmark inputs.
+struct SplitMix {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
+    /// Standard normal (Box-Muller).
+    mutating func nextNormal() -> Float {
+        let u = max(nextUnit(), 1e-300), v = nextUnit()
+        return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
+    }
+}
