@@ -26,12 +26,16 @@ struct BenchSam: ParsableCommand {
     @Option(help: "Decoder batch sizes, comma-separated.")
     var batches = "1,16,64"
 
+    @Flag(help: "Also report the time spent in each kind of op, per encoder run and per decoder batch.")
+    var profile = false
+
     mutating func run() throws {
         let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
         guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--batches must be positive integers separated by commas, not '\(batches)'")
         }
-        let model = try runReporting { try Sam(contentsOf: sam, backend: CPUBackend(threads: tensor.threads)) }
+        let backend = ProfiledBackend(CPUBackend(threads: tensor.threads))
+        let model = try runReporting { try Sam(contentsOf: sam, backend: backend) }
         var result = BenchResult()
         func time(_ key: String, divisor: Double = 1, _ body: () throws -> Void) rethrows {
             for _ in 0..<options.warmup { try body() }
@@ -48,12 +52,23 @@ struct BenchSam: ParsableCommand {
         var generator = SplitMix(seed: 1)
         let input = Tensor(shape: [1, 3, 1024, 1024], values: (0..<3 * 1024 * 1024).map { _ in generator.nextNormal() })
         var embedding = model.encode(input)
+        /// Op times of the last `time` call, per run.
+        func recordProfile(_ name: String) {
+            let runs = Double(options.warmup + options.runs)
+            for entry in backend.report() where entry.milliseconds / runs >= 0.05 {
+                result["profile.\(name).\(entry.op)_ms"] = .number(entry.milliseconds / runs)
+            }
+            backend.reset()
+        }
+        backend.reset()
         time("encoder_ms") { embedding = model.encode(input) }
+        if profile { recordProfile("encoder") }
         for b in batchSizes {
             let prompts = (0..<b).map { _ in SamPrompt(points: [(generator.nextUnit() * 1024, generator.nextUnit() * 1024, 1)]) }
             try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
                 _ = try model.decode(embedding, prompts: prompts, multimask: true)
             }
+            if profile { recordProfile("decoder_b\(b)") }
         }
         result["encoder"] = .string(model.imageEncoder.summary)
         result["threads"] = .number(Double(tensor.threads))

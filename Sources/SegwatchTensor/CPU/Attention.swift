@@ -91,14 +91,11 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
 
     let items = batch * heads
     if items >= CPUThreads.count {
-        // Heads in parallel, each on one thread with a single-threaded sgemm: no hand-over
-        // between OpenBLAS's threads and the softmax's, which on two cores costs more than the
-        // products themselves.
-        withSingleThreadedBLAS {
-            parallelFor(items) { range in
-                let scores = Tensor(uninitialized: [tile, keys])
-                for item in range { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: false) }
-            }
+        // Heads in parallel, each on one thread (its products included): no hand-over between
+        // threads inside a head.
+        parallelFor(items) { range in
+            let scores = Tensor(uninitialized: [tile, keys])
+            for item in range { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: false) }
         }
     } else {
         let scores = Tensor(uninitialized: [tile, keys])

@@ -1,13 +1,41 @@
 import COpenBLAS
 
-/// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
-@inline(__always)
+/// Products smaller than this many multiply-adds run on one thread: splitting costs more.
+private let sgemmSplitThreshold = 1 << 21
+
+/// Row-major `C = alpha * op(A) * op(B) + beta * C` through single-threaded OpenBLAS calls,
+/// one per thread on a block of C's rows (or of its columns when C is wide and short).
 func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
            b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    let threads = CPUThreads.count
+    guard threads > 1, m * n * k >= sgemmSplitThreshold, !insideParallelRegion else {
+        call(m, n, a, b, c)
+        return
+    }
+    // Blocks are multiples of 16 so that every thread's edge stays on the kernel's tiles.
+    if m >= n || m >= 16 * threads * 4 {
+        let block = ((m + threads - 1) / threads + 15) & ~15
+        parallelFor((m + block - 1) / block) { range in
+            for i in range {
+                let row = i * block
+                call(min(block, m - row), n, transposeA ? a + row : a + row * lda, b, c + row * ldc)
+            }
+        }
+    } else {
+        let block = ((n + threads - 1) / threads + 15) & ~15
+        parallelFor((n + block - 1) / block) { range in
+            for j in range {
+                let column = j * block
+                call(m, min(block, n - column), a, transposeB ? b + column * ldb : b + column, c + column)
+            }
+        }
+    }
 }
 
 /// How the last two dimensions of a tensor map onto a BLAS matrix without a copy: row-major

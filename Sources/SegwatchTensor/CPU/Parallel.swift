@@ -1,29 +1,42 @@
 import COpenBLAS
 import Dispatch
+import Glibc
 import Synchronization
 
-/// The number of threads the CPU kernels use, shared with OpenBLAS.
+/// The number of threads the CPU kernels use.
 ///
-/// Kernels and sgemm calls run one after the other, never at the same time, so both may use
-/// every thread without oversubscribing the cores: an op either runs OpenBLAS (with its own
-/// threads) or a Swift kernel split over `parallelFor`, not both at once.
+/// segwatch owns its threads: OpenBLAS always runs single-threaded, and a large product is
+/// split over `parallelFor` like any other kernel (see `sgemm`). With OpenBLAS's own pool, its
+/// idle workers spin on `sched_yield` while the Swift kernels between products run, and on
+/// two cores that cost a fifth of the encoder's time.
 public enum CPUThreads {
     private static let current = Atomic<Int>(1)
 
     public static var count: Int { current.load(ordering: .relaxed) }
 
-    /// Sets the thread count of the Swift kernels and OpenBLAS together.
+    /// Sets the thread count of the kernels (and keeps OpenBLAS on the calling thread).
     public static func set(_ count: Int) {
-        let count = max(1, count)
-        current.store(count, ordering: .relaxed)
-        openblas_set_num_threads(Int32(count))
+        current.store(max(1, count), ordering: .relaxed)
+        openblas_set_num_threads(1)
     }
 }
 
+/// Marks threads running a `parallelFor` chunk, so that a kernel called from inside one (an
+/// sgemm per attention head) runs on its own thread instead of splitting again.
+private let parallelRegionKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+/// True on a thread that is running a `parallelFor` chunk.
+var insideParallelRegion: Bool { pthread_getspecific(parallelRegionKey) != nil }
+
 /// Calls `body` on disjoint chunks covering `0..<count`, on up to `CPUThreads.count` threads.
-/// Work smaller than `grain` items per thread runs inline.
+/// Work smaller than `grain` items per thread, or a call from inside another `parallelFor`,
+/// runs inline.
 func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-    let threads = min(CPUThreads.count, count / max(grain, 1))
+    let threads = insideParallelRegion ? 1 : min(CPUThreads.count, count / max(grain, 1))
     if threads <= 1 {
         if count > 0 { body(0..<count) }
         return
@@ -35,16 +48,9 @@ func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     DispatchQueue.concurrentPerform(iterations: threads) { thread in
         let start = thread * chunk
         let end = min(count, start + chunk)
-        if start < end { body(start..<end) }
+        guard start < end else { return }
+        pthread_setspecific(parallelRegionKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(parallelRegionKey, nil) }
+        body(start..<end)
     }
-}
-
-/// Runs `body` with OpenBLAS on one thread, for code that parallelizes above the products
-/// itself (one sgemm per thread); restores the shared count afterwards.
-func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
-    let threads = CPUThreads.count
-    guard threads > 1 else { return body() }
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(Int32(threads)) }
-    return body()
 }

@@ -1,0 +1,94 @@
+import Dispatch
+import Synchronization
+
+/// A backend that runs another and adds up the time of each op, for finding where a model
+/// spends its time (`segwatch bench sam --profile`). On the CPU every op is synchronous, so
+/// an op's wall time is its cost.
+public struct ProfiledBackend<Base: Backend>: Backend {
+    public typealias Value = Base.Value
+    public let base: Base
+    private let totals = Totals()
+
+    public init(_ base: Base) { self.base = base }
+
+    /// Milliseconds and calls per op, most expensive first.
+    public func report() -> [(op: String, milliseconds: Double, calls: Int)] {
+        totals.entries.withLock { entries in
+            entries.map { ($0.key, $0.value.nanoseconds / 1e6, $0.value.calls) }.sorted { $0.1 > $1.1 }
+        }
+    }
+
+    public func reset() { totals.entries.withLock { $0 = [:] } }
+
+    private final class Totals: Sendable {
+        let entries = Mutex<[String: (nanoseconds: Double, calls: Int)]>([:])
+    }
+
+    @inline(__always)
+    private func timed<T>(_ op: String, _ body: () -> T) -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = body()
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
+        totals.entries.withLock { entries in
+            let old = entries[op] ?? (0, 0)
+            entries[op] = (old.nanoseconds + elapsed, old.calls + 1)
+        }
+        return result
+    }
+
+    public func upload(_ tensor: Tensor) -> Value { base.upload(tensor) }
+    public func download(_ value: Value) -> Tensor { timed("download") { base.download(value) } }
+    public func shape(_ value: Value) -> [Int] { base.shape(value) }
+
+    public func reshape(_ x: Value, _ shape: [Int]) -> Value { timed("reshape") { base.reshape(x, shape) } }
+    public func permute(_ x: Value, _ order: [Int]) -> Value { base.permute(x, order) }
+    public func slice(_ x: Value, dim: Int, _ range: Range<Int>) -> Value { base.slice(x, dim: dim, range) }
+    public func select(_ x: Value, dim: Int, _ index: Int) -> Value { base.select(x, dim: dim, index) }
+    public func expand(_ x: Value, _ shape: [Int]) -> Value { base.expand(x, shape) }
+    public func contiguous(_ x: Value) -> Value { timed("contiguous") { base.contiguous(x) } }
+    public func concat(_ values: [Value], dim: Int) -> Value { timed("concat") { base.concat(values, dim: dim) } }
+    public func pad(_ x: Value, _ padding: [(before: Int, after: Int)], value: Float) -> Value {
+        timed("pad") { base.pad(x, padding, value: value) }
+    }
+    public func windowPartition(_ x: Value, size: Int) -> (windows: Value, padded: (h: Int, w: Int)) {
+        timed("windowPartition") { base.windowPartition(x, size: size) }
+    }
+    public func windowUnpartition(_ windows: Value, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> Value {
+        timed("windowUnpartition") { base.windowUnpartition(windows, size: size, padded: padded, original: original) }
+    }
+
+    public func matmul(_ a: Value, _ b: Value) -> Value { timed("matmul") { base.matmul(a, b) } }
+    public func linear(_ x: Value, weight: Value, bias: Value?) -> Value { timed("linear") { base.linear(x, weight: weight, bias: bias) } }
+    public func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value {
+        let w = base.shape(weight)
+        let kind = options.groups > 1 && options.groups == w[0] ? "depthwise" : w[2] == 1 && w[3] == 1 ? "pointwise" : "im2col"
+        return timed("conv2d \(kind) \(w[2])x\(w[3])/\(options.stride.y)") { base.conv2d(x, weight: weight, bias: bias, options) }
+    }
+    public func convTranspose2d(_ x: Value, weight: Value, bias: Value?, stride: Int) -> Value {
+        timed("convTranspose2d") { base.convTranspose2d(x, weight: weight, bias: bias, stride: stride) }
+    }
+
+    public func layerNorm(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value {
+        timed("layerNorm") { base.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+    }
+    public func layerNorm2d(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value {
+        timed("layerNorm2d") { base.layerNorm2d(x, weight: weight, bias: bias, eps: eps) }
+    }
+    public func activate(_ x: Value, _ activation: Activation) -> Value { timed("activate \(activation)") { base.activate(x, activation) } }
+    public func softmax(_ x: Value) -> Value { timed("softmax") { base.softmax(x) } }
+    public func attention(q: Value, k: Value, v: Value, _ options: AttentionOptions<Value>) -> Value {
+        timed("attention") { base.attention(q: q, k: k, v: v, options) }
+    }
+    public func relativePositionBias(q: Value, tableH: Value, tableW: Value,
+                                     queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Value> {
+        timed("relativePositionBias") { base.relativePositionBias(q: q, tableH: tableH, tableW: tableW, queryGrid: queryGrid, keyGrid: keyGrid) }
+    }
+
+    public func interpolate(_ x: Value, size: (h: Int, w: Int), mode: InterpolationMode) -> Value {
+        timed("interpolate") { base.interpolate(x, size: size, mode: mode) }
+    }
+    public func binary(_ a: Value, _ operation: BinaryOperation, _ b: Value) -> Value { timed("binary") { base.binary(a, operation, b) } }
+    public func affine(_ x: Value, scale: Float, shift: Float) -> Value { timed("affine") { base.affine(x, scale: scale, shift: shift) } }
+    public func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value { timed("mean") { base.mean(x, dim: dim, keepDim: keepDim) } }
+    public func argmax(_ x: Value) -> [Int] { timed("argmax") { base.argmax(x) } }
+}
