@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
                     exclude: ["make_amg_references.py"]),
         // Runs the built `segwatch` binary, as a user would.
-        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchTestSupport"]),
+        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -67,9 +67,12 @@ public struct MaskDecoder<B: Backend>: Sendable {
         }
     }
 
-    /// `forward` for B prompts against one image: `imageEmbedding` `[1, C, h, w]`, `imagePE`
-    /// `[1, C, h, w]`, `sparse` `[B, T, C]`, `dense` `[1 or B, C, h or 1, w or 1]`.
-    func callAsFunction(imageEmbedding: B.Value, imagePE: B.Value, sparse: B.Value, dense: B.Value,
+    /// Prompts whose upscaled embeddings (`[32, 256, 256]` each) exist at once.
+    static var upscalingChunk: Int { 4 }
+
+    /// `forward` for B prompts against one image: `imageEmbedding` `[1, C, h, w]`, `keyPE`
+    /// `[1, h * w, C]`, `sparse` `[B, T, C]`, `dense` `[1 or B, C, h or 1, w or 1]`.
+    func callAsFunction(imageEmbedding: B.Value, keyPE: B.Value, sparse: B.Value, dense: B.Value,
                         multimask: Bool) -> DecoderOutput<B.Value> {
         let batch = backend.shape(sparse)[0]
         // predict_masks
@@ -78,12 +81,8 @@ public struct MaskDecoder<B: Backend>: Sendable {
         let tokens = backend.concat([output, sparse], dim: 1)
         // The reference repeats the image per prompt; adding the dense embedding broadcasts instead.
         let src = backend.binary(imageEmbedding, .add, dense)
-        let (hs, keys) = transformer(imageEmbedding: src, imagePE: imagePE, pointEmbedding: tokens)
+        let (hs, keys) = transformer(imageEmbedding: src, keyPE: keyPE, pointEmbedding: tokens)
         let grid = Array(backend.shape(imageEmbedding).suffix(2))
-        let image = backend.reshape(backend.permute(keys, [0, 2, 1]), [backend.shape(keys)[0], transformerDim] + grid)
-        let up = outputUpscaling
-        var upscaled = backend.activate(up.1(up.0(image)), .gelu)
-        upscaled = backend.activate(up.2(upscaled), .gelu)
 
         // Only the masks returned are computed: 1..<4 with multimask output, else 0.
         let selected = multimask ? 1..<numMaskTokens : 0..<1
@@ -91,10 +90,20 @@ public struct MaskDecoder<B: Backend>: Sendable {
             let token = backend.select(hs, dim: 1, 1 + i)                       // [B, C]
             return backend.reshape(outputHypernetworksMLPs[i](token), [batch, 1, transformerDim / 8])
         }, dim: 1)                                                              // [B, masks, C/8]
-        let s = backend.shape(upscaled)
-        let masks = backend.matmul(hyperIn, backend.reshape(upscaled, [s[0], s[1], s[2] * s[3]]))
+        // Upscaling, a few prompts at a time: 64 prompts' upscaled embeddings are half a gigabyte.
+        var masks: [B.Value] = []
+        for start in stride(from: 0, to: batch, by: Self.upscalingChunk) {
+            let chunk = start..<min(batch, start + Self.upscalingChunk)
+            let image = backend.reshape(backend.permute(backend.slice(keys, dim: 0, chunk), [0, 2, 1]), [chunk.count, transformerDim] + grid)
+            let up = outputUpscaling
+            var upscaled = backend.activate(up.1(up.0(image)), .gelu)
+            upscaled = backend.activate(up.2(upscaled), .gelu)
+            let s = backend.shape(upscaled)
+            let product = backend.matmul(backend.slice(hyperIn, dim: 0, chunk), backend.reshape(upscaled, [s[0], s[1], s[2] * s[3]]))
+            masks.append(backend.reshape(product, [chunk.count, selected.count, s[2], s[3]]))
+        }
         let iou = iouPredictionHead(backend.select(hs, dim: 1, 0))             // [B, 1 + masks]
-        return DecoderOutput(lowResLogits: backend.reshape(masks, [batch, selected.count, s[2], s[3]]),
+        return DecoderOutput(lowResLogits: masks.count == 1 ? masks[0] : backend.concat(masks, dim: 0),
                              iouPredictions: backend.slice(iou, dim: 1, selected))
     }
 }

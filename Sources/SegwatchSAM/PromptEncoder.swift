@@ -73,8 +73,8 @@ public struct PromptEncoder<B: Backend>: Sendable {
     let notAPointEmbed: [Float]
     let noMaskEmbed: B.Value
     let maskDownscaling: (Conv2d<B>, LayerNorm2d<B>, Conv2d<B>, LayerNorm2d<B>, Conv2d<B>)
-    /// `get_dense_pe()`: `[1, embed, 64, 64]`.
-    let denseImagePE: B.Value
+    /// `get_dense_pe()`, flattened as the transformer reads it: `[1, 64 * 64, embed]`.
+    let denseImagePETokens: B.Value
 
     init(_ w: Weights<B>, embedDim: Int, imageEmbeddingSize: (h: Int, w: Int), inputImageSize: (h: Int, w: Int)) throws {
         backend = w.backend
@@ -93,7 +93,8 @@ public struct PromptEncoder<B: Backend>: Sendable {
                            try Conv2d(w.scope("mask_downscaling.3"), input: maskChannels / 4, output: maskChannels, kernel: 2, Conv2dOptions(stride: 2)),
                            try LayerNorm2d(w.scope("mask_downscaling.4"), channels: maskChannels),
                            try Conv2d(w.scope("mask_downscaling.6"), input: maskChannels, output: embedDim, kernel: 1))
-        denseImagePE = backend.upload(peLayer.grid(h: imageEmbeddingSize.h, w: imageEmbeddingSize.w))
+        let pe = peLayer.grid(h: imageEmbeddingSize.h, w: imageEmbeddingSize.w)
+        denseImagePETokens = backend.upload(pe.reshaped([1, embedDim, imageEmbeddingSize.h * imageEmbeddingSize.w]).permuted([0, 2, 1]).contiguous())
     }
 
     /// The size mask inputs must have: 4x the embedding grid.

@@ -47,6 +47,8 @@ public struct Sam<B: Backend>: Sendable {
     public let maskDecoder: MaskDecoder<B>
     /// `image_encoder.img_size`: the square the image is resized and padded to.
     public let imageSize = 1024
+    /// Prompts per mask-decoder batch.
+    static var decoderBatch: Int { 16 }
     /// The image embedding's grid: `imageSize / 16`.
     public let embeddingSize = 64
     public let pixelMean: [Float] = [123.675, 116.28, 103.53]
@@ -108,10 +110,14 @@ public struct Sam<B: Backend>: Sendable {
             let key = "\(prompt.tokenCount)/\(prompt.maskInput != nil)"
             if let g = groupOf[key] { groups[g].append(i) } else { groupOf[key] = groups.count; groups.append([i]) }
         }
+        // Transformer batches of at most `decoderBatch` prompts: larger ones only add memory traffic.
+        groups = groups.flatMap { group in
+            stride(from: 0, to: group.count, by: Self.decoderBatch).map { Array(group[$0..<min(group.count, $0 + Self.decoderBatch)]) }
+        }
         var logits: [B.Value] = [], ious: [B.Value] = [], order: [Int] = []
         for group in groups {
             let batch = group.map { prompts[$0] }
-            let out = maskDecoder(imageEmbedding: embedding, imagePE: promptEncoder.denseImagePE,
+            let out = maskDecoder(imageEmbedding: embedding, keyPE: promptEncoder.denseImagePETokens,
                                   sparse: promptEncoder.sparseEmbeddings(batch),
                                   dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask)
             logits.append(out.lowResLogits)

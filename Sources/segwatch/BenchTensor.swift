@@ -152,9 +152,12 @@ struct BenchOps: ParsableCommand {
     }
 }
 
-/// `c = a b` for square contiguous matrices, straight through OpenBLAS: the baseline.
+/// `c = a b` for square contiguous matrices, straight through OpenBLAS on its own threads
+/// (segwatch otherwise keeps OpenBLAS single-threaded): the baseline.
 private func plainSgemm(_ a: Tensor, _ b: Tensor, into c: Tensor) {
     let n = Int32(a.shape[0])
+    openblas_set_num_threads(Int32(CPUThreads.count))
+    defer { openblas_set_num_threads(1) }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a.pointer, n, b.pointer, n, 0, c.pointer, n)
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SegwatchCheckpoint
 import SegwatchTestSupport
 import Testing
 
@@ -48,7 +49,7 @@ let segwatch: String = {
     }
 
     @Test func everyCommandHasHelpAndVersion() throws {
-        for command in [[], ["probe"], ["record"], ["bench"], ["bench", "decode"]] {
+        for command in [[], ["probe"], ["record"], ["segment"], ["bench"], ["bench", "decode"], ["bench", "sam"]] {
             let help = try runProcess(segwatch, command + ["--help"], timeout: 20)
             #expect(help.status == 0 && help.output.contains("USAGE:"), "\(command) --help")
             let version = try runProcess(segwatch, command + ["--version"], timeout: 20)
@@ -125,5 +126,100 @@ let segwatch: String = {
         #expect(((object["samples"] as? [String: Any])?["openblas_ms"] as? [Any])?.count == 3)
         let bad = try runProcess(segwatch, ["bench", "gemm", "--size", "0"], timeout: 30)
         #expect(bad.status != 0 && bad.errorOutput.contains("--size"))
+    }
+
+    // Guards the SAM benchmark's keys (the issue names them) and its per-op profile.
+    @Test func samBenchReportsEncoderAndDecoderKeys() throws {
+        let checkpoint = Fixtures.root.appendingPathComponent("sam_vit/sam_vit_tiny.pth").path
+        let result = try runProcess(segwatch, ["bench", "sam", "--sam", checkpoint, "--json", "--runs", "1", "--warmup", "0",
+                                               "--batches", "1,2", "--profile"], timeout: 180)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        for key in ["encoder_ms", "decoder_ms_per_prompt_b1", "decoder_ms_per_prompt_b2", "profile.encoder.linear_ms"] {
+            #expect((object[key] as? Double ?? 0) > 0, "\(key)")
+        }
+        let bad = try runProcess(segwatch, ["bench", "sam", "--sam", checkpoint, "--batches", "0"], timeout: 30)
+        #expect(bad.status != 0 && bad.errorOutput.contains("--batches"))
+    }
+}
+
+@Suite struct SegmentCommandTests {
+    static let checkpoint = Fixtures.root.appendingPathComponent("sam_vit/sam_vit_tiny.pth").path
+    static let image = Fixtures.root.appendingPathComponent("images/bus.png").path
+
+    // Guards the JSON contract of prompted masks: COCO RLE of the image's size whose area and
+    // box agree with the raw logits written for the same prompt.
+    @Test func jsonMasksAgreeWithTheRawLogits() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let prompt = ["--point", "210,148", "--point", "94,129,0", "--multimask"]
+        let json = try runProcess(segwatch, ["segment", Self.image, "--sam", Self.checkpoint] + prompt + ["--out", folder.path("m.json")], timeout: 120)
+        #expect(json.status == 0, "\(json.errorOutput)")
+        let raw = try runProcess(segwatch, ["segment", Self.image, "--sam", Self.checkpoint] + prompt + ["--out", folder.path("m.safetensors")], timeout: 120)
+        #expect(raw.status == 0, "\(raw.errorOutput)")
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.path("m.json")))) as? [[String: Any]])
+        let tensors = try StateDict.load(folder.path("m.safetensors"))
+        let logits = try tensors.tensor("mask_logits")
+        #expect(logits.shape == [3, 480, 360])
+        #expect(try tensors.tensor("image_embedding").shape == [1, 256, 64, 64])
+        #expect(try tensors.tensor("low_res_logits").shape == [3, 256, 256])
+        let scores = try tensors.tensor("iou_predictions").toArray()
+        #expect(records.count == 3)
+        let values = logits.toArray()
+        for (c, record) in records.enumerated() {
+            let segmentation = try #require(record["segmentation"] as? [String: Any])
+            #expect(segmentation["size"] as? [Int] == [480, 360])
+            #expect(!(segmentation["counts"] as? String ?? "").isEmpty)
+            let plane = values[(c * 480 * 360)..<((c + 1) * 480 * 360)]
+            #expect(record["area"] as? Int == plane.filter { $0 > 0 }.count)
+            #expect(abs((record["predicted_iou"] as? Double ?? .nan) - Double(scores[c])) < 1e-6)
+            // bbox [x, y, w, h] with x + w and y + h the last set column and row.
+            let bbox = try #require(record["bbox"] as? [Int])
+            var columns = Set<Int>(), rows = Set<Int>()
+            for (i, v) in plane.enumerated() where v > 0 {
+                rows.insert(i / 360)
+                columns.insert(i % 360)
+            }
+            if let x0 = columns.min(), let y0 = rows.min(), let x1 = columns.max(), let y1 = rows.max() {
+                #expect(bbox == [x0, y0, x1 - x0, y1 - y0])
+            }
+        }
+    }
+
+    // Guards --frame: a video's frame is a picture like any other.
+    @Test func segmentsAVideoFrame() throws {
+        let result = try runProcess(segwatch, ["segment", Fixtures.media("carphone.mp4"), "--frame", "5", "--sam", Self.checkpoint,
+                                               "--box", "20,20,120,100"], timeout: 120)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        #expect(result.output.contains("predicted_iou"))
+    }
+
+    // Guards the error paths: one line naming the input and what was expected; no crash.
+    @Test func badInputsAreOneClearLine() throws {
+        let notSam = Fixtures.root.appendingPathComponent("clip_hf/model.safetensors").path
+        let cases: [([String], String)] = [
+            (["segment", Self.image, "--sam", "/nonexistent/sam.pth", "--point", "1,1"], "/nonexistent/sam.pth"),
+            (["segment", Self.image, "--sam", notSam, "--point", "1,1"], "not a SAM checkpoint"),
+            (["segment", "/nonexistent/picture.png", "--sam", Self.checkpoint, "--point", "1,1"], "/nonexistent/picture.png"),
+            (["segment", Fixtures.media("carphone.mp4"), "--frame", "500", "--sam", Self.checkpoint, "--point", "1,1"], "--frame 500"),
+        ]
+        for (arguments, needle) in cases {
+            let result = try runProcess(segwatch, arguments, timeout: 60)
+            #expect(result.status == 1, "\(arguments)")
+            let lines = result.errorOutput.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("segwatch: ") && lines[0].contains(needle), "\(result.errorOutput)")
+        }
+        let usage: [([String], String)] = [
+            (["segment", Self.image, "--sam", Self.checkpoint], "prompt"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,2,3,4"], "--point"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,2,7"], "label"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--box", "1,2,3"], "--box"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--auto", "--points-per-side", "0"], "points-per-side"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--out", "x.png"], "--out"),
+        ]
+        for (arguments, needle) in usage {
+            let result = try runProcess(segwatch, arguments, timeout: 30)
+            #expect(result.status != 0 && result.errorOutput.contains(needle), "\(arguments): \(result.errorOutput)")
+        }
     }
 }
