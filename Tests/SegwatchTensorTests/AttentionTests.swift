@@ -40,9 +40,10 @@ struct AttentionTests {
     // composition softmax(scale q k^T + terms) v from the separately tested ops.
     // One head runs its rows in parallel under multi-threaded BLAS; several heads run in
     // parallel with single-threaded BLAS. Both paths are covered.
-    @Test(arguments: [(1, 1), (2, 3)])
-    func tiledEqualsWholeMatrix(batch: Int, heads: Int) throws {
-        let (grid, depth) = ((h: 13, w: 23), 8)
+    // Window-sized grids too: 63 tokens (not a multiple of 8) and 196 (two tiles).
+    @Test(arguments: [(1, 1, 13, 23), (2, 3, 13, 23), (1, 1, 7, 9), (2, 3, 14, 14)])
+    func tiledEqualsWholeMatrix(batch: Int, heads: Int, gridH: Int, gridW: Int) throws {
+        let (grid, depth) = ((h: gridH, w: gridW), 8)
         let tokens = grid.h * grid.w
         let fused = Tensor(shape: [batch, tokens, 3, heads, depth],
                            values: (0..<(batch * tokens * 3 * heads * depth)).map { Float(($0 * 2654435761) % 1000) / 500 - 1 })
