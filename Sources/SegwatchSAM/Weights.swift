@@ -77,8 +77,7 @@ struct Weights<B: Backend> {
             throw SamError.unrecognized(file: reader.stateDict.path, reason: "tensor '\(prefix + name)' is missing")
         }
         guard shape.count == rank else {
-            throw CheckpointError.shapeMismatch(file: reader.stateDict.path, key: prefix + name,
-                                               expected: [Int](repeating: -1, count: rank), actual: shape)
+            throw SamError.unrecognized(file: reader.stateDict.path, reason: "tensor '\(prefix + name)' has shape \(shape); expected \(rank) dimensions")
         }
         return shape
     }
