@@ -118,3 +118,24 @@ struct MLPBlock<B: Backend>: Sendable {
         lin2(lin1.backend.activate(lin1(x), activation))
     }
 }
+
+/// The neck both SAM encoders end with: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d, all
+/// without bias, to `out` channels.
+struct Neck<B: Backend>: Sendable {
+    let conv0: Conv2d<B>
+    let norm1: LayerNorm2d<B>
+    let conv2: Conv2d<B>
+    let norm3: LayerNorm2d<B>
+
+    init(_ w: Weights<B>, input: Int) throws {
+        let output = try w.requireShape("0.weight", rank: 4)[0]
+        conv0 = try Conv2d(w.scope("0"), input: input, output: output, kernel: 1, bias: false)
+        norm1 = try LayerNorm2d(w.scope("1"), channels: output)
+        conv2 = try Conv2d(w.scope("2"), input: output, output: output, kernel: 3, bias: false, Conv2dOptions(padding: 1))
+        norm3 = try LayerNorm2d(w.scope("3"), channels: output)
+    }
+
+    func callAsFunction(_ x: B.Value) -> B.Value {
+        norm3(conv2(norm1(conv0(x))))
+    }
+}

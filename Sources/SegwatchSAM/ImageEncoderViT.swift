@@ -91,7 +91,7 @@ public struct ImageEncoderViT<B: Backend>: Sendable {
     let patchEmbed: Conv2d<B>
     let posEmbed: B.Value
     let blocks: [ViTBlock<B>]
-    let neck: (Conv2d<B>, LayerNorm2d<B>, Conv2d<B>, LayerNorm2d<B>)
+    let neck: Neck<B>
 
     init(_ w: Weights<B>, imageSize: Int) throws {
         backend = w.backend
@@ -112,11 +112,7 @@ public struct ImageEncoderViT<B: Backend>: Sendable {
         let blocks = try (0..<depth).map { try ViTBlock(w.scope("blocks.\($0)"), dim: dim, gridSize: grid) }
         self.blocks = blocks
         globalBlocks = blocks.indices.filter { blocks[$0].windowSize == 0 }
-        let outChannels = try w.requireShape("neck.0.weight", rank: 4)[0]
-        neck = (try Conv2d(w.scope("neck.0"), input: embedDim, output: outChannels, kernel: 1, bias: false),
-                try LayerNorm2d(w.scope("neck.1"), channels: outChannels),
-                try Conv2d(w.scope("neck.2"), input: outChannels, output: outChannels, kernel: 3, bias: false, Conv2dOptions(padding: 1)),
-                try LayerNorm2d(w.scope("neck.3"), channels: outChannels))
+        neck = try Neck(w.scope("neck"), input: embedDim)
     }
 
     /// `x`: the normalized, padded image `[1, 3, 1024, 1024]`.
@@ -125,7 +121,7 @@ public struct ImageEncoderViT<B: Backend>: Sendable {
         x = backend.binary(x, .add, posEmbed)
         for block in blocks { x = block(x) }
         x = backend.permute(x, [0, 3, 1, 2])
-        return neck.3(neck.2(neck.1(neck.0(x))))
+        return neck(x)
     }
 
     /// The blocks, described: `12 blocks of 768, 12 heads, windows of 14, global at [2, 5, 8, 11]`.

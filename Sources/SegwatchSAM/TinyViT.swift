@@ -207,13 +207,13 @@ public struct TinyViT<B: Backend>: Sendable {
     let convBlocks: [MBConv<B>]
     let stages: [(blocks: [TinyViTBlock<B>], resolution: (h: Int, w: Int))]
     let downsamples: [PatchMerging<B>]
-    let neck: (Conv2d<B>, LayerNorm2d<B>, Conv2d<B>, LayerNorm2d<B>)
+    let neck: Neck<B>
 
     init(_ w: Weights<B>, imageSize: Int) throws {
         backend = w.backend
         let layers = w.count("layers")
         guard layers >= 2 else { throw SamError.unrecognized(file: w.reader.stateDict.path, reason: "TinyViT needs at least 2 '\(w.prefix)layers.*'; found \(layers)") }
-        // A stage's width: its first block's input width; the last from the neck.
+        // Stage widths: the patch embedding's output, then each patch merging's output.
         var dims = [try w.requireShape("patch_embed.seq.2.c.weight", rank: 4)[0]]
         for i in 1..<layers {
             dims.append(try w.requireShape("layers.\(i - 1).downsample.conv1.c.weight", rank: 4)[0])
@@ -236,11 +236,7 @@ public struct TinyViT<B: Backend>: Sendable {
         self.downsamples = downsamples
         // The classifier head is trained with TinyViT but unused by SAM; the published file keeps it.
         for name in ["norm_head.weight", "norm_head.bias", "head.weight", "head.bias"] { w.ignore(name) }
-        let outChannels = try w.requireShape("neck.0.weight", rank: 4)[0]
-        neck = (try Conv2d(w.scope("neck.0"), input: dims[layers - 1], output: outChannels, kernel: 1, bias: false),
-                try LayerNorm2d(w.scope("neck.1"), channels: outChannels),
-                try Conv2d(w.scope("neck.2"), input: outChannels, output: outChannels, kernel: 3, bias: false, Conv2dOptions(padding: 1)),
-                try LayerNorm2d(w.scope("neck.3"), channels: outChannels))
+        neck = try Neck(w.scope("neck"), input: dims[layers - 1])
     }
 
     /// `x`: the normalized, padded image `[1, 3, 1024, 1024]`.
@@ -257,7 +253,7 @@ public struct TinyViT<B: Backend>: Sendable {
         }
         let (h, w) = stages[stages.count - 1].resolution, channels = backend.shape(tokens)[2]
         let features = backend.reshape(backend.permute(tokens, [0, 2, 1]), [1, channels, h, w])
-        return neck.3(neck.2(neck.1(neck.0(features))))
+        return neck(features)
     }
 
     var summary: String {
