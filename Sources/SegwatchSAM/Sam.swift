@@ -19,6 +19,12 @@ public enum SamError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Prompts that can share a mask-decoder batch: the same token count, and all or none with a mask input.
+private struct DecoderBatchKey: Hashable {
+    var tokens: Int
+    var hasMask: Bool
+}
+
 /// The image encoder a checkpoint holds.
 public enum SamImageEncoder<B: Backend>: Sendable {
     case vit(ImageEncoderViT<B>)
@@ -105,31 +111,32 @@ public struct Sam<B: Backend>: Sendable {
         guard !prompts.isEmpty else { throw SamError.invalidInput("no prompts") }
         // Group prompts that can share one decoder batch, keeping the first occurrence order.
         var groups: [[Int]] = []
-        var groupOf: [String: Int] = [:]
+        var groupOf: [DecoderBatchKey: Int] = [:]
         for (i, prompt) in prompts.enumerated() {
-            let key = "\(prompt.tokenCount)/\(prompt.maskInput != nil)"
+            let key = DecoderBatchKey(tokens: prompt.tokenCount, hasMask: prompt.maskInput != nil)
             if let g = groupOf[key] { groups[g].append(i) } else { groupOf[key] = groups.count; groups.append([i]) }
         }
         // Transformer batches of at most `decoderBatch` prompts: larger ones only add memory traffic.
         groups = groups.flatMap { group in
             stride(from: 0, to: group.count, by: Self.decoderBatch).map { Array(group[$0..<min(group.count, $0 + Self.decoderBatch)]) }
         }
-        var logits: [B.Value] = [], ious: [B.Value] = [], order: [Int] = []
+        var outputs: [DecoderOutput<B.Value>] = []
         for group in groups {
             let batch = group.map { prompts[$0] }
-            let out = maskDecoder(imageEmbedding: embedding, keyPE: promptEncoder.denseImagePETokens,
-                                  sparse: promptEncoder.sparseEmbeddings(batch),
-                                  dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask)
-            logits.append(out.lowResLogits)
-            ious.append(out.iouPredictions)
-            order += group
+            outputs.append(maskDecoder(imageEmbedding: embedding, keyPE: promptEncoder.denseImagePETokens,
+                                       sparse: promptEncoder.sparseEmbeddings(batch),
+                                       dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask))
         }
-        if groups.count == 1 { return DecoderOutput(lowResLogits: logits[0], iouPredictions: ious[0]) }
-        // Restore the callers' order: row j of the concatenation is prompt order[j].
-        let allLogits = backend.concat(logits, dim: 0), allIous = backend.concat(ious, dim: 0)
-        var position = [Int](repeating: 0, count: prompts.count)
-        for (j, i) in order.enumerated() { position[i] = j }
-        return DecoderOutput(lowResLogits: backend.concat(position.map { backend.slice(allLogits, dim: 0, $0..<$0 + 1) }, dim: 0),
-                             iouPredictions: backend.concat(position.map { backend.slice(allIous, dim: 0, $0..<$0 + 1) }, dim: 0))
+        if outputs.count == 1 { return outputs[0] }
+        // Each prompt's row from its batch, back in the callers' order: one concatenation.
+        var logits = [B.Value?](repeating: nil, count: prompts.count), ious = logits
+        for (group, out) in zip(groups, outputs) {
+            for (row, i) in group.enumerated() {
+                logits[i] = backend.slice(out.lowResLogits, dim: 0, row..<row + 1)
+                ious[i] = backend.slice(out.iouPredictions, dim: 0, row..<row + 1)
+            }
+        }
+        return DecoderOutput(lowResLogits: backend.concat(logits.map { $0! }, dim: 0),
+                             iouPredictions: backend.concat(ious.map { $0! }, dim: 0))
     }
 }

@@ -49,8 +49,8 @@ struct BenchSam: ParsableCommand {
             result[key] = .number(median(samples))
         }
 
-        var generator = SplitMix(seed: 1)
-        let input = Tensor(shape: [1, 3, 1024, 1024], values: (0..<3 * 1024 * 1024).map { _ in generator.nextNormal() })
+        // Timing does not depend on the values: deterministic ones in [-1, 1).
+        let input = benchTensor([1, 3, 1024, 1024], seed: 1)
         var embedding = model.encode(input)
         /// Op times of the last `time` call, per run.
         func recordProfile(_ name: String) {
@@ -64,7 +64,8 @@ struct BenchSam: ParsableCommand {
         time("encoder_ms") { embedding = model.encode(input) }
         if profile { recordProfile("encoder") }
         for b in batchSizes {
-            let prompts = (0..<b).map { _ in SamPrompt(points: [(generator.nextUnit() * 1024, generator.nextUnit() * 1024, 1)]) }
+            let coordinates = benchTensor([b, 2], seed: UInt64(b)).toArray().map { Double($0 + 1) * 512 }
+            let prompts = (0..<b).map { SamPrompt(points: [(coordinates[2 * $0], coordinates[2 * $0 + 1], 1)]) }
             try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
                 _ = try model.decode(embedding, prompts: prompts, multimask: true)
             }
@@ -74,29 +75,5 @@ struct BenchSam: ParsableCommand {
         result["threads"] = .number(Double(tensor.threads))
         result["runs"] = .number(Double(options.runs))
         print(options.json ? try result.json() : result.text())
-    }
-}
-
-/// A small seeded generator for benchmark inputs.
-struct SplitMix {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-
-    /// Standard normal (Box-Muller).
-    mutating func nextNormal() -> Float {
-        let u = max(nextUnit(), 1e-300), v = nextUnit()
-        return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
     }
 }

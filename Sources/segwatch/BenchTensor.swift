@@ -162,7 +162,7 @@ private func plainSgemm(_ a: Tensor, _ b: Tensor, into c: Tensor) {
 }
 
 /// A tensor of deterministic values in [-1, 1).
-private func benchTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+func benchTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     let tensor = Tensor(uninitialized: shape)
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
     for i in 0..<tensor.count {

@@ -32,3 +32,32 @@ func runReporting<T>(_ body: () throws -> T) throws -> T {
         throw ExitCode(1)
     }
 }
+
+/// Writes `value` as JSON to `path` atomically.
+func writeJSON(_ value: some Encodable, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    do {
+        try encoder.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw CheckpointError.unwritable(file: path, reason: error.localizedDescription)
+    }
+}
+
+/// A one-line progress display on stderr, redrawn at most a few times a second.
+final class Progress {
+    private let enabled: Bool
+    private var last = Date.distantPast
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ text: @autoclosure () -> String) {
+        guard enabled, Date().timeIntervalSince(last) > 0.2 else { return }
+        last = Date()
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
+    }
+
+    func clear() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

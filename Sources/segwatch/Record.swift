@@ -84,21 +84,3 @@ struct RecordSummary: Codable {
     var frames: Int
     var error: String?
 }
-
-/// A one-line progress display on stderr, redrawn at most a few times a second.
-final class Progress {
-    private let enabled: Bool
-    private var last = Date.distantPast
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func update(_ text: @autoclosure () -> String) {
-        guard enabled, Date().timeIntervalSince(last) > 0.2 else { return }
-        last = Date()
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
-    }
-
-    func clear() {
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
-}

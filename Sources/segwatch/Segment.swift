@@ -114,22 +114,23 @@ struct Segment: ParsableCommand {
         let features = try predictor.setImage(picture)
         let prediction = try predictor.predict(features, points: try parsedPoints(), box: try parsedBox(),
                                                maskInput: maskTensor, multimask: multimask)
+        if let out, out.hasSuffix(".safetensors") {
+            try writeSafeTensors([("image_embedding", features.embedding), ("low_res_logits", prediction.lowResLogits),
+                                  ("iou_predictions", prediction.iouPredictions), ("mask_logits", prediction.maskLogits)], to: out)
+            return
+        }
         let masks = (0..<prediction.iouPredictions.count).map { c -> (BinaryMask, Float) in
             let logits = prediction.maskLogits.selected(0, c).contiguous()
             let mask = BinaryMask(logits: UnsafeBufferPointer(start: logits.pointer, count: logits.count),
                                   height: picture.height, width: picture.width)
             return (mask, prediction.iouPredictions.pointer[c])
         }
-        switch out {
-        case let path? where path.hasSuffix(".safetensors"):
-            try writeSafeTensors([("image_embedding", features.embedding), ("low_res_logits", prediction.lowResLogits),
-                                  ("iou_predictions", prediction.iouPredictions), ("mask_logits", prediction.maskLogits)], to: path)
-        case let path?:
+        if let out {
             let records = masks.map { mask, score in
                 PromptMaskRecord(segmentation: CocoRLE(maskToRLE(mask)), area: mask.area, bbox: mask.bboxXYWH, predicted_iou: Double(score))
             }
-            try writeJSON(records, to: path)
-        case nil:
+            try writeJSON(records, to: out)
+        } else {
             print("mask  predicted_iou      area  bbox [x, y, w, h]")
             for (i, (mask, score)) in masks.enumerated() {
                 print(String(format: "%4d  %13.4f  %8d  ", i, score, mask.area) + "\(mask.bboxXYWH)")
@@ -139,9 +140,9 @@ struct Segment: ParsableCommand {
 
     private func runGenerator(_ predictor: SamPredictor<CPUBackend>, _ picture: RGBImage) throws {
         let generator = try SamAutomaticMaskGenerator(predictor: predictor, options: self.generator.options)
-        let progress = ProgressLine(label: "segmenting")
-        let masks = try generator.generate(picture) { done, total in progress.update(done, total) }
-        progress.finish()
+        let progress = Progress(enabled: isatty(STDERR_FILENO) == 1)
+        let masks = try generator.generate(picture) { done, total in progress.update("segmenting: \(done)/\(total) batches") }
+        progress.clear()
         let records = masks.map { mask in
             AutoMaskRecord(segmentation: CocoRLE(mask.rle), area: mask.area, bbox: boxXYXYToXYWH(mask.box),
                            predicted_iou: Double(mask.predictedIou), point_coords: [[mask.pointCoords.x, mask.pointCoords.y]],
@@ -227,34 +228,4 @@ struct AutoMaskRecord: Encodable {
     var point_coords: [[Double]]
     var stability_score: Double
     var crop_box: [Int]
-}
-
-/// Writes `value` as JSON to `path` atomically.
-func writeJSON(_ value: some Encodable, to path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
-    do {
-        try encoder.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw CheckpointError.unwritable(file: path, reason: error.localizedDescription)
-    }
-}
-
-/// A progress line on stderr, redrawn in place when stderr is a terminal.
-final class ProgressLine {
-    let label: String
-    let enabled = isatty(2) != 0
-    private var shown = false
-
-    init(label: String) { self.label = label }
-
-    func update(_ done: Int, _ total: Int) {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) batches".utf8))
-        shown = true
-    }
-
-    func finish() {
-        if shown { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
 }

@@ -112,11 +112,11 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         // NMS on boxes in crop coordinates, scored by predicted IoU; then back to the image.
         let keep = batchedNMS(boxes: data.map { $0.box.map(Float.init) }, scores: data.map(\.predictedIou),
                               categories: [Int](repeating: 0, count: data.count), iouThreshold: options.boxNmsThresh)
-        let offset = SIMD2(Double(cropBox[0]), Double(cropBox[1]))
-        return keep.map {
-            var mask = data[$0]
+        let imagePoints = uncropPoints(keep.map { data[$0].pointCoords }, cropBox: cropBox)
+        return zip(keep, imagePoints).map { i, point in
+            var mask = data[i]
             mask.box = uncropBoxXYXY(mask.box, cropBox: cropBox)
-            mask.pointCoords += offset
+            mask.pointCoords = point
             mask.cropBox = cropBox
             return mask
         }
