@@ -91,3 +91,31 @@ struct SamParityTests {
         }
     }
 }
+
+struct SamDecodeBatchingTests {
+    // Guards `Sam.decode`'s grouping: prompts of different token counts (and more than one
+    // decoder batch of the same count) in one call come back in the callers' order, each equal
+    // to decoding it alone.
+    @Test func mixedPromptsComeBackInOrder() throws {
+        let f = try SamFixture("sam_vit")
+        let model = f.predictor.model
+        let resized = try f.image("bus.resized_image_u8")
+        let embedding = f.predictor.setResizedImage(resized, originalSize: (480, 360)).embedding
+        var prompts: [SamPrompt] = []
+        for i in 0..<20 {
+            let x = Double(40 + 30 * i), y = Double(500 - 20 * i)
+            prompts.append(SamPrompt(points: [(x, y, 1)]))
+        }
+        prompts.insert(SamPrompt(box: (100, 200, 400, 700)), at: 3)
+        prompts.insert(SamPrompt(points: [(300, 300, 1), (350, 420, 0)]), at: 11)
+        let together = try model.decode(embedding, prompts: prompts, multimask: true)
+        #expect(together.lowResLogits.shape == [prompts.count, 3, 256, 256])
+        for (i, prompt) in prompts.enumerated() {
+            let alone = try model.decode(embedding, prompts: [prompt], multimask: true)
+            let logits = compare(together.lowResLogits.sliced(0, i..<i + 1), alone.lowResLogits, atol: 1e-4, name: "prompt \(i) logits")
+            let ious = compare(together.iouPredictions.sliced(0, i..<i + 1), alone.iouPredictions, atol: 1e-5, name: "prompt \(i) IoU")
+            #expect(logits.passed, "\(logits)")
+            #expect(ious.passed, "\(ious)")
+        }
+    }
+}
