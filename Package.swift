@@ -32,8 +32,16 @@ let package = Package(
             providers: [.apt(["libvulkan-dev"])]
         ),
 
+        // CPUID, for choosing the kernel build at run time.
+        .target(name: "CCPUID"),
+
         .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
-        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS"]),
+        // The CPU kernels, built twice from the same files (SegwatchKernelsAVX2 holds symlinks):
+        // for any x86-64, and for x86-64-v3 (AVX2, FMA). SegwatchTensor calls one at run time.
+        .target(name: "SegwatchKernels"),
+        .target(name: "SegwatchKernelsAVX2",
+                swiftSettings: [.define("SEGWATCH_AVX2"), .unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "SegwatchKernels", "SegwatchKernelsAVX2"]),
         .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
         .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
 
@@ -56,6 +64,7 @@ let package = Package(
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
         .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["reference_digest.py", "checkpoint_digests.json"]),
+        .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "CCPUID"]),
         .testTarget(name: "SegwatchTensorTests", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["make_op_references.py", "op_references.safetensors"]),
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],

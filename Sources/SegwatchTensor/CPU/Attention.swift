@@ -65,8 +65,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
                 for r in range {
                     let row = scores + r * keys, query = start + r
                     if let biasBase {
-                        let terms = biasBase + query * keys
-                        for j in 0..<keys { row[j] += terms[j] }
+                        kernels.add(row, biasBase + query * keys, row, keys)
                     }
                     if let relative {
                         let (kh, kw) = relative.keyGrid
@@ -80,7 +79,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
                     if options.causal, query + 1 < keys {
                         (row + query + 1).update(repeating: -.infinity, count: keys - query - 1)
                     }
-                    softmaxRow(row, keys)
+                    kernels.softmaxRow(row, keys)
                 }
             }
             if parallelRows { parallelFor(rows, grain: 4, finish) } else { finish(0..<rows) }

@@ -73,9 +73,8 @@ func addChannelBias(_ result: Tensor, _ bias: Tensor) {
     let bias = bias.contiguous().pointer, out = result.pointer
     parallelFor(result.shape[0] * channels) { range in
         for item in range {
-            let value = bias[item % channels]
             let row = out + item * plane
-            for i in 0..<plane { row[i] += value }
+            kernels.affine(row, row, plane, 1, bias[item % channels])
         }
     }
 }
@@ -105,40 +104,18 @@ private func im2col(_ input: UnsafePointer<Float>, _ channels: Int, _ height: In
     }
 }
 
-/// One filter per channel. Each kernel tap adds a shifted, scaled input row to an output row,
-/// which vectorizes along the row.
+/// One filter per channel, each channel a task.
 private func depthwise(_ x: Tensor, _ weight: Tensor, _ o: Conv2dOptions, _ result: Tensor) {
     let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
     let (kh, kw) = (weight.shape[2], weight.shape[3])
     let (outH, outW) = (result.shape[2], result.shape[3])
     let input = x.pointer, filters = weight.pointer, output = result.pointer
-    parallelFor(x.shape[0] * channels) { range in
+    let yAxis = (stride: o.stride.y, padding: o.padding.y, dilation: o.dilation.y)
+    let xAxis = (stride: o.stride.x, padding: o.padding.x, dilation: o.dilation.x)
+    parallelFor(result.shape[0] * channels) { range in
         for item in range {
-            let plane = input + item * height * width
-            let filter = filters + (item % channels) * kh * kw
-            for oy in 0..<outH {
-                let out = output + (item * outH + oy) * outW
-                out.update(repeating: 0, count: outW)
-                for ki in 0..<kh {
-                    let iy = oy * o.stride.y - o.padding.y + ki * o.dilation.y
-                    guard iy >= 0 && iy < height else { continue }
-                    let line = plane + iy * width
-                    for kj in 0..<kw {
-                        let w = filter[ki * kw + kj]
-                        let shift = kj * o.dilation.x - o.padding.x
-                        // Output columns whose input column lies inside the row.
-                        let first = max(0, (-shift + o.stride.x - 1) / o.stride.x)
-                        let last = min(outW, (width - shift + o.stride.x - 1) / o.stride.x)
-                        guard first < last else { continue }
-                        if o.stride.x == 1 {
-                            let source = line + shift
-                            for ox in first..<last { out[ox] += w * source[ox] }
-                        } else {
-                            for ox in first..<last { out[ox] += w * line[ox * o.stride.x + shift] }
-                        }
-                    }
-                }
-            }
+            kernels.depthwiseConv2d(input + item * height * width, height, width, filters + (item % channels) * kh * kw,
+                                    kh, kw, yAxis, xAxis, output + item * outH * outW, outH, outW)
         }
     }
 }

@@ -18,13 +18,14 @@ public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Te
     if a.shape == b.shape && a.isContiguous && b.isContiguous {
         let result = Tensor(uninitialized: a.shape)
         let x = a.pointer, y = b.pointer, out = result.pointer
+        let kernel = switch operation {
+        case .add: kernels.add
+        case .subtract: kernels.subtract
+        case .multiply: kernels.multiply
+        case .divide: kernels.divide
+        }
         parallelFor(a.count, grain: 16384) { range in
-            switch operation {
-            case .add: for i in range { out[i] = x[i] + y[i] }
-            case .subtract: for i in range { out[i] = x[i] - y[i] }
-            case .multiply: for i in range { out[i] = x[i] * y[i] }
-            case .divide: for i in range { out[i] = x[i] / y[i] }
-            }
+            kernel(x + range.lowerBound, y + range.lowerBound, out + range.lowerBound, range.count)
         }
         return result
     }
@@ -66,7 +67,7 @@ public func affine(_ x: Tensor, scale: Float, shift: Float = 0) -> Tensor {
     let x = x.contiguous(), result = Tensor(uninitialized: x.shape)
     let input = x.pointer, output = result.pointer
     parallelFor(x.count, grain: 16384) { range in
-        for i in range { output[i] = input[i] * scale + shift }
+        kernels.affine(input + range.lowerBound, output + range.lowerBound, range.count, scale, shift)
     }
     return result
 }

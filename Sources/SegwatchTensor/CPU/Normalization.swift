@@ -7,19 +7,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> 
     let input = x.pointer, output = result.pointer
     let gamma = weight.contiguous().pointer, beta = bias.contiguous().pointer
     parallelFor(x.count / max(width, 1), grain: 16) { rows in
-        for row in rows {
-            let source = input + row * width, target = output + row * width
-            var sum: Float = 0
-            for i in 0..<width { sum += source[i] }
-            let mean = sum / Float(width)
-            var squares: Float = 0
-            for i in 0..<width {
-                let d = source[i] - mean
-                squares += d * d
-            }
-            let inverse = 1 / (squares / Float(width) + eps).squareRoot()
-            for i in 0..<width { target[i] = (source[i] - mean) * inverse * gamma[i] + beta[i] }
-        }
+        for row in rows { kernels.layerNormRow(input + row * width, output + row * width, width, gamma, beta, eps) }
     }
     return result
 }
@@ -33,34 +21,17 @@ public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -
     let x = x.contiguous(), result = Tensor(uninitialized: x.shape)
     let input = x.pointer, output = result.pointer
     let gamma = weight.contiguous().pointer, beta = bias.contiguous().pointer
-    // Pixels are independent; each chunk walks the channels with a row of per-pixel sums, so
-    // every pass reads memory in order.
+    // Pixels are independent; each chunk reads every channel of `block` pixels, a few rows of
+    // memory in order.
     let block = 256, blocks = (plane + block - 1) / block
     parallelFor(batch * blocks) { items in
-        var mean = [Float](repeating: 0, count: block), inverse = [Float](repeating: 0, count: block)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
+        defer { scratch.deallocate() }
         for item in items {
             let n = item / blocks, start = (item % blocks) * block
-            let size = min(block, plane - start)
             let base = n * channels * plane + start
-            for i in 0..<size { mean[i] = 0; inverse[i] = 0 }
-            for c in 0..<channels {
-                let row = input + base + c * plane
-                for i in 0..<size { mean[i] += row[i] }
-            }
-            for i in 0..<size { mean[i] /= Float(channels) }
-            for c in 0..<channels {
-                let row = input + base + c * plane
-                for i in 0..<size {
-                    let d = row[i] - mean[i]
-                    inverse[i] += d * d
-                }
-            }
-            for i in 0..<size { inverse[i] = 1 / (inverse[i] / Float(channels) + eps).squareRoot() }
-            for c in 0..<channels {
-                let row = input + base + c * plane, target = output + base + c * plane
-                let g = gamma[c], b = beta[c]
-                for i in 0..<size { target[i] = (row[i] - mean[i]) * inverse[i] * g + b }
-            }
+            kernels.layerNormPixels(input + base, output + base, channels, plane, min(block, plane - start),
+                                    gamma, beta, eps, scratch, scratch + block)
         }
     }
     return result

@@ -1,0 +1,88 @@
+/// Geometry of one convolution axis. A tuple, not a struct, so that both builds of this
+/// module have the same kernel signature.
+public typealias ConvolutionAxis = (stride: Int, padding: Int, dilation: Int)
+
+/// One channel of a depthwise convolution (`conv2d` with `groups == channels`):
+/// `output[oy, ox] = sum over (ki, kj) of filter[ki, kj] * input[oy*sy - py + ki*dy, ox*sx - px + kj*dx]`,
+/// zero outside the input. input: [height, width], filter: [kh, kw], output: [outH, outW].
+///
+/// The interior columns, whose taps all fall inside the row, run without bounds checks; with
+/// stride 1 they are computed 32 and then 8 at a time, every tap accumulated in registers (four
+/// independent sums, so the multiply-adds do not wait on each other). The border columns check
+/// each tap.
+public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int,
+                            filter: UnsafePointer<Float>, kh: Int, kw: Int, y: ConvolutionAxis, x: ConvolutionAxis,
+                            output: UnsafeMutablePointer<Float>, outH: Int, outW: Int) {
+    // Interior: ox*sx - px >= 0 and ox*sx - px + (kw-1)*dx <= width - 1.
+    let first = min(outW, (x.padding + x.stride - 1) / x.stride)
+    let span = width - 1 + x.padding - (kw - 1) * x.dilation
+    let interior = first..<(span < 0 ? first : max(first, min(outW, span / x.stride + 1)))
+    for oy in 0..<outH {
+        let out = output + oy * outW
+        let firstRow = oy * y.stride - y.padding
+        // The taps whose row lies inside the input: firstRow + ki * dy in 0..<height.
+        let lowest = firstRow >= 0 ? 0 : (-firstRow + y.dilation - 1) / y.dilation
+        let highest = height > firstRow ? min(kh, (height - firstRow + y.dilation - 1) / y.dilation) : 0
+        let taps = lowest..<max(lowest, highest)
+
+        func border(_ ox: Int) -> Float {
+            var sum: Float = 0
+            for ki in taps {
+                let line = input + (firstRow + ki * y.dilation) * width
+                for kj in 0..<kw {
+                    let ix = ox * x.stride - x.padding + kj * x.dilation
+                    if ix >= 0 && ix < width { sum += filter[ki * kw + kj] * line[ix] }
+                }
+            }
+            return sum
+        }
+
+        var ox = 0
+        while ox < interior.lowerBound {
+            out[ox] = border(ox)
+            ox += 1
+        }
+        if x.stride == 1 {
+            while ox + 32 <= interior.upperBound {
+                var s0 = Vector.zero, s1 = Vector.zero, s2 = Vector.zero, s3 = Vector.zero
+                for ki in taps {
+                    let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
+                    for kj in 0..<kw {
+                        let w = Vector(repeating: filter[ki * kw + kj]), tap = line + kj * x.dilation
+                        s0 = muladd(tap.vector(at: 0), w, s0)
+                        s1 = muladd(tap.vector(at: 8), w, s1)
+                        s2 = muladd(tap.vector(at: 16), w, s2)
+                        s3 = muladd(tap.vector(at: 24), w, s3)
+                    }
+                }
+                out.store(s0, at: ox)
+                out.store(s1, at: ox + 8)
+                out.store(s2, at: ox + 16)
+                out.store(s3, at: ox + 24)
+                ox += 32
+            }
+            while ox + 8 <= interior.upperBound {
+                var sum = Vector.zero
+                for ki in taps {
+                    let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
+                    for kj in 0..<kw { sum = muladd(line.vector(at: kj * x.dilation), filter[ki * kw + kj], sum) }
+                }
+                out.store(sum, at: ox)
+                ox += 8
+            }
+        }
+        while ox < interior.upperBound {
+            var sum: Float = 0
+            for ki in taps {
+                let line = input + (firstRow + ki * y.dilation) * width + ox * x.stride - x.padding
+                for kj in 0..<kw { sum += filter[ki * kw + kj] * line[kj * x.dilation] }
+            }
+            out[ox] = sum
+            ox += 1
+        }
+        while ox < outW {
+            out[ox] = border(ox)
+            ox += 1
+        }
+    }
+}
