@@ -4,7 +4,7 @@ public typealias ConvolutionAxis = (stride: Int, padding: Int, dilation: Int)
 
 /// One channel of a depthwise convolution (`conv2d` with `groups == channels`):
 /// `output[oy, ox] = sum over (ki, kj) of filter[ki, kj] * input[oy*sy - py + ki*dy, ox*sx - px + kj*dx]`,
-/// zero outside the input. input: [height, width], filter: [kh, kw], output: [outH, outW].
+/// plus `bias`, zero outside the input. input: [height, width], filter: [kh, kw], output: [outH, outW].
 ///
 /// The interior columns, whose taps all fall inside the row, run without bounds checks; with
 /// stride 1 they are computed 32 and then 8 at a time, every tap accumulated in registers (four
@@ -12,7 +12,8 @@ public typealias ConvolutionAxis = (stride: Int, padding: Int, dilation: Int)
 /// each tap.
 public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int,
                             filter: UnsafePointer<Float>, kh: Int, kw: Int, y: ConvolutionAxis, x: ConvolutionAxis,
-                            output: UnsafeMutablePointer<Float>, outH: Int, outW: Int) {
+                            bias: Float, output: UnsafeMutablePointer<Float>, outH: Int, outW: Int) {
+    let biases = Vector(repeating: bias)
     // Interior: ox*sx - px >= 0 and ox*sx - px + (kw-1)*dx <= width - 1.
     let first = min(outW, (x.padding + x.stride - 1) / x.stride)
     let span = width - 1 + x.padding - (kw - 1) * x.dilation
@@ -26,7 +27,7 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
         let taps = lowest..<max(lowest, highest)
 
         func border(_ ox: Int) -> Float {
-            var sum: Float = 0
+            var sum = bias
             for ki in taps {
                 let line = input + (firstRow + ki * y.dilation) * width
                 for kj in 0..<kw {
@@ -44,7 +45,7 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
         }
         if x.stride == 1 {
             while ox + 32 <= interior.upperBound {
-                var s0 = Vector.zero, s1 = Vector.zero, s2 = Vector.zero, s3 = Vector.zero
+                var s0 = biases, s1 = biases, s2 = biases, s3 = biases
                 for ki in taps {
                     let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
                     for kj in 0..<kw {
@@ -62,7 +63,7 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
                 ox += 32
             }
             while ox + 8 <= interior.upperBound {
-                var sum = Vector.zero
+                var sum = biases
                 for ki in taps {
                     let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
                     for kj in 0..<kw { sum = muladd(line.vector(at: kj * x.dilation), filter[ki * kw + kj], sum) }
@@ -72,7 +73,7 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
             }
         }
         while ox < interior.upperBound {
-            var sum: Float = 0
+            var sum = bias
             for ki in taps {
                 let line = input + (firstRow + ki * y.dilation) * width + ox * x.stride - x.padding
                 for kj in 0..<kw { sum += filter[ki * kw + kj] * line[kj * x.dilation] }
@@ -83,6 +84,41 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
         while ox < outW {
             out[ox] = border(ox)
             ox += 1
+        }
+    }
+}
+
+/// A depthwise convolution on channels-last rows, for `rows` of the output:
+/// `output[oy, ox, c] = bias[c] + sum over (ki, kj) of filter[ki, kj, c] * input[oy*sy - py + ki*dy, ox*sx - px + kj*dx, c]`,
+/// zero outside the input. input: [height, width, channels], filter: [kh, kw, channels],
+/// bias: [channels], output: [outH, outW, channels]. Each pixel's channels are eight lanes at
+/// a time, contiguous in memory: no transpose to NCHW and back.
+public func depthwiseConv2dChannelsLast(input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+                                        filter: UnsafePointer<Float>, kh: Int, kw: Int, y: ConvolutionAxis, x: ConvolutionAxis,
+                                        bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                        outW: Int, rows: Range<Int>) {
+    for oy in rows {
+        let firstRow = oy * y.stride - y.padding
+        for ox in 0..<outW {
+            let firstColumn = ox * x.stride - x.padding
+            let out = output + (oy * outW + ox) * channels
+            var c = 0
+            while c < channels {
+                let lanes = min(8, channels - c)
+                var sum = bias.vector(at: c, lanes: lanes)
+                for ki in 0..<kh {
+                    let iy = firstRow + ki * y.dilation
+                    guard iy >= 0 && iy < height else { continue }
+                    for kj in 0..<kw {
+                        let ix = firstColumn + kj * x.dilation
+                        guard ix >= 0 && ix < width else { continue }
+                        let pixel = input + (iy * width + ix) * channels
+                        sum = muladd(pixel.vector(at: c, lanes: lanes), (filter + (ki * kw + kj) * channels).vector(at: c, lanes: lanes), sum)
+                    }
+                }
+                out.store(sum, at: c, lanes: lanes)
+                c += 8
+            }
         }
     }
 }

@@ -26,12 +26,12 @@ struct TinyViTPatchEmbed<B: Backend>: Sendable {
 
     init(_ w: Weights<B>, embedDim: Int) throws {
         backend = w.backend
-        conv0 = try conv2dBN(w.scope("seq.0"), input: 3, output: embedDim / 2, kernel: 3, Conv2dOptions(stride: 2, padding: 1))
+        conv0 = try conv2dBN(w.scope("seq.0"), input: 3, output: embedDim / 2, kernel: 3, Conv2dOptions(stride: 2, padding: 1, activation: .gelu))
         conv1 = try conv2dBN(w.scope("seq.2"), input: embedDim / 2, output: embedDim, kernel: 3, Conv2dOptions(stride: 2, padding: 1))
     }
 
     func callAsFunction(_ x: B.Value) -> B.Value {
-        conv1(backend.activate(conv0(x), .gelu))
+        conv1(conv0(x))
     }
 }
 
@@ -45,14 +45,13 @@ struct MBConv<B: Backend>: Sendable {
     init(_ w: Weights<B>, dim: Int) throws {
         backend = w.backend
         let hidden = try w.requireShape("conv1.c.weight", rank: 4)[0]
-        conv1 = try conv2dBN(w.scope("conv1"), input: dim, output: hidden, kernel: 1)
-        conv2 = try conv2dBN(w.scope("conv2"), input: hidden, output: hidden, kernel: 3, Conv2dOptions(padding: 1, groups: hidden))
+        conv1 = try conv2dBN(w.scope("conv1"), input: dim, output: hidden, kernel: 1, Conv2dOptions(activation: .gelu))
+        conv2 = try conv2dBN(w.scope("conv2"), input: hidden, output: hidden, kernel: 3, Conv2dOptions(padding: 1, groups: hidden, activation: .gelu))
         conv3 = try conv2dBN(w.scope("conv3"), input: hidden, output: dim, kernel: 1)
     }
 
     func callAsFunction(_ x: B.Value) -> B.Value {
-        var y = backend.activate(conv1(x), .gelu)
-        y = backend.activate(conv2(y), .gelu)
+        let y = conv2(conv1(x))
         return backend.activate(backend.binary(conv3(y), .add, x), .gelu)
     }
 }
@@ -70,15 +69,14 @@ struct PatchMerging<B: Backend>: Sendable {
     init(_ w: Weights<B>, dim: Int, outDim: Int) throws {
         backend = w.backend
         stride = [320, 448, 576].contains(outDim) ? 1 : 2
-        conv1 = try conv2dBN(w.scope("conv1"), input: dim, output: outDim, kernel: 1)
-        conv2 = try conv2dBN(w.scope("conv2"), input: outDim, output: outDim, kernel: 3, Conv2dOptions(stride: stride, padding: 1, groups: outDim))
+        conv1 = try conv2dBN(w.scope("conv1"), input: dim, output: outDim, kernel: 1, Conv2dOptions(activation: .gelu))
+        conv2 = try conv2dBN(w.scope("conv2"), input: outDim, output: outDim, kernel: 3,
+                             Conv2dOptions(stride: stride, padding: 1, groups: outDim, activation: .gelu))
         conv3 = try conv2dBN(w.scope("conv3"), input: outDim, output: outDim, kernel: 1)
     }
 
     func callAsFunction(_ x: B.Value) -> B.Value {
-        var x = backend.activate(conv1(x), .gelu)
-        x = backend.activate(conv2(x), .gelu)
-        x = conv3(x)
+        let x = conv3(conv2(conv1(x)))
         let shape = backend.shape(x)
         return backend.permute(backend.reshape(x, [shape[0], shape[1], shape[2] * shape[3]]), [0, 2, 1])
     }
@@ -193,8 +191,10 @@ struct TinyViTBlock<B: Backend>: Sendable {
             attended = backend.reshape(attended, [1, height * width, channels])
         }
         var x = backend.binary(x, .add, attended)
-        let image = backend.reshape(backend.permute(x, [0, 2, 1]), [1, channels, height, width])
-        x = backend.permute(backend.reshape(localConv(image), [1, channels, height * width]), [0, 2, 1])
+        // The tokens are the image channels-last: the local convolution reads them in place.
+        let image = backend.reshape(x, [1, height, width, channels])
+        x = backend.reshape(backend.depthwiseConv2dChannelsLast(image, weight: localConv.weight, bias: localConv.bias, localConv.options),
+                            [1, height * width, channels])
         return backend.binary(x, .add, mlp(x))
     }
 }

@@ -28,6 +28,8 @@ public protocol Backend: Sendable {
     func matmul(_ a: Value, _ b: Value) -> Value
     func linear(_ x: Value, weight: Value, bias: Value?) -> Value
     func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
+    /// Depthwise `conv2d` on channels-last `[batch, H, W, C]` input, giving `[batch, outH, outW, C]`.
+    func depthwiseConv2dChannelsLast(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
     func convTranspose2d(_ x: Value, weight: Value, bias: Value?, stride: Int) -> Value
 
     // Norms, activations, attention.
@@ -83,6 +85,9 @@ public struct CPUBackend: Backend {
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
         SegwatchTensor.conv2d(x, weight: weight, bias: bias, options)
+    }
+    public func depthwiseConv2dChannelsLast(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
+        SegwatchTensor.depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, options)
     }
     public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int) -> Tensor {
         SegwatchTensor.convTranspose2d(x, weight: weight, bias: bias, stride: stride)

@@ -62,7 +62,14 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value {
         let w = base.shape(weight)
         let kind = options.groups > 1 && options.groups == w[0] ? "depthwise" : w[2] == 1 && w[3] == 1 ? "pointwise" : "im2col"
-        return timed("conv2d \(kind) \(w[2])x\(w[3])/\(options.stride.y)") { base.conv2d(x, weight: weight, bias: bias, options) }
+        let activation = options.activation.map { " +\($0)" } ?? ""
+        return timed("conv2d \(kind) \(w[2])x\(w[3])/\(options.stride.y)\(activation)") { base.conv2d(x, weight: weight, bias: bias, options) }
+    }
+    public func depthwiseConv2dChannelsLast(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value {
+        let w = base.shape(weight)
+        return timed("conv2d depthwise channels-last \(w[2])x\(w[3])/\(options.stride.y)") {
+            base.depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, options)
+        }
     }
     public func convTranspose2d(_ x: Value, weight: Value, bias: Value?, stride: Int) -> Value {
         timed("convTranspose2d") { base.convTranspose2d(x, weight: weight, bias: bias, stride: stride) }

@@ -23,7 +23,10 @@ struct KernelBuild: Sendable, CustomStringConvertible {
                                     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
     let depthwise: @Sendable (UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, Int, Int,
                               SegwatchKernels.ConvolutionAxis, SegwatchKernels.ConvolutionAxis,
-                              UnsafeMutablePointer<Float>, Int, Int) -> Void
+                              Float, UnsafeMutablePointer<Float>, Int, Int) -> Void
+    let depthwiseChannelsLast: @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<Float>, Int, Int,
+                                          SegwatchKernels.ConvolutionAxis, SegwatchKernels.ConvolutionAxis,
+                                          UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Range<Int>) -> Void
 
     static let all: [KernelBuild] = {
         let baseline = KernelBuild(
@@ -33,7 +36,7 @@ struct KernelBuild: Sendable, CustomStringConvertible {
             add: SegwatchKernels.add, subtract: SegwatchKernels.subtract, multiply: SegwatchKernels.multiply,
             divide: SegwatchKernels.divide, affine: SegwatchKernels.affine, softmaxRow: SegwatchKernels.softmaxRow,
             layerNormRow: SegwatchKernels.layerNormRow, layerNormPixels: SegwatchKernels.layerNormPixels,
-            depthwise: SegwatchKernels.depthwiseConv2d)
+            depthwise: SegwatchKernels.depthwiseConv2d, depthwiseChannelsLast: SegwatchKernels.depthwiseConv2dChannelsLast)
         let avx2 = KernelBuild(
             description: "x86-64-v3", exp: SegwatchKernelsAVX2.exp, erf: SegwatchKernelsAVX2.erf,
             gelu: SegwatchKernelsAVX2.gelu, geluTanh: SegwatchKernelsAVX2.geluTanh, quickGelu: SegwatchKernelsAVX2.quickGelu,
@@ -41,7 +44,7 @@ struct KernelBuild: Sendable, CustomStringConvertible {
             add: SegwatchKernelsAVX2.add, subtract: SegwatchKernelsAVX2.subtract, multiply: SegwatchKernelsAVX2.multiply,
             divide: SegwatchKernelsAVX2.divide, affine: SegwatchKernelsAVX2.affine, softmaxRow: SegwatchKernelsAVX2.softmaxRow,
             layerNormRow: SegwatchKernelsAVX2.layerNormRow, layerNormPixels: SegwatchKernelsAVX2.layerNormPixels,
-            depthwise: SegwatchKernelsAVX2.depthwiseConv2d)
+            depthwise: SegwatchKernelsAVX2.depthwiseConv2d, depthwiseChannelsLast: SegwatchKernelsAVX2.depthwiseConv2dChannelsLast)
         return ccpuid_supports_x86_64_v3() != 0 ? [baseline, avx2] : [baseline]
     }()
 }
@@ -206,43 +209,93 @@ struct NormalizationKernelTests {
 }
 
 struct DepthwiseKernelTests {
-    // Against the definition, over geometries that reach the border, the 8- and 32-wide
-    // interior paths and the strided scalar path, inputs smaller than the kernel included.
-    @Test(arguments: KernelBuild.all)
-    func depthwiseMatchesTheDefinition(build: KernelBuild) {
-        var checked = 0
+    /// The geometries checked: they reach the border, the 8- and 32-wide interior paths and the
+    /// strided scalar path, inputs smaller than the kernel included.
+    private static let geometries: [(height: Int, width: Int, kh: Int, kw: Int, stride: Int, padding: Int, dilation: Int)] = {
+        var all: [(height: Int, width: Int, kh: Int, kw: Int, stride: Int, padding: Int, dilation: Int)] = []
         for (height, width) in [(1, 1), (2, 5), (9, 9), (5, 40), (7, 75)] {
             for (kh, kw) in [(1, 1), (3, 3), (5, 3)] {
                 for (stride, padding, dilation) in [(1, 0, 1), (1, 1, 1), (2, 1, 1), (1, 2, 2), (3, 0, 1), (1, 4, 1)] {
-                    let outH = (height + 2 * padding - dilation * (kh - 1) - 1) / stride + 1
-                    let outW = (width + 2 * padding - dilation * (kw - 1) - 1) / stride + 1
-                    guard outH > 0 && outW > 0 else { continue }
-                    let x = values(height * width, seed: UInt64(height * 100 + width))
-                    let filter = values(kh * kw, seed: UInt64(kh * 10 + kw))
-                    var y = [Float](repeating: .nan, count: outH * outW)
-                    let axis = (stride: stride, padding: padding, dilation: dilation)
-                    build.depthwise(x, height, width, filter, kh, kw, axis, axis, &y, outH, outW)
-                    var worst: Double = 0
-                    for oy in 0..<outH {
-                        for ox in 0..<outW {
-                            var sum: Double = 0
-                            for ki in 0..<kh {
-                                for kj in 0..<kw {
-                                    let iy = oy * stride - padding + ki * dilation, ix = ox * stride - padding + kj * dilation
-                                    if iy >= 0 && iy < height && ix >= 0 && ix < width {
-                                        sum += Double(filter[ki * kw + kj]) * Double(x[iy * width + ix])
-                                    }
-                                }
-                            }
-                            worst = max(worst, abs(Double(y[oy * outW + ox]) - sum))
-                        }
-                    }
-                    #expect(worst < 1e-5, "\(height)x\(width), kernel \(kh)x\(kw), stride \(stride), padding \(padding), dilation \(dilation): max error \(worst)")
-                    checked += 1
+                    all.append((height, width, kh, kw, stride, padding, dilation))
                 }
             }
         }
+        return all
+    }()
+
+    /// `bias + sum of filter * input` over the taps inside the input, in double precision.
+    private static func reference(_ x: (Int, Int) -> Float, _ filter: (Int, Int) -> Float, bias: Float,
+                                  _ g: (height: Int, width: Int, kh: Int, kw: Int, stride: Int, padding: Int, dilation: Int),
+                                  oy: Int, ox: Int) -> Double {
+        var sum = Double(bias)
+        for ki in 0..<g.kh {
+            for kj in 0..<g.kw {
+                let iy = oy * g.stride - g.padding + ki * g.dilation, ix = ox * g.stride - g.padding + kj * g.dilation
+                if iy >= 0 && iy < g.height && ix >= 0 && ix < g.width { sum += Double(filter(ki, kj)) * Double(x(iy, ix)) }
+            }
+        }
+        return sum
+    }
+
+    @Test(arguments: KernelBuild.all)
+    func depthwiseMatchesTheDefinition(build: KernelBuild) {
+        var checked = 0
+        for g in Self.geometries {
+            let outH = (g.height + 2 * g.padding - g.dilation * (g.kh - 1) - 1) / g.stride + 1
+            let outW = (g.width + 2 * g.padding - g.dilation * (g.kw - 1) - 1) / g.stride + 1
+            guard outH > 0 && outW > 0 else { continue }
+            let x = values(g.height * g.width, seed: UInt64(g.height * 100 + g.width))
+            let filter = values(g.kh * g.kw, seed: UInt64(g.kh * 10 + g.kw))
+            var y = [Float](repeating: .nan, count: outH * outW)
+            let axis = (stride: g.stride, padding: g.padding, dilation: g.dilation)
+            build.depthwise(x, g.height, g.width, filter, g.kh, g.kw, axis, axis, 0.25, &y, outH, outW)
+            var worst: Double = 0
+            for oy in 0..<outH {
+                for ox in 0..<outW {
+                    let exact = Self.reference({ x[$0 * g.width + $1] }, { filter[$0 * g.kw + $1] }, bias: 0.25, g, oy: oy, ox: ox)
+                    worst = max(worst, abs(Double(y[oy * outW + ox]) - exact))
+                }
+            }
+            #expect(worst < 1e-5, "\(g): max error \(worst)")
+            checked += 1
+        }
         #expect(checked > 60)
+    }
+
+    // Channels-last: every channel count around the vector width, each channel its own filter
+    // and bias, on the same geometries; only the requested output rows are written.
+    @Test(arguments: KernelBuild.all)
+    func channelsLastDepthwiseMatchesTheDefinition(build: KernelBuild) {
+        for g in Self.geometries where g.height * g.width <= 81 {
+            let outH = (g.height + 2 * g.padding - g.dilation * (g.kh - 1) - 1) / g.stride + 1
+            let outW = (g.width + 2 * g.padding - g.dilation * (g.kw - 1) - 1) / g.stride + 1
+            guard outH > 0 && outW > 0 else { continue }
+            for channels in [1, 8, 13, 24] {
+                let x = values(g.height * g.width * channels, seed: UInt64(g.height * 100 + g.width + channels))
+                let filter = values(g.kh * g.kw * channels, seed: UInt64(g.kh * 10 + g.kw))
+                let bias = values(channels, seed: 3)
+                var y = [Float](repeating: .nan, count: outH * outW * channels)
+                let axis = (stride: g.stride, padding: g.padding, dilation: g.dilation)
+                let rows = outH / 2..<outH
+                build.depthwiseChannelsLast(x, g.height, g.width, channels, filter, g.kh, g.kw, axis, axis, bias, &y, outW, rows)
+                var worst: Double = 0
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        for c in 0..<channels {
+                            let got = y[(oy * outW + ox) * channels + c]
+                            guard rows.contains(oy) else {
+                                #expect(got.isNaN, "row \(oy) is outside the rows asked for")
+                                continue
+                            }
+                            let exact = Self.reference({ x[($0 * g.width + $1) * channels + c] },
+                                                       { filter[($0 * g.kw + $1) * channels + c] }, bias: bias[c], g, oy: oy, ox: ox)
+                            worst = max(worst, abs(Double(got) - exact))
+                        }
+                    }
+                }
+                #expect(worst < 1e-5, "\(g), \(channels) channels: max error \(worst)")
+            }
+        }
     }
 }
 

@@ -22,6 +22,42 @@ struct ConvolutionTests {
         try expectMatches(out, "\(name).out")
     }
 
+    // The fused activation is the activation of the convolution, on every path (the depthwise
+    // kernel applies it per channel, the products after them).
+    @Test(arguments: [
+        ("conv_general", Conv2dOptions(stride: 2, padding: 1, groups: 2)),
+        ("conv_pointwise", Conv2dOptions()),
+        ("conv_depthwise", Conv2dOptions(stride: 1, padding: 1, groups: 6)),
+        ("conv_depthwise_s2", Conv2dOptions(stride: 2, padding: 1, groups: 6)),
+    ])
+    func fusedActivationEqualsActivationAfter(name: String, options: Conv2dOptions) throws {
+        let x = try References.tensor("\(name).x"), weight = try References.tensor("\(name).weight")
+        let bias = try References.tensor("\(name).bias")
+        for activation in [Activation.gelu, .relu] {
+            var fused = options
+            fused.activation = activation
+            let expected = activate(conv2d(x, weight: weight, bias: bias, options), activation).toArray()
+            #expect(conv2d(x, weight: weight, bias: bias, fused).toArray() == expected, "\(name) +\(activation)")
+        }
+    }
+
+    // Channels-last depthwise equals permuting to NCHW, convolving and permuting back, for the
+    // reference cases and their fused GELU.
+    @Test(arguments: [
+        ("conv_depthwise", Conv2dOptions(stride: 1, padding: 1, groups: 6)),
+        ("conv_depthwise_s2", Conv2dOptions(stride: 2, padding: 1, groups: 6)),
+        ("conv_depthwise_5", Conv2dOptions(stride: 1, padding: 2, groups: 4)),
+    ])
+    func channelsLastDepthwiseMatchesTorch(name: String, options: Conv2dOptions) throws {
+        let x = try References.tensor("\(name).x").permuted([0, 2, 3, 1])
+        let weight = try References.tensor("\(name).weight"), bias = try References.tensor("\(name).bias")
+        try expectMatches(depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, options).permuted([0, 3, 1, 2]), "\(name).out")
+        var fused = options
+        fused.activation = .gelu
+        let expected = activate(depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, options), .gelu).toArray()
+        #expect(depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, fused).toArray() == expected)
+    }
+
     @Test func transposedConvolutionUpscalesByTwo() throws {
         let out = try convTranspose2d(References.tensor("conv_transpose.x"), weight: References.tensor("conv_transpose.weight"),
                                       bias: References.tensor("conv_transpose.bias"), stride: 2)

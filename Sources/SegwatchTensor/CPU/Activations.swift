@@ -13,18 +13,33 @@ public enum Activation: String, Sendable, CaseIterable {
 /// Applies `activation` to every element.
 public func activate(_ x: Tensor, _ activation: Activation) -> Tensor {
     let x = x.contiguous(), result = Tensor(uninitialized: x.shape)
-    let input = x.pointer, output = result.pointer
-    let kernel = switch activation {
-    case .gelu: kernels.gelu
-    case .geluTanh: kernels.geluTanh
-    case .quickGelu: kernels.quickGelu
-    case .relu: kernels.relu
-    case .sigmoid: kernels.sigmoid
-    }
-    parallelFor(x.count, grain: 4096) { range in
+    apply(activation, x.pointer, result.pointer, x.count)
+    return result
+}
+
+/// Applies `activation` to every element of a contiguous tensor the caller owns.
+func activateInPlace(_ x: Tensor, _ activation: Activation) {
+    precondition(x.isContiguous, "activate in place: a view of shape \(x.shape)")
+    apply(activation, x.pointer, x.pointer, x.count)
+}
+
+private func apply(_ activation: Activation, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
+    let kernel = kernels.activation(activation)
+    parallelFor(count, grain: 4096) { range in
         kernel(input + range.lowerBound, output + range.lowerBound, range.count)
     }
-    return result
+}
+
+extension KernelSet {
+    func activation(_ activation: Activation) -> Unary {
+        switch activation {
+        case .gelu: gelu
+        case .geluTanh: geluTanh
+        case .quickGelu: quickGelu
+        case .relu: relu
+        case .sigmoid: sigmoid
+        }
+    }
 }
 
 /// Softmax over the last dimension. A row of all `-infinity` (fully masked) becomes zeros

@@ -4,20 +4,27 @@ public struct Conv2dOptions: Sendable, Equatable {
     public var padding: (y: Int, x: Int)
     public var dilation: (y: Int, x: Int)
     public var groups: Int
+    /// Applied to the output, after the bias: `act(conv(x))` in one op. A depthwise kernel
+    /// applies it to each channel while the channel is still in cache.
+    public var activation: Activation?
 
-    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
-        self.init(stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, activation: Activation? = nil) {
+        self.init(stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups,
+                  activation: activation)
     }
 
-    public init(stride: (y: Int, x: Int), padding: (y: Int, x: Int), dilation: (y: Int, x: Int) = (1, 1), groups: Int = 1) {
+    public init(stride: (y: Int, x: Int), padding: (y: Int, x: Int), dilation: (y: Int, x: Int) = (1, 1), groups: Int = 1,
+                activation: Activation? = nil) {
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
+        self.activation = activation
     }
 
     public static func == (l: Self, r: Self) -> Bool {
         l.stride == r.stride && l.padding == r.padding && l.dilation == r.dilation && l.groups == r.groups
+            && l.activation == r.activation
     }
 }
 
@@ -29,7 +36,8 @@ private func outputSize(_ input: Int, kernel: Int, stride: Int, padding: Int, di
 /// `torch.nn.functional.conv2d` on NCHW input with an `[out, in/groups, kh, kw]` weight.
 ///
 /// Depthwise convolutions run a direct kernel; 1x1 convolutions are one product per group;
-/// the rest unfold the input (im2col) into a reused buffer and multiply.
+/// the rest unfold the input (im2col) into a reused buffer and multiply. A product starts from
+/// the bias (BLAS's beta = 1), not from zeros with the bias added after.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions = .init()) -> Tensor {
     precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape), weight \(weight.shape)")
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -44,8 +52,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2d
     let result = Tensor(uninitialized: [batch, outChannels, outH, outW])
 
     if groups == channels && outChannels == channels {
-        depthwise(x, weight, options, result)
+        depthwise(x, weight, bias?.contiguous(), options, result)
     } else {
+        if let bias { fillChannels(result, bias) }
         let outGroup = outChannels / groups
         let pointwise = kh == 1 && kw == 1 && options.stride == (1, 1) && options.padding == (0, 0)
         let rows = groupChannels * kh * kw, columns = outH * outW
@@ -58,24 +67,21 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2d
                 }
                 sgemm(m: outGroup, n: columns, k: rows, a: weight.pointer + g * outGroup * rows, lda: rows,
                       b: unfolded?.pointer ?? input, ldb: columns,
-                      c: result.pointer + (n * outChannels + g * outGroup) * columns, ldc: columns)
+                      beta: bias == nil ? 0 : 1, c: result.pointer + (n * outChannels + g * outGroup) * columns, ldc: columns)
             }
         }
+        if let activation = options.activation { activateInPlace(result, activation) }
     }
-    if let bias { addChannelBias(result, bias) }
     return result
 }
 
-/// Adds `bias[c]` to every element of channel `c` of an NCHW tensor, in place.
-func addChannelBias(_ result: Tensor, _ bias: Tensor) {
+/// Sets every element of channel `c` of an NCHW tensor to `bias[c]`.
+private func fillChannels(_ result: Tensor, _ bias: Tensor) {
     let channels = result.shape[1], plane = result.shape[2] * result.shape[3]
     precondition(bias.count == channels, "bias of \(bias.count) for \(channels) channels")
     let bias = bias.contiguous().pointer, out = result.pointer
     parallelFor(result.shape[0] * channels) { range in
-        for item in range {
-            let row = out + item * plane
-            kernels.affine(row, row, plane, 1, bias[item % channels])
-        }
+        for item in range { (out + item * plane).update(repeating: bias[item % channels], count: plane) }
     }
 }
 
@@ -104,20 +110,59 @@ private func im2col(_ input: UnsafePointer<Float>, _ channels: Int, _ height: In
     }
 }
 
-/// One filter per channel, each channel a task.
-private func depthwise(_ x: Tensor, _ weight: Tensor, _ o: Conv2dOptions, _ result: Tensor) {
+/// One filter per channel, each channel a task; the activation runs on the channel just written.
+private func depthwise(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ o: Conv2dOptions, _ result: Tensor) {
     let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
     let (kh, kw) = (weight.shape[2], weight.shape[3])
     let (outH, outW) = (result.shape[2], result.shape[3])
-    let input = x.pointer, filters = weight.pointer, output = result.pointer
+    let input = x.pointer, filters = weight.pointer, output = result.pointer, biases = bias?.pointer
+    if let bias { precondition(bias.count == channels, "bias of \(bias.count) for \(channels) channels") }
+    let activation = o.activation.map(kernels.activation)
     let yAxis = (stride: o.stride.y, padding: o.padding.y, dilation: o.dilation.y)
     let xAxis = (stride: o.stride.x, padding: o.padding.x, dilation: o.dilation.x)
     parallelFor(result.shape[0] * channels) { range in
         for item in range {
+            let plane = output + item * outH * outW
             kernels.depthwiseConv2d(input + item * height * width, height, width, filters + (item % channels) * kh * kw,
-                                    kh, kw, yAxis, xAxis, output + item * outH * outW, outH, outW)
+                                    kh, kw, yAxis, xAxis, biases?[item % channels] ?? 0, plane, outH, outW)
+            activation?(plane, plane, outH * outW)
         }
     }
+}
+
+/// A depthwise `conv2d` on channels-last input: `x [batch, H, W, C]` with the usual
+/// `[C, 1, kh, kw]` weight gives `[batch, outH, outW, C]`, equal to permuting to NCHW,
+/// convolving and permuting back, without the two copies. `options.groups` must be C.
+public func depthwiseConv2dChannelsLast(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4, "depthwise conv2d (channels last): input \(x.shape), weight \(weight.shape)")
+    let (batch, height, width, channels) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (kh, kw) = (weight.shape[2], weight.shape[3])
+    precondition(options.groups == channels && weight.shape[0] == channels && weight.shape[1] == 1,
+                 "depthwise conv2d (channels last): \(channels) channels, weight \(weight.shape), groups \(options.groups)")
+    precondition(bias == nil || bias!.count == channels, "depthwise conv2d (channels last): bias \(bias!.shape) for \(channels) channels")
+    let outH = outputSize(height, kernel: kh, stride: options.stride.y, padding: options.padding.y, dilation: options.dilation.y)
+    let outW = outputSize(width, kernel: kw, stride: options.stride.x, padding: options.padding.x, dilation: options.dilation.x)
+    precondition(outH > 0 && outW > 0, "depthwise conv2d (channels last): kernel \(kh)x\(kw) larger than padded input \(height)x\(width)")
+    let x = x.contiguous()
+    // [C, 1, kh, kw] -> [kh, kw, C]: each tap's channels contiguous, like the pixels'.
+    let filter = weight.reshaped([channels, kh * kw]).permuted([1, 0]).contiguous()
+    let bias = bias?.contiguous() ?? Tensor(zeros: [channels])
+    let result = Tensor(uninitialized: [batch, outH, outW, channels])
+    let yAxis = (stride: options.stride.y, padding: options.padding.y, dilation: options.dilation.y)
+    let xAxis = (stride: options.stride.x, padding: options.padding.x, dilation: options.dilation.x)
+    let activation = options.activation.map(kernels.activation)
+    let input = x.pointer, output = result.pointer, taps = filter.pointer, biases = bias.pointer
+    parallelFor(batch * outH) { range in
+        for item in range {
+            let n = item / outH, row = item % outH
+            let out = output + n * outH * outW * channels
+            kernels.depthwiseConv2dChannelsLast(input + n * height * width * channels, height, width, channels,
+                                                taps, kh, kw, yAxis, xAxis, biases, out, outW, row..<row + 1)
+            let written = out + row * outW * channels
+            activation?(written, written, outW * channels)
+        }
+    }
+    return result
 }
 
 /// `torch.nn.functional.conv_transpose2d` where kernel size equals stride and padding is 0

@@ -22,7 +22,10 @@ struct KernelSet: Sendable {
                                     UnsafePointer<Float>, UnsafePointer<Float>, Float,
                                     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
     let depthwiseConv2d: @Sendable (UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, Int, Int,
-                                    ConvolutionAxis, ConvolutionAxis, UnsafeMutablePointer<Float>, Int, Int) -> Void
+                                    ConvolutionAxis, ConvolutionAxis, Float, UnsafeMutablePointer<Float>, Int, Int) -> Void
+    let depthwiseConv2dChannelsLast: @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<Float>, Int, Int,
+                                                ConvolutionAxis, ConvolutionAxis, UnsafePointer<Float>,
+                                                UnsafeMutablePointer<Float>, Int, Range<Int>) -> Void
 
     static let baseline = KernelSet(
         name: "x86-64",
@@ -31,7 +34,8 @@ struct KernelSet: Sendable {
         add: SegwatchKernels.add, subtract: SegwatchKernels.subtract, multiply: SegwatchKernels.multiply,
         divide: SegwatchKernels.divide, affine: SegwatchKernels.affine, softmaxRow: SegwatchKernels.softmaxRow,
         layerNormRow: SegwatchKernels.layerNormRow, layerNormPixels: SegwatchKernels.layerNormPixels,
-        depthwiseConv2d: SegwatchKernels.depthwiseConv2d)
+        depthwiseConv2d: SegwatchKernels.depthwiseConv2d,
+        depthwiseConv2dChannelsLast: SegwatchKernels.depthwiseConv2dChannelsLast)
 
     static let avx2 = KernelSet(
         name: "x86-64-v3",
@@ -40,7 +44,8 @@ struct KernelSet: Sendable {
         add: SegwatchKernelsAVX2.add, subtract: SegwatchKernelsAVX2.subtract, multiply: SegwatchKernelsAVX2.multiply,
         divide: SegwatchKernelsAVX2.divide, affine: SegwatchKernelsAVX2.affine, softmaxRow: SegwatchKernelsAVX2.softmaxRow,
         layerNormRow: SegwatchKernelsAVX2.layerNormRow, layerNormPixels: SegwatchKernelsAVX2.layerNormPixels,
-        depthwiseConv2d: SegwatchKernelsAVX2.depthwiseConv2d)
+        depthwiseConv2d: SegwatchKernelsAVX2.depthwiseConv2d,
+        depthwiseConv2dChannelsLast: SegwatchKernelsAVX2.depthwiseConv2dChannelsLast)
 
     /// Whether this CPU can run the x86-64-v3 build.
     static let avx2Supported = ccpuid_supports_x86_64_v3() != 0
