@@ -43,7 +43,10 @@ let package = Package(
                 swiftSettings: [.define("SEGWATCH_AVX2"), .unsafeFlags(["-target-cpu", "haswell"])]),
         .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "SegwatchKernels", "SegwatchKernelsAVX2"]),
         .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
-        .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
+        // The weight reader and torch.nn layers shared by the models.
+        .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
+        .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
+        .target(name: "SegwatchCLIP", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
 
         .executableTarget(
             name: "segwatch",
@@ -52,6 +55,7 @@ let package = Package(
                 "SegwatchTensor",
                 "SegwatchCheckpoint",
                 "SegwatchSAM",
+                "SegwatchCLIP",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -69,6 +73,7 @@ let package = Package(
                     exclude: ["make_op_references.py", "op_references.safetensors"]),
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
                     exclude: ["make_amg_references.py"]),
+        .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchTestSupport"]),
     ],

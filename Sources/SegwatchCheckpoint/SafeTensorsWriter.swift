@@ -1,15 +1,39 @@
 import Foundation
 import SegwatchTensor
 
-/// Writes float32 tensors as a safetensors file, atomically: a temporary file beside the target,
-/// renamed over it once complete, so a reader never sees a partial file.
+/// A tensor to write: float32 (segwatch's tensors) or int32 (token ids).
+public enum SafeTensorsValue: Sendable {
+    case float32(Tensor)
+    case int32(shape: [Int], values: [Int32])
+
+    var shape: [Int] {
+        switch self {
+        case let .float32(tensor): tensor.shape
+        case let .int32(shape, _): shape
+        }
+    }
+
+    var count: Int { shape.reduce(1, *) }
+}
+
+/// Writes float32 tensors as a safetensors file (see the other overload).
 public func writeSafeTensors(_ tensors: [(name: String, tensor: Tensor)], to path: String) throws {
+    try writeSafeTensors(tensors.map { (name: $0.name, value: SafeTensorsValue.float32($0.tensor)) }, to: path)
+}
+
+/// Writes tensors as a safetensors file, atomically: a temporary file beside the target,
+/// renamed over it once complete, so a reader never sees a partial file.
+public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)], to path: String) throws {
     var header: [String: Any] = [:]
     var offset = 0
-    for (name, tensor) in tensors {
+    for (name, value) in tensors {
         guard header[name] == nil else { throw CheckpointError.unwritable(file: path, reason: "tensor '\(name)' given twice") }
-        header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + tensor.count * 4]]
-        offset += tensor.count * 4
+        if case let .int32(shape, values) = value, values.count != shape.reduce(1, *) {
+            throw CheckpointError.unwritable(file: path, reason: "tensor '\(name)' has \(values.count) values for shape \(shape)")
+        }
+        let dtype = if case .int32 = value { "I32" } else { "F32" }
+        header[name] = ["dtype": dtype, "shape": value.shape, "data_offsets": [offset, offset + value.count * 4]]
+        offset += value.count * 4
     }
     var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
     // The data starts 8-byte aligned, as the format's own writer pads it.
@@ -17,9 +41,13 @@ public func writeSafeTensors(_ tensors: [(name: String, tensor: Tensor)], to pat
     var data = Data(capacity: 8 + json.count + offset)
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
     data.append(json)
-    for (_, tensor) in tensors {
-        let values = tensor.toArray().map { $0.bitPattern.littleEndian }
-        values.withUnsafeBytes { data.append(contentsOf: $0) }
+    for (_, value) in tensors {
+        switch value {
+        case let .float32(tensor):
+            tensor.toArray().map { $0.bitPattern.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
+        case let .int32(_, values):
+            values.map { $0.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
     }
     do {
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)

@@ -1,42 +1,6 @@
-// Ports segment_anything/modeling/common.py (MLPBlock, LayerNorm2d) and the torch.nn layers
-// the SAM modules are built from.
+// Ports segment_anything/modeling/common.py (MLPBlock, LayerNorm2d) and the layers only SAM uses.
+import SegwatchNN
 import SegwatchTensor
-
-/// `nn.Linear`: `weight [out, in]`, optional `bias [out]`.
-struct Linear<B: Backend>: Sendable {
-    let backend: B
-    let weight: B.Value
-    let bias: B.Value?
-
-    init(_ w: Weights<B>, input: Int, output: Int, bias: Bool = true) throws {
-        backend = w.backend
-        weight = try w("weight", [output, input])
-        self.bias = bias ? try w("bias", [output]) : nil
-    }
-
-    func callAsFunction(_ x: B.Value) -> B.Value {
-        backend.linear(x, weight: weight, bias: bias)
-    }
-}
-
-/// `nn.LayerNorm` over the last dimension.
-struct LayerNorm<B: Backend>: Sendable {
-    let backend: B
-    let weight: B.Value
-    let bias: B.Value
-    let eps: Float
-
-    init(_ w: Weights<B>, channels: Int, eps: Float) throws {
-        backend = w.backend
-        weight = try w("weight", [channels])
-        bias = try w("bias", [channels])
-        self.eps = eps
-    }
-
-    func callAsFunction(_ x: B.Value) -> B.Value {
-        backend.layerNorm(x, weight: weight, bias: bias, eps: eps)
-    }
-}
 
 /// `LayerNorm2d`: LayerNorm over the channels of NCHW input, eps 1e-6.
 struct LayerNorm2d<B: Backend>: Sendable {
@@ -53,33 +17,6 @@ struct LayerNorm2d<B: Backend>: Sendable {
 
     func callAsFunction(_ x: B.Value) -> B.Value {
         backend.layerNorm2d(x, weight: weight, bias: bias, eps: eps)
-    }
-}
-
-/// `nn.Conv2d` with a square kernel.
-struct Conv2d<B: Backend>: Sendable {
-    let backend: B
-    let weight: B.Value
-    let bias: B.Value?
-    let options: Conv2dOptions
-
-    init(_ w: Weights<B>, input: Int, output: Int, kernel: Int, bias: Bool = true, _ options: Conv2dOptions = .init()) throws {
-        backend = w.backend
-        weight = try w("weight", [output, input / options.groups, kernel, kernel])
-        self.bias = bias ? try w("bias", [output]) : nil
-        self.options = options
-    }
-
-    /// A convolution whose weights were computed at load (a BatchNorm folded in).
-    init(backend: B, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) {
-        self.backend = backend
-        self.weight = backend.upload(weight)
-        self.bias = bias.map { backend.upload($0) }
-        self.options = options
-    }
-
-    func callAsFunction(_ x: B.Value) -> B.Value {
-        backend.conv2d(x, weight: weight, bias: bias, options)
     }
 }
 

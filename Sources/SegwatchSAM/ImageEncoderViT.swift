@@ -6,6 +6,7 @@
 // number of `blocks.*`, head dim from `rel_pos_h`'s width (heads = embed / head dim), window
 // size from `rel_pos_h`'s length (2 * window - 1; a global block's table spans the whole grid),
 // MLP width from `mlp.lin1.weight`, output channels from `neck.0.weight`.
+import SegwatchNN
 import SegwatchTensor
 
 /// `Attention` of image_encoder.py: multi-head self-attention with decomposed relative

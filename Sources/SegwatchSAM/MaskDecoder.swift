@@ -1,4 +1,5 @@
 // Ports segment_anything/modeling/mask_decoder.py (MaskDecoder, MLP).
+import SegwatchNN
 import SegwatchTensor
 
 /// `MLP` of mask_decoder.py: linear layers with ReLU between them.

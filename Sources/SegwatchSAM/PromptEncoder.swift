@@ -3,6 +3,7 @@
 // Sparse prompts are a handful of tokens: they are embedded on the host and uploaded. The
 // dense positional encoding of the 64x64 grid is computed once at load.
 import Foundation
+import SegwatchNN
 import SegwatchTensor
 
 /// One prompt, in the model's input frame (the resized image, before padding; not yet shifted

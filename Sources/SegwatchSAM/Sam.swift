@@ -1,6 +1,7 @@
 // Ports segment_anything/modeling/sam.py and the builders of build_sam.py (segment-anything
 // 1.0 and mobilesam-mirror 1.0.0): the model, loaded from a published checkpoint unchanged.
 import SegwatchCheckpoint
+import SegwatchNN
 import SegwatchTensor
 
 public enum SamError: Error, Sendable, Equatable, CustomStringConvertible {

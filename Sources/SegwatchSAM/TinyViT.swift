@@ -4,6 +4,7 @@
 // Hyper-parameters come from the checkpoint's shapes: stage widths from each stage's first
 // convolution, depths from the number of `blocks.*`, heads from `attention_biases`' rows, window
 // sizes from its columns (a w x w window has w^2 distinct offsets), MLP width from `mlp.fc1`.
+import SegwatchNN
 import SegwatchTensor
 
 /// `Conv2d_BN`: a bias-free convolution followed by BatchNorm, folded into one convolution

@@ -5,6 +5,7 @@
 // (`keys`, `key_pe`) may have batch 1 while the queries have B: everything computed from them
 // alone (in the first block, the keys' projections for token-to-image attention and the
 // queries of image-to-token attention) is then computed once and broadcast.
+import SegwatchNN
 import SegwatchTensor
 
 /// `Attention` of transformer.py: projections to `internal` channels (embedding / downsample

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SegwatchCheckpoint
 import SegwatchMedia
+import SegwatchCLIP
 import SegwatchSAM
 
 /// Writes one line to stderr, prefixed with the program's name.
@@ -28,6 +29,9 @@ func runReporting<T>(_ body: () throws -> T) throws -> T {
         printError(error.description)
         throw ExitCode(1)
     } catch let error as SamError {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch let error as CLIPError {
         printError(error.description)
         throw ExitCode(1)
     }

@@ -1,0 +1,205 @@
+// The hyper-parameters of a CLIP model, read from either published layout: transformers'
+// `config.json` (CLIPConfig) or open_clip's `open_clip_config.json` (`model_cfg`).
+import Foundation
+import SegwatchTensor
+
+/// One transformer tower.
+public struct CLIPTowerConfig: Sendable, Equatable {
+    public var width: Int
+    public var layers: Int
+    public var heads: Int
+    public var mlpWidth: Int
+
+    public init(width: Int, layers: Int, heads: Int, mlpWidth: Int) {
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+        self.mlpWidth = mlpWidth
+    }
+
+    public var headDim: Int { width / heads }
+}
+
+/// A CLIP model's shapes, activation and image statistics.
+public struct CLIPConfig: Sendable, Equatable {
+    /// Which published layout the folder holds; it decides the weight names.
+    public enum Layout: String, Sendable {
+        case transformers
+        case openCLIP = "open_clip"
+    }
+
+    public var layout: Layout
+    public var vision: CLIPTowerConfig
+    public var text: CLIPTowerConfig
+    /// The joint embedding size D.
+    public var embedDim: Int
+    public var patchSize: Int
+    /// The native input size (square): the position embedding's grid is `imageSize / patchSize`.
+    public var imageSize: Int
+    public var contextLength: Int
+    public var vocabSize: Int
+    public var activation: Activation
+    public var layerNormEps: Float
+    public var imageMean: [Float]
+    public var imageStd: [Float]
+
+    /// OpenAI's image statistics, the default of both layouts.
+    public static let openAIMean: [Float] = [0.48145466, 0.4578275, 0.40821073]
+    public static let openAIStd: [Float] = [0.26862954, 0.26130258, 0.27577711]
+
+    public var summary: String {
+        "CLIP (\(layout.rawValue)), vision \(vision.layers)x\(vision.width) patch \(patchSize) at \(imageSize), "
+            + "text \(text.layers)x\(text.width), D \(embedDim), \(activation.rawValue)"
+    }
+}
+
+extension CLIPConfig {
+    /// Reads the configuration of a model folder: `config.json` (transformers) or
+    /// `open_clip_config.json` (open_clip).
+    public static func load(directory: String) throws(CLIPError) -> CLIPConfig {
+        let folder = URL(fileURLWithPath: directory)
+        let transformers = folder.appendingPathComponent("config.json").path
+        let openCLIP = folder.appendingPathComponent("open_clip_config.json").path
+        if FileManager.default.fileExists(atPath: transformers) {
+            return try fromTransformers(CLIPConfig.json(transformers), path: transformers,
+                                        preprocessor: folder.appendingPathComponent("preprocessor_config.json").path)
+        }
+        if FileManager.default.fileExists(atPath: openCLIP) {
+            return try fromOpenCLIP(CLIPConfig.json(openCLIP), path: openCLIP)
+        }
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw .unreadable(path: directory, reason: "no such folder")
+        }
+        throw .unrecognized(path: directory, reason: "no config.json (transformers layout) or open_clip_config.json (open_clip layout)")
+    }
+
+    private static func json(_ path: String) throws(CLIPError) -> [String: Any] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw .unreadable(path: path, reason: error.localizedDescription)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data), let dictionary = object as? [String: Any] else {
+            throw .unrecognized(path: path, reason: "not a JSON object")
+        }
+        return dictionary
+    }
+
+    static func fromTransformers(_ json: [String: Any], path: String, preprocessor: String?) throws(CLIPError) -> CLIPConfig {
+        let fields = Fields(json, path: path)
+        let vision = try fields.object("vision_config"), text = try fields.object("text_config")
+        func tower(_ f: Fields) throws(CLIPError) -> CLIPTowerConfig {
+            let width = try f.int("hidden_size"), heads = try f.int("num_attention_heads")
+            guard heads > 0, width % heads == 0 else { throw f.invalid("num_attention_heads", "\(heads) heads do not divide hidden_size \(width)") }
+            return CLIPTowerConfig(width: width, layers: try f.int("num_hidden_layers"), heads: heads, mlpWidth: try f.int("intermediate_size"))
+        }
+        let visionAct = try activation(vision.string("hidden_act", default: "quick_gelu"), vision, key: "hidden_act")
+        let textAct = try activation(text.string("hidden_act", default: "quick_gelu"), text, key: "hidden_act")
+        guard visionAct == textAct else { throw vision.invalid("hidden_act", "the towers use different activations (\(visionAct) and \(textAct))") }
+        var mean = openAIMean, std = openAIStd
+        if let preprocessor, FileManager.default.fileExists(atPath: preprocessor) {
+            let p = Fields(try CLIPConfig.json(preprocessor), path: preprocessor)
+            mean = try p.floats("image_mean", count: 3, default: mean)
+            std = try p.floats("image_std", count: 3, default: std)
+        }
+        return CLIPConfig(
+            layout: .transformers, vision: try tower(vision), text: try tower(text),
+            embedDim: try fields.int("projection_dim"), patchSize: try vision.int("patch_size"),
+            imageSize: try vision.int("image_size"), contextLength: try text.int("max_position_embeddings", default: 77),
+            vocabSize: try text.int("vocab_size", default: 49408), activation: visionAct,
+            layerNormEps: Float(try vision.double("layer_norm_eps", default: 1e-5)), imageMean: mean, imageStd: std)
+    }
+
+    static func fromOpenCLIP(_ json: [String: Any], path: String) throws(CLIPError) -> CLIPConfig {
+        let root = Fields(json, path: path)
+        let model = try root.object("model_cfg")
+        let vision = try model.object("vision_cfg"), text = try model.object("text_cfg")
+        let visionWidth = try vision.int("width"), headWidth = try vision.int("head_width", default: 64)
+        guard headWidth > 0, visionWidth % headWidth == 0 else {
+            throw vision.invalid("head_width", "\(headWidth) does not divide the vision width \(visionWidth)")
+        }
+        let textWidth = try text.int("width"), textHeads = try text.int("heads", default: 8)
+        guard textHeads > 0, textWidth % textHeads == 0 else { throw text.invalid("heads", "\(textHeads) heads do not divide the text width \(textWidth)") }
+        let visionRatio = try vision.double("mlp_ratio", default: 4), textRatio = try text.double("mlp_ratio", default: 4)
+        var mean = openAIMean, std = openAIStd
+        if let preprocess = try? root.object("preprocess_cfg") {
+            mean = try preprocess.floats("mean", count: 3, default: mean)
+            std = try preprocess.floats("std", count: 3, default: std)
+        }
+        return CLIPConfig(
+            layout: .openCLIP,
+            vision: CLIPTowerConfig(width: visionWidth, layers: try vision.int("layers"), heads: visionWidth / headWidth,
+                                    mlpWidth: Int(Double(visionWidth) * visionRatio)),
+            text: CLIPTowerConfig(width: textWidth, layers: try text.int("layers"), heads: textHeads,
+                                  mlpWidth: Int(Double(textWidth) * textRatio)),
+            embedDim: try model.int("embed_dim"), patchSize: try vision.int("patch_size"), imageSize: try vision.int("image_size"),
+            contextLength: try text.int("context_length", default: 77), vocabSize: try text.int("vocab_size", default: 49408),
+            // open_clip's default is erf GELU; OpenAI's weights set quick_gelu.
+            activation: try model.bool("quick_gelu", default: false) ? .quickGelu : .gelu,
+            layerNormEps: 1e-5, imageMean: mean, imageStd: std)
+    }
+
+    private static func activation(_ name: String, _ fields: Fields, key: String) throws(CLIPError) -> Activation {
+        switch name {
+        case "quick_gelu": return .quickGelu
+        case "gelu": return .gelu
+        default: throw fields.invalid(key, "'\(name)'; expected quick_gelu or gelu")
+        }
+    }
+}
+
+/// Typed reads from a JSON object, with errors naming the file and the key path.
+private struct Fields {
+    let json: [String: Any]
+    let path: String
+    let prefix: String
+
+    init(_ json: [String: Any], path: String, prefix: String = "") {
+        self.json = json
+        self.path = path
+        self.prefix = prefix
+    }
+
+    func invalid(_ key: String, _ reason: String) -> CLIPError {
+        .unrecognized(path: path, reason: "'\(prefix)\(key)': \(reason)")
+    }
+
+    func object(_ key: String) throws(CLIPError) -> Fields {
+        guard let value = json[key] as? [String: Any] else { throw invalid(key, "missing or not an object") }
+        return Fields(value, path: path, prefix: prefix + key + ".")
+    }
+
+    func int(_ key: String, default fallback: Int? = nil) throws(CLIPError) -> Int {
+        guard let value = json[key] else {
+            if let fallback { return fallback }
+            throw invalid(key, "missing; expected a positive integer")
+        }
+        guard let number = value as? NSNumber, let int = Int(exactly: number.doubleValue), int > 0 else {
+            throw invalid(key, "\(value); expected a positive integer")
+        }
+        return int
+    }
+
+    func double(_ key: String, default fallback: Double) throws(CLIPError) -> Double {
+        guard let value = json[key] else { return fallback }
+        guard let number = value as? NSNumber, number.doubleValue > 0 else { throw invalid(key, "\(value); expected a positive number") }
+        return number.doubleValue
+    }
+
+    func bool(_ key: String, default fallback: Bool) throws(CLIPError) -> Bool {
+        guard let value = json[key] else { return fallback }
+        guard let bool = value as? Bool else { throw invalid(key, "\(value); expected true or false") }
+        return bool
+    }
+
+    func string(_ key: String, default fallback: String) throws(CLIPError) -> String {
+        guard let value = json[key] else { return fallback }
+        guard let string = value as? String else { throw invalid(key, "\(value); expected a string") }
+        return string
+    }
+
+    func floats(_ key: String, count: Int, default fallback: [Float]) throws(CLIPError) -> [Float] {
+        guard let value = json[key] else { return fallback }
+        guard let numbers = value as? [NSNumber], numbers.count == count else { throw invalid(key, "\(value); expected \(count) numbers") }
+        return numbers.map { Float($0.doubleValue) }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import SegwatchCLIP
+import SegwatchTensor
+import SegwatchTestSupport
+import Testing
+
+/// One case of a CLIP parity fixture's `expected.json`: its tensors by logical name.
+private struct CLIPCase: Decodable {
+    struct TensorInfo: Decodable { var key: String; var role: String }
+    var name: String
+    var kind: String
+    var tensors: [String: TensorInfo]
+}
+
+/// The model tested apart from the tokenizer and the resize: each case's stored inputs
+/// (`text.input_ids`, `image.pixels`) in, its outputs compared under their stored tolerances.
+struct CLIPParityTests {
+    @Test(arguments: ["clip_hf", "open_clip"])
+    func everyCaseMatchesTheReference(fixture: String) throws {
+        let parity = try ParityFixture(fixture)
+        struct File: Decodable { var cases: [CLIPCase] }
+        let cases = try JSONDecoder().decode(File.self, from: Data(contentsOf: parity.directory.appendingPathComponent("expected.json"))).cases
+        let backend = CPUBackend(threads: 2)
+        let model = try CLIP.load(directory: parity.directory.path, backend: backend)
+        #expect(!cases.isEmpty)
+        for item in cases {
+            func key(_ name: String) throws -> String {
+                try #require(item.tensors[name]?.key, "case \(item.name) has no \(name)")
+            }
+            switch item.kind {
+            case "text":
+                let ids = try parity.tensor(key("text.input_ids"))
+                let width = ids.shape[1], values = ids.toArray()
+                let rows = (0..<ids.shape[0]).map { n in values[(n * width)..<((n + 1) * width)].map { Int32($0) } }
+                let comparison = try parity.check(backend.download(model.text(rows)), key: key("text.embeds"))
+                #expect(comparison.passed, "\(fixture) \(item.name): \(comparison)")
+            case "pooled", "dense":
+                let pixels = try parity.tensor(key("image.pixels"))
+                let (pooled, dense) = model.vision(backend.upload(pixels), dense: item.kind == "dense")
+                let comparison = item.kind == "dense"
+                    ? try parity.check(backend.download(try #require(dense)), key: key("image.dense"))
+                    : try parity.check(backend.download(pooled), key: key("image.embeds"))
+                #expect(comparison.passed, "\(fixture) \(item.name): \(comparison)")
+            default:
+                Issue.record("\(fixture): unknown case kind \(item.kind)")
+            }
+        }
+    }
+
+    // Both layouts of the same weights read alike: pytorch_model.bin (shared q/k/v storage,
+    // transposed projections) gives the same model as model.safetensors.
+    @Test func pickleAndSafetensorsGiveTheSameModel() throws {
+        let folder = Fixtures.root.appendingPathComponent("clip_hf")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-clip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for name in ["config.json", "pytorch_model.bin"] {
+            try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent(name), withDestinationURL: folder.appendingPathComponent(name))
+        }
+        let backend = CPUBackend(threads: 2)
+        let fromSafetensors = try CLIP.load(directory: folder.path, backend: backend)
+        let fromPickle = try CLIP.load(directory: scratch.path, backend: backend)
+        #expect(fromPickle.weightsPath.hasSuffix("pytorch_model.bin"))
+        let pixels = try ParityFixture("clip_hf").tensor("pooled_bus.image.pixels")
+        #expect(fromPickle.vision(pixels, dense: false).pooled.toArray() == fromSafetensors.vision(pixels, dense: false).pooled.toArray())
+        let ids: [[Int32]] = [[49406, 320, 1125, 539, 320, 2368, 49407] + [Int32](repeating: 0, count: 70)]
+        #expect(try fromPickle.text(ids).toArray() == fromSafetensors.text(ids).toArray())
+    }
+
+    @Test func configurationsOfBothLayouts() throws {
+        let hf = try CLIPConfig.load(directory: Fixtures.root.appendingPathComponent("clip_hf").path)
+        #expect(hf.layout == .transformers && hf.vision == CLIPTowerConfig(width: 64, layers: 3, heads: 4, mlpWidth: 160))
+        #expect(hf.text == CLIPTowerConfig(width: 32, layers: 2, heads: 2, mlpWidth: 96) && hf.embedDim == 32 && hf.activation == .quickGelu)
+        let open = try CLIPConfig.load(directory: Fixtures.root.appendingPathComponent("open_clip").path)
+        #expect(open.layout == .openCLIP && open.vision == CLIPTowerConfig(width: 96, layers: 2, heads: 3, mlpWidth: 384))
+        #expect(open.text == CLIPTowerConfig(width: 40, layers: 3, heads: 5, mlpWidth: 160) && open.embedDim == 48)
+    }
+
+    // A folder without a configuration, or with weights of the wrong size, is refused with a
+    // message naming what was found.
+    @Test func wrongFoldersAreRefused() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-clip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        #expect(throws: CLIPError.self) { try CLIPConfig.load(directory: scratch.path) }
+        // open_clip's configuration with the transformers fixture's weights renamed: wrong keys.
+        try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("open_clip/open_clip_config.json"),
+                                         to: scratch.appendingPathComponent("open_clip_config.json"))
+        #expect { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 1)) } throws: { error in
+            "\(error)".contains("open_clip_model.safetensors")
+        }
+        try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("open_clip_model.safetensors"),
+                                                   withDestinationURL: Fixtures.root.appendingPathComponent("clip_hf/model.safetensors"))
+        #expect(throws: (any Error).self) { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 1)) }
+    }
+}
