@@ -32,6 +32,12 @@ let package = Package(
             providers: [.apt(["libvulkan-dev"])]
         ),
 
+        // zlib, to read OpenAI's gzipped BPE vocabulary.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // CPUID, for choosing the kernel build at run time.
         .target(name: "CCPUID"),
 
@@ -46,7 +52,11 @@ let package = Package(
         // The weight reader and torch.nn layers shared by the models.
         .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
         .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
-        .target(name: "SegwatchCLIP", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
+        // CLIP and its tokenizer; OpenAI's BPE vocabulary ships as a resource, for open_clip
+        // folders, which carry none.
+        .target(name: "SegwatchCLIP", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "CZlib"],
+                exclude: ["Tokenizer/make_html_entities.py", "Tokenizer/make_ftfy_tables.py", "Tokenizer/make_unicode_tables.py"],
+                resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")]),
 
         .executableTarget(
             name: "segwatch",

@@ -8,7 +8,7 @@ import SegwatchMedia
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure segwatch's throughput, optionally next to a peer in the same run.",
-        subcommands: [BenchDecode.self, BenchGemm.self, BenchOps.self, BenchSam.self])
+        subcommands: [BenchDecode.self, BenchGemm.self, BenchOps.self, BenchSam.self, BenchClip.self])
 }
 
 /// Options every benchmark shares.

@@ -34,6 +34,9 @@ func runReporting<T>(_ body: () throws -> T) throws -> T {
     } catch let error as CLIPError {
         printError(error.description)
         throw ExitCode(1)
+    } catch let error as CLIPTokenizerError {
+        printError(error.description)
+        throw ExitCode(1)
     }
 }
 

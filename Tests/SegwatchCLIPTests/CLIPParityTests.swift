@@ -48,7 +48,8 @@ struct CLIPParityTests {
     }
 
     // Both layouts of the same weights read alike: pytorch_model.bin (shared q/k/v storage,
-    // transposed projections) gives the same model as model.safetensors.
+    // transposed projections) gives the same model as model.safetensors, bit for bit (every
+    // test here runs on 2 threads: the thread count decides how products are split).
     @Test func pickleAndSafetensorsGiveTheSameModel() throws {
         let folder = Fixtures.root.appendingPathComponent("clip_hf")
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-clip-\(UUID().uuidString)")
@@ -86,11 +87,11 @@ struct CLIPParityTests {
         // open_clip's configuration with the transformers fixture's weights renamed: wrong keys.
         try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("open_clip/open_clip_config.json"),
                                          to: scratch.appendingPathComponent("open_clip_config.json"))
-        #expect { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 1)) } throws: { error in
+        #expect { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 2)) } throws: { error in
             "\(error)".contains("open_clip_model.safetensors")
         }
         try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("open_clip_model.safetensors"),
                                                    withDestinationURL: Fixtures.root.appendingPathComponent("clip_hf/model.safetensors"))
-        #expect(throws: (any Error).self) { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 1)) }
+        #expect(throws: (any Error).self) { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 2)) }
     }
 }

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SegwatchCheckpoint
+import SegwatchCLIP
+import SegwatchTensor
+
+/// `segwatch bench clip`: the CLIP image tower, timed as ../shared/bench/peers.py `clip-image`
+/// times open_clip's.
+struct BenchClip: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clip",
+        abstract: "Time the CLIP image tower at 224x224 and 448x448.",
+        discussion: """
+            Without --clip the model is OpenAI's ViT-B/16 layout (open_clip 'ViT-B-16' with \
+            QuickGELU: 12 blocks of 768, patch 16, text 12 blocks of 512, D 512) with random \
+            weights, written to a temporary folder and loaded as any model folder is. The tower \
+            runs on a random normalized input, pooled output only, as peers.py clip-image runs \
+            open_clip's; at 448 the position embedding is interpolated to 28x28. \
+            Keys: image_tower_ms_224, image_tower_ms_448.
+            """)
+
+    @OptionGroup var options: BenchOptions
+    @OptionGroup var tensor: TensorBenchOptions
+
+    @Option(help: "A CLIP model folder to time instead of the synthetic ViT-B/16.")
+    var clip: String?
+
+    @Option(help: "Input sizes (square), comma-separated.")
+    var sizes = "224,448"
+
+    mutating func run() throws {
+        let sides = sizes.split(separator: ",").compactMap { Int($0) }
+        guard !sides.isEmpty, sides.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+            throw ValidationError("--sizes must be positive multiples of 16 separated by commas, not '\(sizes)'")
+        }
+        let backend = CPUBackend(threads: tensor.threads)
+        var scratch: URL?
+        defer { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
+        let folder: String
+        if let clip {
+            folder = clip
+        } else {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-clip-\(getpid())")
+            scratch = url
+            try runReporting { try writeSyntheticOpenCLIP(to: url, vision: (768, 12, 64), text: (512, 12, 8), embedDim: 512) }
+            folder = url.path
+        }
+        let model = try runReporting { try CLIP.load(directory: folder, backend: backend) }
+        var result = BenchResult()
+        for side in sides {
+            guard side % model.config.patchSize == 0 else {
+                throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
+            }
+            let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
+            for _ in 0..<options.warmup { _ = model.vision(pixels, dense: false) }
+            var samples: [Double] = []
+            for _ in 0..<options.runs {
+                let start = DispatchTime.now()
+                _ = model.vision(pixels, dense: false)
+                samples.append(milliseconds(since: start))
+            }
+            result.samples["image_tower_ms_\(side)"] = samples
+            result["image_tower_ms_\(side)"] = .number(median(samples))
+        }
+        result["model"] = .string(model.config.summary)
+        result["kernels"] = .string(cpuKernelSet)
+        result["threads"] = .number(Double(tensor.threads))
+        result["runs"] = .number(Double(options.runs))
+        print(options.json ? try result.json() : result.text())
+    }
+}
+
+/// Writes an open_clip model folder with random weights of the given shapes (QuickGELU, image
+/// 224, patch 16, context 77, the OpenAI vocabulary size): what a benchmark needs when no real
+/// weights are at hand.
+func writeSyntheticOpenCLIP(to folder: URL, vision: (width: Int, layers: Int, headWidth: Int),
+                            text: (width: Int, layers: Int, heads: Int), embedDim: Int) throws {
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let config: [String: Any] = [
+        "model_cfg": [
+            "embed_dim": embedDim, "quick_gelu": true,
+            "vision_cfg": ["image_size": 224, "layers": vision.layers, "width": vision.width, "patch_size": 16, "head_width": vision.headWidth],
+            "text_cfg": ["context_length": 77, "vocab_size": 49408, "width": text.width, "heads": text.heads, "layers": text.layers],
+        ],
+    ]
+    try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        .write(to: folder.appendingPathComponent("open_clip_config.json"))
+    var tensors: [(name: String, tensor: Tensor)] = []
+    var seed: UInt64 = 1
+    func add(_ name: String, _ shape: [Int], scale: Float = 0.02, offset: Float = 0) {
+        seed += 1
+        let values = benchTensor(shape, seed: seed)
+        if scale != 1 || offset != 0 {
+            for i in 0..<values.count { values.pointer[i] = values.pointer[i] * scale + offset }
+        }
+        tensors.append((name, values))
+    }
+    func blocks(_ prefix: String, width: Int, layers: Int) {
+        for i in 0..<layers {
+            let p = "\(prefix)transformer.resblocks.\(i)."
+            add(p + "ln_1.weight", [width], offset: 1)
+            add(p + "ln_1.bias", [width])
+            add(p + "attn.in_proj_weight", [3 * width, width])
+            add(p + "attn.in_proj_bias", [3 * width])
+            add(p + "attn.out_proj.weight", [width, width])
+            add(p + "attn.out_proj.bias", [width])
+            add(p + "ln_2.weight", [width], offset: 1)
+            add(p + "ln_2.bias", [width])
+            add(p + "mlp.c_fc.weight", [4 * width, width])
+            add(p + "mlp.c_fc.bias", [4 * width])
+            add(p + "mlp.c_proj.weight", [width, 4 * width])
+            add(p + "mlp.c_proj.bias", [width])
+        }
+    }
+    let grid = 224 / 16
+    add("visual.conv1.weight", [vision.width, 3, 16, 16])
+    add("visual.class_embedding", [vision.width])
+    add("visual.positional_embedding", [1 + grid * grid, vision.width])
+    add("visual.ln_pre.weight", [vision.width], offset: 1)
+    add("visual.ln_pre.bias", [vision.width])
+    blocks("visual.", width: vision.width, layers: vision.layers)
+    add("visual.ln_post.weight", [vision.width], offset: 1)
+    add("visual.ln_post.bias", [vision.width])
+    add("visual.proj", [vision.width, embedDim])
+    add("token_embedding.weight", [49408, text.width])
+    add("positional_embedding", [77, text.width])
+    blocks("", width: text.width, layers: text.layers)
+    add("ln_final.weight", [text.width], offset: 1)
+    add("ln_final.bias", [text.width])
+    add("text_projection", [text.width, embedDim])
+    add("logit_scale", [], scale: 0, offset: 4.6052)
+    try writeSafeTensors(tensors, to: folder.appendingPathComponent("open_clip_model.safetensors").path)
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import SegwatchCheckpoint
+import SegwatchCLIP
+import SegwatchMedia
+import SegwatchTensor
+
+/// `segwatch embed`: CLIP embeddings of texts and of one picture.
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Embed texts and a picture with CLIP; print their cosine similarities, or write the tensors.",
+        discussion: """
+            The model folder is loaded unchanged: the transformers layout (config.json, \
+            model.safetensors or pytorch_model.bin, vocab.json, merges.txt) or the open_clip \
+            layout (open_clip_config.json, open_clip_model.safetensors or \
+            open_clip_pytorch_model.bin; the OpenAI BPE vocabulary comes with segwatch).
+
+            --out FILE.safetensors writes text.input_ids (Nx77 int32), text.embeds (NxD, \
+            projected, not normalized), image.embeds (1xD) and, with --dense, image.dense \
+            (1 x H/p x W/p x D: ClearCLIP patch features in the joint space). Without --out, \
+            prints the picture's cosine similarity with each text and their softmax \
+            probabilities at the model's logit scale: a zero-shot classifier.
+
+            --size HxW resizes the whole picture to exactly that size (bicubic, no crop); its \
+            sides must be multiples of the patch size. The default is the model's native size.
+            """)
+
+    @Option(help: "CLIP model folder (transformers or open_clip layout).")
+    var clip: String
+
+    @Option(name: .customLong("text"), help: "A text to embed. Repeatable.")
+    var texts: [String] = []
+
+    @Option(help: "A picture to embed (anything FFmpeg decodes), or a video with --frame.")
+    var image: String?
+
+    @Option(help: "Frame of a video to embed, counting from 0.")
+    var frame = 0
+
+    @Option(help: "Resize the picture to exactly HxW (height first) before embedding.")
+    var size: String?
+
+    @Flag(help: "Also compute dense patch features (ClearCLIP, in the joint space).")
+    var dense = false
+
+    @Option(help: "Write the tensors to FILE.safetensors instead of printing similarities.")
+    var out: String?
+
+    @Option(help: "Threads for inference.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard !texts.isEmpty || image != nil else { throw ValidationError("give --text, --image, or both") }
+        guard image != nil || (size == nil && !dense) else { throw ValidationError("--size and --dense need --image") }
+        guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
+        if let out, !out.hasSuffix(".safetensors") { throw ValidationError("--out must end in .safetensors, not '\(out)'") }
+        if let size, parseSize(size) == nil { throw ValidationError("--size must be HxW with positive integers (224x224), not '\(size)'") }
+    }
+
+    func parseSize(_ text: String) -> (h: Int, w: Int)? {
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let h = Int(parts[0]), let w = Int(parts[1]), h > 0, w > 0 else { return nil }
+        return (h, w)
+    }
+
+    func run() throws {
+        try runReporting {
+            let backend = CPUBackend(threads: threads)
+            let model = try CLIP.load(directory: clip, backend: backend)
+            var tensors: [(name: String, value: SafeTensorsValue)] = []
+            var textEmbeds: Tensor?
+            if !texts.isEmpty {
+                let tokenizer = try CLIPTokenizer.forModel(directory: clip)
+                let ids = texts.map(tokenizer.tokenize)
+                let embeds = backend.download(try model.text(ids))
+                tensors.append(("text.input_ids", .int32(shape: [ids.count, model.text.contextLength], values: ids.flatMap { $0 })))
+                tensors.append(("text.embeds", .float32(embeds)))
+                textEmbeds = embeds
+            }
+            var imageEmbeds: Tensor?
+            if let image {
+                let picture = try loadRGBImage(image, frame: frame)
+                let native = model.config.imageSize
+                let target = size.flatMap(parseSize) ?? (native, native)
+                let patch = model.config.patchSize
+                guard target.h % patch == 0, target.w % patch == 0 else {
+                    throw CLIPError.invalidInput("--size \(target.h)x\(target.w): both sides must be multiples of the patch size \(patch)")
+                }
+                let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width, size: target,
+                                        mean: model.config.imageMean, std: model.config.imageStd)
+                let (pooled, features) = model.vision(backend.upload(pixels), dense: dense)
+                imageEmbeds = backend.download(pooled)
+                tensors.append(("image.embeds", .float32(imageEmbeds!)))
+                if let features { tensors.append(("image.dense", .float32(backend.download(features)))) }
+            }
+            if let out {
+                try writeSafeTensors(tensors, to: out)
+            } else {
+                printSimilarities(texts: texts, textEmbeds: textEmbeds, imageEmbeds: imageEmbeds, logitScale: model.logitScale)
+            }
+        }
+    }
+
+    /// The zero-shot table: cosine of the picture with each text, and the softmax over texts of
+    /// the cosines times exp(logit scale), best first.
+    private func printSimilarities(texts: [String], textEmbeds: Tensor?, imageEmbeds: Tensor?, logitScale: Float) {
+        func normalized(_ row: ArraySlice<Float>) -> [Float] {
+            let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return row.map { $0 / max(norm, 1e-12) }
+        }
+        guard let textEmbeds else {
+            print("image embedding: \(imageEmbeds!.toArray().map { String(format: "%.4f", $0) }.joined(separator: " "))")
+            return
+        }
+        let width = textEmbeds.shape[1], values = textEmbeds.toArray()
+        let rows = texts.indices.map { normalized(values[($0 * width)..<(($0 + 1) * width)]) }
+        guard let imageEmbeds else {
+            for (text, row) in zip(texts, rows) { print("\(text)\t|embedding| = 1, first values \(row.prefix(4).map { String(format: "%.4f", $0) })") }
+            return
+        }
+        let picture = normalized(imageEmbeds.toArray()[...])
+        let cosines = rows.map { zip($0, picture).reduce(0) { $0 + $1.0 * $1.1 } }
+        let scale = Foundation.exp(logitScale)
+        let top = cosines.max() ?? 0
+        let exps = cosines.map { Foundation.exp(scale * ($0 - top)) }, sum = exps.reduce(0, +)
+        print("probability  cosine  text")
+        for i in cosines.indices.sorted(by: { cosines[$0] > cosines[$1] }) {
+            print(String(format: "%10.1f%%  %6.3f  ", 100 * exps[i] / sum, cosines[i]) + texts[i])
+        }
+    }
+}
