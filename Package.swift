@@ -43,7 +43,8 @@ let package = Package(
 
         .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
         // The CPU kernels, built twice from the same files (SegwatchKernelsAVX2 holds symlinks):
-        // for any x86-64, and for x86-64-v3 (AVX2, FMA). SegwatchTensor calls one at run time.
+        // for any x86-64, and for x86-64-v3 (AVX2, FMA; spelled "haswell", the name this
+        // toolchain's target-cpu knows). SegwatchTensor calls one at run time (CCPUID).
         .target(name: "SegwatchKernels"),
         .target(name: "SegwatchKernelsAVX2",
                 swiftSettings: [.define("SEGWATCH_AVX2"), .unsafeFlags(["-target-cpu", "haswell"])]),
