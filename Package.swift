@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
         .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["reference_digest.py", "checkpoint_digests.json"]),
-        .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "CCPUID"]),
+        .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "SegwatchTensor"]),
         .testTarget(name: "SegwatchTensorTests", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["make_op_references.py", "op_references.safetensors"]),
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],

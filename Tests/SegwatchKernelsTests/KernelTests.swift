@@ -1,51 +1,25 @@
-import CCPUID
 import Foundation
 @testable import SegwatchKernels
 @testable import SegwatchKernelsAVX2
+@testable import SegwatchTensor
 import Testing
 
 /// One build of the kernels: the same source compiled for baseline x86-64 and for x86-64-v3.
-/// Every test runs on each build this CPU can execute, against double-precision references.
+/// Every test runs on each build this CPU can execute, against double-precision references:
+/// the kernel table SegwatchTensor dispatches through, plus the vector `exp` and `erf`.
+@dynamicMemberLookup
 struct KernelBuild: Sendable, CustomStringConvertible {
-    typealias Unary = @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
-    typealias Binary = @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
-
-    let description: String
+    let kernels: KernelSet
     let exp, erf: @Sendable (SIMD8<Float>) -> SIMD8<Float>
-    let gelu, geluTanh, quickGelu, relu, sigmoid: Unary
-    let add, subtract, multiply, divide: Binary
-    let affine: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
-    let softmaxRow: @Sendable (UnsafeMutablePointer<Float>, Int) -> Void
-    let layerNormRow: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int,
-                                 UnsafePointer<Float>, UnsafePointer<Float>, Float) -> Void
-    let layerNormPixels: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int,
-                                    UnsafePointer<Float>, UnsafePointer<Float>, Float,
-                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
-    let depthwise: @Sendable (UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, Int, Int,
-                              SegwatchKernels.ConvolutionAxis, SegwatchKernels.ConvolutionAxis,
-                              Float, UnsafeMutablePointer<Float>, Int, Int) -> Void
-    let depthwiseChannelsLast: @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<Float>, Int, Int,
-                                          SegwatchKernels.ConvolutionAxis, SegwatchKernels.ConvolutionAxis,
-                                          UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Range<Int>) -> Void
+
+    var description: String { kernels.name }
+
+    subscript<T>(dynamicMember path: KeyPath<KernelSet, T>) -> T { kernels[keyPath: path] }
 
     static let all: [KernelBuild] = {
-        let baseline = KernelBuild(
-            description: "x86-64", exp: SegwatchKernels.exp, erf: SegwatchKernels.erf,
-            gelu: SegwatchKernels.gelu, geluTanh: SegwatchKernels.geluTanh, quickGelu: SegwatchKernels.quickGelu,
-            relu: SegwatchKernels.relu, sigmoid: SegwatchKernels.sigmoid,
-            add: SegwatchKernels.add, subtract: SegwatchKernels.subtract, multiply: SegwatchKernels.multiply,
-            divide: SegwatchKernels.divide, affine: SegwatchKernels.affine, softmaxRow: SegwatchKernels.softmaxRow,
-            layerNormRow: SegwatchKernels.layerNormRow, layerNormPixels: SegwatchKernels.layerNormPixels,
-            depthwise: SegwatchKernels.depthwiseConv2d, depthwiseChannelsLast: SegwatchKernels.depthwiseConv2dChannelsLast)
-        let avx2 = KernelBuild(
-            description: "x86-64-v3", exp: SegwatchKernelsAVX2.exp, erf: SegwatchKernelsAVX2.erf,
-            gelu: SegwatchKernelsAVX2.gelu, geluTanh: SegwatchKernelsAVX2.geluTanh, quickGelu: SegwatchKernelsAVX2.quickGelu,
-            relu: SegwatchKernelsAVX2.relu, sigmoid: SegwatchKernelsAVX2.sigmoid,
-            add: SegwatchKernelsAVX2.add, subtract: SegwatchKernelsAVX2.subtract, multiply: SegwatchKernelsAVX2.multiply,
-            divide: SegwatchKernelsAVX2.divide, affine: SegwatchKernelsAVX2.affine, softmaxRow: SegwatchKernelsAVX2.softmaxRow,
-            layerNormRow: SegwatchKernelsAVX2.layerNormRow, layerNormPixels: SegwatchKernelsAVX2.layerNormPixels,
-            depthwise: SegwatchKernelsAVX2.depthwiseConv2d, depthwiseChannelsLast: SegwatchKernelsAVX2.depthwiseConv2dChannelsLast)
-        return ccpuid_supports_x86_64_v3() != 0 ? [baseline, avx2] : [baseline]
+        let baseline = KernelBuild(kernels: .baseline, exp: SegwatchKernels.exp, erf: SegwatchKernels.erf)
+        let avx2 = KernelBuild(kernels: .avx2, exp: SegwatchKernelsAVX2.exp, erf: SegwatchKernelsAVX2.erf)
+        return KernelSet.avx2Supported ? [baseline, avx2] : [baseline]
     }()
 }
 
@@ -103,7 +77,7 @@ struct ActivationKernelTests {
     // Every element, the tail included, within float noise of the double-precision definition.
     @Test(arguments: KernelBuild.all)
     func activationsMatchTheirDefinitions(build: KernelBuild) {
-        let cases: [(String, KernelBuild.Unary, (Double) -> Double)] = [
+        let cases: [(String, KernelSet.Unary, (Double) -> Double)] = [
             ("gelu", build.gelu, { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) }),
             ("gelu_tanh", build.geluTanh, { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }),
             ("quick_gelu", build.quickGelu, { $0 / (1 + Foundation.exp(-1.702 * $0)) }),
@@ -248,7 +222,7 @@ struct DepthwiseKernelTests {
             let filter = values(g.kh * g.kw, seed: UInt64(g.kh * 10 + g.kw))
             var y = [Float](repeating: .nan, count: outH * outW)
             let axis = (stride: g.stride, padding: g.padding, dilation: g.dilation)
-            build.depthwise(x, g.height, g.width, filter, g.kh, g.kw, axis, axis, 0.25, &y, outH, outW)
+            build.depthwiseConv2d(x, g.height, g.width, filter, g.kh, g.kw, axis, axis, 0.25, &y, outH, outW)
             var worst: Double = 0
             for oy in 0..<outH {
                 for ox in 0..<outW {
@@ -277,7 +251,7 @@ struct DepthwiseKernelTests {
                 var y = [Float](repeating: .nan, count: outH * outW * channels)
                 let axis = (stride: g.stride, padding: g.padding, dilation: g.dilation)
                 let rows = outH / 2..<outH
-                build.depthwiseChannelsLast(x, g.height, g.width, channels, filter, g.kh, g.kw, axis, axis, bias, &y, outW, rows)
+                build.depthwiseConv2dChannelsLast(x, g.height, g.width, channels, filter, g.kh, g.kw, axis, axis, bias, &y, outW, rows)
                 var worst: Double = 0
                 for oy in 0..<outH {
                     for ox in 0..<outW {
