@@ -5,7 +5,7 @@
 /// Where each tensor lives in one layout's state dict.
 struct CLIPKeys: Sendable {
     struct Tower: Sendable {
-        /// The tower's module (`vision_model.`, `visual.`, `text_model.`, or the root).
+        /// The tower's module (`vision_model`, `visual`, `text_model`, or "" for the root).
         var prefix: String
         var positionEmbedding: String
         /// The blocks' container: `encoder.layers` or `transformer.resblocks`.
@@ -16,11 +16,17 @@ struct CLIPKeys: Sendable {
         var projection: String
     }
 
+    /// Where a block's query, key and value projections are.
+    enum QKV: Sendable {
+        /// Three Linear modules (transformers' `q_proj`, `k_proj`, `v_proj`).
+        case separate(q: String, k: String, v: String)
+        /// One stacked `[3W, W]` weight and `[3W]` bias (open_clip's `attn.in_proj_*`).
+        case fused(weight: String, bias: String)
+    }
+
     struct Block: Sendable {
         var norm1, norm2: String
-        /// `q_proj`/`k_proj`/`v_proj` (transformers) or nil for one fused `attn.in_proj_*` (open_clip).
-        var separateQKV: (q: String, k: String, v: String)?
-        var fusedQKV: (weight: String, bias: String)?
+        var qkv: QKV
         var outProj, fc1, fc2: String
     }
 
@@ -38,23 +44,23 @@ struct CLIPKeys: Sendable {
     var ignored: [String]
 
     static let transformers = CLIPKeys(
-        vision: Tower(prefix: "vision_model.", positionEmbedding: "embeddings.position_embedding.weight",
+        vision: Tower(prefix: "vision_model", positionEmbedding: "embeddings.position_embedding.weight",
                       blocks: "encoder.layers", finalNorm: "post_layernorm", projection: "visual_projection.weight"),
-        text: Tower(prefix: "text_model.", positionEmbedding: "embeddings.position_embedding.weight",
+        text: Tower(prefix: "text_model", positionEmbedding: "embeddings.position_embedding.weight",
                     blocks: "encoder.layers", finalNorm: "final_layer_norm", projection: "text_projection.weight"),
         block: Block(norm1: "layer_norm1", norm2: "layer_norm2",
-                     separateQKV: ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), fusedQKV: nil,
+                     qkv: .separate(q: "self_attn.q_proj", k: "self_attn.k_proj", v: "self_attn.v_proj"),
                      outProj: "self_attn.out_proj", fc1: "mlp.fc1", fc2: "mlp.fc2"),
         classEmbedding: "embeddings.class_embedding", patchEmbedding: "embeddings.patch_embedding",
         preNorm: "pre_layrnorm", tokenEmbedding: "embeddings.token_embedding.weight", projectionIsLinear: true,
         ignored: ["vision_model.embeddings.position_ids", "text_model.embeddings.position_ids"])
 
     static let openCLIP = CLIPKeys(
-        vision: Tower(prefix: "visual.", positionEmbedding: "positional_embedding",
+        vision: Tower(prefix: "visual", positionEmbedding: "positional_embedding",
                       blocks: "transformer.resblocks", finalNorm: "ln_post", projection: "visual.proj"),
         text: Tower(prefix: "", positionEmbedding: "positional_embedding",
                     blocks: "transformer.resblocks", finalNorm: "ln_final", projection: "text_projection"),
-        block: Block(norm1: "ln_1", norm2: "ln_2", separateQKV: nil, fusedQKV: ("attn.in_proj_weight", "attn.in_proj_bias"),
+        block: Block(norm1: "ln_1", norm2: "ln_2", qkv: .fused(weight: "attn.in_proj_weight", bias: "attn.in_proj_bias"),
                      outProj: "attn.out_proj", fc1: "mlp.c_fc", fc2: "mlp.c_proj"),
         classEmbedding: "class_embedding", patchEmbedding: "conv1",
         preNorm: "ln_pre", tokenEmbedding: "token_embedding.weight", projectionIsLinear: false,

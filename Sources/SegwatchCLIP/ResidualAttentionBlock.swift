@@ -23,15 +23,14 @@ public struct ResidualAttentionBlock<B: Backend>: Sendable {
         let width = tower.width
         norm1 = try LayerNorm(w.scope(keys.norm1), channels: width, eps: eps)
         norm2 = try LayerNorm(w.scope(keys.norm2), channels: width, eps: eps)
-        if let (q, k, v) = keys.separateQKV {
+        switch keys.qkv {
+        case let .separate(q, k, v):
             let parts = try [q, k, v].map { try (w.host("\($0).weight", [width, width]), w.host("\($0).bias", [width])) }
             qkvWeight = backend.upload(concat(parts.map(\.0), dim: 0))
             qkvBias = backend.upload(concat(parts.map(\.1), dim: 0))
-        } else if let fused = keys.fusedQKV {
-            qkvWeight = try w(fused.weight, [3 * width, width])
-            qkvBias = try w(fused.bias, [3 * width])
-        } else {
-            preconditionFailure("a block layout names neither separate nor fused q/k/v")
+        case let .fused(weight, bias):
+            qkvWeight = try w(weight, [3 * width, width])
+            qkvBias = try w(bias, [3 * width])
         }
         outProj = try Linear(w.scope(keys.outProj), input: width, output: width)
         fc1 = try Linear(w.scope(keys.fc1), input: width, output: tower.mlpWidth)

@@ -16,7 +16,7 @@ public struct TextTransformer<B: Backend>: Sendable {
 
     init(_ root: Weights<B>, _ keys: CLIPKeys, _ config: CLIPConfig) throws {
         backend = root.backend
-        let w = keys.text.prefix.isEmpty ? root : root.scope(String(keys.text.prefix.dropLast()))
+        let w = root.scope(keys.text.prefix)
         let width = config.text.width
         contextLength = config.contextLength
         tokenEmbedding = try w.host(keys.tokenEmbedding, [config.vocabSize, width])

@@ -20,7 +20,7 @@ public struct VisionTransformer<B: Backend>: Sendable {
 
     init(_ root: Weights<B>, _ keys: CLIPKeys, _ config: CLIPConfig) throws {
         backend = root.backend
-        let w = root.scope(String(keys.vision.prefix.dropLast()))
+        let w = root.scope(keys.vision.prefix)
         let width = config.vision.width
         patchSize = config.patchSize
         nativeGrid = config.imageSize / config.patchSize

@@ -60,9 +60,10 @@ public struct Weights<B: Backend> {
 
     public func ignore(_ name: String) { reader.ignore(prefix + name) }
 
-    /// The weights of the child module `name`.
+    /// The weights of the child module `name`; "" is this module (a layout whose module sits
+    /// at the root in one file and under a name in another).
     public func scope(_ name: String) -> Weights {
-        Weights(reader: reader, backend: backend, prefix: prefix + name + ".")
+        name.isEmpty ? self : Weights(reader: reader, backend: backend, prefix: prefix + name + ".")
     }
 
     /// How many children `name.0`, `name.1`, ... the checkpoint has.
