@@ -22,9 +22,12 @@ public func writeSafeTensors(_ tensors: [(name: String, tensor: Tensor)], to pat
 }
 
 /// Writes tensors as a safetensors file, atomically: a temporary file beside the target,
-/// renamed over it once complete, so a reader never sees a partial file.
-public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)], to path: String) throws {
+/// renamed over it once complete, so a reader never sees a partial file. `metadata` becomes the
+/// header's `__metadata__` (strings only, as the format allows).
+public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)], metadata: [String: String] = [:],
+                             to path: String) throws {
     var header: [String: Any] = [:]
+    if !metadata.isEmpty { header["__metadata__"] = metadata }
     var offset = 0
     for (name, value) in tensors {
         guard header[name] == nil else { throw CheckpointError.unwritable(file: path, reason: "tensor '\(name)' given twice") }

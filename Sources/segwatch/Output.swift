@@ -37,6 +37,9 @@ func runReporting<T>(_ body: () throws -> T) throws -> T {
     } catch let error as CLIPTokenizerError {
         printError(error.description)
         throw ExitCode(1)
+    } catch let error as VocabularyError {
+        printError(error.description)
+        throw ExitCode(1)
     }
 }
 
@@ -55,13 +58,33 @@ func writeJSON(_ value: some Encodable, to path: String) throws {
 final class Progress {
     private let enabled: Bool
     private var last = Date.distantPast
+    private let start = Date()
 
     init(enabled: Bool) { self.enabled = enabled }
+
+    /// On when stderr is a terminal: a log file gets no carriage-return animation.
+    static func onTerminal() -> Progress { Progress(enabled: isatty(STDERR_FILENO) == 1) }
 
     func update(_ text: @autoclosure () -> String) {
         guard enabled, Date().timeIntervalSince(last) > 0.2 else { return }
         last = Date()
         FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
+    }
+
+    /// `title [#######.............] done/total unit, M:SS left`.
+    func bar(_ title: String, done: Int, total: Int, unit: String) {
+        update({
+            let fraction = total > 0 ? Double(done) / Double(total) : 1
+            let filled = Int(fraction * 30)
+            let elapsed = Date().timeIntervalSince(start)
+            var line = "\(title) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+                + "] \(done)/\(total) \(unit)"
+            if done > 0, done < total {
+                let left = Int(elapsed / Double(done) * Double(total - done))
+                line += String(format: ", %d:%02d left", left / 60, left % 60)
+            }
+            return line
+        }())
     }
 
     func clear() {

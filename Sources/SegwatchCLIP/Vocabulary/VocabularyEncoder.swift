@@ -1,0 +1,84 @@
+// Label embeddings from the text tower: every spelling of a label in every template, averaged.
+import SegwatchTensor
+
+/// A vocabulary's labels in CLIP's joint space, one unit-norm row per label.
+public struct LabelEmbeddings: Sendable {
+    public let labels: [VocabularyLabel]
+    public let dimension: Int
+    /// `[labels.count, dimension]`, row-major.
+    public let values: [Float]
+
+    public func row(_ label: Int) -> ArraySlice<Float> {
+        values[(label * dimension)..<((label + 1) * dimension)]
+    }
+}
+
+public struct VocabularyEncoder<B: Backend>: Sendable {
+    public let text: TextTransformer<B>
+    public let tokenizer: CLIPTokenizer
+    public let templates: PromptTemplates
+    /// Prompts per text-tower call. Prompts are sorted by length first, so each batch's context
+    /// is cut close to its own longest prompt.
+    public var batchSize = 64
+
+    public init(text: TextTransformer<B>, tokenizer: CLIPTokenizer, templates: PromptTemplates) {
+        self.text = text
+        self.tokenizer = tokenizer
+        self.templates = templates
+    }
+
+    public var dimension: Int { text.embedDim }
+
+    /// Every prompt's token ids (start, BPE, end, zero padding): label by label, spelling by
+    /// spelling, template by template. Checked whole before anything is encoded, so a label that
+    /// does not fit fails in a second rather than after minutes of work.
+    func prompts(_ labels: [VocabularyLabel]) throws(VocabularyError) -> (ids: [[Int32]], owner: [Int]) {
+        let context = text.contextLength
+        var ids: [[Int32]] = [], owner: [Int] = []
+        for (index, label) in labels.enumerated() {
+            for spelling in label.spellings {
+                for prompt in templates.prompts(spelling) {
+                    let content = tokenizer.encode(prompt)
+                    guard content.count + 2 <= context else {
+                        throw .tooLong(origin: label.origin, label: spelling, prompt: prompt, tokens: content.count + 2, context: context)
+                    }
+                    var row = [tokenizer.startOfText] + content + [tokenizer.endOfText]
+                    row += repeatElement(0, count: context - row.count)
+                    ids.append(row)
+                    owner.append(index)
+                }
+            }
+        }
+        return (ids, owner)
+    }
+
+    /// One unit-norm embedding per label: the normalized mean of its prompts' normalized
+    /// embeddings. `progress(done, total)` counts prompts.
+    public func encode(_ labels: [VocabularyLabel], progress: ((Int, Int) -> Void)? = nil) throws -> [[Float]] {
+        let (ids, owner) = try prompts(labels)
+        let width = dimension
+        var sums = [[Float]](repeating: [Float](repeating: 0, count: width), count: labels.count)
+        let order = ids.indices.sorted { (length(ids[$0]), $0) < (length(ids[$1]), $1) }
+        var done = 0
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let batch = Array(order[start..<min(start + batchSize, order.count)])
+            let embedded = text.backend.download(try text(batch.map { ids[$0] })).toArray()
+            for (row, prompt) in batch.enumerated() {
+                let values = embedded[(row * width)..<((row + 1) * width)]
+                let scale = 1 / max(values.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+                for (d, value) in values.enumerated() { sums[owner[prompt]][d] += value * scale }
+            }
+            done += batch.count
+            progress?(done, order.count)
+        }
+        return sums.map { sum in
+            let scale = 1 / max(sum.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            return sum.map { $0 * scale }
+        }
+    }
+
+    /// Tokens up to and including end of text.
+    private func length(_ row: [Int32]) -> Int {
+        (row.firstIndex(of: tokenizer.endOfText) ?? row.count - 1) + 1
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import SegwatchCLIP
+import SegwatchTensor
+
+/// The words segments are labeled with, and how they are embedded: shared by every command that
+/// classifies.
+struct VocabularyOptions: ParsableArguments {
+    @Option(name: .customLong("label"), help: "A label, with synonyms after | (car|automobile). Repeatable.")
+    var labels: [String] = []
+
+    @Option(help: "A vocabulary file: one label per line, synonyms after |, # starts a comment.")
+    var vocab: String?
+
+    @Option(name: .customLong("template"),
+            help: "A prompt template, {} where the label goes. Repeatable; replaces the default ensemble.")
+    var templateTexts: [String] = []
+
+    @Option(help: "A file of prompt templates, one per line; replaces the default ensemble.")
+    var templates: String?
+
+    @Option(help: "Folder of the embedding cache (default: $SEGWATCH_CACHE, else $XDG_CACHE_HOME/segwatch, else ~/.cache/segwatch).")
+    var cache: String?
+
+    @Flag(help: "Neither read nor write the embedding cache.")
+    var noCache = false
+
+    func validate() throws {
+        guard templateTexts.isEmpty || templates == nil else { throw ValidationError("give --template or --templates, not both") }
+        guard cache == nil || !noCache else { throw ValidationError("give --cache or --no-cache, not both") }
+    }
+
+    var isEmpty: Bool { labels.isEmpty && vocab == nil }
+
+    /// The --vocab file's labels, then the --label ones.
+    func vocabulary() throws(VocabularyError) -> Vocabulary {
+        var all: [VocabularyLabel] = []
+        if let vocab { all += try Vocabulary(file: vocab).labels }
+        for (i, text) in labels.enumerated() { all.append(try VocabularyLabel(parsing: text, origin: "--label \(i + 1)")) }
+        return try Vocabulary(all)
+    }
+
+    func promptTemplates() throws(VocabularyError) -> PromptTemplates {
+        if let templates { return try PromptTemplates(file: templates) }
+        return templateTexts.isEmpty ? .standard : try PromptTemplates(templateTexts)
+    }
+
+    func cacheStore() -> VocabularyCache? {
+        noCache ? nil : VocabularyCache(directory: cache.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory)
+    }
+
+    /// The label embeddings for the model in `clip`: from the cache, encoding only what it lacks
+    /// (with a progress bar on a terminal). `model` is used when already loaded; otherwise the
+    /// model is loaded only if something must be encoded. Cache trouble is a warning.
+    func embeddings<B: Backend>(clip: String, backend: B, model: CLIP<B>? = nil) throws -> (LabelEmbeddings, VocabularyReport) {
+        let vocabulary = try vocabulary()
+        let templates = try promptTemplates()
+        let store = cacheStore()
+        let digest = try CLIPFolder.digest(directory: clip, memo: store?.digestMemo)
+        let progress = Progress.onTerminal()
+        defer { progress.clear() }
+        let result = try embedVocabulary(vocabulary, templates: templates, modelDigest: digest, cache: store, encoder: { () throws -> VocabularyEncoder<B> in
+            let text = try model?.text ?? CLIP.load(directory: clip, backend: backend).text
+            return VocabularyEncoder(text: text, tokenizer: try CLIPTokenizer.forModel(directory: clip), templates: templates)
+        }, progress: { done, total in progress.bar("encoding the vocabulary", done: done, total: total, unit: "prompts") })
+        progress.clear()
+        if let damage = result.1.cacheDamage { printError("warning: vocabulary cache \(result.1.cacheFile ?? ""): \(damage); encoded again") }
+        if let failure = result.1.cacheWriteError { printError("warning: the vocabulary cache was not updated: \(failure)") }
+        return result
+    }
+}
