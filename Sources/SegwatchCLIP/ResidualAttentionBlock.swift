@@ -56,8 +56,8 @@ public struct ResidualAttentionBlock<B: Backend>: Sendable {
     public func callAsFunction(_ x: B.Value, causal: Bool) -> B.Value {
         let (q, k, v) = projections(norm1(x))
         let attended = backend.attention(q: q, k: k, v: v, AttentionOptions(scale: scale(x), causal: causal))
-        let x = backend.binary(x, .add, outProj(attended))
-        return backend.binary(x, .add, fc2(backend.activate(fc1(norm2(x)), activation)))
+        let x = outProj(attended, adding: x)
+        return fc2(backend.activate(fc1(norm2(x)), activation), adding: x)
     }
 
     /// The last block as ClearCLIP runs it (`clearclip_last_block`): query-query attention,

@@ -16,6 +16,11 @@ public struct Linear<B: Backend>: Sendable {
     public func callAsFunction(_ x: B.Value) -> B.Value {
         backend.linear(x, weight: weight, bias: bias)
     }
+
+    /// `residual + self(x)`, in one pass.
+    public func callAsFunction(_ x: B.Value, adding residual: B.Value) -> B.Value {
+        backend.linear(x, weight: weight, bias: bias, adding: residual)
+    }
 }
 
 /// `nn.LayerNorm` over the last dimension.

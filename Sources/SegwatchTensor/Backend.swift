@@ -26,7 +26,9 @@ public protocol Backend: Sendable {
 
     // Products and convolutions.
     func matmul(_ a: Value, _ b: Value) -> Value
-    func linear(_ x: Value, weight: Value, bias: Value?) -> Value
+    /// `x weight^T + bias + residual`: the residual is where the product accumulates, so a
+    /// transformer's skip connection costs no pass of its own.
+    func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value
     func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
     /// Depthwise `conv2d` on channels-last `[batch, H, W, C]` input, giving `[batch, outH, outW, C]`.
     func depthwiseConv2dChannelsLast(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
@@ -47,6 +49,12 @@ public protocol Backend: Sendable {
     func affine(_ x: Value, scale: Float, shift: Float) -> Value
     func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value
     func argmax(_ x: Value) -> [Int]
+}
+
+extension Backend {
+    public func linear(_ x: Value, weight: Value, bias: Value?) -> Value {
+        linear(x, weight: weight, bias: bias, adding: nil)
+    }
 }
 
 /// The CPU backend: OpenBLAS sgemm for the products, Swift kernels for the rest, on
@@ -80,8 +88,8 @@ public struct CPUBackend: Backend {
     }
 
     public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { SegwatchTensor.matmul(a, b) }
-    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-        SegwatchTensor.linear(x, weight: weight, bias: bias)
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) -> Tensor {
+        SegwatchTensor.linear(x, weight: weight, bias: bias, adding: residual)
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
         SegwatchTensor.conv2d(x, weight: weight, bias: bias, options)

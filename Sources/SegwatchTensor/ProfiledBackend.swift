@@ -58,7 +58,9 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     }
 
     public func matmul(_ a: Value, _ b: Value) -> Value { timed("matmul") { base.matmul(a, b) } }
-    public func linear(_ x: Value, weight: Value, bias: Value?) -> Value { timed("linear") { base.linear(x, weight: weight, bias: bias) } }
+    public func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value {
+        timed("linear") { base.linear(x, weight: weight, bias: bias, adding: residual) }
+    }
     public func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value {
         let w = base.shape(weight)
         let kind = options.groups > 1 && options.groups == w[0] ? "depthwise" : w[2] == 1 && w[3] == 1 ? "pointwise" : "im2col"

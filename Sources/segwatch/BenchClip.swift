@@ -10,7 +10,7 @@ import SegwatchTensor
 struct BenchClip: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clip",
-        abstract: "Time the CLIP image tower at 224x224 and 448x448.",
+        abstract: "Time the CLIP image tower at 224x224 and 448x448, and a 1,000-label vocabulary cold and cached.",
         discussion: """
             Without --clip the model is OpenAI's ViT-B/16 layout (open_clip 'ViT-B-16' with \
             QuickGELU: 12 blocks of 768, patch 16, text 12 blocks of 512, D 512) with random \
@@ -18,6 +18,12 @@ struct BenchClip: ParsableCommand {
             runs on a random normalized input, pooled output only, as peers.py clip-image runs \
             open_clip's; at 448 the position embedding is interpolated to 28x28. \
             Keys: image_tower_ms_224, image_tower_ms_448.
+
+            The vocabulary is peers.py clip-text's: --labels names ('red car', 'object number 7' \
+            ...), one template 'a photo of a {}.'. vocab_cold_ms: tokenize, encode, normalize and \
+            store in an empty cache (the model already loaded, as the peer's is); \
+            vocab_cached_ms: the model folder's digest (remembered) and every label read back \
+            from the cache, the text tower never touched. Runs --vocab-runs cold, --runs cached.
             """)
 
     @OptionGroup var options: BenchOptions
@@ -29,12 +35,22 @@ struct BenchClip: ParsableCommand {
     @Option(help: "Input sizes (square), comma-separated.")
     var sizes = "224,448"
 
+    @Option(help: "Labels in the vocabulary timing; 0 skips it.")
+    var labels = 1000
+
+    @Option(help: "Timed cold vocabulary runs (each encodes every label).")
+    var vocabRuns = 1
+
+    @Flag(help: "Also report the time spent in each kind of op, per image-tower run and per cold vocabulary.")
+    var profile = false
+
     mutating func run() throws {
         let sides = sizes.split(separator: ",").compactMap { Int($0) }
         guard !sides.isEmpty, sides.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
             throw ValidationError("--sizes must be positive multiples of 16 separated by commas, not '\(sizes)'")
         }
-        let backend = CPUBackend(threads: tensor.threads)
+        guard labels >= 0, vocabRuns > 0 else { throw ValidationError("--labels must not be negative and --vocab-runs must be positive") }
+        let backend = ProfiledBackend(CPUBackend(threads: tensor.threads))
         var scratch: URL?
         defer { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
         let folder: String
@@ -53,6 +69,7 @@ struct BenchClip: ParsableCommand {
                 throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
             }
             let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
+            backend.reset()
             for _ in 0..<options.warmup { _ = model.vision(pixels, dense: false) }
             var samples: [Double] = []
             for _ in 0..<options.runs {
@@ -62,12 +79,80 @@ struct BenchClip: ParsableCommand {
             }
             result.samples["image_tower_ms_\(side)"] = samples
             result["image_tower_ms_\(side)"] = .number(median(samples))
+            if profile { record(backend, runs: options.warmup + options.runs, as: "image_tower_\(side)", into: &result) }
+        }
+        if labels > 0 {
+            backend.reset()
+            try runReporting { try timeVocabulary(model: model, folder: folder, into: &result) }
+            if profile { record(backend, runs: vocabRuns, as: "vocab_cold", into: &result) }
         }
         result["model"] = .string(model.config.summary)
         result["kernels"] = .string(cpuKernelSet)
         result["threads"] = .number(Double(tensor.threads))
         result["runs"] = .number(Double(options.runs))
         print(options.json ? try result.json() : result.text())
+    }
+}
+
+/// Op times per run, as `profile.NAME.OP_ms`.
+func record<B>(_ backend: ProfiledBackend<B>, runs: Int, as name: String, into result: inout BenchResult) {
+    for entry in backend.report() where entry.milliseconds / Double(runs) >= 0.05 {
+        result["profile.\(name).\(entry.op)_ms"] = .number(entry.milliseconds / Double(runs))
+    }
+    backend.reset()
+}
+
+extension BenchClip {
+    /// peers.py's `vocab(n)`: adjective x noun pairs, then numbered objects.
+    static func peerLabels(_ count: Int) -> [String] {
+        let nouns = ["person", "bicycle", "car", "bus", "tree", "road", "sign", "building", "sky", "dog", "cat",
+                     "bird", "boat", "truck", "horse", "chair", "table", "bottle", "cup", "window", "door",
+                     "grass", "flower", "rock", "river", "cloud", "lamp", "bench", "fence", "wheel"]
+        let adjectives = ["", "red ", "small ", "old ", "large ", "blue ", "wooden ", "metal ", "white ", "dark ",
+                          "green ", "broken ", "shiny ", "wet ", "striped ", "empty ", "tall ", "round ", "yellow ",
+                          "distant ", "parked ", "moving ", "black ", "plastic ", "glass ", "stone ", "bright ",
+                          "tiny ", "huge ", "grey ", "brown ", "orange ", "pink ", "purple "]
+        var labels = adjectives.flatMap { adjective in nouns.map { adjective + $0 } }
+        labels += (0..<max(0, count - labels.count)).map { "object number \($0)" }
+        return Array(labels.prefix(count))
+    }
+
+    func timeVocabulary<B: Backend>(model: CLIP<B>, folder: String, into result: inout BenchResult) throws {
+        let vocabulary = try Vocabulary(arguments: Self.peerLabels(labels))
+        let templates = PromptTemplates.single
+        let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: templates)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-vocab-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let cache = VocabularyCache(directory: scratch)
+        let digest = try CLIPFolder.digest(directory: folder, memo: cache.digestMemo)
+        let progress = Progress.onTerminal()
+        var cold: [Double] = []
+        for _ in 0..<vocabRuns {
+            try? FileManager.default.removeItem(at: cache.packFile(model: digest, templates: templates.digest))
+            let start = DispatchTime.now()
+            _ = try embedVocabulary(vocabulary, templates: templates, modelDigest: digest, cache: cache, encoder: { encoder }) { done, total in
+                progress.bar("vocabulary", done: done, total: total, unit: "prompts")
+            }
+            cold.append(milliseconds(since: start))
+            progress.clear()
+        }
+        var cached: [Double] = []
+        for _ in 0..<(options.warmup + options.runs) {
+            let start = DispatchTime.now()
+            let digest = try CLIPFolder.digest(directory: folder, memo: cache.digestMemo)
+            let (embeddings, report) = try embedVocabulary(try Vocabulary(arguments: Self.peerLabels(labels)), templates: templates,
+                                                           modelDigest: digest, cache: cache,
+                                                           encoder: { () throws -> VocabularyEncoder<B> in throw CLIPError.invalidInput("the cached vocabulary run asked for the text tower") })
+            cached.append(milliseconds(since: start))
+            precondition(report.cached == labels && embeddings.values.count == labels * model.config.embedDim)
+        }
+        cached.removeFirst(options.warmup)
+        result.samples["vocab_cold_ms"] = cold
+        result.samples["vocab_cached_ms"] = cached
+        result["vocab_cold_ms"] = .number(median(cold))
+        result["vocab_cached_ms"] = .number(median(cached))
+        result["vocab_labels"] = .number(Double(labels))
+        result["vocab_templates"] = .number(Double(templates.templates.count))
     }
 }
 

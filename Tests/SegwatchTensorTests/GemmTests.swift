@@ -31,6 +31,24 @@ struct GemmTests {
         try expectMatches(try add(plain, References.tensor("linear.bias")), "linear.out")
     }
 
+    // The residual is where the product accumulates: with and without bias, it must equal the
+    // separate sum, and a strided residual must be read by its values.
+    @Test func linearAddsAResidual() throws {
+        let x = try References.tensor("linear.x"), weight = try References.tensor("linear.weight")
+        let bias = try References.tensor("linear.bias")
+        let shape = try References.tensor("linear.out").shape
+        let residual = Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { Float($0 % 7) - 3.5 })
+        try expectMatches(binary(linear(x, weight: weight, bias: bias, adding: residual), .subtract, residual), "linear.out")
+        let separate = add(linear(x, weight: weight, bias: nil), residual)
+        let fused = linear(x, weight: weight, bias: nil, adding: residual)
+        #expect(compare(fused, separate, atol: 1e-5, name: "no bias").passed)
+        let reversed = Array((0..<residual.rank).reversed())
+        let strided = residual.permuted(reversed).contiguous().permuted(reversed)
+        try expectMatches(binary(linear(x, weight: weight, bias: bias, adding: strided), .subtract, residual), "linear.out")
+        let empty = linear(Tensor(zeros: [2, 0]), weight: Tensor(zeros: [3, 0]), bias: nil, adding: Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]))
+        #expect(empty.toArray() == [1, 2, 3, 4, 5, 6])
+    }
+
     // Guards degenerate sizes: an empty inner dimension gives zeros (plus bias), not garbage.
     @Test func emptyInnerDimensionGivesZeros() {
         let out = matmul(Tensor(zeros: [3, 0]), Tensor(zeros: [0, 2]))

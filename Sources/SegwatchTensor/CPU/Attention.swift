@@ -49,7 +49,9 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
                      "attention: relative-position terms \(relative.height.shape), \(relative.width.shape) for \(keys) keys")
     }
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
-    let tile = min(attentionTile, queries)
+    // Up to two tiles' worth of queries run as one: a second tile would pack k and v again for
+    // a few rows (ViT's 197 tokens), and the scores still fit in cache.
+    let tile = queries <= 2 * attentionTile ? queries : attentionTile
 
     /// One head: tiles of scores, their terms and softmax, then the tile's share of the output.
     func attendHead(_ b: Int, _ h: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool) {

@@ -19,8 +19,14 @@ func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
         return
     }
     // Blocks are multiples of 16 so that every thread's edge stays on the kernel's tiles.
-    if m >= n || m >= 16 * threads * 4 {
-        let block = ((m + threads - 1) / threads + 15) & ~15
+    // Split the way whose slowest thread has least to do: its block's multiply-adds, plus the
+    // operand every thread packs whole (B when splitting rows, A when splitting columns), at
+    // about 16 multiply-adds per packed value. ViT's 197-token products split by columns:
+    // by rows, one thread would get 112 rows and the other 85.
+    let rowBlock = ((m + threads - 1) / threads + 15) & ~15, columnBlock = ((n + threads - 1) / threads + 15) & ~15
+    let byRows = min(rowBlock, m) * n * k + 16 * n * k, byColumns = m * min(columnBlock, n) * k + 16 * m * k
+    if byRows <= byColumns {
+        let block = rowBlock
         parallelFor((m + block - 1) / block) { range in
             for i in range {
                 let row = i * block
@@ -28,7 +34,7 @@ func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
             }
         }
     } else {
-        let block = ((n + threads - 1) / threads + 15) & ~15
+        let block = columnBlock
         parallelFor((n + block - 1) / block) { range in
             for j in range {
                 let column = j * block
@@ -118,8 +124,10 @@ private func product(_ m: Int, _ n: Int, _ k: Int,
           b: b, ldb: bLayout.leading, transposeB: bLayout.transposed, c: c, ldc: n)
 }
 
-/// `torch.nn.functional.linear`: `x [..., in]` times `weight [out, in]` transposed, plus `bias [out]`.
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+/// `torch.nn.functional.linear`: `x [..., in]` times `weight [out, in]` transposed, plus `bias [out]`,
+/// plus `residual` (shaped as the result) when given: the product accumulates onto the bias and
+/// residual, written first, so neither costs a pass of its own.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor? = nil) -> Tensor {
     precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
                  "linear: input \(x.shape) does not match weight \(weight.shape)")
     let inputs = weight.shape[1], outputs = weight.shape[0]
@@ -127,19 +135,29 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let rows = x.shape.dropLast().reduce(1, *)
     let result = Tensor(uninitialized: x.shape.dropLast() + [outputs])
     let c = result.pointer
-    if let bias {
-        precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs")
-        let bias = bias.contiguous().pointer
+    if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
+    if let residual { precondition(residual.shape == result.shape, "linear: residual \(residual.shape) for a result of \(result.shape)") }
+    let start = (bias: bias?.contiguous(), residual: residual?.contiguous())
+    if start.bias != nil || start.residual != nil {
         parallelFor(rows, grain: 64) { range in
-            for row in range { (c + row * outputs).update(from: bias, count: outputs) }
+            for row in range {
+                let target = c + row * outputs
+                switch (start.bias, start.residual) {
+                case let (bias?, residual?): kernels.add(residual.pointer + row * outputs, bias.pointer, target, outputs)
+                case let (nil, residual?): target.update(from: residual.pointer + row * outputs, count: outputs)
+                case let (bias?, nil): target.update(from: bias.pointer, count: outputs)
+                case (nil, nil): break
+                }
+            }
         }
     }
+    let accumulate = start.bias != nil || start.residual != nil
     guard rows > 0, outputs > 0 else { return result }
     if inputs == 0 {
-        if bias == nil { c.update(repeating: 0, count: rows * outputs) }
+        if !accumulate { c.update(repeating: 0, count: rows * outputs) }
         return result
     }
     sgemm(m: rows, n: outputs, k: inputs, a: x.pointer, lda: inputs, b: weight.pointer, ldb: inputs,
-          transposeB: true, beta: bias == nil ? 0 : 1, c: c, ldc: outputs)
+          transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: outputs)
     return result
 }
