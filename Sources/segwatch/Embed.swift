@@ -21,6 +21,10 @@ struct Embed: ParsableCommand {
             prints the picture's cosine similarity with each text and their softmax \
             probabilities at the model's logit scale: a zero-shot classifier.
 
+            With --label or --vocab, the picture is compared with a vocabulary instead: each \
+            label embedded through the prompt-template ensemble and cached (see 'segwatch vocab'), \
+            and the table lists the best labels.
+
             --size HxW resizes the whole picture to exactly that size (bicubic, no crop); its \
             sides must be multiples of the patch size. The default is the model's native size.
             """)
@@ -30,6 +34,11 @@ struct Embed: ParsableCommand {
 
     @Option(name: .customLong("text"), help: "A text to embed. Repeatable.")
     var texts: [String] = []
+
+    @OptionGroup(title: "Vocabulary (classify the picture against labels)") var vocabulary: VocabularyOptions
+
+    @Option(help: "Rows of the table with a vocabulary.")
+    var top = 10
 
     @Option(help: "A picture to embed (anything FFmpeg decodes), or a video with --frame.")
     var image: String?
@@ -51,6 +60,10 @@ struct Embed: ParsableCommand {
 
     func validate() throws {
         guard !texts.isEmpty || image != nil else { throw ValidationError("give --text, --image, or both") }
+        guard vocabulary.isEmpty || (image != nil && out == nil && texts.isEmpty) else {
+            throw ValidationError("--label and --vocab classify an --image; they go without --text and --out")
+        }
+        guard top > 0 else { throw ValidationError("--top must be positive, not \(top)") }
         guard image != nil || (size == nil && !dense) else { throw ValidationError("--size and --dense need --image") }
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
@@ -96,37 +109,40 @@ struct Embed: ParsableCommand {
             }
             if let out {
                 try writeSafeTensors(tensors, to: out)
-            } else {
-                printSimilarities(texts: texts, textEmbeds: textEmbeds, imageEmbeds: imageEmbeds, logitScale: model.logitScale)
+            } else if !vocabulary.isEmpty, let imageEmbeds {
+                let (labels, _) = try vocabulary.embeddings(clip: clip, backend: backend, model: model)
+                printSimilarities(names: labels.labels.map(\.name), rows: labels.labels.indices.map { Array(labels.row($0)) },
+                                  imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: top)
+            } else if let textEmbeds {
+                let width = textEmbeds.shape[1], values = textEmbeds.toArray()
+                let rows = texts.indices.map { normalized(values[($0 * width)..<(($0 + 1) * width)]) }
+                guard let imageEmbeds else {
+                    for (text, row) in zip(texts, rows) { print("\(text)\t|embedding| = 1, first values \(row.prefix(4).map { String(format: "%.4f", $0) })") }
+                    return
+                }
+                printSimilarities(names: texts, rows: rows, imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: texts.count)
+            } else if let imageEmbeds {
+                print("image embedding: \(imageEmbeds.toArray().map { String(format: "%.4f", $0) }.joined(separator: " "))")
             }
         }
     }
 
-    /// The zero-shot table: cosine of the picture with each text, and the softmax over texts of
-    /// the cosines times exp(logit scale), best first.
-    private func printSimilarities(texts: [String], textEmbeds: Tensor?, imageEmbeds: Tensor?, logitScale: Float) {
-        func normalized(_ row: ArraySlice<Float>) -> [Float] {
-            let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            return row.map { $0 / max(norm, 1e-12) }
-        }
-        guard let textEmbeds else {
-            print("image embedding: \(imageEmbeds!.toArray().map { String(format: "%.4f", $0) }.joined(separator: " "))")
-            return
-        }
-        let width = textEmbeds.shape[1], values = textEmbeds.toArray()
-        let rows = texts.indices.map { normalized(values[($0 * width)..<(($0 + 1) * width)]) }
-        guard let imageEmbeds else {
-            for (text, row) in zip(texts, rows) { print("\(text)\t|embedding| = 1, first values \(row.prefix(4).map { String(format: "%.4f", $0) })") }
-            return
-        }
+    private func normalized(_ row: ArraySlice<Float>) -> [Float] {
+        let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return row.map { $0 / max(norm, 1e-12) }
+    }
+
+    /// The zero-shot table: cosine of the picture with each unit-norm row, and the softmax over
+    /// rows of the cosines times exp(logit scale), best first, `limit` rows.
+    private func printSimilarities(names: [String], rows: [[Float]], imageEmbeds: Tensor, logitScale: Float, limit: Int) {
         let picture = normalized(imageEmbeds.toArray()[...])
         let cosines = rows.map { zip($0, picture).reduce(0) { $0 + $1.0 * $1.1 } }
         let scale = Foundation.exp(logitScale)
         let top = cosines.max() ?? 0
         let exps = cosines.map { Foundation.exp(scale * ($0 - top)) }, sum = exps.reduce(0, +)
         print("probability  cosine  text")
-        for i in cosines.indices.sorted(by: { cosines[$0] > cosines[$1] }) {
-            print(String(format: "%10.1f%%  %6.3f  ", 100 * exps[i] / sum, cosines[i]) + texts[i])
+        for i in cosines.indices.sorted(by: { cosines[$0] > cosines[$1] }).prefix(limit) {
+            print(String(format: "%10.1f%%  %6.3f  ", 100 * exps[i] / sum, cosines[i]) + names[i])
         }
     }
 }

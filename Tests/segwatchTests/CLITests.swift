@@ -49,7 +49,7 @@ let segwatch: String = {
     }
 
     @Test func everyCommandHasHelpAndVersion() throws {
-        for command in [[], ["probe"], ["record"], ["segment"], ["bench"], ["bench", "decode"], ["bench", "sam"]] {
+        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"]] {
             let help = try runProcess(segwatch, command + ["--help"], timeout: 20)
             #expect(help.status == 0 && help.output.contains("USAGE:"), "\(command) --help")
             let version = try runProcess(segwatch, command + ["--version"], timeout: 20)
@@ -221,5 +221,81 @@ let segwatch: String = {
             let result = try runProcess(segwatch, arguments, timeout: 30)
             #expect(result.status != 0 && result.errorOutput.contains(needle), "\(arguments): \(result.errorOutput)")
         }
+    }
+}
+
+@Suite struct VocabCommandTests {
+    static let clip = Fixtures.root.appendingPathComponent("clip_hf").path
+
+    private func json(_ result: ProcessResult) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], "\(result.output)")
+    }
+
+    // Guards the cache as a user meets it: the second run encodes nothing, a grown vocabulary
+    // only its new label, and --out holds unit rows named in the metadata.
+    @Test func encodesOnceThenReadsTheCache() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let vocab = folder.path("vocab.txt")
+        try Data("# test\ncar|automobile\ndog\nsky\n".utf8).write(to: URL(fileURLWithPath: vocab))
+        let common = ["vocab", "--clip", Self.clip, "--cache", folder.path("cache"), "--json", "--threads", "2"]
+        let first = try runProcess(segwatch, common + ["--vocab", vocab], timeout: 60)
+        #expect(first.status == 0, "\(first.errorOutput)")
+        #expect(try json(first)["encoded"] as? Int == 3)
+        let second = try runProcess(segwatch, common + ["--vocab", vocab, "--label", "tree", "--out", folder.path("v.safetensors")], timeout: 60)
+        #expect(second.status == 0, "\(second.errorOutput)")
+        let summary = try json(second)
+        #expect(summary["encoded"] as? Int == 1 && summary["cached"] as? Int == 3 && summary["labels"] as? Int == 4)
+        let embeds = try StateDict.load(folder.path("v.safetensors")).tensor("labels.embeds")
+        #expect(embeds.shape == [4, 32])
+        let values = embeds.toArray()
+        for row in 0..<4 {
+            let norm = values[(row * 32)..<((row + 1) * 32)].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - 1) < 1e-5)
+        }
+        let file = try Data(contentsOf: URL(fileURLWithPath: folder.path("v.safetensors")))
+        let headerLength = Int(file.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+        let header = try #require(try JSONSerialization.jsonObject(with: file.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        let metadata = try #require(header["__metadata__"] as? [String: String])
+        #expect(metadata["labels"] == #"["car","dog","sky","tree"]"#)
+    }
+
+    // Guards the error paths: one line naming the input and what was wrong; no crash.
+    @Test func badVocabulariesAreOneClearLine() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let empty = folder.path("empty.txt"), bad = folder.path("bad.txt")
+        try Data("# only a comment\n".utf8).write(to: URL(fileURLWithPath: empty))
+        try Data("car\ndog\n|hound\n".utf8).write(to: URL(fileURLWithPath: bad))
+        let long = Array(repeating: "word", count: 80).joined(separator: " ")
+        let base = ["vocab", "--clip", Self.clip, "--cache", folder.path("cache")]
+        let cases: [([String], [String])] = [
+            (base + ["--vocab", empty], [empty, "no labels"]),
+            (base + ["--vocab", bad], ["\(bad):3", "empty label"]),
+            (base + ["--vocab", folder.path("missing.txt")], [folder.path("missing.txt")]),
+            (base + ["--label", long], ["--label 1", "tokens"]),
+            (base + ["--label", "dog", "--template", "a photo"], ["--template 1", "{}"]),
+            (["vocab", "--clip", "/nonexistent/clip", "--label", "dog"], ["/nonexistent/clip"]),
+        ]
+        for (arguments, needles) in cases {
+            let result = try runProcess(segwatch, arguments, timeout: 60)
+            #expect(result.status == 1, "\(arguments)")
+            let lines = result.errorOutput.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("segwatch: ") && needles.allSatisfy(lines[0].contains), "\(result.errorOutput)")
+        }
+        let usage = try runProcess(segwatch, ["vocab", "--clip", Self.clip], timeout: 30)
+        #expect(usage.status != 0 && usage.errorOutput.contains("--label"))
+    }
+
+    // The zero-shot table against a vocabulary: the best --top labels, each named once.
+    @Test func embedClassifiesAPictureAgainstAVocabulary() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let image = Fixtures.root.appendingPathComponent("images/bus.png").path
+        let result = try runProcess(segwatch, ["embed", "--clip", Self.clip, "--image", image, "--label", "bus", "--label", "car|automobile",
+                                               "--label", "sky", "--top", "2", "--cache", folder.path("cache"), "--threads", "2"], timeout: 60)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let rows = result.output.split(separator: "\n").dropFirst()
+        #expect(rows.count == 2 && Set(rows.map { String($0.split(separator: " ").last!) }).count == 2, "\(result.output)")
     }
 }
