@@ -161,6 +161,27 @@ struct VocabularyEncodingTests {
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("vocabulary").path)).count == 2)
     }
 
+    // The size the issue asks for: 10,000 labels in one pack, all read back.
+    @Test func tenThousandLabelsRoundTripThroughTheCache() throws {
+        let folder = try scratchFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cache = VocabularyCache(directory: folder)
+        let labels = (0..<10_000).map { "object number \($0)" }
+        let vocabulary = try Vocabulary(arguments: labels)
+        let single = PromptTemplates.single
+        var calls = 0
+        let (cold, report) = try embedVocabulary(vocabulary, templates: single, modelDigest: 9, cache: cache, encoder: {
+            VocabularyEncoder(text: model.text, tokenizer: tokenizer, templates: single)
+        }, progress: { done, total in
+            calls += 1
+            #expect(done <= total && total == 10_000)
+        })
+        #expect(report.encoded == 10_000 && calls == 10_000 / 64 + 1)
+        let (warm, again) = try embedVocabulary(vocabulary, templates: single, modelDigest: 9, cache: cache,
+                                                encoder: { () throws -> VocabularyEncoder<CPUBackend> in throw EncoderCalled() })
+        #expect(again.cached == 10_000 && warm.values == cold.values)
+    }
+
     @Test func damagedPacksAreDetectedAndRepaired() throws {
         let folder = try scratchFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
