@@ -59,6 +59,8 @@ let package = Package(
                 exclude: ["Tokenizer/make_html_entities.py", "Tokenizer/make_ftfy_tables.py", "Tokenizer/make_unicode_tables.py"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")]),
 
+        .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP"]),
+
         .executableTarget(
             name: "segwatch",
             dependencies: [
@@ -67,6 +69,7 @@ let package = Package(
                 "SegwatchCheckpoint",
                 "SegwatchSAM",
                 "SegwatchCLIP",
+                "SegwatchPipeline",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -85,6 +88,8 @@ let package = Package(
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
                     exclude: ["make_amg_references.py"]),
         .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
+        .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchTestSupport"],
+                    exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchTestSupport"]),
     ],

@@ -8,6 +8,13 @@ public struct LabelEmbeddings: Sendable {
     /// `[labels.count, dimension]`, row-major.
     public let values: [Float]
 
+    public init(labels: [VocabularyLabel], dimension: Int, values: [Float]) {
+        precondition(values.count == labels.count * dimension, "\(values.count) values for \(labels.count) labels of \(dimension)")
+        self.labels = labels
+        self.dimension = dimension
+        self.values = values
+    }
+
     public func row(_ label: Int) -> ArraySlice<Float> {
         values[(label * dimension)..<((label + 1) * dimension)]
     }

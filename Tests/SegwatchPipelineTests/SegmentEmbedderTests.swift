@@ -1,0 +1,120 @@
+import Foundation
+import SegwatchCheckpoint
+import SegwatchPipeline
+import SegwatchSAM
+import SegwatchTensor
+import Testing
+
+/// numpy's values (`make_pipeline_references.py`).
+enum References {
+    static let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("pipeline_references.safetensors").path
+    static let tensors = Result { try StateDict.load(file) }
+
+    static func tensor(_ key: String) throws -> Tensor { try tensors.get().tensor(key) }
+
+    static func rows(_ key: String) throws -> [[Float]] {
+        let t = try tensor(key)
+        let width = t.shape.dropFirst().reduce(1, *), values = t.toArray()
+        return (0..<t.shape[0]).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
+    }
+
+    /// `[N, H, W]` 0/1 masks as COCO RLE.
+    static func masks(_ key: String) throws -> [RLE] {
+        let t = try tensor(key)
+        let (h, w) = (t.shape[1], t.shape[2])
+        return try rows(key).map { maskToRLE(BinaryMask(height: h, width: w, pixels: $0.map { $0 > 0.5 ? 1 : 0 })) }
+    }
+}
+
+func expectClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, _ what: String,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+    #expect(actual.count == expected.count && worst <= atol, "\(what): max difference \(worst)", sourceLocation: sourceLocation)
+}
+
+struct PatchCoverageTests {
+    @Test(arguments: ["wide", "tiny"])
+    func matchesTheRefinedGridReference(_ name: String) throws {
+        let masks = try References.masks("\(name).masks")
+        let features = try References.tensor("\(name).features")
+        for (n, (mask, expected)) in zip(masks, try References.rows("\(name).coverage")).enumerated() {
+            expectClose(patchCoverage(mask, grid: (features.shape[1], features.shape[2])), expected, "\(name) mask \(n)")
+        }
+    }
+
+    // By hand: a 4x4 frame under a 2x2 grid, the pixel at (1, 1) fills a quarter of patch
+    // (0, 0); a 3x3 frame under 2x2, the centre pixel lies a quarter in each patch, so each
+    // gets 0.25 / 2.25 of its area.
+    @Test func handCounted() {
+        var mask = BinaryMask(height: 4, width: 4)
+        mask.pixels[1 * 4 + 1] = 1
+        #expect(patchCoverage(maskToRLE(mask), grid: (2, 2)) == [0.25, 0, 0, 0])
+        var centre = BinaryMask(height: 3, width: 3)
+        centre.pixels[4] = 1
+        expectClose(patchCoverage(maskToRLE(centre), grid: (2, 2)), [Float](repeating: 0.25 / 2.25, count: 4), "centre")
+    }
+}
+
+struct SegmentEmbedderTests {
+    private func features(_ name: String) throws -> DenseFeatures {
+        let masks = try References.tensor("\(name).masks")
+        return DenseFeatures(dense: try References.tensor("\(name).features"), frame: (masks.shape[1], masks.shape[2]))
+    }
+
+    @Test(arguments: ["wide", "tiny"])
+    func weightedAverageOfPatchFeatures(_ name: String) throws {
+        let embeddings = try MaskPooledEmbedder().embed(features(name), masks: References.masks("\(name).masks"))
+        let expected = try References.rows("\(name).embeddings")
+        #expect(embeddings.count == 5)
+        for n in [0, 1, 2, 4] { expectClose(try #require(embeddings[n]), expected[n], "\(name) segment \(n)") }
+        // The empty mask has no embedding: nil, not NaN.
+        #expect(embeddings[3] == nil)
+    }
+
+    @Test(arguments: ["wide", "tiny"])
+    func learnedHeadFromAFile(_ name: String) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-head-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("head.safetensors").path
+        try writeSafeTensors(try ["proj.weight", "proj.bias", "norm.weight", "norm.bias"].map {
+            (name: $0, tensor: try References.tensor("\(name).head.\($0)"))
+        }, to: file)
+        let head = try SegmentHead(contentsOf: file)
+        #expect(head.inputDimension == 6 && head.outputDimension == 4)
+        let embeddings = try MaskPooledEmbedder(head: head).embed(features(name), masks: References.masks("\(name).masks"))
+        let expected = try References.rows("\(name).head_embeddings")
+        for n in [0, 1, 2, 4] { expectClose(try #require(embeddings[n]), expected[n], "\(name) headed segment \(n)") }
+        #expect(embeddings[3] == nil)
+    }
+
+    @Test func wrongHeadsAreRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-head-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cases: [([(String, [Int])], String)] = [
+            ([("proj.weight", [4, 6]), ("proj.bias", [5])], "proj.bias is [5]"),
+            ([("proj.weight", [4, 6]), ("norm.weight", [6])], "come together"),
+            ([("proj.weight", [4, 6]), ("norm.weight", [4]), ("norm.bias", [4])], "norm.weight is [4]"),
+            ([("proj.bias", [4])], "no proj.weight"),
+            ([("proj.weight", [4, 6]), ("extra", [1])], "unexpected tensor 'extra'"),
+            ([("proj.weight", [24])], "proj.weight is [24]"),
+        ]
+        for (i, (tensors, needle)) in cases.enumerated() {
+            let file = folder.appendingPathComponent("head\(i).safetensors").path
+            try writeSafeTensors(tensors.map { (name: $0.0, tensor: Tensor(zeros: $0.1)) }, to: file)
+            #expect { try SegmentHead(contentsOf: file) } throws: { "\($0)".contains(needle) && "\($0)".contains(file) }
+        }
+        #expect(throws: PipelineError.self) { try SegmentHead(contentsOf: folder.appendingPathComponent("missing.safetensors").path) }
+        // A head of the wrong width for the features is refused at use.
+        let head = SegmentHead(weight: Tensor(zeros: [4, 7]))
+        let features = try features("wide")
+        #expect { try MaskPooledEmbedder(head: head).embed(features, masks: []) } throws: { "\($0)".contains("7") }
+    }
+
+    @Test func masksOfAnotherSizeAreRefused() throws {
+        let other = maskToRLE(BinaryMask(height: 5, width: 5))
+        #expect { try MaskPooledEmbedder().embed(features("wide"), masks: [other]) } throws: { "\($0)".contains("5x5") }
+    }
+}
