@@ -3,6 +3,7 @@ import Foundation
 import SegwatchCheckpoint
 import SegwatchMedia
 import SegwatchCLIP
+import SegwatchPipeline
 import SegwatchSAM
 
 /// Writes one line to stderr, prefixed with the program's name.
@@ -40,13 +41,17 @@ func runReporting<T>(_ body: () throws -> T) throws -> T {
     } catch let error as VocabularyError {
         printError(error.description)
         throw ExitCode(1)
+    } catch let error as PipelineError {
+        printError(error.description)
+        throw ExitCode(1)
     }
 }
 
 /// Writes `value` as JSON to `path` atomically.
 func writeJSON(_ value: some Encodable, to path: String) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
+    // Sorted: the same result is the same bytes (Swift's key order changes run to run).
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     do {
         try encoder.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {

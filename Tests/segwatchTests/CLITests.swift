@@ -1,5 +1,6 @@
 import Foundation
 import SegwatchCheckpoint
+import SegwatchSAM
 import SegwatchTestSupport
 import Testing
 
@@ -297,5 +298,77 @@ let segwatch: String = {
         #expect(result.status == 0, "\(result.errorOutput)")
         let rows = result.output.split(separator: "\n").dropFirst()
         #expect(rows.count == 2 && Set(rows.map { String($0.split(separator: " ").last!) }).count == 2, "\(result.output)")
+    }
+}
+
+@Suite struct LabelCommandTests {
+    static let fixtures = Fixtures.root
+    static let image = Fixtures.root.appendingPathComponent("images/street_car.png").path
+    // The fixture's AMG settings (mobile_sam/README.md): random weights give masks only there.
+    static let generator = ["--points-per-side", "8", "--pred-iou-thresh", "0.49", "--stability-score-thresh", "0.35",
+                            "--crop-n-layers", "1", "--crop-n-points-downscale-factor", "2", "--box-nms-thresh", "1.0"]
+
+    private func arguments(_ folder: TemporaryFolder, _ name: String) -> [String] {
+        ["label", Self.image, "--sam", Self.fixtures.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
+         "--clip", Self.fixtures.appendingPathComponent("clip_hf").path, "--label", "car|automobile", "--label", "road",
+         "--label", "sky", "--stuff", "road", "--cache", folder.path("cache"), "--threads", "2",
+         "--out-json", folder.path("\(name).json"), "--out-map", folder.path("\(name).png")] + Self.generator
+    }
+
+    // Random weights: the labels mean nothing, the structure does. A map of the picture's size
+    // holding legend indices or 255, segments whose RLE decodes at that size, and the same
+    // bytes on a second run.
+    @Test func mapAndSegmentsHaveThePicturesShapeAndRepeat() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        for name in ["a", "b"] {
+            let result = try runProcess(segwatch, arguments(folder, name), timeout: 300)
+            #expect(result.status == 0, "\(result.errorOutput)")
+        }
+        let json = try Data(contentsOf: URL(fileURLWithPath: folder.path("a.json")))
+        #expect(json == (try Data(contentsOf: URL(fileURLWithPath: folder.path("b.json")))))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.path("a.png"))) == Data(contentsOf: URL(fileURLWithPath: folder.path("b.png"))))
+        let record = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(record["width"] as? Int == 480 && record["height"] as? Int == 322)
+        #expect(record["legend"] as? [String] == ["car", "road", "sky"])
+        let segments = try #require(record["segments"] as? [[String: Any]])
+        #expect(!segments.isEmpty)
+        for segment in segments {
+            let rle = try #require(segment["segmentation"] as? [String: Any])
+            let counts = try #require(rle["counts"] as? String)
+            let decoded = try #require(rleFromString(counts, height: 322, width: 480))
+            #expect(areaFromRLE(decoded) == segment["area"] as? Int)
+            let label = try #require(segment["label"] as? String)
+            #expect(["car", "road", "sky", "unknown"].contains(label))
+            #expect((segment["stuff"] as? Bool) == (label == "road"))
+        }
+        let raw = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-i", folder.path("a.png"), "-f", "rawvideo", "-pix_fmt", "gray", "-"], timeout: 30)
+        #expect(raw.stdout.count == 480 * 322 && Set(raw.stdout).isSubset(of: [0, 1, 2, 255]))
+    }
+
+    @Test func badInputsAreOneClearLine() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let long = Array(repeating: "word", count: 80).joined(separator: " ")
+        let sam = Self.fixtures.appendingPathComponent("mobile_sam/mobile_sam.pt").path
+        let clip = Self.fixtures.appendingPathComponent("clip_hf").path
+        let cases: [([String], String)] = [
+            (["label", Self.image, "--sam", sam, "--clip", clip, "--label", long], "tokens"),
+            (["label", Self.image, "--sam", "/nonexistent/sam.pt", "--clip", clip, "--label", "car"], "/nonexistent/sam.pt"),
+            (["label", Self.image, "--sam", sam, "--clip", "/nonexistent/clip", "--label", "car"], "/nonexistent/clip"),
+            (["label", "/nonexistent/picture.png", "--sam", sam, "--clip", clip, "--label", "car"], "/nonexistent/picture.png"),
+            (["label", Fixtures.media("carphone.mp4"), "--frame", "500", "--sam", sam, "--clip", clip, "--label", "car"], "--frame 500"),
+            (["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--head", sam], "segment head"),
+        ]
+        for (arguments, needle) in cases {
+            let result = try runProcess(segwatch, arguments + ["--cache", folder.path("cache")], timeout: 120)
+            #expect(result.status == 1, "\(arguments)")
+            let lines = result.errorOutput.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("segwatch: ") && lines[0].contains(needle), "\(result.errorOutput)")
+        }
+        let empty = try runProcess(segwatch, ["label", Self.image, "--sam", sam, "--clip", clip], timeout: 30)
+        #expect(empty.status != 0 && empty.errorOutput.contains("--label"))
+        let stuff = try runProcess(segwatch, ["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--stuff", "sky"], timeout: 30)
+        #expect(stuff.status != 0 && stuff.errorOutput.contains("sky"))
     }
 }

@@ -40,7 +40,18 @@ public struct VocabularyEncoder<B: Backend>: Sendable {
     /// spelling, template by template. Checked whole before anything is encoded, so a label that
     /// does not fit fails in a second rather than after minutes of work.
     func prompts(_ labels: [VocabularyLabel]) throws(VocabularyError) -> (ids: [[Int32]], owner: [Int]) {
-        let context = text.contextLength
+        try Self.prompts(labels, templates: templates, tokenizer: tokenizer, context: text.contextLength)
+    }
+
+    /// Throws `.tooLong` for the first prompt of `labels` that does not fit `context` tokens:
+    /// what a command checks before loading models.
+    public static func check(_ labels: [VocabularyLabel], templates: PromptTemplates, tokenizer: CLIPTokenizer,
+                             context: Int) throws(VocabularyError) {
+        _ = try prompts(labels, templates: templates, tokenizer: tokenizer, context: context)
+    }
+
+    static func prompts(_ labels: [VocabularyLabel], templates: PromptTemplates, tokenizer: CLIPTokenizer,
+                        context: Int) throws(VocabularyError) -> (ids: [[Int32]], owner: [Int]) {
         var ids: [[Int32]] = [], owner: [Int] = []
         for (index, label) in labels.enumerated() {
             for spelling in label.spellings {
