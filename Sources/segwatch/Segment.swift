@@ -140,7 +140,7 @@ struct Segment: ParsableCommand {
 
     private func runGenerator(_ predictor: SamPredictor<CPUBackend>, _ picture: RGBImage) throws {
         let generator = try SamAutomaticMaskGenerator(predictor: predictor, options: self.generator.options)
-        let progress = Progress(enabled: isatty(STDERR_FILENO) == 1)
+        let progress = Progress.onTerminal()
         let masks = try generator.generate(picture) { done, total in progress.update("segmenting: \(done)/\(total) batches") }
         progress.clear()
         let records = masks.map { mask in

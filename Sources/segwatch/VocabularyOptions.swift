@@ -58,7 +58,6 @@ struct VocabularyOptions: ParsableArguments {
         let store = cacheStore()
         let digest = try CLIPFolder.digest(directory: clip, memo: store?.digestMemo)
         let progress = Progress.onTerminal()
-        defer { progress.clear() }
         let result = try embedVocabulary(vocabulary, templates: templates, modelDigest: digest, cache: store, encoder: { () throws -> VocabularyEncoder<B> in
             let text = try model?.text ?? CLIP.load(directory: clip, backend: backend).text
             return VocabularyEncoder(text: text, tokenizer: try CLIPTokenizer.forModel(directory: clip), templates: templates)
