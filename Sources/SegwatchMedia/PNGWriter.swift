@@ -77,16 +77,9 @@ public func writePNG(_ picture: PNGPicture, width: Int, height: Int, to path: St
     code = avcodec_receive_packet(context, packet)
     guard code >= 0, let bytes = packet.pointee.data else { throw fail("avcodec_receive_packet", avErrorText(code)) }
     let data = Data(bytes: bytes, count: Int(packet.pointee.size))
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
     do {
-        try data.write(to: temporary)
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {
         throw fail("write", (error as NSError).localizedDescription)
-    }
-    guard rename(temporary.path, url.path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw fail("rename", reason)
     }
 }

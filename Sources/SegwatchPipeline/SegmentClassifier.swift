@@ -35,6 +35,8 @@ public struct LabelScore: Sendable, Equatable {
 
 public struct SegmentClassifier: Sendable {
     public let labels: LabelEmbeddings
+    /// `labels.values` as the `[L, D]` weight of one product with every segment.
+    private let labelMatrix: Tensor
     /// `exp(logit_scale)`: 100 for OpenAI's CLIP.
     public let scale: Float
     public let options: ClassifierOptions
@@ -42,6 +44,7 @@ public struct SegmentClassifier: Sendable {
     /// `logitScale` as the model stores it (a log).
     public init(labels: LabelEmbeddings, logitScale: Float, options: ClassifierOptions = ClassifierOptions()) {
         self.labels = labels
+        labelMatrix = Tensor(shape: [labels.labels.count, labels.dimension], values: labels.values)
         scale = Float(exp(Double(logitScale)))
         self.options = options
     }
@@ -55,7 +58,7 @@ public struct SegmentClassifier: Sendable {
         }
         // [N, D] x [L, D]^T: every cosine in one product.
         let cosines = linear(Tensor(shape: [embeddings.count, dimension], values: embeddings.flatMap { $0 }),
-                             weight: Tensor(shape: [count, dimension], values: labels.values), bias: nil).toArray()
+                             weight: labelMatrix, bias: nil).toArray()
         return embeddings.indices.map { n in
             let row = Array(cosines[(n * count)..<((n + 1) * count)])
             return classification(cosines: row)

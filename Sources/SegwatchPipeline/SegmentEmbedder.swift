@@ -53,19 +53,17 @@ public struct MaskPooledEmbedder: SegmentEmbedder {
             weights += coverage
             totals.append(coverage.reduce(0, +))
         }
-        // [N, P] x [P, D]: every segment's weighted sum in one product.
-        let sums = matmul(Tensor(shape: [masks.count, patches], values: weights), features.values).toArray()
-        return totals.enumerated().map { n, total -> [Float]? in
-            guard total > 0 else { return nil }
-            var pooled = sums[(n * dimension)..<((n + 1) * dimension)].map { $0 / total }
-            if let head { pooled = head(pooled) }
-            return normalized(pooled)
+        // [N, P] x [P, D]: every segment's weighted sum in one product; the head, if any, on all
+        // the averages at once.
+        var pooled = matmul(Tensor(shape: [masks.count, patches], values: weights), features.values)
+        for n in 0..<masks.count where totals[n] > 0 {
+            let row = pooled.pointer + n * dimension
+            for d in 0..<dimension { row[d] /= totals[n] }
+        }
+        if let head { pooled = head(pooled) }
+        let width = pooled.shape[1], values = pooled.toArray()
+        return totals.enumerated().map { n, total in
+            total > 0 ? normalized(values[(n * width)..<((n + 1) * width)]) : nil
         }
     }
-}
-
-/// `v / |v|`; the zero vector stays zero.
-func normalized(_ values: [Float]) -> [Float] {
-    let norm = values.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    return norm > 0 ? values.map { $0 / norm } : values
 }

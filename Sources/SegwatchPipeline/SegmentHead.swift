@@ -53,10 +53,9 @@ public struct SegmentHead: Sendable {
         self.init(weight: weight, bias: bias, norm: normWeight.map { ($0, normBias!) })
     }
 
-    /// The head on one pooled feature of `inputDimension` values.
-    public func callAsFunction(_ pooled: [Float]) -> [Float] {
-        var x = Tensor(shape: [1, pooled.count], values: pooled)
-        if let norm { x = layerNorm(x, weight: norm.weight, bias: norm.bias, eps: Self.eps) }
-        return linear(x, weight: weight, bias: bias).toArray()
+    /// The head on pooled features, `[N, inputDimension]` -> `[N, outputDimension]`.
+    public func callAsFunction(_ pooled: Tensor) -> Tensor {
+        let x = norm.map { layerNorm(pooled, weight: $0.weight, bias: $0.bias, eps: Self.eps) } ?? pooled
+        return linear(x, weight: weight, bias: bias)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SegwatchMedia
+import SegwatchTensor
 
 /// `segwatch bench`: throughput figures, printed as one JSON object with `--json`.
 ///
@@ -93,6 +94,14 @@ struct BenchDecode: ParsableCommand {
         }
         print(options.json ? try result.json() : result.text())
     }
+}
+
+/// Op times per run, as `profile.NAME.OP_ms`.
+func record<B>(_ backend: ProfiledBackend<B>, runs: Int, as name: String, into result: inout BenchResult) {
+    for entry in backend.report() where entry.milliseconds / Double(runs) >= 0.05 {
+        result["profile.\(name).\(entry.op)_ms"] = .number(entry.milliseconds / Double(runs))
+    }
+    backend.reset()
 }
 
 /// A benchmark's figures: named values plus the raw samples behind the medians.

@@ -94,14 +94,6 @@ struct BenchClip: ParsableCommand {
     }
 }
 
-/// Op times per run, as `profile.NAME.OP_ms`.
-func record<B>(_ backend: ProfiledBackend<B>, runs: Int, as name: String, into result: inout BenchResult) {
-    for entry in backend.report() where entry.milliseconds / Double(runs) >= 0.05 {
-        result["profile.\(name).\(entry.op)_ms"] = .number(entry.milliseconds / Double(runs))
-    }
-    backend.reset()
-}
-
 extension BenchClip {
     /// peers.py's `vocab(n)`: adjective x noun pairs, then numbered objects.
     static func peerLabels(_ count: Int) -> [String] {

@@ -52,24 +52,16 @@ struct BenchSam: ParsableCommand {
         // Timing does not depend on the values: deterministic ones in [-1, 1).
         let input = benchTensor([1, 3, 1024, 1024], seed: 1)
         var embedding = model.encode(input)
-        /// Op times of the last `time` call, per run.
-        func recordProfile(_ name: String) {
-            let runs = Double(options.warmup + options.runs)
-            for entry in backend.report() where entry.milliseconds / runs >= 0.05 {
-                result["profile.\(name).\(entry.op)_ms"] = .number(entry.milliseconds / runs)
-            }
-            backend.reset()
-        }
         backend.reset()
         time("encoder_ms") { embedding = model.encode(input) }
-        if profile { recordProfile("encoder") }
+        if profile { record(backend, runs: options.warmup + options.runs, as: "encoder", into: &result) }
         for b in batchSizes {
             let coordinates = benchTensor([b, 2], seed: UInt64(b)).toArray().map { Double($0 + 1) * 512 }
             let prompts = (0..<b).map { SamPrompt(points: [(coordinates[2 * $0], coordinates[2 * $0 + 1], 1)]) }
             try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
                 _ = try model.decode(embedding, prompts: prompts, multimask: true)
             }
-            if profile { recordProfile("decoder_b\(b)") }
+            if profile { record(backend, runs: options.warmup + options.runs, as: "decoder_b\(b)", into: &result) }
         }
         result["encoder"] = .string(model.imageEncoder.summary)
         result["threads"] = .number(Double(tensor.threads))

@@ -110,7 +110,7 @@ struct Embed: ParsableCommand {
             if let out {
                 try writeSafeTensors(tensors, to: out)
             } else if !vocabulary.isEmpty, let imageEmbeds {
-                let (labels, _) = try vocabulary.embeddings(clip: clip, backend: backend, model: model)
+                let (labels, _) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: backend, model: model)
                 printSimilarities(names: labels.labels.map(\.name), rows: labels.labels.indices.map { Array(labels.row($0)) },
                                   imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: top)
             } else if let textEmbeds {
@@ -127,15 +127,10 @@ struct Embed: ParsableCommand {
         }
     }
 
-    private func normalized(_ row: ArraySlice<Float>) -> [Float] {
-        let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return row.map { $0 / max(norm, 1e-12) }
-    }
-
     /// The zero-shot table: cosine of the picture with each unit-norm row, and the softmax over
     /// rows of the cosines times exp(logit scale), best first, `limit` rows.
     private func printSimilarities(names: [String], rows: [[Float]], imageEmbeds: Tensor, logitScale: Float, limit: Int) {
-        let picture = normalized(imageEmbeds.toArray()[...])
+        let picture = normalized(imageEmbeds.toArray())
         let cosines = rows.map { zip($0, picture).reduce(0) { $0 + $1.0 * $1.1 } }
         let scale = Foundation.exp(logitScale)
         let top = cosines.max() ?? 0

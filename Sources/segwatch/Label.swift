@@ -89,11 +89,13 @@ struct Label: ParsableCommand {
     func run() throws {
         try runReporting {
             // Everything a user can get wrong is checked before minutes of inference.
-            let words = try vocabulary.vocabulary()
-            let config = try CLIPConfig.load(directory: clip)
-            try VocabularyEncoder<CPUBackend>.check(words.labels, templates: try vocabulary.promptTemplates(),
-                                                    tokenizer: try CLIPTokenizer.forModel(directory: clip), context: config.contextLength)
-            let names = words.labels.map(\.name)
+            let words = try vocabulary.resolve()
+            let tokenizer = try CLIPTokenizer.forModel(directory: clip)
+            try VocabularyEncoder<CPUBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
+                                                    context: try CLIPConfig.load(directory: clip).contextLength)
+            let names = words.vocabulary.labels.map(\.name)
+            // 255 and 65535: the largest index of the map's 8 or 16 bits.
+            let unknownIndex = names.count <= 255 ? 255 : 65535
             if let unknown = stuff.first(where: { !names.contains($0) }) {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
@@ -114,7 +116,7 @@ struct Label: ParsableCommand {
                                     mean: model.config.imageMean, std: model.config.imageStd)
             let (_, dense) = model.vision(backend.upload(pixels), dense: true)
             let features = DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width))
-            let (labels, _) = try vocabulary.embeddings(clip: clip, backend: backend, model: model)
+            let (labels, _) = try vocabulary.embeddings(words, clip: clip, backend: backend, model: model, tokenizer: tokenizer)
 
             let embeddings = try MaskPooledEmbedder(head: segmentHead).embed(features, masks: masks.map(\.rle))
             var options = ClassifierOptions()
@@ -129,8 +131,7 @@ struct Label: ParsableCommand {
                                       labels: names.count, height: picture.height, width: picture.width)
 
             if let outMap {
-                let unknown = names.count <= 255 ? 255 : 65535
-                let indices = map.map { $0 < 0 ? unknown : Int($0) }
+                let indices = map.map { $0 < 0 ? unknownIndex : Int($0) }
                 try writePNG(names.count <= 255 ? .gray8(indices.map { UInt8($0) }) : .gray16(indices.map { UInt16($0) }),
                              width: picture.width, height: picture.height, to: outMap)
             }
@@ -139,13 +140,14 @@ struct Label: ParsableCommand {
             }
             if let outJson {
                 let settings = LabelSettings(clip_grid: [grid.h, grid.w], clip_size: clipSize, top_k: topK, min_score: minScore,
-                                             min_cosine: minCosine, templates: try vocabulary.promptTemplates().templates,
+                                             min_cosine: minCosine, templates: words.templates.templates,
                                              points_per_side: generator.pointsPerSide, head: head)
-                let digests = ModelDigests(sam: hexDigest(try fileDigest(sam, memo: vocabulary.cacheStore()?.digestMemo)),
-                                           clip: hexDigest(try CLIPFolder.digest(directory: clip, memo: vocabulary.cacheStore()?.digestMemo)),
+                let memo = vocabulary.cacheStore()?.digestMemo
+                let digests = ModelDigests(sam: hexDigest(try fileDigest(sam, memo: memo)),
+                                           clip: hexDigest(try CLIPFolder.digest(directory: clip, memo: memo)),
                                            head: try head.map { hexDigest(try fileDigest($0)) })
                 try writeJSON(LabelRecord(image: image, frame: frame, width: picture.width, height: picture.height, legend: names,
-                                          unknown_index: names.count <= 255 ? 255 : 65535, stuff: stuff, settings: settings,
+                                          unknown_index: unknownIndex, stuff: stuff, settings: settings,
                                           models: digests, segments: segments), to: outJson)
             }
             if outJson == nil && outMap == nil {

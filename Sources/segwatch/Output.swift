@@ -18,30 +18,23 @@ func jsonString(_ value: some Encodable) throws -> String {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
-/// Runs `body`; a media, checkpoint or model error becomes one clear line on stderr and exit
-/// status 1.
+/// An error segwatch's libraries raise about the user's input: its description names the input
+/// and what was expected, so it is shown as it is.
+protocol InputError: Error, CustomStringConvertible {}
+
+extension MediaError: InputError {}
+extension CheckpointError: InputError {}
+extension SamError: InputError {}
+extension CLIPError: InputError {}
+extension CLIPTokenizerError: InputError {}
+extension VocabularyError: InputError {}
+extension PipelineError: InputError {}
+
+/// Runs `body`; an `InputError` becomes one clear line on stderr and exit status 1.
 func runReporting<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as MediaError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as CheckpointError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as SamError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as CLIPError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as CLIPTokenizerError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as VocabularyError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as PipelineError {
+    } catch let error as any InputError {
         printError(error.description)
         throw ExitCode(1)
     }

@@ -32,17 +32,19 @@ struct VocabularyOptions: ParsableArguments {
 
     var isEmpty: Bool { labels.isEmpty && vocab == nil }
 
-    /// The --vocab file's labels, then the --label ones.
-    func vocabulary() throws(VocabularyError) -> Vocabulary {
+    /// The --vocab file's labels, then the --label ones, and the prompt templates: read once,
+    /// checked before any model runs.
+    func resolve() throws(VocabularyError) -> (vocabulary: Vocabulary, templates: PromptTemplates) {
         var all: [VocabularyLabel] = []
         if let vocab { all += try Vocabulary(file: vocab).labels }
         for (i, text) in labels.enumerated() { all.append(try VocabularyLabel(parsing: text, origin: "--label \(i + 1)")) }
-        return try Vocabulary(all)
-    }
-
-    func promptTemplates() throws(VocabularyError) -> PromptTemplates {
-        if let templates { return try PromptTemplates(file: templates) }
-        return templateTexts.isEmpty ? .standard : try PromptTemplates(templateTexts)
+        let templates: PromptTemplates
+        if let file = self.templates {
+            templates = try PromptTemplates(file: file)
+        } else {
+            templates = templateTexts.isEmpty ? .standard : try PromptTemplates(templateTexts)
+        }
+        return (try Vocabulary(all), templates)
     }
 
     func cacheStore() -> VocabularyCache? {
@@ -50,17 +52,16 @@ struct VocabularyOptions: ParsableArguments {
     }
 
     /// The label embeddings for the model in `clip`: from the cache, encoding only what it lacks
-    /// (with a progress bar on a terminal). `model` is used when already loaded; otherwise the
-    /// model is loaded only if something must be encoded. Cache trouble is a warning.
-    func embeddings<B: Backend>(clip: String, backend: B, model: CLIP<B>? = nil) throws -> (LabelEmbeddings, VocabularyReport) {
-        let vocabulary = try vocabulary()
-        let templates = try promptTemplates()
+    /// (with a progress bar on a terminal). `model` and `tokenizer` are used when already loaded;
+    /// otherwise they are loaded only if something must be encoded. Cache trouble is a warning.
+    func embeddings<B: Backend>(_ words: (vocabulary: Vocabulary, templates: PromptTemplates), clip: String, backend: B,
+                                model: CLIP<B>? = nil, tokenizer: CLIPTokenizer? = nil) throws -> (LabelEmbeddings, VocabularyReport) {
         let store = cacheStore()
         let digest = try CLIPFolder.digest(directory: clip, memo: store?.digestMemo)
         let progress = Progress.onTerminal()
-        let result = try embedVocabulary(vocabulary, templates: templates, modelDigest: digest, cache: store, encoder: { () throws -> VocabularyEncoder<B> in
+        let result = try embedVocabulary(words.vocabulary, templates: words.templates, modelDigest: digest, cache: store, encoder: { () throws -> VocabularyEncoder<B> in
             let text = try model?.text ?? CLIP.load(directory: clip, backend: backend).text
-            return VocabularyEncoder(text: text, tokenizer: try CLIPTokenizer.forModel(directory: clip), templates: templates)
+            return VocabularyEncoder(text: text, tokenizer: try tokenizer ?? CLIPTokenizer.forModel(directory: clip), templates: words.templates)
         }, progress: { done, total in progress.bar("encoding the vocabulary", done: done, total: total, unit: "prompts") })
         progress.clear()
         if let damage = result.1.cacheDamage { printError("warning: vocabulary cache \(result.1.cacheFile ?? ""): \(damage); encoded again") }

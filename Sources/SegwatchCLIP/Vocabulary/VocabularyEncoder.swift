@@ -82,17 +82,13 @@ public struct VocabularyEncoder<B: Backend>: Sendable {
             let batch = Array(order[start..<min(start + batchSize, order.count)])
             let embedded = text.backend.download(try text(batch.map { ids[$0] })).toArray()
             for (row, prompt) in batch.enumerated() {
-                let values = embedded[(row * width)..<((row + 1) * width)]
-                let scale = 1 / max(values.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-                for (d, value) in values.enumerated() { sums[owner[prompt]][d] += value * scale }
+                let unit = normalized(embedded[(row * width)..<((row + 1) * width)])
+                for d in 0..<width { sums[owner[prompt]][d] += unit[d] }
             }
             done += batch.count
             progress?(done, order.count)
         }
-        return sums.map { sum in
-            let scale = 1 / max(sum.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-            return sum.map { $0 * scale }
-        }
+        return sums.map(normalized)
     }
 
     /// Tokens up to and including end of text.

@@ -153,3 +153,9 @@ public func argmax(_ x: Tensor) -> [Int] {
         return best
     }
 }
+
+/// `v / |v|` for one embedding; a zero vector stays zero.
+public func normalized(_ values: some Collection<Float>) -> [Float] {
+    let norm = max(values.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+    return values.map { $0 / norm }
+}

@@ -138,7 +138,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: 
     if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
     if let residual { precondition(residual.shape == result.shape, "linear: residual \(residual.shape) for a result of \(result.shape)") }
     let start = (bias: bias?.contiguous(), residual: residual?.contiguous())
-    if start.bias != nil || start.residual != nil {
+    let accumulate = start.bias != nil || start.residual != nil
+    if accumulate {
         parallelFor(rows, grain: 64) { range in
             for row in range {
                 let target = c + row * outputs
@@ -151,7 +152,6 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: 
             }
         }
     }
-    let accumulate = start.bias != nil || start.residual != nil
     guard rows > 0, outputs > 0 else { return result }
     if inputs == 0 {
         if !accumulate { c.update(repeating: 0, count: rows * outputs) }
