@@ -45,21 +45,22 @@ public struct VisionTransformer<B: Backend>: Sendable {
         return concat([positionEmbedding.sliced(0, 0..<1).reshaped([1, 1, width]), resized], dim: 1)
     }
 
-    /// pixels `[1, 3, H, W]` (normalized) -> the input of the last block `[1, 1 + gh * gw, W]`.
+    /// pixels `[N, 3, H, W]` (normalized) -> the input of the last block `[N, 1 + gh * gw, W]`.
     func trunk(_ pixels: B.Value) -> (x: B.Value, grid: (h: Int, w: Int)) {
         let shape = backend.shape(pixels)
-        let grid = (h: shape[2] / patchSize, w: shape[3] / patchSize)
+        let (batch, grid) = (shape[0], (h: shape[2] / patchSize, w: shape[3] / patchSize))
         let width = classEmbedding.count
-        let patches = backend.permute(backend.reshape(patchEmbedding(pixels), [1, width, grid.h * grid.w]), [0, 2, 1])
-        var x = backend.concat([backend.upload(classEmbedding.reshaped([1, 1, width])), patches], dim: 1)
+        let patches = backend.permute(backend.reshape(patchEmbedding(pixels), [batch, width, grid.h * grid.w]), [0, 2, 1])
+        let classTokens = concat(Array(repeating: classEmbedding.reshaped([1, 1, width]), count: batch), dim: 0)
+        var x = backend.concat([backend.upload(classTokens), patches], dim: 1)
         x = backend.binary(x, .add, backend.upload(positions(grid)))
         x = preNorm(x)
         for block in blocks.dropLast() { x = block(x, causal: false) }
         return (x, grid)
     }
 
-    /// The pooled embedding `[1, D]` (not normalized) and, with `dense`, the ClearCLIP patch
-    /// features `[1, gh, gw, D]` in the joint space (not normalized), sharing the trunk.
+    /// The pooled embeddings `[N, D]` (not normalized) and, with `dense`, the ClearCLIP patch
+    /// features `[N, gh, gw, D]` in the joint space (not normalized), sharing the trunk.
     public func callAsFunction(_ pixels: B.Value, dense: Bool) -> (pooled: B.Value, dense: B.Value?) {
         let (x, grid) = trunk(pixels)
         let last = blocks[blocks.count - 1]
@@ -68,7 +69,8 @@ public struct VisionTransformer<B: Backend>: Sendable {
         guard dense else { return (pooled, nil) }
         let tokens = backend.linear(postNorm(last.clearCLIP(x)), weight: projection, bias: nil)
         let patches = backend.slice(tokens, dim: 1, 1..<(1 + grid.h * grid.w))
-        return (pooled, backend.reshape(backend.contiguous(patches), [1, grid.h, grid.w, backend.shape(tokens)[2]]))
+        let shape = backend.shape(tokens)
+        return (pooled, backend.reshape(backend.contiguous(patches), [shape[0], grid.h, grid.w, shape[2]]))
     }
 }
 

@@ -34,37 +34,15 @@ struct Label: ParsableCommand {
     @Argument(help: "A picture (anything FFmpeg decodes), or a video with --frame.")
     var image: String
 
-    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
-    var sam: String
-
-    @Option(help: "CLIP model folder (transformers or open_clip layout).")
-    var clip: String
+    @OptionGroup var models: LabelerArguments
 
     @OptionGroup(title: "Vocabulary") var vocabulary: VocabularyOptions
 
     @Option(help: "Frame of a video to label, counting from 0.")
     var frame = 0
 
-    @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")
-    var clipSize = 448
-
-    @Option(help: "A learned segment head (.safetensors: proj.weight [D, D], optional proj.bias, norm.weight, norm.bias).")
-    var head: String?
-
-    @Option(help: "Labels listed per segment.")
-    var topK = 5
-
-    @Option(help: "A segment whose best probability is below this is unknown.")
-    var minScore: Float = 0
-
-    @Option(help: "A segment whose best cosine similarity is below this is unknown.")
-    var minCosine: Float = -1
-
     @Option(name: .customLong("stuff"), help: "A label that is background (sky, road): reported, marked as stuff. Repeatable.")
     var stuff: [String] = []
-
-    @OptionGroup(title: "Automatic mask generator")
-    var generator: GeneratorOptions
 
     @Option(help: "Write the segments and labels as JSON.")
     var outJson: String?
@@ -72,63 +50,28 @@ struct Label: ParsableCommand {
     @Option(help: "Write the label map as PNG (8-bit indices, 16-bit over 255 labels).")
     var outMap: String?
 
-    @Option(help: "Threads for inference.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
     func validate() throws {
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
-        guard (16...4096).contains(clipSize) else { throw ValidationError("--clip-size must be in 16...4096, not \(clipSize)") }
-        guard topK > 0 else { throw ValidationError("--top-k must be positive, not \(topK)") }
         if let outJson, !outJson.hasSuffix(".json") { throw ValidationError("--out-json must end in .json, not '\(outJson)'") }
         if let outMap, !outMap.hasSuffix(".png") { throw ValidationError("--out-map must end in .png, not '\(outMap)'") }
-        try generator.options.validate()
     }
 
     func run() throws {
         try runReporting {
-            // Everything a user can get wrong is checked before minutes of inference.
-            let words = try vocabulary.resolve()
-            let tokenizer = try CLIPTokenizer.forModel(directory: clip)
-            try VocabularyEncoder<CPUBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
-                                                    context: try CLIPConfig.load(directory: clip).contextLength)
-            let names = words.vocabulary.labels.map(\.name)
+            let words = try models.words(vocabulary)
+            let names = words.names
             // 255 and 65535: the largest index of the map's 8 or 16 bits.
             let unknownIndex = names.count <= 255 ? 255 : 65535
             if let unknown = stuff.first(where: { !names.contains($0) }) {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
-            let segmentHead = try head.map { try SegmentHead(contentsOf: $0) }
             let picture = try loadRGBImage(image, frame: frame)
-            let backend = CPUBackend(threads: threads)
-
+            let labeler = try models.labeler(words, vocabulary: vocabulary)
             let progress = Progress.onTerminal()
-            let samModel = try Sam(contentsOf: sam, backend: backend)
-            let masks = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: samModel), options: generator.options)
-                .generate(picture) { done, total in progress.bar("segmenting", done: done, total: total, unit: "batches") }
+            let labeled = try labeler.label(picture) { done, total in progress.bar("segmenting", done: done, total: total, unit: "batches") }
             progress.clear()
-
-            let model = try CLIP.load(directory: clip, backend: backend)
-            let grid = denseGrid(height: picture.height, width: picture.width, patch: model.config.patchSize)
-            let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
-                                    size: (grid.h * model.config.patchSize, grid.w * model.config.patchSize),
-                                    mean: model.config.imageMean, std: model.config.imageStd)
-            let (_, dense) = model.vision(backend.upload(pixels), dense: true)
-            let features = DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width))
-            let (labels, _) = try vocabulary.embeddings(words, clip: clip, backend: backend, model: model, tokenizer: tokenizer)
-
-            let embeddings = try MaskPooledEmbedder(head: segmentHead).embed(features, masks: masks.map(\.rle))
-            var options = ClassifierOptions()
-            options.topK = topK
-            options.minimumProbability = minScore
-            options.minimumCosine = minCosine
-            let classifier = SegmentClassifier(labels: labels, logitScale: model.logitScale, options: options)
-            let present = embeddings.indices.filter { embeddings[$0] != nil }
-            var results = [Classification?](repeating: nil, count: masks.count)
-            for (index, result) in zip(present, try classifier.classify(present.map { embeddings[$0]! })) { results[index] = result }
-            let map = try semanticMap(masks: masks.map(\.rle), probabilities: results.map { $0?.label == nil ? nil : $0!.probabilities },
-                                      labels: names.count, height: picture.height, width: picture.width)
+            let (masks, results, map, grid) = (labeled.masks, labeled.results, labeled.map, labeled.grid)
 
             if let outMap {
                 let indices = map.map { $0 < 0 ? unknownIndex : Int($0) }
@@ -139,13 +82,11 @@ struct Label: ParsableCommand {
                 SegmentRecord(mask: masks[i], result: results[i], names: names, stuff: Set(stuff))
             }
             if let outJson {
-                let settings = LabelSettings(clip_grid: [grid.h, grid.w], clip_size: clipSize, top_k: topK, min_score: minScore,
-                                             min_cosine: minCosine, templates: words.templates.templates,
-                                             points_per_side: generator.pointsPerSide, head: head)
-                let memo = vocabulary.cacheStore()?.digestMemo
-                let digests = ModelDigests(sam: hexDigest(try fileDigest(sam, memo: memo)),
-                                           clip: hexDigest(try CLIPFolder.digest(directory: clip, memo: memo)),
-                                           head: try head.map { hexDigest(try fileDigest($0)) })
+                let settings = LabelSettings(clip_grid: [grid.h, grid.w], clip_size: models.clipSize, top_k: models.topK,
+                                             min_score: models.minScore, min_cosine: models.minCosine, crop_weight: models.cropWeight,
+                                             templates: words.templates.templates, points_per_side: models.generator.pointsPerSide,
+                                             head: models.head)
+                let digests = try models.digests(memo: vocabulary.cacheStore()?.digestMemo)
                 try writeJSON(LabelRecord(image: image, frame: frame, width: picture.width, height: picture.height, legend: names,
                                           unknown_index: unknownIndex, stuff: stuff, settings: settings,
                                           models: digests, segments: segments), to: outJson)
@@ -159,20 +100,6 @@ struct Label: ParsableCommand {
             }
         }
     }
-
-    /// The dense grid for a picture: `clipSize` on the short side, the long side the nearest
-    /// multiple of the patch (at least one patch), both in patches.
-    func denseGrid(height: Int, width: Int, patch: Int) -> (h: Int, w: Int) {
-        let short = max(1, Int((Double(clipSize) / Double(patch)).rounded()))
-        let long = { (side: Int, other: Int) in max(1, Int((Double(side) / Double(other) * Double(short)).rounded())) }
-        return height <= width ? (short, long(width, height)) : (long(height, width), short)
-    }
-}
-
-private struct ModelDigests: Encodable {
-    var sam: String
-    var clip: String
-    var head: String?
 }
 
 private struct LabelSettings: Encodable {
@@ -181,6 +108,7 @@ private struct LabelSettings: Encodable {
     var top_k: Int
     var min_score: Float
     var min_cosine: Float
+    var crop_weight: Float
     var templates: [String]
     var points_per_side: Int
     var head: String?

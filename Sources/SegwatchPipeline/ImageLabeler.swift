@@ -1,0 +1,123 @@
+// One picture in, labeled segments and a label map out: SAM's automatic mask generator, the USE
+// segment embedding on CLIP's dense features, the classifier and the semantic map, in the order
+// the USE paper runs them. `segwatch label`, `eval` and `bench label` share it.
+import Dispatch
+import SegwatchCLIP
+import SegwatchSAM
+import SegwatchTensor
+
+public struct LabelerOptions: Sendable {
+    /// Short side, in pixels, of the picture the dense features are computed on.
+    public var clipSize = 448
+    public var generator = MaskGeneratorOptions()
+    public var classifier = ClassifierOptions()
+    /// Weight of the masked-crop embedding (`CropEmbedder`) in the segment embedding:
+    /// `normalize((1 - w) use + w crop)`. 0 skips the crops.
+    public var cropWeight: Float = 0
+
+    public init() {}
+}
+
+/// Where one picture's time went, in milliseconds.
+public struct LabelTimings: Sendable, Equatable {
+    public var amg = 0.0
+    /// The CLIP image tower with its ClearCLIP dense features, resize included.
+    public var clipDense = 0.0
+    /// USE pooling (and the head) for every segment, plus the crops when blended.
+    public var embed = 0.0
+    public var classify = 0.0
+    public var map = 0.0
+
+    public var total: Double { amg + clipDense + embed + classify + map }
+}
+
+/// What `ImageLabeler` finds in one picture.
+public struct LabeledPicture: Sendable {
+    public var masks: [GeneratedMask]
+    /// Per mask; nil for a mask that covers no patch area (it has no embedding).
+    public var results: [Classification?]
+    /// Row-major label indices, -1 where no labeled segment votes.
+    public var map: [Int32]
+    /// The dense grid the features were computed on, in patches.
+    public var grid: (h: Int, w: Int)
+    public var timings: LabelTimings
+}
+
+public struct ImageLabeler<B: Backend>: Sendable {
+    public let sam: Sam<B>
+    public let clip: CLIP<B>
+    public let backend: B
+    public let classifier: SegmentClassifier
+    public let embedder: MaskPooledEmbedder
+    public let options: LabelerOptions
+
+    public init(sam: Sam<B>, clip: CLIP<B>, backend: B, labels: LabelEmbeddings, head: SegmentHead? = nil,
+                options: LabelerOptions = LabelerOptions()) throws(PipelineError) {
+        guard (0...1).contains(options.cropWeight) else { throw .mismatch("the crop weight must be in [0, 1], not \(options.cropWeight)") }
+        guard labels.dimension == (head?.outputDimension ?? clip.config.embedDim) else {
+            throw .mismatch("the labels have \(labels.dimension) values; the segment embeddings have \(head?.outputDimension ?? clip.config.embedDim)")
+        }
+        if options.cropWeight > 0, head != nil, head!.outputDimension != clip.config.embedDim {
+            throw .mismatch("a crop embedding has \(clip.config.embedDim) values; the head gives \(head!.outputDimension)")
+        }
+        self.sam = sam
+        self.clip = clip
+        self.backend = backend
+        classifier = SegmentClassifier(labels: labels, logitScale: clip.logitScale, options: options.classifier)
+        embedder = MaskPooledEmbedder(head: head)
+        self.options = options
+    }
+
+    /// The dense grid for a picture: `clipSize` on the short side, the long side the nearest
+    /// multiple of the patch (at least one patch), both in patches.
+    public func denseGrid(height: Int, width: Int) -> (h: Int, w: Int) {
+        let patch = Double(clip.config.patchSize)
+        let short = max(1, Int((Double(options.clipSize) / patch).rounded()))
+        let long = { (side: Int, other: Int) in max(1, Int((Double(side) / Double(other) * Double(short)).rounded())) }
+        return height <= width ? (short, long(width, height)) : (long(height, width), short)
+    }
+
+    /// Segments, embeds, classifies and maps one picture. `progress(done, total)` follows the
+    /// mask generator's batches, the longest part.
+    public func label(_ picture: RGBImage, progress: ((Int, Int) -> Void)? = nil) throws -> LabeledPicture {
+        var timings = LabelTimings()
+        func timed<T>(_ slot: WritableKeyPath<LabelTimings, Double>, _ body: () throws -> T) rethrows -> T {
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { timings[keyPath: slot] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
+            return try body()
+        }
+        let masks = try timed(\.amg) {
+            try SamAutomaticMaskGenerator(predictor: SamPredictor(model: sam), options: options.generator).generate(picture, progress: progress)
+        }
+        let grid = denseGrid(height: picture.height, width: picture.width)
+        let features = timed(\.clipDense) {
+            let patch = clip.config.patchSize
+            let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
+                                    size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
+            let (_, dense) = clip.vision(backend.upload(pixels), dense: true)
+            return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width))
+        }
+        let rles = masks.map(\.rle)
+        let embeddings = try timed(\.embed) { () throws -> [[Float]?] in
+            let pooled = try embedder.embed(features, masks: rles)
+            guard options.cropWeight > 0 else { return pooled }
+            let crops = try CropEmbedder(clip: clip, backend: backend).embed(picture, masks: rles)
+            let w = options.cropWeight
+            return zip(pooled, crops).map { use, crop in
+                guard let use, let crop else { return nil }
+                return normalized(zip(use, crop).map { (1 - w) * $0 + w * $1 }[...])
+            }
+        }
+        let results = try timed(\.classify) { () throws -> [Classification?] in
+            let present = embeddings.indices.filter { embeddings[$0] != nil }
+            var results = [Classification?](repeating: nil, count: masks.count)
+            for (index, result) in zip(present, try classifier.classify(present.map { embeddings[$0]! })) { results[index] = result }
+            return results
+        }
+        let map = try timed(\.map) {
+            try semanticMap(masks: rles, probabilities: results.map { $0?.label == nil ? nil : $0!.probabilities },
+                            labels: classifier.labels.labels.count, height: picture.height, width: picture.width)
+        }
+        return LabeledPicture(masks: masks, results: results, map: map, grid: grid, timings: timings)
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import SegwatchCheckpoint
+import SegwatchCLIP
+import SegwatchPipeline
+import SegwatchSAM
+import SegwatchTensor
+
+/// The models and settings of labeling, shared by `label`, `eval --images` and `bench label`.
+struct LabelerArguments: ParsableArguments {
+    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
+    var sam: String
+
+    @Option(help: "CLIP model folder (transformers or open_clip layout).")
+    var clip: String
+
+    @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")
+    var clipSize = 448
+
+    @Option(help: "A learned segment head (.safetensors: proj.weight [D, D], optional proj.bias, norm.weight, norm.bias).")
+    var head: String?
+
+    @Option(help: "Weight of each segment's masked-crop CLIP embedding blended into its USE embedding, 0...1 (0: no crops).")
+    var cropWeight: Float = 0
+
+    @Option(help: "Labels listed per segment.")
+    var topK = 5
+
+    @Option(help: "A segment whose best probability is below this is unknown.")
+    var minScore: Float = 0
+
+    @Option(help: "A segment whose best cosine similarity is below this is unknown.")
+    var minCosine: Float = -1
+
+    @OptionGroup(title: "Automatic mask generator")
+    var generator: GeneratorOptions
+
+    @Option(help: "Threads for inference.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
+        guard (16...4096).contains(clipSize) else { throw ValidationError("--clip-size must be in 16...4096, not \(clipSize)") }
+        guard topK > 0 else { throw ValidationError("--top-k must be positive, not \(topK)") }
+        guard (0...1).contains(cropWeight) else { throw ValidationError("--crop-weight must be in 0...1, not \(cropWeight)") }
+        try generator.options.validate()
+    }
+
+    var options: LabelerOptions {
+        var options = LabelerOptions()
+        options.clipSize = clipSize
+        options.generator = generator.options
+        options.classifier.topK = topK
+        options.classifier.minimumProbability = minScore
+        options.classifier.minimumCosine = minCosine
+        options.cropWeight = cropWeight
+        return options
+    }
+
+    /// The vocabulary read and every prompt checked against the model's context: what a user can
+    /// get wrong, found before minutes of inference.
+    func words(_ vocabulary: VocabularyOptions) throws -> Words {
+        let words = try vocabulary.resolve()
+        let tokenizer = try CLIPTokenizer.forModel(directory: clip)
+        try VocabularyEncoder<CPUBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
+                                                context: try CLIPConfig.load(directory: clip).contextLength)
+        return Words(vocabulary: words.vocabulary, templates: words.templates, tokenizer: tokenizer)
+    }
+
+    /// Loads both models and the label embeddings (from the cache when it has them).
+    func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<CPUBackend> {
+        let segmentHead = try head.map { try SegmentHead(contentsOf: $0) }
+        let backend = CPUBackend(threads: threads)
+        let samModel = try Sam(contentsOf: sam, backend: backend)
+        let model = try CLIP.load(directory: clip, backend: backend)
+        let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip, backend: backend, model: model,
+                                                    tokenizer: words.tokenizer)
+        return try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: labels, head: segmentHead, options: options)
+    }
+
+    /// The XXH64 digests of the models, for records that say what produced them.
+    func digests(memo: URL?) throws -> ModelDigests {
+        ModelDigests(sam: hexDigest(try fileDigest(sam, memo: memo)),
+                     clip: hexDigest(try CLIPFolder.digest(directory: clip, memo: memo)),
+                     head: try head.map { hexDigest(try fileDigest($0)) })
+    }
+}
+
+/// A vocabulary ready to embed.
+struct Words {
+    var vocabulary: Vocabulary
+    var templates: PromptTemplates
+    var tokenizer: CLIPTokenizer
+
+    var names: [String] { vocabulary.labels.map(\.name) }
+}
+
+struct ModelDigests: Encodable {
+    var sam: String
+    var clip: String
+    var head: String?
+}
