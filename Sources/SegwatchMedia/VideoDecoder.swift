@@ -159,6 +159,16 @@ public final class VideoDecoder {
         return converted
     }
 
+    /// Lends `body` the next frame as FFmpeg decoded it, before any conversion; nil at the end
+    /// of the stream.
+    func nextDecoded<R>(_ body: (UnsafePointer<AVFrame>) throws -> R) throws -> R? {
+        guard try decodeNext() else { return nil }
+        defer { av_frame_unref(frame) }
+        _ = framePTS()
+        produced += 1
+        return try body(frame)
+    }
+
     /// Decodes the next frame without converting it; false at the end of the stream.
     /// For counting frames, where the pixels are not needed.
     public func skip() throws -> Bool {
