@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
         // Runs the built `segwatch` binary, as a user would.
-        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchTestSupport"]),
+        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchMedia", "SegwatchSAM", "SegwatchTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -51,6 +51,7 @@ struct Label: ParsableCommand {
     var outMap: String?
 
     func validate() throws {
+        try models.requireModels()
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
         if let outJson, !outJson.hasSuffix(".json") { throw ValidationError("--out-json must end in .json, not '\(outJson)'") }

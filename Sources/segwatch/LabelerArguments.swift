@@ -9,10 +9,10 @@ import SegwatchTensor
 /// The models and settings of labeling, shared by `label`, `eval --images` and `bench label`.
 struct LabelerArguments: ParsableArguments {
     @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
-    var sam: String
+    var sam: String?
 
     @Option(help: "CLIP model folder (transformers or open_clip layout).")
-    var clip: String
+    var clip: String?
 
     @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")
     var clipSize = 448
@@ -46,6 +46,11 @@ struct LabelerArguments: ParsableArguments {
         try generator.options.validate()
     }
 
+    /// The models are needed by some uses of a command only (`eval --images`), so each checks.
+    func requireModels() throws {
+        guard sam != nil, clip != nil else { throw ValidationError("give the models: --sam CHECKPOINT and --clip FOLDER") }
+    }
+
     var options: LabelerOptions {
         var options = LabelerOptions()
         options.clipSize = clipSize
@@ -61,9 +66,9 @@ struct LabelerArguments: ParsableArguments {
     /// get wrong, found before minutes of inference.
     func words(_ vocabulary: VocabularyOptions) throws -> Words {
         let words = try vocabulary.resolve()
-        let tokenizer = try CLIPTokenizer.forModel(directory: clip)
+        let tokenizer = try CLIPTokenizer.forModel(directory: clip!)
         try VocabularyEncoder<CPUBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
-                                                context: try CLIPConfig.load(directory: clip).contextLength)
+                                                context: try CLIPConfig.load(directory: clip!).contextLength)
         return Words(vocabulary: words.vocabulary, templates: words.templates, tokenizer: tokenizer)
     }
 
@@ -71,17 +76,17 @@ struct LabelerArguments: ParsableArguments {
     func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<CPUBackend> {
         let segmentHead = try head.map { try SegmentHead(contentsOf: $0) }
         let backend = CPUBackend(threads: threads)
-        let samModel = try Sam(contentsOf: sam, backend: backend)
-        let model = try CLIP.load(directory: clip, backend: backend)
-        let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip, backend: backend, model: model,
+        let samModel = try Sam(contentsOf: sam!, backend: backend)
+        let model = try CLIP.load(directory: clip!, backend: backend)
+        let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip!, backend: backend, model: model,
                                                     tokenizer: words.tokenizer)
         return try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: labels, head: segmentHead, options: options)
     }
 
     /// The XXH64 digests of the models, for records that say what produced them.
     func digests(memo: URL?) throws -> ModelDigests {
-        ModelDigests(sam: hexDigest(try fileDigest(sam, memo: memo)),
-                     clip: hexDigest(try CLIPFolder.digest(directory: clip, memo: memo)),
+        ModelDigests(sam: hexDigest(try fileDigest(sam!, memo: memo)),
+                     clip: hexDigest(try CLIPFolder.digest(directory: clip!, memo: memo)),
                      head: try head.map { hexDigest(try fileDigest($0)) })
     }
 }

@@ -30,6 +30,12 @@ extension CLIPTokenizerError: InputError {}
 extension VocabularyError: InputError {}
 extension PipelineError: InputError {}
 
+/// A command's own complaint about its input (files that do not fit together).
+struct CommandError: InputError {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Runs `body`; an `InputError` becomes one clear line on stderr and exit status 1.
 func runReporting<T>(_ body: () throws -> T) throws -> T {
     do {
