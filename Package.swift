@@ -38,6 +38,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // FreeType, to draw labels on overlays with a real font (fonts-dejavu-core by default).
+        .systemLibrary(
+            name: "CFreeType",
+            pkgConfig: "freetype2",
+            providers: [.apt(["libfreetype-dev"])]
+        ),
         // CPUID, for choosing the kernel build at run time.
         .target(name: "CCPUID"),
 
@@ -59,7 +65,7 @@ let package = Package(
                 exclude: ["Tokenizer/make_html_entities.py", "Tokenizer/make_ftfy_tables.py", "Tokenizer/make_unicode_tables.py"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")]),
 
-        .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP"]),
+        .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "CFreeType"]),
 
         .executableTarget(
             name: "segwatch",

@@ -28,7 +28,7 @@ struct Label: ParsableCommand {
 
             --out-json FILE writes the segments (COCO RLE, bbox [x, y, w, h], area, label, \
             score, cosine, top labels), the legend, the settings and the models' XXH64 digests. \
-            Without output flags, a table of the segments is printed.
+            --overlay FILE.png draws the picture with each segment's mask in its label's color             (gray: unknown), its outline, and its label and score in a box at its center,             larger segments first so smaller ones stay on top. The font is a real one, through             FreeType: --font, else $SEGWATCH_FONT, else DejaVu Sans Bold (fonts-dejavu-core).             Without output flags, a table of the segments is printed.
             """)
 
     @Argument(help: "A picture (anything FFmpeg decodes), or a video with --frame.")
@@ -50,12 +50,23 @@ struct Label: ParsableCommand {
     @Option(help: "Write the label map as PNG (8-bit indices, 16-bit over 255 labels).")
     var outMap: String?
 
+    @Option(help: "Write the picture with translucent colored masks, outlines and labels as PNG.")
+    var overlay: String?
+
+    @Option(help: "Font of the overlay's labels (TrueType/OpenType; default: $SEGWATCH_FONT, else DejaVu Sans Bold).")
+    var font: String?
+
+    @Option(help: "Label text height in pixels (default: the picture's short side / 30, at least 12).")
+    var fontSize: Int?
+
     func validate() throws {
         try models.requireModels()
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
         if let outJson, !outJson.hasSuffix(".json") { throw ValidationError("--out-json must end in .json, not '\(outJson)'") }
         if let outMap, !outMap.hasSuffix(".png") { throw ValidationError("--out-map must end in .png, not '\(outMap)'") }
+        if let overlay, !overlay.hasSuffix(".png") { throw ValidationError("--overlay must end in .png, not '\(overlay)'") }
+        if let fontSize, !(4...512).contains(fontSize) { throw ValidationError("--font-size must be in 4...512, not \(fontSize)") }
     }
 
     func run() throws {
@@ -68,6 +79,9 @@ struct Label: ParsableCommand {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
             let picture = try loadRGBImage(image, frame: frame)
+            let face = try overlay.map { _ in
+                try Font(path: try Font.locate(font), pixelSize: fontSize ?? max(12, min(picture.width, picture.height) / 30))
+            }
             let labeler = try models.labeler(words, vocabulary: vocabulary)
             let progress = Progress.onTerminal()
             let labeled = try labeler.label(picture) { done, total in progress.bar("segmenting", done: done, total: total, unit: "batches") }
@@ -78,6 +92,14 @@ struct Label: ParsableCommand {
                 let indices = map.map { $0 < 0 ? unknownIndex : Int($0) }
                 try writePNG(names.count <= 255 ? .gray8(indices.map { UInt8($0) }) : .gray16(indices.map { UInt16($0) }),
                              width: picture.width, height: picture.height, to: outMap)
+            }
+            if let overlay, let face {
+                let drawn = try drawOverlay(picture, segments: masks.indices.map { i in
+                    let label = results[i]?.label
+                    let text = label.map { String(format: "%@ %.2f", names[$0], results[i]!.score) } ?? "unknown"
+                    return OverlaySegment(mask: masks[i].rle, text: text, colorIndex: label)
+                }, font: face)
+                try writePNG(.rgb24(drawn.pixels), width: picture.width, height: picture.height, to: overlay)
             }
             let segments = masks.indices.map { i in
                 SegmentRecord(mask: masks[i], result: results[i], names: names, stuff: Set(stuff))
@@ -92,7 +114,7 @@ struct Label: ParsableCommand {
                                           unknown_index: unknownIndex, stuff: stuff, settings: settings,
                                           models: digests, segments: segments), to: outJson)
             }
-            if outJson == nil && outMap == nil {
+            if outJson == nil && outMap == nil && overlay == nil {
                 print("segment      area  bbox [x, y, w, h]       label                 score  cosine")
                 for (i, s) in segments.enumerated() {
                     print(String(format: "%7d  %8d  %-22@  %-20@  %5.3f  %6.3f", i, s.area, "\(s.bbox)" as NSString,

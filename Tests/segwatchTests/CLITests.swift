@@ -312,7 +312,8 @@ let segwatch: String = {
         ["label", Self.image, "--sam", Self.fixtures.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
          "--clip", Self.fixtures.appendingPathComponent("clip_hf").path, "--label", "car|automobile", "--label", "road",
          "--label", "sky", "--stuff", "road", "--cache", folder.path("cache"), "--threads", "2",
-         "--out-json", folder.path("\(name).json"), "--out-map", folder.path("\(name).png")] + Self.generator
+         "--out-json", folder.path("\(name).json"), "--out-map", folder.path("\(name).png"),
+         "--overlay", folder.path("\(name)-overlay.png"), "--crop-weight", "0.3"] + Self.generator
     }
 
     // Random weights: the labels mean nothing, the structure does. A map of the picture's size
@@ -344,6 +345,10 @@ let segwatch: String = {
         }
         let raw = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-i", folder.path("a.png"), "-f", "rawvideo", "-pix_fmt", "gray", "-"], timeout: 30)
         #expect(raw.stdout.count == 480 * 322 && Set(raw.stdout).isSubset(of: [0, 1, 2, 255]))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.path("a-overlay.png"))) == Data(contentsOf: URL(fileURLWithPath: folder.path("b-overlay.png"))))
+        let overlay = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-i", folder.path("a-overlay.png"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], timeout: 30)
+        #expect(overlay.stdout.count == 480 * 322 * 3)
+        #expect((record["settings"] as? [String: Any])?["crop_weight"] as? Double == 0.3)
     }
 
     @Test func badInputsAreOneClearLine() throws {
@@ -359,6 +364,7 @@ let segwatch: String = {
             (["label", "/nonexistent/picture.png", "--sam", sam, "--clip", clip, "--label", "car"], "/nonexistent/picture.png"),
             (["label", Fixtures.media("carphone.mp4"), "--frame", "500", "--sam", sam, "--clip", clip, "--label", "car"], "--frame 500"),
             (["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--head", sam], "segment head"),
+            (["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--overlay", folder.path("o.png"), "--font", "/nonexistent/font.ttf"], "/nonexistent/font.ttf"),
         ]
         for (arguments, needle) in cases {
             let result = try runProcess(segwatch, arguments + ["--cache", folder.path("cache")], timeout: 120)
