@@ -50,7 +50,7 @@ let segwatch: String = {
     }
 
     @Test func everyCommandHasHelpAndVersion() throws {
-        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["label"], ["eval"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"]] {
+        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["label"], ["eval"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"], ["bench", "label"]] {
             let help = try runProcess(segwatch, command + ["--help"], timeout: 20)
             #expect(help.status == 0 && help.output.contains("USAGE:"), "\(command) --help")
             let version = try runProcess(segwatch, command + ["--version"], timeout: 20)
@@ -141,6 +141,21 @@ let segwatch: String = {
         }
         let bad = try runProcess(segwatch, ["bench", "sam", "--sam", checkpoint, "--batches", "0"], timeout: 30)
         #expect(bad.status != 0 && bad.errorOutput.contains("--batches"))
+    }
+
+    @Test func labelBenchReportsEveryStage() throws {
+        let result = try runProcess(segwatch, ["bench", "label", "--sam", Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
+                                               "--clip", Fixtures.root.appendingPathComponent("clip_hf").path,
+                                               "--image", Fixtures.root.appendingPathComponent("images/bikes_f100.png").path,
+                                               "--points-per-side", "2", "--labels", "30", "--segments", "4", "--runs", "1", "--warmup", "0",
+                                               "--json"], timeout: 180)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let stages = ["amg_ms", "clip_dense_ms", "embed_ms_per_segment", "classify_ms"].map { object[$0] as? Double ?? 0 }
+        #expect(stages.allSatisfy { $0 > 0 }, "\(object)")
+        let total = try #require(object["total_ms"] as? Double)
+        #expect(abs(total - (stages[0] + stages[1] + 4 * stages[2] + stages[3])) < 1e-6 * total + 1e-3)
+        #expect(object["labels"] as? Int == 30 && object["segments"] as? Int == 4)
     }
 }
 
