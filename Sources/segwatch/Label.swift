@@ -28,7 +28,11 @@ struct Label: ParsableCommand {
 
             --out-json FILE writes the segments (COCO RLE, bbox [x, y, w, h], area, label, \
             score, cosine, top labels), the legend, the settings and the models' XXH64 digests. \
-            --overlay FILE.png draws the picture with each segment's mask in its label's color             (gray: unknown), its outline, and its label and score in a box at its center,             larger segments first so smaller ones stay on top. The font is a real one, through             FreeType: --font, else $SEGWATCH_FONT, else DejaVu Sans Bold (fonts-dejavu-core).             Without output flags, a table of the segments is printed.
+            --overlay FILE.png draws the picture with each segment's mask in its label's color \
+            (gray: unknown), its outline, and its label and score in a box at its center, \
+            larger segments first so smaller ones stay on top. The font is a real one, through \
+            FreeType: --font, else $SEGWATCH_FONT, else DejaVu Sans Bold (fonts-dejavu-core). \
+            Without output flags, a table of the segments is printed.
             """)
 
     @Argument(help: "A picture (anything FFmpeg decodes), or a video with --frame.")
