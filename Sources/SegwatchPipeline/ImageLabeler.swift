@@ -77,6 +77,15 @@ public struct ImageLabeler<B: Backend>: Sendable {
         return height <= width ? (short, long(width, height)) : (long(height, width), short)
     }
 
+    /// CLIP's dense features of the whole picture resized to `denseGrid`.
+    public func denseFeatures(_ picture: RGBImage) -> DenseFeatures {
+        let grid = denseGrid(height: picture.height, width: picture.width), patch = clip.config.patchSize
+        let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
+                                size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
+        let (_, dense) = clip.vision(backend.upload(pixels), dense: true)
+        return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width))
+    }
+
     /// Segments, embeds, classifies and maps one picture. `progress(done, total)` follows the
     /// mask generator's batches, the longest part.
     public func label(_ picture: RGBImage, progress: ((Int, Int) -> Void)? = nil) throws -> LabeledPicture {
@@ -89,14 +98,7 @@ public struct ImageLabeler<B: Backend>: Sendable {
         let masks = try timed(\.amg) {
             try SamAutomaticMaskGenerator(predictor: SamPredictor(model: sam), options: options.generator).generate(picture, progress: progress)
         }
-        let grid = denseGrid(height: picture.height, width: picture.width)
-        let features = timed(\.clipDense) {
-            let patch = clip.config.patchSize
-            let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
-                                    size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
-            let (_, dense) = clip.vision(backend.upload(pixels), dense: true)
-            return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width))
-        }
+        let features = timed(\.clipDense) { denseFeatures(picture) }
         let rles = masks.map(\.rle)
         let embeddings = try timed(\.embed) { () throws -> [[Float]?] in
             let pooled = try embedder.embed(features, masks: rles)
@@ -118,6 +120,6 @@ public struct ImageLabeler<B: Backend>: Sendable {
             try semanticMap(masks: rles, probabilities: results.map { $0?.label == nil ? nil : $0!.probabilities },
                             labels: classifier.labels.labels.count, height: picture.height, width: picture.width)
         }
-        return LabeledPicture(masks: masks, results: results, map: map, grid: grid, timings: timings)
+        return LabeledPicture(masks: masks, results: results, map: map, grid: features.grid, timings: timings)
     }
 }

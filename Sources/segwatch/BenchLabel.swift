@@ -96,12 +96,7 @@ struct BenchLabel: ParsableCommand {
         }
 
         let rles = syntheticMasks(count: segments, height: picture.height, width: picture.width)
-        let grid = labeler.denseGrid(height: picture.height, width: picture.width)
-        let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
-                                size: (grid.h * model.config.patchSize, grid.w * model.config.patchSize),
-                                mean: model.config.imageMean, std: model.config.imageStd)
-        let features = DenseFeatures(dense: backend.download(model.vision(backend.upload(pixels), dense: true).dense!),
-                                     frame: (picture.height, picture.width))
+        let features = labeler.denseFeatures(picture)
         var embed: [Double] = [], classify: [Double] = []
         for run in 0..<(options.warmup + options.runs) {
             var start = DispatchTime.now()
@@ -127,7 +122,7 @@ struct BenchLabel: ParsableCommand {
         result["amg_masks"] = .number(Double(masks))
         result["segments"] = .number(Double(segments))
         result["labels"] = .number(Double(labels))
-        result["clip_grid"] = .string("\(grid.h)x\(grid.w)")
+        result["clip_grid"] = .string("\(features.grid.h)x\(features.grid.w)")
         result["points_per_side"] = .number(Double(generator.pointsPerSide))
         result["sam"] = .string(samModel.imageEncoder.summary)
         result["clip"] = .string(model.config.summary)
