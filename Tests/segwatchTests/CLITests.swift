@@ -154,7 +154,8 @@ let segwatch: String = {
         let stages = ["amg_ms", "clip_dense_ms", "embed_ms_per_segment", "classify_ms"].map { object[$0] as? Double ?? 0 }
         #expect(stages.allSatisfy { $0 > 0 }, "\(object)")
         let total = try #require(object["total_ms"] as? Double)
-        #expect(abs(total - (stages[0] + stages[1] + 4 * stages[2] + stages[3])) < 1e-6 * total + 1e-3)
+        // Each figure is printed to 0.001 ms: the sum of seven rounded terms is within 0.0035 of the total.
+        #expect(abs(total - (stages[0] + stages[1] + 4 * stages[2] + stages[3])) < 0.004)
         #expect(object["labels"] as? Int == 30 && object["segments"] as? Int == 4)
     }
 }
