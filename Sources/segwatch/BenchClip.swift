@@ -51,17 +51,9 @@ struct BenchClip: ParsableCommand {
         }
         guard labels >= 0, vocabRuns > 0 else { throw ValidationError("--labels must not be negative and --vocab-runs must be positive") }
         let backend = ProfiledBackend(CPUBackend(threads: tensor.threads))
-        var scratch: URL?
-        defer { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
-        let folder: String
-        if let clip {
-            folder = clip
-        } else {
-            let url = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-clip-\(getpid())")
-            scratch = url
-            try runReporting { try writeSyntheticOpenCLIP(to: url, vision: (768, 12, 64), text: (512, 12, 8), embedDim: 512) }
-            folder = url.path
-        }
+        let modelFolder = try runReporting { try BenchCLIPFolder(clip, name: "clip") }
+        defer { modelFolder.remove() }
+        let folder = modelFolder.path
         let model = try runReporting { try CLIP.load(directory: folder, backend: backend) }
         var result = BenchResult()
         for side in sides {
@@ -145,6 +137,32 @@ extension BenchClip {
         result["vocab_cached_ms"] = .number(median(cached))
         result["vocab_labels"] = .number(Double(labels))
         result["vocab_templates"] = .number(Double(templates.templates.count))
+    }
+}
+
+/// The CLIP model folder a benchmark times: `--clip` as given, or else OpenAI's ViT-B/16 layout
+/// with random weights, written to a temporary folder that `remove()` deletes.
+struct BenchCLIPFolder {
+    let path: String
+    private let scratch: URL?
+
+    init(_ clip: String?, name: String) throws {
+        if let clip {
+            (path, scratch) = (clip, nil)
+            return
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-\(name)-\(getpid())")
+        do {
+            try writeSyntheticOpenCLIP(to: url, vision: (768, 12, 64), text: (512, 12, 8), embedDim: 512)
+        } catch {
+            try? FileManager.default.removeItem(at: url)
+            throw error
+        }
+        (path, scratch) = (url.path, url)
+    }
+
+    func remove() {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
     }
 }
 

@@ -58,17 +58,9 @@ struct BenchLabel: ParsableCommand {
 
     mutating func run() throws {
         let backend = CPUBackend(threads: tensor.threads)
-        var scratch: URL?
-        defer { if let scratch { try? FileManager.default.removeItem(at: scratch) } }
-        let folder: String
-        if let clip {
-            folder = clip
-        } else {
-            let url = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-label-\(getpid())")
-            scratch = url
-            try runReporting { try writeSyntheticOpenCLIP(to: url, vision: (768, 12, 64), text: (512, 12, 8), embedDim: 512) }
-            folder = url.path
-        }
+        let modelFolder = try runReporting { try BenchCLIPFolder(clip, name: "label") }
+        defer { modelFolder.remove() }
+        let folder = modelFolder.path
         let picture = try runReporting { try loadRGBImage(image, frame: 0) }
         let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(directory: folder, backend: backend)) }
         let vocabulary = try runReporting {
