@@ -68,13 +68,17 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let names = try Vocabulary(file: classes).labels.map(\.name)
             let pairs = try imagePairs()
+            let names: [String]
             var labeler: ImageLabeler<CPUBackend>?
             if images != nil {
-                var words = vocabulary
-                words.vocab = classes
-                labeler = try models.labeler(try models.words(words), vocabulary: words)
+                var options = vocabulary
+                options.vocab = classes
+                let words = try models.words(options)
+                names = words.names
+                labeler = try models.labeler(words, vocabulary: options)
+            } else {
+                names = try Vocabulary(file: classes).labels.map(\.name)
             }
             let csv = try perImage.map { try CSVWriter(path: $0, header: ["image", "width", "height", "scored_pixels", "pixel_accuracy",
                                                                         "mean_iou", "segments", "seconds"]) }
@@ -84,13 +88,13 @@ struct Eval: ParsableCommand {
                 progress.bar("scoring", done: n, total: pairs.count, unit: "images")
                 let start = DispatchTime.now()
                 let truth = try groundTruth(pair.truth)
-                let (prediction, unknown, segments) = try predict(pair.input, labeler: labeler)
+                let (prediction, segments) = try predict(pair.input, labeler: labeler)
                 guard (prediction.width, prediction.height) == (truth.width, truth.height) else {
                     throw CommandError("\(pair.input) is \(prediction.width)x\(prediction.height); its ground truth \(pair.truth) is \(truth.width)x\(truth.height)")
                 }
                 var matrix = ConfusionMatrix(classes: names.count, ignoreIndex: ignoreIndex)
                 do {
-                    try matrix.add(truth: truth.values, prediction: prediction.values, unknown: unknown)
+                    try matrix.add(truth: truth.values, prediction: prediction.values, unknown: prediction.unknownIndex)
                 } catch {
                     throw CommandError("\(pair.input) against \(pair.truth): \(error)")
                 }
@@ -102,7 +106,7 @@ struct Eval: ParsableCommand {
             }
             progress.clear()
             let report = EvalReport(names: names, scores: total.scores, images: pairs.count)
-            print(json ? try report.json() : report.table())
+            print(json ? try jsonString(report) : report.table())
         }
     }
 
@@ -149,16 +153,13 @@ struct Eval: ParsableCommand {
                         values: map.values.map { $0 == 0 || $0 == ignore ? ignore : $0 - 1 }, bitDepth: map.bitDepth)
     }
 
-    /// The predicted map, its unknown index, and how many segments made it (labeled on the fly).
-    private func predict(_ input: String, labeler: ImageLabeler<CPUBackend>?) throws -> (LabelMap, Int, Int?) {
-        guard let labeler else {
-            let map = try readLabelMap(input)
-            return (map, map.unknownIndex, nil)
-        }
+    /// The predicted map, and how many segments made it (labeled on the fly).
+    private func predict(_ input: String, labeler: ImageLabeler<CPUBackend>?) throws -> (LabelMap, Int?) {
+        guard let labeler else { return (try readLabelMap(input), nil) }
         let picture = try loadRGBImage(input, frame: 0)
         let labeled = try labeler.label(picture)
         let values = labeled.map.map { $0 < 0 ? UInt16.max : UInt16($0) }
-        return (LabelMap(width: picture.width, height: picture.height, values: values, bitDepth: 16), 65535, labeled.masks.count)
+        return (LabelMap(width: picture.width, height: picture.height, values: values, bitDepth: 16), labeled.masks.count)
     }
 }
 
@@ -191,12 +192,6 @@ private struct EvalReport: Encodable {
             ClassScore(name: names[$0], iou: scores.iou[$0], accuracy: scores.accuracy[$0],
                        truth_pixels: scores.truthArea[$0], predicted_pixels: scores.predictedArea[$0])
         }
-    }
-
-    func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     func table() -> String {
