@@ -53,13 +53,10 @@ public struct CropEmbedder<B: Backend>: Sendable {
 /// The mask's bounding box as a square picture centered on it: mask pixels kept, everything else
 /// `fill` (a color in [0, 1]). Nil when the mask is empty.
 func maskedSquareCrop(_ picture: RGBImage, mask: BinaryMask, fill: [Float]) -> RGBImage? {
-    var (x0, y0, x1, y1) = (mask.width, mask.height, -1, -1)
-    for y in 0..<mask.height {
-        for x in 0..<mask.width where mask.pixels[y * mask.width + x] != 0 {
-            x0 = min(x0, x); x1 = max(x1, x); y0 = min(y0, y); y1 = max(y1, y)
-        }
-    }
-    guard x1 >= 0 else { return nil }
+    // `box` is [0, 0, 0, 0] for an empty mask and for a mask of pixel (0, 0) alone.
+    let box = mask.box
+    guard box != [0, 0, 0, 0] || (mask.pixels.first ?? 0) != 0 else { return nil }
+    let (x0, y0, x1, y1) = (box[0], box[1], box[2], box[3])
     let (w, h) = (x1 - x0 + 1, y1 - y0 + 1)
     let side = max(w, h), left = (side - w) / 2, top = (side - h) / 2
     let color = fill.map { UInt8((min(max($0, 0), 1) * 255).rounded()) }

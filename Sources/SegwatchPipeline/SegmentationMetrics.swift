@@ -73,7 +73,7 @@ public struct SegmentationScores: Sendable, Equatable {
 
     init(_ m: ConfusionMatrix) {
         let k = m.classes
-        let truthArea = (0..<k).map { t in (0...k).reduce(0) { $0 + m.count(truth: t, predicted: $1 == k ? nil : $1) } }
+        let truthArea = (0..<k).map { t in m.counts[(t * (k + 1))..<((t + 1) * (k + 1))].reduce(0, +) }
         let predictedArea = (0..<k).map { p in (0..<k).reduce(0) { $0 + m.count(truth: $1, predicted: p) } }
         let intersection = (0..<k).map { m.count(truth: $0, predicted: $0) }
         let iou: [Double?] = (0..<k).map { c in

@@ -60,7 +60,8 @@ public func drawOverlay(_ picture: RGBImage, segments: [OverlaySegment], font: F
         for c in 0..<3 { canvas[3 * pixel + c] += alpha * (color[c] - canvas[3 * pixel + c]) }
     }
     let thickness = style.outline ?? max(1, min(height, width) / 400)
-    let order = segments.indices.sorted { areaFromRLE(segments[$0].mask) > areaFromRLE(segments[$1].mask) }
+    let areas = segments.map { areaFromRLE($0.mask) }
+    let order = segments.indices.sorted { areas[$0] > areas[$1] }
     // One mask buffer for all segments, set and cleared along each mask's runs.
     var inside = [Bool](repeating: false, count: height * width)
     var boxes: [Int: (x0: Int, y0: Int, x1: Int, y1: Int)] = [:]
