@@ -37,6 +37,16 @@ struct ConvTranspose2d<B: Backend>: Sendable {
     func callAsFunction(_ x: B.Value) -> B.Value {
         backend.convTranspose2d(x, weight: weight, bias: bias, stride: stride)
     }
+
+    /// The same map as a `Linear` from a pixel's input channels to its stride x stride
+    /// children's outputs, ordered `(ky, kx, output)`: weight `[stride^2 * output, input]`.
+    var childrenLinear: (weight: B.Value, bias: B.Value) {
+        let b = backend, s = b.shape(weight)
+        let children = stride * stride
+        let w = b.reshape(b.contiguous(b.permute(weight, [2, 3, 1, 0])), [children * s[1], s[0]])
+        let tiled = b.contiguous(b.expand(b.reshape(bias, [1, s[1]]), [children, s[1]]))
+        return (w, b.reshape(tiled, [children * s[1]]))
+    }
 }
 
 /// `MLPBlock`: `lin2(act(lin1(x)))`.

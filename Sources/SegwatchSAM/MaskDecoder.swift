@@ -45,6 +45,8 @@ public struct MaskDecoder<B: Backend>: Sendable {
     let outputTokens: B.Value
     let numMaskTokens: Int
     let outputUpscaling: (ConvTranspose2d<B>, LayerNorm2d<B>, ConvTranspose2d<B>)
+    /// `outputUpscaling` on channels-last rows (see `upscaledMasks`).
+    let upscaling: (first: (weight: B.Value, bias: B.Value), norm: LayerNorm2d<B>, second: (weight: B.Value, bias: B.Value))
     let outputHypernetworksMLPs: [DecoderMLP<B>]
     let iouPredictionHead: DecoderMLP<B>
 
@@ -61,6 +63,7 @@ public struct MaskDecoder<B: Backend>: Sendable {
         outputUpscaling = (try ConvTranspose2d(w.scope("output_upscaling.0"), input: transformerDim, output: transformerDim / 4, stride: 2),
                            try LayerNorm2d(w.scope("output_upscaling.1"), channels: transformerDim / 4),
                            try ConvTranspose2d(w.scope("output_upscaling.3"), input: transformerDim / 4, output: transformerDim / 8, stride: 2))
+        upscaling = (outputUpscaling.0.childrenLinear, outputUpscaling.1, outputUpscaling.2.childrenLinear)
         outputHypernetworksMLPs = try (0..<numMaskTokens).map { try DecoderMLP(w.scope("output_hypernetworks_mlps.\($0)")) }
         iouPredictionHead = try DecoderMLP(w.scope("iou_prediction_head"))
         guard iouPredictionHead.outputDim == numMaskTokens, outputHypernetworksMLPs.allSatisfy({ $0.outputDim == transformerDim / 8 }) else {
@@ -95,16 +98,31 @@ public struct MaskDecoder<B: Backend>: Sendable {
         var masks: [B.Value] = []
         for start in stride(from: 0, to: batch, by: Self.upscalingChunk) {
             let chunk = start..<min(batch, start + Self.upscalingChunk)
-            let image = backend.reshape(backend.permute(backend.slice(keys, dim: 0, chunk), [0, 2, 1]), [chunk.count, transformerDim] + grid)
-            let up = outputUpscaling
-            var upscaled = backend.activate(up.1(up.0(image)), .gelu)
-            upscaled = backend.activate(up.2(upscaled), .gelu)
-            let s = backend.shape(upscaled)
-            let product = backend.matmul(backend.slice(hyperIn, dim: 0, chunk), backend.reshape(upscaled, [s[0], s[1], s[2] * s[3]]))
-            masks.append(backend.reshape(product, [chunk.count, selected.count, s[2], s[3]]))
+            masks.append(upscaledMasks(keys: backend.slice(keys, dim: 0, chunk), hyperIn: backend.slice(hyperIn, dim: 0, chunk), grid: grid))
         }
         let iou = iouPredictionHead(backend.select(hs, dim: 1, 0))             // [B, 1 + masks]
         return DecoderOutput(lowResLogits: masks.count == 1 ? masks[0] : backend.concat(masks, dim: 0),
                              iouPredictions: backend.slice(iou, dim: 1, selected))
+    }
+
+    /// `output_upscaling` and the hypernetwork product for `[b, h * w, C]` channels-last keys.
+    ///
+    /// A transposed convolution with kernel == stride 2 maps each pixel's channels to its 2x2
+    /// children's independently, so both run as plain products on `[pixels, channels]` rows,
+    /// and the LayerNorm2d over a child's channels is a LayerNorm over a row. The children stay
+    /// beside their parent, `(y, x, ky, kx, ky2, kx2)`, until the masks, a few channels where
+    /// the embeddings have 32, are put in raster order: no image-sized transposition.
+    private func upscaledMasks(keys: B.Value, hyperIn: B.Value, grid: [Int]) -> B.Value {
+        let b = backend
+        let (batch, masks) = (b.shape(keys)[0], b.shape(hyperIn)[1])
+        let (first, norm, second) = upscaling
+        var x = b.linear(keys, weight: first.weight, bias: first.bias)                        // [b, hw, 4 * C/4]
+        x = b.activate(b.layerNorm(b.reshape(x, [batch, grid[0] * grid[1] * 4, transformerDim / 4]),
+                                   weight: norm.weight, bias: norm.bias, eps: norm.eps), .gelu)
+        x = b.activate(b.linear(x, weight: second.weight, bias: second.bias), .gelu)           // [b, hw * 4, 4 * C/8]
+        let children = b.reshape(x, [batch, grid[0] * grid[1] * 16, transformerDim / 8])
+        let product = b.matmul(hyperIn, b.permute(children, [0, 2, 1]))                         // [b, masks, hw * 16]
+        let raster = b.permute(b.reshape(product, [batch, masks, grid[0], grid[1], 2, 2, 2, 2]), [0, 1, 2, 4, 6, 3, 5, 7])
+        return b.reshape(b.contiguous(raster), [batch, masks, grid[0] * 4, grid[1] * 4])
     }
 }

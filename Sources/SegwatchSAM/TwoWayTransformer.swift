@@ -10,6 +10,16 @@ import SegwatchTensor
 
 /// `Attention` of transformer.py: projections to `internal` channels (embedding / downsample
 /// rate), multi-head attention, projection back.
+///
+/// Cross-attention meets a long side, the image's h * w positions, and a short one, a prompt's
+/// few tokens. When the long side differs per prompt, projecting it costs a full `[h * w, C] x
+/// [C, internal]` product per prompt, although only `heads * tokens` directions of it (56 for a
+/// point prompt, against 128 internal channels) ever reach the result. So the weights that
+/// touch the long side are folded into the short side's tokens instead, per head:
+/// `q . (Wk x + bk) = (Wk^T q) . x + const`, the constant dropping out of the softmax over x;
+/// `sum p (Wv x + bv) = Wv (sum p x) + bv`, as the probabilities sum to 1; and the output
+/// projection of a long query side, `Wo concat_h(sum_t p v)`, becomes `sum_{h,t} p (Wo_h v)`.
+/// The result is the reference's, in a different order of sums.
 struct DecoderAttention<B: Backend>: Sendable {
     let backend: B
     let heads: Int
@@ -17,6 +27,10 @@ struct DecoderAttention<B: Backend>: Sendable {
     let kProj: Linear<B>
     let vProj: Linear<B>
     let outProj: Linear<B>
+    /// Per-head weights for the folded products, d = internal / heads: `Wq_h`, `Wk_h` as
+    /// `[1, heads, d, C]`; `Wv_h^T` as `[1, heads, C, d]`; `Wo_h^T` as `[1, heads, d, C]`.
+    let qHeads: B.Value, kHeads: B.Value, vHeadsT: B.Value, outHeadsT: B.Value, qBiasHeads: B.Value, vBiasHeads: B.Value
+    let outBias: B.Value
 
     init(_ w: Weights<B>, embeddingDim: Int, heads: Int) throws {
         backend = w.backend
@@ -30,7 +44,18 @@ struct DecoderAttention<B: Backend>: Sendable {
         kProj = try Linear(w.scope("k_proj"), input: embeddingDim, output: internalDim)
         vProj = try Linear(w.scope("v_proj"), input: embeddingDim, output: internalDim)
         outProj = try Linear(w.scope("out_proj"), input: internalDim, output: embeddingDim)
+        let d = internalDim / heads
+        let b = backend
+        qHeads = b.reshape(qProj.weight, [1, heads, d, embeddingDim])
+        kHeads = b.reshape(kProj.weight, [1, heads, d, embeddingDim])
+        vHeadsT = b.contiguous(b.permute(b.reshape(vProj.weight, [1, heads, d, embeddingDim]), [0, 1, 3, 2]))
+        outHeadsT = b.contiguous(b.permute(b.reshape(outProj.weight, [1, embeddingDim, heads, d]), [0, 2, 3, 1]))
+        qBiasHeads = b.reshape(try w("q_proj.bias", [internalDim]), [1, heads, 1, d])
+        vBiasHeads = b.reshape(try w("v_proj.bias", [internalDim]), [1, heads, 1, d])
+        outBias = try w("out_proj.bias", [embeddingDim])
     }
+
+    private var internalDim: Int { backend.shape(qProj.weight)[0] }
 
     /// `_separate_heads`: `[B, N, heads * c]` -> `[batch, heads, N, c]`, broadcasting batch 1.
     private func separateHeads(_ x: B.Value, batch: Int) -> B.Value {
@@ -40,8 +65,20 @@ struct DecoderAttention<B: Backend>: Sendable {
         return backend.expand(heads, [batch] + Array(backend.shape(heads).dropFirst()))
     }
 
+    /// Folding pays when a side's per-head directions are fewer than the internal channels.
+    private func folds(short: Int) -> Bool { heads * short < internalDim }
+
     func callAsFunction(q: B.Value, k: B.Value, v: B.Value) -> B.Value {
-        callAsFunction(projected: (qProj(q), kProj(k), vProj(v)))
+        let (qShape, kShape) = (backend.shape(q), backend.shape(k))
+        let batch = max(qShape[0], kShape[0])
+        // Keys shared by all prompts are projected once (batch 1): cheaper than folding.
+        if kShape[1] > qShape[1], kShape[0] == batch, folds(short: qShape[1]) {
+            return foldedKeys(q: q, k: k, v: v)
+        }
+        if qShape[1] > kShape[1], folds(short: kShape[1]) {
+            return foldedQueries(q: q, k: k, v: v)
+        }
+        return callAsFunction(projected: (qProj(q), kProj(k), vProj(v)))
     }
 
     /// Attention of already projected q, k, v (so shared projections can be reused).
@@ -52,6 +89,49 @@ struct DecoderAttention<B: Backend>: Sendable {
         let v = separateHeads(projected.v, batch: batch)
         let channels = backend.shape(q)[3]
         return outProj(backend.attention(q: q, k: k, v: v, AttentionOptions(scale: 1 / Float(channels).squareRoot())))
+    }
+
+    private var scale: Float { 1 / Float(internalDim / heads).squareRoot() }
+
+    /// Few queries `[B, T, C]` against per-prompt keys and values `[B, N, C]`: the key and
+    /// value projections are folded into the queries.
+    private func foldedKeys(q: B.Value, k: B.Value, v: B.Value) -> B.Value {
+        let b = backend
+        let (batch, tokens, channels) = (b.shape(k)[0], b.shape(q)[1], b.shape(k)[2])
+        let qh = separateHeads(b.affine(qProj(q), scale: scale, shift: 0), batch: batch)             // [B, H, T, d]
+        let directions = b.reshape(b.matmul(qh, kHeads), [batch, heads * tokens, channels])         // Wk_h^T q: [B, H*T, C]
+        let p = b.softmax(b.matmul(directions, b.permute(k, [0, 2, 1])))                            // [B, H*T, N]
+        let pooled = b.reshape(b.matmul(p, v), [batch, heads, tokens, channels])                    // sum p x
+        let out = b.binary(b.matmul(pooled, vHeadsT), .add, vBiasHeads)                              // [B, H, T, d]
+        return outProj(b.reshape(b.permute(out, [0, 2, 1, 3]), [batch, tokens, internalDim]))
+    }
+
+    /// Many queries `[1 or B, N, C]` against few keys and values `[B, T, C]`: the output
+    /// projection is folded into the values, and, when the queries differ per prompt, the
+    /// query projection into the keys.
+    private func foldedQueries(q: B.Value, k: B.Value, v: B.Value) -> B.Value {
+        let b = backend
+        let (qShape, tokens) = (b.shape(q), b.shape(k)[1])
+        let batch = max(qShape[0], b.shape(k)[0])
+        let (positions, channels) = (qShape[1], qShape[2])
+        let kh = separateHeads(b.affine(kProj(k), scale: scale, shift: 0), batch: batch)            // [B, H, T, d]
+        let khT = b.permute(kh, [0, 1, 3, 2])                                                        // [B, H, d, T]
+        var scores: B.Value                                                                          // [B, N, H*T]
+        if qShape[0] < batch {
+            // Shared queries: projected once, and only the small score products are per prompt.
+            let qh = separateHeads(qProj(q), batch: 1)                                               // [1, H, N, d]
+            scores = b.permute(b.matmul(qh, khT), [0, 2, 1, 3])                                      // [B, N, H, T]
+            scores = b.reshape(b.contiguous(scores), [batch, positions, heads * tokens])
+        } else {
+            let directions = b.matmul(b.permute(qHeads, [0, 1, 3, 2]), khT)                         // Wq_h^T k: [B, H, C, T]
+            let folded = b.reshape(b.contiguous(b.permute(directions, [0, 2, 1, 3])), [batch, channels, heads * tokens])
+            let bias = b.reshape(b.matmul(qBiasHeads, khT), [batch, 1, heads * tokens])             // bq_h . k
+            scores = b.binary(b.matmul(q, folded), .add, bias)
+        }
+        let p = b.reshape(b.softmax(b.reshape(scores, [batch, positions, heads, tokens])), [batch, positions, heads * tokens])
+        let vh = separateHeads(vProj(v), batch: batch)                                               // [B, H, T, d]
+        let values = b.reshape(b.matmul(vh, outHeadsT), [batch, heads * tokens, channels])          // Wo_h v: [B, H*T, C]
+        return b.binary(b.matmul(p, values), .add, outBias)
     }
 }
 

@@ -15,15 +15,15 @@ public enum BinaryOperation: Sendable {
 
 /// `a op b` with broadcasting (`torch.add`, `torch.mul`, ...).
 public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Tensor {
+    let kernel = switch operation {
+    case .add: kernels.add
+    case .subtract: kernels.subtract
+    case .multiply: kernels.multiply
+    case .divide: kernels.divide
+    }
     if a.shape == b.shape && a.isContiguous && b.isContiguous {
         let result = Tensor(uninitialized: a.shape)
         let x = a.pointer, y = b.pointer, out = result.pointer
-        let kernel = switch operation {
-        case .add: kernels.add
-        case .subtract: kernels.subtract
-        case .multiply: kernels.multiply
-        case .divide: kernels.divide
-        }
         parallelFor(a.count, grain: 16384) { range in
             kernel(x + range.lowerBound, y + range.lowerBound, out + range.lowerBound, range.count)
         }
@@ -50,11 +50,19 @@ public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Te
         out.pointee = operation.apply(a.pointer.pointee, b.pointer.pointee)
         return result
     }
-    // Walk the outer dimensions; the innermost is a strided loop.
+    // Walk the outer dimensions; the innermost is the vector kernel when both sides are dense
+    // along it (a bias added to every row of a batch), else a strided loop.
     let inner = shape[rank - 1], aStep = va.strides[rank - 1], bStep = vb.strides[rank - 1]
-    for (row, (ao, bo)) in zip(rowOffsets(va), rowOffsets(vb)).enumerated() {
-        let target = out + row * inner
-        for i in 0..<inner { target[i] = operation.apply(x[ao + i * aStep], y[bo + i * bStep]) }
+    let aRows = rowOffsets(va), bRows = rowOffsets(vb)
+    parallelFor(aRows.count, grain: max(1, 16384 / max(inner, 1))) { rows in
+        for row in rows {
+            let target = out + row * inner, ao = aRows[row], bo = bRows[row]
+            if aStep == 1 && bStep == 1 {
+                kernel(x + ao, y + bo, target, inner)
+            } else {
+                for i in 0..<inner { target[i] = operation.apply(x[ao + i * aStep], y[bo + i * bStep]) }
+            }
+        }
     }
     return result
 }
