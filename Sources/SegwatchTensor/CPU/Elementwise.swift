@@ -114,16 +114,35 @@ public func concat(_ tensors: [Tensor], dim: Int) -> Tensor {
 func copy(_ source: Tensor, into target: Tensor) {
     precondition(source.shape == target.shape, "copy: \(source.shape) into \(target.shape)")
     guard source.count > 0 else { return }
-    let rank = source.rank
-    if rank == 0 { target.pointer.pointee = source.pointer.pointee; return }
-    let inner = source.shape[rank - 1]
-    let sStep = source.strides[rank - 1], tStep = target.strides[rank - 1]
-    let s = source.storage.pointer, t = target.storage.pointer
-    for (so, to) in zip(rowOffsets(source), rowOffsets(target)) {
-        if sStep == 1 && tStep == 1 {
-            (t + to).update(from: s + so, count: inner)
+    if source.rank == 0 { target.pointer.pointee = source.pointer.pointee; return }
+    // Dimensions laid out one inside the other on both sides are one dimension: a permuted
+    // copy then moves rows as long as the layouts allow, not one row per last dimension.
+    var shape: [Int] = [], sStrides: [Int] = [], tStrides: [Int] = []
+    for d in 0..<source.rank where source.shape[d] != 1 {
+        if let last = shape.indices.last, sStrides[last] == source.strides[d] * source.shape[d],
+           tStrides[last] == target.strides[d] * source.shape[d] {
+            shape[last] *= source.shape[d]
+            sStrides[last] = source.strides[d]
+            tStrides[last] = target.strides[d]
         } else {
-            for i in 0..<inner { t[to + i * tStep] = s[so + i * sStep] }
+            shape.append(source.shape[d])
+            sStrides.append(source.strides[d])
+            tStrides.append(target.strides[d])
+        }
+    }
+    if shape.isEmpty { (shape, sStrides, tStrides) = ([1], [1], [1]) }
+    let inner = shape.removeLast(), sStep = sStrides.removeLast(), tStep = tStrides.removeLast()
+    let sRows = offsets(shape: shape, strides: sStrides, offset: source.offset)
+    let tRows = offsets(shape: shape, strides: tStrides, offset: target.offset)
+    let s = source.storage.pointer, t = target.storage.pointer
+    parallelFor(sRows.count, grain: max(1, 32768 / inner)) { rows in
+        for row in rows {
+            let so = sRows[row], to = tRows[row]
+            if sStep == 1 && tStep == 1 && inner >= 16 {
+                (t + to).update(from: s + so, count: inner)
+            } else {
+                for i in 0..<inner { t[to + i * tStep] = s[so + i * sStep] }
+            }
         }
     }
 }
