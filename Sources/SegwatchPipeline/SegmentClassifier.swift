@@ -26,11 +26,19 @@ public struct Classification: Sendable, Equatable {
     public var top: [LabelScore]
     /// Every label's probability, in vocabulary order (for the semantic map's vote).
     public var probabilities: [Float]
+
+    public init(label: Int?, score: Float, cosine: Float, top: [LabelScore], probabilities: [Float]) {
+        (self.label, self.score, self.cosine, self.top, self.probabilities) = (label, score, cosine, top, probabilities)
+    }
 }
 
 public struct LabelScore: Sendable, Equatable {
     public var label: Int
     public var probability: Float
+
+    public init(label: Int, probability: Float) {
+        (self.label, self.probability) = (label, probability)
+    }
 }
 
 public struct SegmentClassifier: Sendable {

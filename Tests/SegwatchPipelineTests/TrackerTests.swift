@@ -1,0 +1,160 @@
+import SegwatchPipeline
+import SegwatchSAM
+import Testing
+
+/// The tracker on synthetic frames: rectangles that move, cross, hide and come back.
+struct TrackerTests {
+    private static let (width, height) = (200, 80)
+
+    /// A w x h rectangle at (x, y), clipped to the frame, without the pixels of `hiddenBy`.
+    private func rectangle(_ x: Int, _ y: Int, _ w: Int, _ h: Int, hiddenBy front: BinaryMask? = nil) -> BinaryMask {
+        var mask = BinaryMask(height: Self.height, width: Self.width)
+        for row in max(y, 0)..<min(y + h, Self.height) {
+            for column in max(x, 0)..<min(x + w, Self.width) where front?.pixels[row * Self.width + column] ?? 0 == 0 {
+                mask.pixels[row * Self.width + column] = 1
+            }
+        }
+        return mask
+    }
+
+    private func unit(_ axis: Int) -> [Float] { (0..<4).map { $0 == axis ? 1 : 0 } }
+
+    private func classification(_ probabilities: [Float], unknown: Bool = false) -> Classification {
+        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+        return Classification(label: unknown ? nil : best, score: probabilities[best], cosine: 0.3,
+                              top: [LabelScore(label: best, probability: probabilities[best])], probabilities: probabilities)
+    }
+
+    private func observation(_ mask: BinaryMask, _ embedding: [Float] = [], _ probabilities: [Float] = [0.7, 0.3]) -> TrackerObservation {
+        TrackerObservation(mask: mask, embedding: embedding, classification: classification(probabilities))
+    }
+
+    @Test func movingObjectsKeepTheirIDs() {
+        var tracker = Tracker()
+        var seen: [[Int?]] = []
+        var events: [TrackEvent] = []
+        for t in 0..<20 {
+            var frame = [observation(rectangle(10 + 5 * t, 10, 20, 15)), observation(rectangle(150 - 3 * t, 45, 30, 25))]
+            // The order of a frame's segments carries nothing.
+            if t % 2 == 1 { frame.reverse() }
+            let update = tracker.update(frame, pts: Double(t) * 0.2)
+            seen.append(t % 2 == 1 ? update.tracks.reversed() : update.tracks)
+            events += update.events
+        }
+        #expect(Set(seen.map { $0[0] }).count == 1 && Set(seen.map { $0[1] }).count == 1 && seen[0][0] != seen[0][1])
+        #expect(events.map(\.kind) == [.start, .start])
+        let ends = tracker.finish(pts: 4)
+        #expect(ends.map(\.kind) == [.end, .end] && ends.allSatisfy { abs($0.lifetime - 19 * 0.2) < 1e-9 })
+        #expect(tracker.tracks.isEmpty)
+    }
+
+    /// A runs right in front of B, which runs left: at the crossing B is only partly visible.
+    private func crossing(embeddings: Bool) -> (a: [Int?], b: [Int?]) {
+        var tracker = Tracker()
+        var a: [Int?] = [], b: [Int?] = []
+        for t in 0...26 {
+            let front = rectangle(10 + 6 * t, 30, 20, 20)
+            let back = rectangle(170 - 6 * t, 30, 20, 20, hiddenBy: front)
+            let update = tracker.update([observation(back, embeddings ? unit(1) : []), observation(front, embeddings ? unit(0) : [])],
+                                        pts: Double(t))
+            b.append(update.tracks[0])
+            a.append(update.tracks[1])
+        }
+        return (a, b)
+    }
+
+    @Test(arguments: [true, false]) func crossingObjectsDoNotSwap(embeddings: Bool) {
+        let (a, b) = crossing(embeddings: embeddings)
+        #expect(Set(a).count == 1 && a[0] != nil, "A's ids: \(a)")
+        #expect(Set(b).count == 1 && b[0] != nil && b[0] != a[0], "B's ids: \(b), A's: \(a)")
+    }
+
+    @Test func anOccludedObjectComesBackWithItsID() {
+        var options = TrackerOptions()
+        options.maxAge = 5
+        var tracker = Tracker(options: options)
+        var ids: [Int?] = []
+        var events: [TrackEvent] = []
+        // Hidden for frames 5...9: five unseen frames, as many as maxAge allows.
+        for t in 0..<14 {
+            let visible = !(5...9).contains(t)
+            let update = tracker.update(visible ? [observation(rectangle(20 + 4 * t, 20, 25, 25), unit(2))] : [], pts: Double(t))
+            ids += update.tracks
+            events += update.events
+        }
+        #expect(ids.count == 9 && Set(ids).count == 1, "\(ids)")
+        #expect(events.map(\.kind) == [.start])
+    }
+
+    @Test func anObjectGoneLongerThanMaxAgeIsANewTrack() {
+        var options = TrackerOptions()
+        options.maxAge = 5
+        var tracker = Tracker(options: options)
+        var ids: [Int?] = []
+        var events: [TrackEvent] = []
+        for t in 0..<14 {
+            let visible = !(4...9).contains(t)  // six unseen frames
+            let update = tracker.update(visible ? [observation(rectangle(60, 20, 25, 25), unit(2))] : [], pts: Double(t))
+            ids += update.tracks
+            events += update.events
+        }
+        #expect(Set(ids.prefix(4)).count == 1 && Set(ids.suffix(4)).count == 1 && ids[0] != ids.last!, "\(ids)")
+        #expect(events.map(\.kind) == [.start, .end, .start])
+        #expect(events[1].pts == 9 && events[1].lifetime == 3)
+    }
+
+    @Test func aReappearingObjectElsewhereIsKnownByItsEmbedding() {
+        var tracker = Tracker()
+        let before = tracker.update([observation(rectangle(10, 10, 20, 20), unit(3)), observation(rectangle(120, 40, 20, 20), unit(0))], pts: 0)
+        _ = tracker.update([observation(rectangle(120, 40, 20, 20), unit(0))], pts: 1)
+        // The first object is back far from where it was, with no overlap to go by.
+        let after = tracker.update([observation(rectangle(160, 5, 20, 20), unit(3)), observation(rectangle(120, 40, 20, 20), unit(0))], pts: 2)
+        #expect(after.tracks == before.tracks)
+        // Without a matching embedding it would be a new object.
+        let stranger = tracker.update([observation(rectangle(60, 50, 20, 20), unit(1))], pts: 3)
+        #expect(stranger.tracks[0].map { !before.tracks.contains($0) } == true)
+    }
+
+    @Test func aLabelDoesNotFlipOnOneNoisyFrame() {
+        var tracker = Tracker()
+        var events: [TrackEvent] = []
+        for t in 0..<10 {
+            let probabilities: [Float] = t == 5 ? [0.1, 0.9] : [0.8, 0.2]
+            events += tracker.update([observation(rectangle(50, 20, 30, 30), [], probabilities)], pts: Double(t)).events
+        }
+        #expect(events.map(\.kind) == [.start] && events[0].label == 0)
+        #expect(tracker.tracks[0].label == 0)
+        // A lasting change does come through, once.
+        for t in 10..<20 {
+            events += tracker.update([observation(rectangle(50, 20, 30, 30), [], [0.2, 0.8])], pts: Double(t)).events
+        }
+        let changes = events.filter { $0.kind == .label }
+        #expect(changes.count == 1 && changes[0].label == 1 && changes[0].previousLabel == 0)
+        #expect(abs(changes[0].bestScore - 0.8) < 1e-6 && tracker.tracks[0].label == 1)
+    }
+
+    @Test func unknownSegmentsVoteForUnknown() {
+        var tracker = Tracker()
+        let unknown = TrackerObservation(mask: rectangle(50, 20, 30, 30), embedding: [],
+                                         classification: classification([0.55, 0.45], unknown: true))
+        let start = tracker.update([unknown], pts: 0)
+        #expect(start.events.count == 1 && start.events[0].label == nil && start.events[0].bestScore == 0)
+        #expect(tracker.update([unknown], pts: 1).events.isEmpty)
+        // An empty mask is no segment.
+        #expect(tracker.update([observation(BinaryMask(height: Self.height, width: Self.width))], pts: 2).tracks == [nil])
+    }
+
+    @Test func maskIoUOfShiftedRectangles() {
+        let a = rectangle(10, 10, 10, 10), b = rectangle(15, 10, 10, 10)
+        let (boxA, boxB) = (MaskBox(a)!, MaskBox(b)!)
+        // 50 shared pixels of 150.
+        #expect(abs(maskIoU(a, boxA, shiftedBy: (0, 0), b, boxB) - 50.0 / 150) < 1e-12)
+        #expect(maskIoU(a, boxA, shiftedBy: (5, 0), b, boxB) == 1)
+        #expect(maskIoU(a, boxA, shiftedBy: (20, 0), b, boxB) == 0)
+        // Moved half out of the frame, a keeps its 5 columns inside, exactly `edge`.
+        let edge = rectangle(195, 10, 5, 10)
+        #expect(maskIoU(a, boxA, shiftedBy: (185, 0), edge, MaskBox(edge)!) == 1)
+        #expect(maskIoU(a, boxA, shiftedBy: (180, 0), edge, MaskBox(edge)!) == 0.5)
+        #expect(boxA.area == 100 && boxA.centroid == (14.5, 14.5) && MaskBox(BinaryMask(height: 4, width: 4)) == nil)
+    }
+}
