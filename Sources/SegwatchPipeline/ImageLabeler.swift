@@ -29,6 +29,8 @@ public struct LabelTimings: Sendable, Equatable {
     public var map = 0.0
 
     public var total: Double { amg + clipDense + embed + classify + map }
+
+    public init() {}
 }
 
 /// What `ImageLabeler` finds in one picture.
@@ -36,6 +38,8 @@ public struct LabeledPicture: Sendable {
     public var masks: [GeneratedMask]
     /// Per mask; nil for a mask that covers no patch area (it has no embedding).
     public var results: [Classification?]
+    /// Each mask's unit embedding in the text space (nil: its mask covers nothing).
+    public var embeddings: [[Float]?]
     /// Row-major label indices, -1 where no labeled segment votes.
     public var map: [Int32]
     /// The dense grid the features were computed on, in patches.
@@ -120,6 +124,6 @@ public struct ImageLabeler<B: Backend>: Sendable {
             try semanticMap(masks: rles, probabilities: results.map { $0?.label == nil ? nil : $0!.probabilities },
                             labels: classifier.labels.labels.count, height: picture.height, width: picture.width)
         }
-        return LabeledPicture(masks: masks, results: results, map: map, grid: features.grid, timings: timings)
+        return LabeledPicture(masks: masks, results: results, embeddings: embeddings, map: map, grid: features.grid, timings: timings)
     }
 }

@@ -183,7 +183,7 @@ private struct SegmentRecord: Encodable {
 }
 
 /// `["car", 0.82]`: a name and a probability in one JSON array, as the event format has them.
-private enum LabelScoreValue: Encodable {
+enum LabelScoreValue: Encodable {
     case name(String)
     case probability(Float)
 

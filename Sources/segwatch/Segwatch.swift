@@ -11,7 +11,7 @@ struct Segwatch: AsyncParsableCommand {
             (/dev/videoN), or a lavfi graph (lavfi:testsrc=size=320x240:rate=25).
             """,
         version: segwatchVersion,
-        subcommands: [Probe.self, Record.self, Segment.self, Embed.self, Vocab.self, Label.self, Eval.self, Bench.self]
+        subcommands: [Run.self, Probe.self, Record.self, Segment.self, Embed.self, Vocab.self, Label.self, Eval.self, Bench.self]
     )
 }
 

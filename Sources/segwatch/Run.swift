@@ -1,0 +1,259 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SegwatchCLIP
+import SegwatchMedia
+import SegwatchPipeline
+import SegwatchSAM
+
+/// `segwatch run`: a video's analyzed frames segmented, labeled and tracked, as JSON lines.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment, label and track the objects of a video, as JSON lines.",
+        discussion: """
+            Frames are analyzed at --fps per second of video (0: every frame): the first frame \
+            at or after each 1/fps step. Each analyzed frame is segmented by SAM's automatic \
+            mask generator, every segment labeled as `segwatch label` does, and matched to the \
+            tracks of earlier frames (optimal assignment on mask overlap, against where each \
+            track's motion predicts it, and embedding similarity). A track's label is a vote \
+            over its frames that changes only on clear evidence; a track ends after --max-age \
+            analyzed frames unseen.
+
+            Output, one JSON object per line (stdout, or --json-out FILE), each line written \
+            whole: a `frame` event per analyzed frame (its segments with track id, label, \
+            score, top labels, bbox [x, y, w, h], area, predicted_iou, stability and COCO RLE; \
+            segments with a --stuff label are listed apart with their area, not tracked), and \
+            `track` events (`start`, `label` when it changes, `end` with its best score and \
+            lifetime). The format is docs/events.schema.json.
+
+            SIGINT or SIGTERM finishes the frame in flight, ends the tracks, flushes the output \
+            and exits 0. A summary goes to stderr at the end.
+            """)
+
+    @Argument(help: "A video file or any FFmpeg input.")
+    var input: String
+
+    @OptionGroup var models: LabelerArguments
+
+    @OptionGroup(title: "Vocabulary") var vocabulary: VocabularyOptions
+
+    @Option(help: "Analyzed frames per second of video; 0 analyzes every frame.")
+    var fps = 1.0
+
+    @Option(help: "Stop after this many analyzed frames.")
+    var maxFrames: Int?
+
+    @Option(help: "Analyzed frames a track may go unseen before it ends.")
+    var maxAge = 30
+
+    @Option(name: .customLong("stuff"), help: "A background label (sky, road): reported per frame with its area, not tracked. Repeatable.")
+    var stuff: [String] = []
+
+    @Option(help: "The `source` name in the events (default: the input's file name).")
+    var sourceName: String?
+
+    @Option(help: "Write the JSON lines to this file instead of stdout.")
+    var jsonOut: String?
+
+    func validate() throws {
+        try models.requireModels()
+        guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
+        guard fps >= 0, fps.isFinite, fps <= 1000 else { throw ValidationError("--fps must be in 0...1000, not \(fps)") }
+        if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be positive, not \(maxFrames)") }
+        guard (1...100_000).contains(maxAge) else { throw ValidationError("--max-age must be in 1...100000, not \(maxAge)") }
+    }
+
+    func run() throws {
+        ShutdownSignal.shared.install()
+        try runReporting {
+            let words = try models.words(vocabulary)
+            let names = words.names
+            if let unknown = stuff.first(where: { !names.contains($0) }) {
+                throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
+            }
+            let stuffLabels = Set(stuff.compactMap { names.firstIndex(of: $0) })
+            let decoder = try VideoDecoder(InputSpec(input), options: DecodeOptions(layout: .rgb24))
+            let labeler = try models.labeler(words, vocabulary: vocabulary)
+            let output = try JSONLines(path: jsonOut)
+            let source = sourceName ?? URL(fileURLWithPath: input).lastPathComponent
+            var trackerOptions = TrackerOptions()
+            trackerOptions.maxAge = maxAge
+            var tracker = Tracker(options: trackerOptions)
+            var schedule = FrameSchedule(fps: fps)
+            var summary = RunSummary()
+            let progress = Progress.onTerminal()
+            let started = DispatchTime.now().uptimeNanoseconds
+            var lastPts = 0.0
+            var failure: Error?
+
+            func emit(_ events: [TrackEvent]) throws {
+                for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
+            }
+            while ShutdownSignal.shared.caughtSignal == nil, maxFrames.map({ summary.analyzed < $0 }) ?? true {
+                let frame: VideoFrame
+                do {
+                    guard let next = try decoder.next() else { break }
+                    frame = next
+                } catch {
+                    failure = error  // a damaged input: what came before it is kept
+                    break
+                }
+                summary.decoded += 1
+                let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
+                guard schedule.selects(pts: pts) else { continue }
+                lastPts = pts
+                let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+                let labeled = try labeler.label(picture)
+                summary.add(labeled.timings)
+                let trackStart = DispatchTime.now().uptimeNanoseconds
+                var objects: [Int] = [], observations: [TrackerObservation] = []
+                var stuffArea: [Int: Int] = [:]
+                for (i, mask) in labeled.masks.enumerated() {
+                    if let label = labeled.results[i]?.label, stuffLabels.contains(label) {
+                        stuffArea[label, default: 0] += mask.area
+                    } else if let result = labeled.results[i], let embedding = labeled.embeddings[i] {
+                        objects.append(i)
+                        observations.append(TrackerObservation(mask: rleToMask(mask.rle), embedding: embedding, classification: result))
+                    }
+                }
+                let update = tracker.update(observations, pts: pts)
+                summary.trackMs += Double(DispatchTime.now().uptimeNanoseconds - trackStart) / 1e6
+                let segments = zip(objects, update.tracks).map { i, track in
+                    FrameSegment(mask: labeled.masks[i], result: labeled.results[i]!, track: track, names: names)
+                }
+                let stuffRecords = stuffArea.keys.sorted().map { StuffRecord(label: names[$0], area: stuffArea[$0]!) }
+                try output.write(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
+                                             segments: segments, stuff: stuffRecords))
+                try emit(update.events)
+                summary.analyzed += 1
+                summary.tracks = max(summary.tracks, update.tracks.compactMap { $0 }.max() ?? 0)
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
+                                       Double(summary.analyzed) / max(elapsed, 1e-9), tracker.tracks.count))
+            }
+            try emit(tracker.finish(pts: lastPts))
+            progress.clear()
+            summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            printError(summary.description)
+            if let failure { throw failure }
+        }
+    }
+}
+
+/// Writes JSON lines to stdout or a file, each line in one write so a reader never sees half.
+final class JSONLines {
+    private let handle: FileHandle
+    private let path: String
+
+    init(path: String?) throws {
+        guard let path else {
+            handle = FileHandle.standardOutput
+            self.path = "stdout"
+            return
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw CommandError("\(path): cannot create the JSON lines file")
+        }
+        self.handle = handle
+        self.path = path
+    }
+
+    func write(_ value: some Encodable) throws {
+        do {
+            try handle.write(contentsOf: Data((try jsonString(value) + "\n").utf8))
+        } catch let error as EncodingError {
+            throw error
+        } catch {
+            throw CommandError("\(path): cannot write the events: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// What a run did, for stderr at the end.
+struct RunSummary: CustomStringConvertible {
+    var decoded = 0, analyzed = 0, tracks = 0
+    var timings = LabelTimings()
+    var trackMs = 0.0
+    var seconds = 0.0
+
+    mutating func add(_ t: LabelTimings) {
+        timings.amg += t.amg
+        timings.clipDense += t.clipDense
+        timings.embed += t.embed
+        timings.classify += t.classify
+        timings.map += t.map
+    }
+
+    var description: String {
+        func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
+        let stages = "segment \(per(timings.amg)), CLIP \(per(timings.clipDense)), embed \(per(timings.embed)), "
+            + "classify \(per(timings.classify + timings.map)), track \(per(trackMs))"
+        return "\(decoded) frames decoded, \(analyzed) analyzed, \(tracks) tracks in \(String(format: "%.1f", seconds)) s; "
+            + "per analyzed frame: \(stages)"
+    }
+}
+
+/// A `frame` event (see docs/events.schema.json).
+private struct FrameRecord: Encodable {
+    var type = "frame"
+    var source: String
+    var frame: Int
+    var pts: Double
+    var width: Int
+    var height: Int
+    var segments: [FrameSegment]
+    var stuff: [StuffRecord]
+}
+
+private struct FrameSegment: Encodable {
+    var track: Int?
+    var label: String
+    var score: Float
+    var labels: [[LabelScoreValue]]
+    var bbox: [Int]
+    var area: Int
+    var predicted_iou: Double
+    var stability: Double
+    var rle: CocoRLE
+
+    init(mask: GeneratedMask, result: Classification, track: Int?, names: [String]) {
+        self.track = track
+        label = result.label.map { names[$0] } ?? "unknown"
+        score = (result.score * 10000).rounded() / 10000
+        labels = result.top.map { [.name(names[$0.label]), .probability($0.probability)] }
+        bbox = boxXYXYToXYWH(mask.box)
+        area = mask.area
+        predicted_iou = (Double(mask.predictedIou) * 10000).rounded() / 10000
+        stability = (Double(mask.stabilityScore) * 10000).rounded() / 10000
+        rle = CocoRLE(mask.rle)
+    }
+}
+
+private struct StuffRecord: Encodable {
+    var label: String
+    var area: Int
+}
+
+/// A `track` event.
+private struct TrackRecord: Encodable {
+    var type = "track"
+    var source: String
+    var event: String
+    var track: Int
+    var label: String
+    var previous_label: String?
+    var pts: Double
+    var best_score: Float
+    var lifetime: Double?
+
+    init(_ e: TrackEvent, source: String, names: [String]) {
+        self.source = source
+        event = e.kind.rawValue
+        track = e.track
+        label = e.label.map { names[$0] } ?? "unknown"
+        previous_label = e.kind == .label ? (e.previousLabel.map { names[$0] } ?? "unknown") : nil
+        pts = e.pts
+        best_score = (e.bestScore * 10000).rounded() / 10000
+        lifetime = e.kind == .end ? e.lifetime : nil
+    }
+}
