@@ -1,0 +1,110 @@
+import Foundation
+import SegwatchSAM
+import SegwatchTestSupport
+import Testing
+
+@Suite struct RunCommandTests {
+    static let video = Fixtures.root.appendingPathComponent("media/bikes.mp4").path
+    static let sam = Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path
+    static let clip = Fixtures.root.appendingPathComponent("clip_hf").path
+    // Random weights keep masks only at thresholds of 0; three points a side keep runs short.
+    static let generator = ["--points-per-side", "3", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+    static let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../docs/events.schema.json").standardized
+
+    private func arguments(_ out: String, _ extra: [String] = []) -> [String] {
+        ["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--label", "person", "--label", "road",
+         "--fps", "5", "--threads", "2", "--json-out", out] + Self.generator + extra
+    }
+
+    private func lines(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    // bikes.mp4 is 250 frames at 25 fps: 5 per second analyzes frames 0, 5, ..., 245.
+    @Test func fiveFramesASecondOfBikes() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        for name in ["a", "b"] {
+            let result = try runProcess(segwatch, arguments(folder.path("\(name).jsonl")), timeout: 600)
+            #expect(result.status == 0, "\(result.errorOutput)")
+            #expect(result.errorOutput.contains("250 frames decoded, 50 analyzed"), "\(result.errorOutput)")
+        }
+        let a = try Data(contentsOf: URL(fileURLWithPath: folder.path("a.jsonl")))
+        #expect(a == (try Data(contentsOf: URL(fileURLWithPath: folder.path("b.jsonl")))), "two runs differ")
+
+        let schema = try JSONSchema(contentsOf: Self.schema)
+        for (n, line) in String(decoding: a, as: UTF8.self).split(separator: "\n").enumerated() {
+            let violations = schema.violations(of: Data(line.utf8))
+            #expect(violations.isEmpty, "line \(n + 1): \(violations)")
+        }
+        let events = try lines(folder.path("a.jsonl"))
+        let frames = events.filter { $0["type"] as? String == "frame" }
+        #expect(frames.map { $0["frame"] as! Int } == Array(stride(from: 0, to: 250, by: 5)))
+        let pts = frames.map { $0["pts"] as! Double }
+        #expect(zip(pts, pts.dropFirst()).allSatisfy { $0 < $1 })
+        var tracked = Set<Int>()
+        for frame in frames {
+            for segment in frame["segments"] as! [[String: Any]] {
+                let rle = segment["rle"] as! [String: Any]
+                #expect(rle["size"] as! [Int] == [272, 640])
+                let decoded = rleFromString(rle["counts"] as! String, height: 272, width: 640)
+                #expect(decoded.map(areaFromRLE) == segment["area"] as? Int)
+                tracked.insert(segment["track"] as! Int)
+            }
+        }
+        // Every track seen starts once before it is seen and ends once at the end.
+        let trackEvents = events.filter { $0["type"] as? String == "track" }
+        let starts = trackEvents.filter { $0["event"] as? String == "start" }.map { $0["track"] as! Int }
+        let ends = trackEvents.filter { $0["event"] as? String == "end" }.map { $0["track"] as! Int }
+        #expect(!tracked.isEmpty && Set(starts) == tracked && starts.count == tracked.count && Set(ends) == tracked)
+    }
+
+    @Test func stopsAfterMaxFramesAndBadInputsAreClear() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let limited = try runProcess(segwatch, arguments(folder.path("c.jsonl"), ["--max-frames", "2", "--stuff", "road"]), timeout: 300)
+        #expect(limited.status == 0 && limited.errorOutput.contains("2 analyzed"), "\(limited.errorOutput)")
+        let frames = try lines(folder.path("c.jsonl")).filter { $0["type"] as? String == "frame" }
+        #expect(frames.count == 2)
+        // A stuff label is reported by its area, never as a tracked segment.
+        for frame in frames {
+            let segments = frame["segments"] as! [[String: Any]], stuff = frame["stuff"] as! [[String: Any]]
+            #expect(!segments.isEmpty || !stuff.isEmpty)
+            #expect(segments.allSatisfy { $0["label"] as? String != "road" })
+            #expect(stuff.allSatisfy { $0["label"] as? String == "road" && ($0["area"] as! Int) > 0 })
+        }
+
+        let badVocab = folder.path("bad.txt")
+        try "car\n|\n".write(toFile: badVocab, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["run", Self.video, "--sam", "/nonexistent/sam.pt", "--clip", Self.clip, "--label", "car"], "/nonexistent/sam.pt"),
+            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--vocab", badVocab], "bad.txt:2"),
+            (["run", "/nonexistent/video.mp4", "--sam", Self.sam, "--clip", Self.clip, "--label", "car"], "/nonexistent/video.mp4"),
+            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--stuff", "sky"], "--stuff 'sky'"),
+            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--fps", "-1"], "--fps"),
+        ]
+        for (arguments, named) in cases {
+            let result = try runProcess(segwatch, arguments, timeout: 120)
+            #expect(result.status != 0 && result.errorOutput.contains(named), "\(arguments): \(result.errorOutput)")
+            #expect(!result.errorOutput.contains("Fatal error"), "\(arguments): \(result.errorOutput)")
+        }
+    }
+
+    // The validator the run test relies on does reject what the schema forbids.
+    @Test func schemaRejectsBrokenEvents() throws {
+        let schema = try JSONSchema(contentsOf: Self.schema)
+        let good = #"{"type":"track","source":"a","event":"start","track":3,"label":"car","pts":1.5,"best_score":0.5}"#
+        #expect(schema.violations(of: Data(good.utf8)).isEmpty)
+        let broken = [
+            #"{"type":"track","source":"a","event":"begin","track":3,"label":"car","pts":1.5,"best_score":0.5}"#,
+            #"{"type":"track","source":"a","event":"start","track":0,"label":"car","pts":1.5,"best_score":0.5}"#,
+            #"{"type":"frame","source":"a","frame":0,"width":2,"height":2,"segments":[],"stuff":[]}"#,
+            #"{"type":"frame","source":"a","frame":0,"pts":0,"width":2,"height":2,"stuff":[],"segments":[{"track":1}]}"#,
+            #"{"type":"source","source":"a","state":"asleep"}"#,
+        ]
+        for line in broken { #expect(!schema.violations(of: Data(line.utf8)).isEmpty, "\(line)") }
+    }
+}
