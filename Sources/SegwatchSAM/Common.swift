@@ -20,7 +20,8 @@ struct LayerNorm2d<B: Backend>: Sendable {
     }
 }
 
-/// `nn.ConvTranspose2d` with kernel == stride (the mask decoder's 2x upscaling).
+/// `nn.ConvTranspose2d`'s weights with kernel == stride (the mask decoder's 2x upscaling), run
+/// as the `Linear` it equals on channels-last input.
 struct ConvTranspose2d<B: Backend>: Sendable {
     let backend: B
     let weight: B.Value
@@ -32,10 +33,6 @@ struct ConvTranspose2d<B: Backend>: Sendable {
         weight = try w("weight", [input, output, stride, stride])
         bias = try w("bias", [output])
         self.stride = stride
-    }
-
-    func callAsFunction(_ x: B.Value) -> B.Value {
-        backend.convTranspose2d(x, weight: weight, bias: bias, stride: stride)
     }
 
     /// The same map as a `Linear` from a pixel's input channels to its stride x stride

@@ -44,8 +44,7 @@ public struct MaskDecoder<B: Backend>: Sendable {
     /// `[iou_token; mask_tokens]`: `[1 + masks, C]`.
     let outputTokens: B.Value
     let numMaskTokens: Int
-    let outputUpscaling: (ConvTranspose2d<B>, LayerNorm2d<B>, ConvTranspose2d<B>)
-    /// `outputUpscaling` on channels-last rows (see `upscaledMasks`).
+    /// `output_upscaling` on channels-last rows (see `upscaledMasks`).
     let upscaling: (first: (weight: B.Value, bias: B.Value), norm: LayerNorm2d<B>, second: (weight: B.Value, bias: B.Value))
     let outputHypernetworksMLPs: [DecoderMLP<B>]
     let iouPredictionHead: DecoderMLP<B>
@@ -60,9 +59,9 @@ public struct MaskDecoder<B: Backend>: Sendable {
         }
         transformer = try TwoWayTransformer(w.scope("transformer"), embeddingDim: transformerDim)
         outputTokens = backend.concat([try w("iou_token.weight", [1, transformerDim]), try w("mask_tokens.weight", [numMaskTokens, transformerDim])], dim: 0)
-        outputUpscaling = (try ConvTranspose2d(w.scope("output_upscaling.0"), input: transformerDim, output: transformerDim / 4, stride: 2),
-                           try LayerNorm2d(w.scope("output_upscaling.1"), channels: transformerDim / 4),
-                           try ConvTranspose2d(w.scope("output_upscaling.3"), input: transformerDim / 4, output: transformerDim / 8, stride: 2))
+        let outputUpscaling = (try ConvTranspose2d(w.scope("output_upscaling.0"), input: transformerDim, output: transformerDim / 4, stride: 2),
+                               try LayerNorm2d(w.scope("output_upscaling.1"), channels: transformerDim / 4),
+                               try ConvTranspose2d(w.scope("output_upscaling.3"), input: transformerDim / 4, output: transformerDim / 8, stride: 2))
         upscaling = (outputUpscaling.0.childrenLinear, outputUpscaling.1, outputUpscaling.2.childrenLinear)
         outputHypernetworksMLPs = try (0..<numMaskTokens).map { try DecoderMLP(w.scope("output_hypernetworks_mlps.\($0)")) }
         iouPredictionHead = try DecoderMLP(w.scope("iou_prediction_head"))

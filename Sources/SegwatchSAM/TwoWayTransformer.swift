@@ -78,17 +78,8 @@ struct DecoderAttention<B: Backend>: Sendable {
         if qShape[1] > kShape[1], folds(short: kShape[1]) {
             return foldedQueries(q: q, k: k, v: v)
         }
-        return callAsFunction(projected: (qProj(q), kProj(k), vProj(v)))
-    }
-
-    /// Attention of already projected q, k, v (so shared projections can be reused).
-    func callAsFunction(projected: (q: B.Value, k: B.Value, v: B.Value)) -> B.Value {
-        let batch = max(backend.shape(projected.q)[0], backend.shape(projected.k)[0], backend.shape(projected.v)[0])
-        let q = separateHeads(projected.q, batch: batch)
-        let k = separateHeads(projected.k, batch: batch)
-        let v = separateHeads(projected.v, batch: batch)
-        let channels = backend.shape(q)[3]
-        return outProj(backend.attention(q: q, k: k, v: v, AttentionOptions(scale: 1 / Float(channels).squareRoot())))
+        let heads = (separateHeads(qProj(q), batch: batch), separateHeads(kProj(k), batch: batch), separateHeads(vProj(v), batch: batch))
+        return outProj(backend.attention(q: heads.0, k: heads.1, v: heads.2, AttentionOptions(scale: scale)))
     }
 
     private var scale: Float { 1 / Float(internalDim / heads).squareRoot() }

@@ -191,7 +191,7 @@ enum LabelScoreValue: Encodable {
         var container = encoder.singleValueContainer()
         switch self {
         case let .name(name): try container.encode(name)
-        case let .probability(value): try container.encode((Double(value) * 10000).rounded() / 10000)
+        case let .probability(value): try container.encode(fourDecimals(value))
         }
     }
 }

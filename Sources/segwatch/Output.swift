@@ -18,6 +18,11 @@ func jsonString(_ value: some Encodable) throws -> String {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
+/// A score or probability as the JSON outputs give it: four decimals.
+func fourDecimals(_ value: some BinaryFloatingPoint) -> Double {
+    (Double(value) * 10000).rounded() / 10000
+}
+
 /// An error segwatch's libraries raise about the user's input: its description names the input
 /// and what was expected, so it is shown as it is.
 protocol InputError: Error, CustomStringConvertible {}

@@ -126,7 +126,7 @@ struct Run: ParsableCommand {
                                              segments: segments, stuff: stuffRecords))
                 try emit(update.events)
                 summary.analyzed += 1
-                summary.tracks = max(summary.tracks, update.tracks.compactMap { $0 }.max() ?? 0)
+                summary.tracks += update.events.count { $0.kind == .start }
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
                                        Double(summary.analyzed) / max(elapsed, 1e-9), tracker.tracks.count))
@@ -208,7 +208,7 @@ private struct FrameRecord: Encodable {
 private struct FrameSegment: Encodable {
     var track: Int?
     var label: String
-    var score: Float
+    var score: Double
     var labels: [[LabelScoreValue]]
     var bbox: [Int]
     var area: Int
@@ -219,12 +219,12 @@ private struct FrameSegment: Encodable {
     init(mask: GeneratedMask, result: Classification, track: Int?, names: [String]) {
         self.track = track
         label = result.label.map { names[$0] } ?? "unknown"
-        score = (result.score * 10000).rounded() / 10000
+        score = fourDecimals(result.score)
         labels = result.top.map { [.name(names[$0.label]), .probability($0.probability)] }
         bbox = boxXYXYToXYWH(mask.box)
         area = mask.area
-        predicted_iou = (Double(mask.predictedIou) * 10000).rounded() / 10000
-        stability = (Double(mask.stabilityScore) * 10000).rounded() / 10000
+        predicted_iou = fourDecimals(mask.predictedIou)
+        stability = fourDecimals(mask.stabilityScore)
         rle = CocoRLE(mask.rle)
     }
 }
@@ -243,7 +243,7 @@ private struct TrackRecord: Encodable {
     var label: String
     var previous_label: String?
     var pts: Double
-    var best_score: Float
+    var best_score: Double
     var lifetime: Double?
 
     init(_ e: TrackEvent, source: String, names: [String]) {
@@ -253,7 +253,7 @@ private struct TrackRecord: Encodable {
         label = e.label.map { names[$0] } ?? "unknown"
         previous_label = e.kind == .label ? (e.previousLabel.map { names[$0] } ?? "unknown") : nil
         pts = e.pts
-        best_score = (e.bestScore * 10000).rounded() / 10000
+        best_score = fourDecimals(e.bestScore)
         lifetime = e.kind == .end ? e.lifetime : nil
     }
 }

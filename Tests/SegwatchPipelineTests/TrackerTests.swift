@@ -69,35 +69,30 @@ struct TrackerTests {
         #expect(Set(b).count == 1 && b[0] != nil && b[0] != a[0], "B's ids: \(b), A's: \(a)")
     }
 
-    @Test func anOccludedObjectComesBackWithItsID() {
+    /// One object over 14 frames with maxAge 5, at `x(t)`, missing during `hidden`.
+    private func hidden(_ hidden: ClosedRange<Int>, x: (Int) -> Int) -> (ids: [Int?], events: [TrackEvent]) {
         var options = TrackerOptions()
         options.maxAge = 5
         var tracker = Tracker(options: options)
         var ids: [Int?] = []
         var events: [TrackEvent] = []
-        // Hidden for frames 5...9: five unseen frames, as many as maxAge allows.
         for t in 0..<14 {
-            let visible = !(5...9).contains(t)
-            let update = tracker.update(visible ? [observation(rectangle(20 + 4 * t, 20, 25, 25), unit(2))] : [], pts: Double(t))
+            let update = tracker.update(hidden.contains(t) ? [] : [observation(rectangle(x(t), 20, 25, 25), unit(2))], pts: Double(t))
             ids += update.tracks
             events += update.events
         }
+        return (ids, events)
+    }
+
+    @Test func anOccludedObjectComesBackWithItsID() {
+        // Hidden for frames 5...9: five unseen frames, as many as maxAge allows.
+        let (ids, events) = hidden(5...9) { 20 + 4 * $0 }
         #expect(ids.count == 9 && Set(ids).count == 1, "\(ids)")
         #expect(events.map(\.kind) == [.start])
     }
 
     @Test func anObjectGoneLongerThanMaxAgeIsANewTrack() {
-        var options = TrackerOptions()
-        options.maxAge = 5
-        var tracker = Tracker(options: options)
-        var ids: [Int?] = []
-        var events: [TrackEvent] = []
-        for t in 0..<14 {
-            let visible = !(4...9).contains(t)  // six unseen frames
-            let update = tracker.update(visible ? [observation(rectangle(60, 20, 25, 25), unit(2))] : [], pts: Double(t))
-            ids += update.tracks
-            events += update.events
-        }
+        let (ids, events) = hidden(4...9) { _ in 60 }  // six unseen frames
         #expect(Set(ids.prefix(4)).count == 1 && Set(ids.suffix(4)).count == 1 && ids[0] != ids.last!, "\(ids)")
         #expect(events.map(\.kind) == [.start, .end, .start])
         #expect(events[1].pts == 9 && events[1].lifetime == 3)

@@ -1,4 +1,5 @@
 import SegwatchSAM
+import SegwatchTensor
 
 /// How segments become tracks. The defaults suit a few analyzed frames per second.
 public struct TrackerOptions: Sendable, Equatable {
@@ -61,8 +62,6 @@ public struct Track: Sendable {
     /// The latest segment's mask.
     public internal(set) var mask: BinaryMask
     public internal(set) var box: MaskBox
-    /// The latest segment's labels.
-    public internal(set) var classification: Classification
     /// A running mean of the segments' embeddings, normalized.
     public internal(set) var embedding: [Float]
     /// The voted label (nil: unknown).
@@ -134,8 +133,7 @@ public struct Tracker: Sendable {
         }
         for o in candidates where ids[o] == nil {
             let observation = observations[o]
-            var track = Track(id: nextID, mask: observation.mask, box: boxes[o]!, classification: observation.classification,
-                              embedding: observation.embedding, firstPts: pts, lastPts: pts,
+            var track = Track(id: nextID, mask: observation.mask, box: boxes[o]!, embedding: observation.embedding, firstPts: pts, lastPts: pts,
                               reference: (observation.mask, boxes[o]!), votes: [])
             nextID += 1
             vote(&track, observation.classification)
@@ -188,13 +186,11 @@ public struct Tracker: Sendable {
         }
         track.mask = observation.mask
         track.box = box
-        track.classification = observation.classification
         track.lastPts = pts
         track.unseen = 0
         if track.embedding.count == observation.embedding.count, !track.embedding.isEmpty {
             let mean = zip(track.embedding, observation.embedding).map { 0.5 * $0 + 0.5 * $1 }
-            let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            track.embedding = norm > 0 ? mean.map { $0 / norm } : observation.embedding
+            track.embedding = mean.contains { $0 != 0 } ? normalized(mean) : observation.embedding
         } else {
             track.embedding = observation.embedding
         }
@@ -202,21 +198,16 @@ public struct Tracker: Sendable {
         let unknown = track.votes.count - 1
         let current = track.label ?? unknown
         let best = votedLabel(track) ?? unknown
-        var change: TrackEvent?
-        if best != current, track.votes[best] > options.hysteresis * track.votes[current] {
-            let previous = track.label
+        let previous = track.label
+        let changed = best != current && track.votes[best] > options.hysteresis * track.votes[current]
+        if changed {
             track.label = best == unknown ? nil : best
             track.bestScore = 0
-            change = event(.label, track, pts: pts, previous: previous)
         }
         if let label = track.label, label < observation.classification.probabilities.count {
             track.bestScore = max(track.bestScore, observation.classification.probabilities[label])
         }
-        if var change {
-            change.bestScore = track.bestScore
-            return change
-        }
-        return nil
+        return changed ? event(.label, track, pts: pts, previous: previous) : nil
     }
 
     /// The label with the most votes (nil: unknown).
