@@ -46,6 +46,18 @@ struct Run: ParsableCommand {
     @Option(help: "Analyzed frames a track may go unseen before it ends.")
     var maxAge = 30
 
+    @Option(help: "A keyframe (the full automatic mask generator) every this many analyzed frames; between them the tracks are re-prompted.")
+    var keyframeEvery = 10
+
+    @Option(help: "Points per side of the sparse grid that looks for new objects between keyframes (0: none).")
+    var discoveryGrid = 8
+
+    @Option(help: "A re-prompted track's mask is kept when its predicted IoU is at least this.")
+    var trackedMinIou = 0.5
+
+    @Option(help: "A keyframe comes early when the re-prompted masks' mean predicted IoU falls below this.")
+    var keyframeBelowIou = 0.7
+
     @Option(name: .customLong("stuff"), help: "A background label (sky, road): reported per frame with its area, not tracked. Repeatable.")
     var stuff: [String] = []
 
@@ -55,12 +67,33 @@ struct Run: ParsableCommand {
     @Option(help: "Write the JSON lines to this file instead of stdout.")
     var jsonOut: String?
 
+    @Option(help: "Write the annotated video here (.mp4, .mkv, .mov): every source frame, with the latest masks, labels, scores and track ids.")
+    var videoOut: String?
+
+    @Option(help: "Font of the video's labels (TrueType/OpenType; default: $SEGWATCH_FONT, else DejaVu Sans Bold).")
+    var font: String?
+
     func validate() throws {
         try models.requireModels()
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard fps >= 0, fps.isFinite, fps <= 1000 else { throw ValidationError("--fps must be in 0...1000, not \(fps)") }
         if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be positive, not \(maxFrames)") }
-        guard (1...100_000).contains(maxAge) else { throw ValidationError("--max-age must be in 1...100000, not \(maxAge)") }
+        do {
+            try analyzerOptions(stuff: []).validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    func analyzerOptions(stuff: Set<Int>) -> AnalyzerOptions {
+        var options = AnalyzerOptions()
+        options.keyframeEvery = keyframeEvery
+        options.discoveryGrid = discoveryGrid
+        options.trackedMinimumIoU = trackedMinIou
+        options.keyframeBelowIoU = keyframeBelowIou
+        options.tracker.maxAge = maxAge
+        options.stuff = stuff
+        return options
     }
 
     func run() throws {
@@ -71,14 +104,15 @@ struct Run: ParsableCommand {
             if let unknown = stuff.first(where: { !names.contains($0) }) {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
-            let stuffLabels = Set(stuff.compactMap { names.firstIndex(of: $0) })
+            let font = try videoOut.map { _ in try Font.locate(self.font) }
             let decoder = try VideoDecoder(InputSpec(input), options: DecodeOptions(layout: .rgb24))
             let labeler = try models.labeler(words, vocabulary: vocabulary)
+            var analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })))
             let output = try JSONLines(path: jsonOut)
+            let video = try videoOut.map { path in
+                try AnnotatedVideo(path: path, stream: decoder.stream, font: font!)
+            }
             let source = sourceName ?? URL(fileURLWithPath: input).lastPathComponent
-            var trackerOptions = TrackerOptions()
-            trackerOptions.maxAge = maxAge
-            var tracker = Tracker(options: trackerOptions)
             var schedule = FrameSchedule(fps: fps)
             var summary = RunSummary()
             let progress = Progress.onTerminal()
@@ -89,49 +123,43 @@ struct Run: ParsableCommand {
             func emit(_ events: [TrackEvent]) throws {
                 for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
             }
-            while ShutdownSignal.shared.caughtSignal == nil, maxFrames.map({ summary.analyzed < $0 }) ?? true {
-                let frame: VideoFrame
-                do {
-                    guard let next = try decoder.next() else { break }
-                    frame = next
-                } catch {
-                    failure = error  // a damaged input: what came before it is kept
-                    break
-                }
-                summary.decoded += 1
-                let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
-                guard schedule.selects(pts: pts) else { continue }
-                lastPts = pts
-                let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
-                let labeled = try labeler.label(picture)
-                summary.add(labeled.timings)
-                let trackStart = DispatchTime.now().uptimeNanoseconds
-                var objects: [Int] = [], observations: [TrackerObservation] = []
-                var stuffArea: [Int: Int] = [:]
-                for (i, mask) in labeled.masks.enumerated() {
-                    if let label = labeled.results[i]?.label, stuffLabels.contains(label) {
-                        stuffArea[label, default: 0] += mask.area
-                    } else if let result = labeled.results[i], let embedding = labeled.embeddings[i] {
-                        objects.append(i)
-                        observations.append(TrackerObservation(mask: rleToMask(mask.rle), embedding: embedding, classification: result))
+            do {
+                while ShutdownSignal.shared.caughtSignal == nil, maxFrames.map({ summary.analyzed < $0 }) ?? true {
+                    let frame: VideoFrame
+                    do {
+                        guard let next = try decoder.next() else { break }
+                        frame = next
+                    } catch {
+                        failure = error  // a damaged input: what came before it is kept
+                        break
                     }
+                    summary.decoded += 1
+                    let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
+                    if schedule.selects(pts: pts) {
+                        lastPts = pts
+                        let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+                        let analysis = try analyzer.analyze(picture, pts: pts)
+                        summary.add(analysis)
+                        let sinkStart = DispatchTime.now().uptimeNanoseconds
+                        try output.write(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
+                                                     analysis: analysis, names: names))
+                        try emit(analysis.events)
+                        video?.show(analysis, names: names)
+                        summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
+                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                        progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
+                                               Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count))
+                    }
+                    let sinkStart = DispatchTime.now().uptimeNanoseconds
+                    try video?.append(frame)
+                    summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
                 }
-                let update = tracker.update(observations, pts: pts)
-                summary.trackMs += Double(DispatchTime.now().uptimeNanoseconds - trackStart) / 1e6
-                let segments = zip(objects, update.tracks).map { i, track in
-                    FrameSegment(mask: labeled.masks[i], result: labeled.results[i]!, track: track, names: names)
-                }
-                let stuffRecords = stuffArea.keys.sorted().map { StuffRecord(label: names[$0], area: stuffArea[$0]!) }
-                try output.write(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
-                                             segments: segments, stuff: stuffRecords))
-                try emit(update.events)
-                summary.analyzed += 1
-                summary.tracks += update.events.count { $0.kind == .start }
-                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-                progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
-                                       Double(summary.analyzed) / max(elapsed, 1e-9), tracker.tracks.count))
+            } catch {
+                failure = error
             }
-            try emit(tracker.finish(pts: lastPts))
+            // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
+            try emit(analyzer.finish(pts: lastPts))
+            try video?.finish()
             progress.clear()
             summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             printError(summary.description)
@@ -171,25 +199,24 @@ final class JSONLines {
 
 /// What a run did, for stderr at the end.
 struct RunSummary: CustomStringConvertible {
-    var decoded = 0, analyzed = 0, tracks = 0
-    var timings = LabelTimings()
-    var trackMs = 0.0
+    var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0
+    var timings = AnalyzerTimings()
+    var sinkMs = 0.0
     var seconds = 0.0
 
-    mutating func add(_ t: LabelTimings) {
-        timings.amg += t.amg
-        timings.clipDense += t.clipDense
-        timings.embed += t.embed
-        timings.classify += t.classify
-        timings.map += t.map
+    mutating func add(_ analysis: FrameAnalysis) {
+        analyzed += 1
+        if analysis.keyframe != nil { keyframes += 1 }
+        tracks += analysis.events.count { $0.kind == .start }
+        timings += analysis.timings
     }
 
     var description: String {
         func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
-        let stages = "segment \(per(timings.amg)), CLIP \(per(timings.clipDense)), embed \(per(timings.embed)), "
-            + "classify \(per(timings.classify + timings.map)), track \(per(trackMs))"
-        return "\(decoded) frames decoded, \(analyzed) analyzed, \(tracks) tracks in \(String(format: "%.1f", seconds)) s; "
-            + "per analyzed frame: \(stages)"
+        let stages = "SAM encoder \(per(timings.samEncoder)), CLIP \(per(timings.clipDense)), decoder \(per(timings.decoder)), "
+            + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
+        return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(tracks) tracks in "
+            + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"
     }
 }
 
@@ -201,12 +228,24 @@ private struct FrameRecord: Encodable {
     var pts: Double
     var width: Int
     var height: Int
+    var keyframe: Bool
     var segments: [FrameSegment]
     var stuff: [StuffRecord]
+
+    init(source: String, frame: Int, pts: Double, width: Int, height: Int, analysis: FrameAnalysis, names: [String]) {
+        (self.source, self.frame, self.pts, self.width, self.height) = (source, frame, pts, width, height)
+        keyframe = analysis.keyframe != nil
+        segments = analysis.segments.compactMap { segment in segment.track.map { FrameSegment(segment, track: $0, names: names) } }
+        var stuffArea: [Int: Int] = [:]
+        for segment in analysis.segments where segment.track == nil {
+            if let label = segment.classification.label { stuffArea[label, default: 0] += segment.mask.area }
+        }
+        stuff = stuffArea.keys.sorted().map { StuffRecord(label: names[$0], area: stuffArea[$0]!) }
+    }
 }
 
 private struct FrameSegment: Encodable {
-    var track: Int?
+    var track: Int
     var label: String
     var score: Double
     var labels: [[LabelScoreValue]]
@@ -216,7 +255,8 @@ private struct FrameSegment: Encodable {
     var stability: Double
     var rle: CocoRLE
 
-    init(mask: GeneratedMask, result: Classification, track: Int?, names: [String]) {
+    init(_ segment: AnalyzedSegment, track: Int, names: [String]) {
+        let (mask, result) = (segment.mask, segment.classification)
         self.track = track
         label = result.label.map { names[$0] } ?? "unknown"
         score = fourDecimals(result.score)

@@ -8,7 +8,8 @@ import Testing
     static let sam = Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path
     static let clip = Fixtures.root.appendingPathComponent("clip_hf").path
     // Random weights keep masks only at thresholds of 0; three points a side keep runs short.
-    static let generator = ["--points-per-side", "3", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+    static let generator = ["--points-per-side", "3", "--pred-iou-thresh", "0", "--stability-score-thresh", "0",
+                            "--tracked-min-iou", "0", "--keyframe-below-iou", "0", "--discovery-grid", "3"]
     static let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../docs/events.schema.json").standardized
 
@@ -28,7 +29,8 @@ import Testing
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         for name in ["a", "b"] {
-            let result = try runProcess(segwatch, arguments(folder.path("\(name).jsonl")), timeout: 600)
+            let video = name == "a" ? ["--video-out", folder.path("a.mp4")] : []
+            let result = try runProcess(segwatch, arguments(folder.path("\(name).jsonl"), video), timeout: 600)
             #expect(result.status == 0, "\(result.errorOutput)")
             #expect(result.errorOutput.contains("250 frames decoded, 50 analyzed"), "\(result.errorOutput)")
         }
@@ -45,6 +47,18 @@ import Testing
         #expect(frames.map { $0["frame"] as! Int } == Array(stride(from: 0, to: 250, by: 5)))
         let pts = frames.map { $0["pts"] as! Double }
         #expect(zip(pts, pts.dropFirst()).allSatisfy { $0 < $1 })
+        // A keyframe first and then at most 10 analyzed frames apart (sooner at a cut or a drop
+        // in coverage); the frames between are tracked.
+        let keyframes = frames.indices.filter { frames[$0]["keyframe"] as! Bool }
+        let gaps = zip(keyframes, keyframes.dropFirst() + [50]).map { $1 - $0 }
+        #expect(keyframes.first == 0 && gaps.allSatisfy { $0 <= 10 } && keyframes.count < 25, "keyframes \(keyframes)")
+
+        // The annotated video keeps every source frame, at the source's size and timestamps.
+        let probe = try runProcess(segwatch, ["probe", folder.path("a.mp4"), "--count-frames", "--json"], timeout: 60)
+        let report = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as! [String: Any]
+        let stream = (report["streams"] as! [[String: Any]])[0]
+        #expect(stream["width"] as? Int == 640 && stream["height"] as? Int == 272 && stream["frames"] as? Int == 250, "\(probe.output)")
+        #expect(abs((report["duration"] as? Double ?? 0) - 10) < 0.1, "\(probe.output)")
         var tracked = Set<Int>()
         for frame in frames {
             for segment in frame["segments"] as! [[String: Any]] {

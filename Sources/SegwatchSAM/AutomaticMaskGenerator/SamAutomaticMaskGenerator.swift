@@ -51,6 +51,11 @@ public struct GeneratedMask: Sendable {
     public var stabilityScore: Float
     /// `[x0, y0, x1, y1]` of the crop the mask came from.
     public var cropBox: [Int]
+
+    public init(rle: RLE, area: Int, box: [Int], predictedIou: Float, pointCoords: SIMD2<Double>, stabilityScore: Float, cropBox: [Int]) {
+        (self.rle, self.area, self.box, self.predictedIou) = (rle, area, box, predictedIou)
+        (self.pointCoords, self.stabilityScore, self.cropBox) = (pointCoords, stabilityScore, cropBox)
+    }
 }
 
 public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
@@ -68,9 +73,14 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     }
 
     /// `generate`: every mask found in `image`, in the official order. `progress` is called
-    /// after each batch of points with (batches done, batches in all).
-    public func generate(_ image: RGBImage, progress: ((Int, Int) -> Void)? = nil) throws -> [GeneratedMask] {
+    /// after each batch of points with (batches done, batches in all). `features`, when given,
+    /// is `image` already encoded: the whole-image crop does not encode it again.
+    public func generate(_ image: RGBImage, features: SamImageFeatures<B.Value>? = nil,
+                         progress: ((Int, Int) -> Void)? = nil) throws -> [GeneratedMask] {
         let (height, width) = (image.height, image.width)
+        if let features, features.originalSize != (height, width) {
+            throw SamError.invalidInput("the features are of a \(features.originalSize.width)x\(features.originalSize.height) image; the image is \(width)x\(height)")
+        }
         let crops = generateCropBoxes(imageHeight: height, imageWidth: width, layers: options.cropNLayers,
                                       overlapRatio: options.cropOverlapRatio)
         let batchesPerLayer = pointGrids.map { ($0.count + options.pointsPerBatch - 1) / options.pointsPerBatch }
@@ -78,7 +88,8 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         var done = 0
         var data: [GeneratedMask] = []
         for (cropBox, layer) in zip(crops.boxes, crops.layerIndices) {
-            data += try processCrop(image, cropBox: cropBox, layer: layer) {
+            let whole = cropBox == [0, 0, width, height]
+            data += try processCrop(image, cropBox: cropBox, layer: layer, features: whole ? features : nil) {
                 done += 1
                 progress?(done, totalBatches)
             }
@@ -97,16 +108,30 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         return data
     }
 
+    /// Masks proposed by single points (image pixels) of a whole image already encoded: the
+    /// generator's batches, filters and NMS on `points` instead of its grid.
+    public func proposals(at points: [SIMD2<Double>], features: SamImageFeatures<B.Value>) throws -> [GeneratedMask] {
+        let (height, width) = features.originalSize
+        return try processPoints(points, features: features, cropBox: [0, 0, width, height], imageSize: (height, width)) {}
+    }
+
     /// `_process_crop`: encode the crop, run its points in batches, NMS within the crop.
-    func processCrop(_ image: RGBImage, cropBox: [Int], layer: Int, batchDone: () -> Void) throws -> [GeneratedMask] {
+    func processCrop(_ image: RGBImage, cropBox: [Int], layer: Int, features: SamImageFeatures<B.Value>?,
+                     batchDone: () -> Void) throws -> [GeneratedMask] {
         let cropped = image.cropped(x0: cropBox[0], y0: cropBox[1], x1: cropBox[2], y1: cropBox[3])
-        let features = try predictor.setImage(cropped)
+        let features = try features ?? predictor.setImage(cropped)
         let scale = SIMD2(Double(cropped.width), Double(cropped.height))
-        let points = pointGrids[layer].map { $0 * scale }
+        return try processPoints(pointGrids[layer].map { $0 * scale }, features: features, cropBox: cropBox,
+                                 imageSize: (image.height, image.width), batchDone: batchDone)
+    }
+
+    /// A crop's points in batches, then NMS within the crop, the survivors in image coordinates.
+    func processPoints(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
+                       imageSize: (height: Int, width: Int), batchDone: () -> Void) throws -> [GeneratedMask] {
         var data: [GeneratedMask] = []
         for start in stride(from: 0, to: points.count, by: options.pointsPerBatch) {
             data += try processBatch(Array(points[start..<min(start + options.pointsPerBatch, points.count)]), features: features,
-                                     cropBox: cropBox, imageSize: (image.height, image.width))
+                                     cropBox: cropBox, imageSize: imageSize)
             batchDone()
         }
         // NMS on boxes in crop coordinates, scored by predicted IoU; then back to the image.

@@ -1,0 +1,89 @@
+// Between keyframes each live track is segmented again by prompting SAM's mask decoder with
+// where the track is expected: its box moved on by its motion, a point inside it, and the low
+// resolution logits of its last prompted mask, as SAM's interactive loop feeds a mask back.
+import SegwatchSAM
+import SegwatchTensor
+
+/// One track's prompt on a new frame, in the frame's pixels.
+public struct TrackPrompt: Sendable {
+    public var track: Int
+    /// `(x0, y0, x1, y1)`, edges (not inclusive pixel bounds).
+    public var box: (x0: Double, y0: Double, x1: Double, y1: Double)
+    public var point: (x: Double, y: Double)
+    /// `[1, 256, 256]` logits of the track's previous prompted mask, if it has one.
+    public var lowResLogits: Tensor?
+
+    public init(track: Int, box: (x0: Double, y0: Double, x1: Double, y1: Double), point: (x: Double, y: Double), lowResLogits: Tensor?) {
+        (self.track, self.box, self.point, self.lowResLogits) = (track, box, point, lowResLogits)
+    }
+
+    /// The prompt for `track` on the next frame: its last mask's box moved by its velocity and
+    /// kept inside the frame, and the mask pixel nearest the moved centroid (a centroid can
+    /// fall outside a ring or a crescent).
+    init(_ track: Track, lowResLogits: Tensor?) {
+        let (mask, box) = (track.mask, track.box)
+        let frames = Double(track.sinceReference + 1)
+        let dx = (track.velocity.x * frames).rounded(), dy = (track.velocity.y * frames).rounded()
+        let (w, h) = (Double(mask.width), Double(mask.height))
+        self.track = track.id
+        self.box = (min(max(Double(box.x0) + dx, 0), w - 1), min(max(Double(box.y0) + dy, 0), h - 1),
+                    min(max(Double(box.x1 + 1) + dx, 1), w), min(max(Double(box.y1 + 1) + dy, 1), h))
+        var best = (x: box.x0, y: box.y0), bestDistance = Double.infinity
+        mask.pixels.withUnsafeBufferPointer { pixels in
+            for y in box.y0...box.y1 {
+                for x in box.x0...box.x1 where pixels[y * mask.width + x] != 0 {
+                    let d = (Double(x) - box.centroid.x) * (Double(x) - box.centroid.x) + (Double(y) - box.centroid.y) * (Double(y) - box.centroid.y)
+                    if d < bestDistance { (best, bestDistance) = ((x, y), d) }
+                }
+            }
+        }
+        point = (min(max(Double(best.x) + dx, 0), w - 1) + 0.5, min(max(Double(best.y) + dy, 0), h - 1) + 0.5)
+        self.lowResLogits = lowResLogits
+    }
+}
+
+/// A track's mask on the new frame, with the logits to feed back on the next one.
+public struct PromptedMask: Sendable {
+    /// Its area is 0 when the decoder found nothing.
+    public var mask: GeneratedMask
+    public var binary: BinaryMask
+    /// `[1, 256, 256]`.
+    public var lowResLogits: Tensor
+}
+
+/// Every prompt decoded against one encoded frame (prompts of one shape share a decoder batch;
+/// the image side is computed once), one mask per prompt.
+public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPredictor<B>, features: SamImageFeatures<B.Value>,
+                                      stabilityOffset: Double) throws -> [PromptedMask] {
+    guard !prompts.isEmpty else { return [] }
+    let model = predictor.model, backend = model.backend
+    let (height, width) = features.originalSize
+    func transformed(_ x: Double, _ y: Double) -> (x: Double, y: Double) {
+        predictor.transform.apply(x: x, y: y, originalHeight: height, originalWidth: width)
+    }
+    let samPrompts = prompts.map { prompt in
+        let p = transformed(prompt.point.x, prompt.point.y)
+        let a = transformed(prompt.box.x0, prompt.box.y0), b = transformed(prompt.box.x1, prompt.box.y1)
+        return SamPrompt(points: [(p.x, p.y, 1)], box: (a.x, a.y, b.x, b.y), maskInput: prompt.lowResLogits)
+    }
+    let out = try model.decode(features.embedding, prompts: samPrompts, multimask: false)
+    let ious = backend.download(out.iouPredictions).contiguous()
+    let lowRes = backend.download(out.lowResLogits).contiguous()
+    let side = lowRes.shape[2] * lowRes.shape[3], plane = height * width
+    return prompts.indices.map { b in
+        let iou = ious.pointer[b]
+        let logits = backend.download(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, b..<b + 1), features)).contiguous()
+        let values = UnsafeBufferPointer(start: logits.pointer, count: plane)
+        let binary = BinaryMask(logits: values, height: height, width: width, threshold: 0)
+        let rle = maskToRLE(binary)
+        let area = areaFromRLE(rle)
+        let stability = calculateStabilityScore(logits: values, height: height, width: width, maskThreshold: 0,
+                                                thresholdOffset: stabilityOffset)
+        let point = SIMD2(prompts[b].point.x, prompts[b].point.y)
+        let mask = GeneratedMask(rle: rle, area: area, box: binary.box, predictedIou: iou, pointCoords: point,
+                                 stabilityScore: stability, cropBox: [0, 0, width, height])
+        let feedback = Tensor(shape: [1, lowRes.shape[2], lowRes.shape[3]],
+                              values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
+        return PromptedMask(mask: mask, binary: binary, lowResLogits: feedback)
+    }
+}

@@ -1,0 +1,224 @@
+// The per-frame analysis of a video: keyframes are segmented by the automatic mask generator;
+// between them each live track is segmented again by prompting the decoder with where it is
+// expected (`TrackPrompt`), all tracks in one batch against the frame's embedding, and a sparse
+// point grid over what no track covers finds new objects. Every segment is embedded on the
+// frame's CLIP features, classified, and handed to the tracker.
+import Dispatch
+import SegwatchSAM
+import SegwatchTensor
+
+public struct AnalyzerOptions: Sendable, Equatable {
+    /// A keyframe every this many analyzed frames (1: every frame is one).
+    public var keyframeEvery = 10
+    /// Points per side of the grid that looks for new objects between keyframes (0: none).
+    public var discoveryGrid = 8
+    /// A track's prompted mask is kept when its predicted IoU is at least this.
+    public var trackedMinimumIoU = 0.5
+    /// The next frame is a keyframe when the prompted masks' mean predicted IoU falls below this ...
+    public var keyframeBelowIoU = 0.7
+    /// ... or when the segments cover less than this fraction of what the last keyframe's did ...
+    public var keyframeBelowCoverage = 0.6
+    /// ... and this one is, when its luma histogram is this far (0...1) from the previous
+    /// analyzed frame's: a scene cut.
+    public var sceneCut = 0.5
+    /// A new object found between keyframes may overlap the tracked masks by at most this
+    /// fraction of its area; more, and it is a piece of a tracked object.
+    public var discoveryMaximumOverlap = 0.5
+    /// Two prompted masks overlapping by this IoU are one object: the older track keeps it.
+    public var duplicateIoU = 0.8
+    public var tracker = TrackerOptions()
+    /// Labels of background classes: their segments are reported, not tracked.
+    public var stuff: Set<Int> = []
+
+    public init() {}
+
+    public func validate() throws(PipelineError) {
+        func check(_ ok: Bool, _ message: String) throws(PipelineError) { if !ok { throw .mismatch(message) } }
+        try check((1...100_000).contains(keyframeEvery), "the keyframe interval must be in 1...100000, not \(keyframeEvery)")
+        try check((0...64).contains(discoveryGrid), "the discovery grid must be in 0...64 points per side, not \(discoveryGrid)")
+        for (name, value) in [("tracked minimum IoU", trackedMinimumIoU), ("keyframe IoU", keyframeBelowIoU),
+                              ("keyframe coverage", keyframeBelowCoverage), ("scene cut", sceneCut),
+                              ("discovery overlap", discoveryMaximumOverlap), ("duplicate IoU", duplicateIoU)] {
+            try check((0...1).contains(value), "the \(name) must be in 0...1, not \(value)")
+        }
+        try check((1...100_000).contains(tracker.maxAge), "the maximum age must be in 1...100000, not \(tracker.maxAge)")
+    }
+}
+
+/// Why a frame was a keyframe.
+public enum KeyframeReason: String, Sendable {
+    case first, interval, sceneCut = "scene_cut", coverage, iou
+}
+
+/// Where one analyzed frame's time went, in milliseconds.
+public struct AnalyzerTimings: Sendable, Equatable {
+    public var samEncoder = 0.0
+    public var clipDense = 0.0
+    /// The mask decoder and its post-processing: the generator on keyframes, the track prompts
+    /// and the discovery grid between them.
+    public var decoder = 0.0
+    public var embed = 0.0
+    public var classify = 0.0
+    public var track = 0.0
+
+    public var total: Double { samEncoder + clipDense + decoder + embed + classify + track }
+
+    public init() {}
+
+    public static func += (a: inout AnalyzerTimings, b: AnalyzerTimings) {
+        a.samEncoder += b.samEncoder; a.clipDense += b.clipDense; a.decoder += b.decoder
+        a.embed += b.embed; a.classify += b.classify; a.track += b.track
+    }
+}
+
+/// A segment of an analyzed frame.
+public struct AnalyzedSegment: Sendable {
+    public var mask: GeneratedMask
+    public var classification: Classification
+    /// Nil for a stuff segment, which is not tracked.
+    public var track: Int?
+}
+
+public struct FrameAnalysis: Sendable {
+    /// Objects (with their track) and stuff, in the order they were found.
+    public var segments: [AnalyzedSegment]
+    public var events: [TrackEvent]
+    /// Nil for a frame between keyframes.
+    public var keyframe: KeyframeReason?
+    /// The fraction of the frame the segments cover.
+    public var coverage: Double
+    public var timings: AnalyzerTimings
+}
+
+/// Analyzes a video's frames in order; its state is the tracks and what they were last prompted with.
+public struct VideoAnalyzer<B: Backend>: Sendable {
+    public let labeler: ImageLabeler<B>
+    public let options: AnalyzerOptions
+    public private(set) var tracker: Tracker
+    private let generator: SamAutomaticMaskGenerator<B>
+    /// Each track's last prompted low-resolution logits, fed back on the next frame.
+    private var feedback: [Int: Tensor] = [:]
+    private var sinceKeyframe = 0
+    private var keyframeCoverage = 0.0
+    private var pending: KeyframeReason? = .first
+    private var previousHistogram: [Float]?
+
+    public init(labeler: ImageLabeler<B>, options: AnalyzerOptions) throws {
+        try options.validate()
+        self.labeler = labeler
+        self.options = options
+        tracker = Tracker(options: options.tracker)
+        generator = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: labeler.sam), options: labeler.options.generator)
+    }
+
+    public mutating func analyze(_ picture: RGBImage, pts: Double) throws -> FrameAnalysis {
+        var timings = AnalyzerTimings()
+        func timed<T>(_ slot: WritableKeyPath<AnalyzerTimings, Double>, _ body: () throws -> T) rethrows -> T {
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { timings[keyPath: slot] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
+            return try body()
+        }
+        let histogram = lumaHistogram(picture)
+        var reason = pending
+        if reason == nil, let previous = previousHistogram, histogramDistance(previous, histogram) > options.sceneCut { reason = .sceneCut }
+        if reason == nil, sinceKeyframe + 1 >= options.keyframeEvery { reason = .interval }
+        previousHistogram = histogram
+        pending = nil
+
+        let features = try timed(\.samEncoder) { try generator.predictor.setImage(picture) }
+        let dense = timed(\.clipDense) { labeler.denseFeatures(picture) }
+        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], lowRes: [Tensor?] = []
+        var meanIoU = 1.0
+        try timed(\.decoder) {
+            if reason != nil {
+                masks = try generator.generate(picture, features: features)
+                binaries = masks.map { rleToMask($0.rle) }
+                lowRes = Array(repeating: nil, count: masks.count)
+                return
+            }
+            let prompts = tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
+            let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
+                                             stabilityOffset: labeler.options.generator.stabilityScoreOffset)
+            if !prompted.isEmpty { meanIoU = prompted.reduce(0) { $0 + Double($1.mask.predictedIou) } / Double(prompted.count) }
+            for candidate in prompted where candidate.mask.area > 0 && Double(candidate.mask.predictedIou) >= options.trackedMinimumIoU {
+                // Tracks are oldest first, so a later duplicate is the younger track's.
+                let box = MaskBox(candidate.binary)!
+                let duplicate = binaries.contains { kept in
+                    maskIoU(kept, MaskBox(kept)!, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU
+                }
+                guard !duplicate else { continue }
+                masks.append(candidate.mask)
+                binaries.append(candidate.binary)
+                lowRes.append(candidate.lowResLogits)
+            }
+            let covered = union(binaries, height: picture.height, width: picture.width)
+            let n = options.discoveryGrid
+            guard n > 0 else { return }
+            let points = buildPointGrid(pointsPerSide: n).map { $0 * SIMD2(Double(picture.width), Double(picture.height)) }.filter {
+                covered[min(Int($0.y), picture.height - 1) * picture.width + min(Int($0.x), picture.width - 1)] == 0
+            }
+            guard !points.isEmpty else { return }
+            for found in try generator.proposals(at: points, features: features) {
+                let binary = rleToMask(found.rle)
+                var overlap = 0
+                for (a, b) in zip(binary.pixels, covered) where a != 0 && b != 0 { overlap += 1 }
+                guard Double(overlap) <= options.discoveryMaximumOverlap * Double(found.area) else { continue }
+                masks.append(found)
+                binaries.append(binary)
+                lowRes.append(nil)
+            }
+        }
+
+        let embeddings = try timed(\.embed) { try labeler.embedder.embed(dense, masks: masks.map(\.rle)) }
+        let present = embeddings.indices.filter { embeddings[$0] != nil }
+        let classifications = try timed(\.classify) { try labeler.classifier.classify(present.map { embeddings[$0]! }) }
+
+        var segments: [AnalyzedSegment] = [], objects: [Int] = [], observations: [TrackerObservation] = []
+        for (i, classification) in zip(present, classifications) {
+            if let label = classification.label, options.stuff.contains(label) {
+                segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil))
+            } else {
+                objects.append(segments.count)
+                segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil))
+                observations.append(TrackerObservation(mask: binaries[i], embedding: embeddings[i]!, classification: classification))
+            }
+        }
+        let update = timed(\.track) { tracker.update(observations, pts: pts) }
+        var nextFeedback: [Int: Tensor] = [:]
+        for (s, track) in zip(objects, update.tracks) {
+            segments[s].track = track
+            if let track, let logits = lowRes[present[s]] { nextFeedback[track] = logits }
+        }
+        feedback = nextFeedback
+
+        let coverage = Double(union(present.map { binaries[$0] }, height: picture.height, width: picture.width).reduce(0) { $0 + Int($1) })
+            / Double(max(picture.height * picture.width, 1))
+        if reason != nil {
+            sinceKeyframe = 0
+            keyframeCoverage = coverage
+        } else {
+            sinceKeyframe += 1
+            if meanIoU < options.keyframeBelowIoU {
+                pending = .iou
+            } else if coverage < options.keyframeBelowCoverage * keyframeCoverage {
+                pending = .coverage
+            }
+        }
+        return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, coverage: coverage, timings: timings)
+    }
+
+    /// Ends every live track (the end of the input).
+    public mutating func finish(pts: Double) -> [TrackEvent] {
+        feedback = [:]
+        return tracker.finish(pts: pts)
+    }
+}
+
+/// The pixels set in any of `masks`, one byte each.
+private func union(_ masks: [BinaryMask], height: Int, width: Int) -> [UInt8] {
+    var covered = [UInt8](repeating: 0, count: height * width)
+    for mask in masks {
+        for (p, value) in mask.pixels.enumerated() where value != 0 { covered[p] = 1 }
+    }
+    return covered
+}
