@@ -221,7 +221,7 @@ struct RunSummary: CustomStringConvertible {
 }
 
 /// A `frame` event (see docs/events.schema.json).
-private struct FrameRecord: Encodable {
+struct FrameRecord: Encodable {
     var type = "frame"
     var source: String
     var frame: Int
@@ -244,7 +244,7 @@ private struct FrameRecord: Encodable {
     }
 }
 
-private struct FrameSegment: Encodable {
+struct FrameSegment: Encodable {
     var track: Int
     var label: String
     var score: Double
@@ -269,13 +269,13 @@ private struct FrameSegment: Encodable {
     }
 }
 
-private struct StuffRecord: Encodable {
+struct StuffRecord: Encodable {
     var label: String
     var area: Int
 }
 
 /// A `track` event.
-private struct TrackRecord: Encodable {
+struct TrackRecord: Encodable {
     var type = "track"
     var source: String
     var event: String

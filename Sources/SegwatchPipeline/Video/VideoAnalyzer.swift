@@ -26,6 +26,9 @@ public struct AnalyzerOptions: Sendable, Equatable {
     public var discoveryMaximumOverlap = 0.5
     /// Two prompted masks overlapping by this IoU are one object: the older track keeps it.
     public var duplicateIoU = 0.8
+    /// Segments per frame at most (the best predicted IoU first on a keyframe; new objects
+    /// only up to it between keyframes): what a frame costs stays bounded.
+    public var maximumSegments = 200
     public var tracker = TrackerOptions()
     /// Labels of background classes: their segments are reported, not tracked.
     public var stuff: Set<Int> = []
@@ -35,6 +38,7 @@ public struct AnalyzerOptions: Sendable, Equatable {
     public func validate() throws(PipelineError) {
         func check(_ ok: Bool, _ message: String) throws(PipelineError) { if !ok { throw .mismatch(message) } }
         try check((1...100_000).contains(keyframeEvery), "the keyframe interval must be in 1...100000, not \(keyframeEvery)")
+        try check((1...10_000).contains(maximumSegments), "the segments per frame must be in 1...10000, not \(maximumSegments)")
         try check((0...64).contains(discoveryGrid), "the discovery grid must be in 0...64 points per side, not \(discoveryGrid)")
         for (name, value) in [("tracked minimum IoU", trackedMinimumIoU), ("keyframe IoU", keyframeBelowIoU),
                               ("keyframe coverage", keyframeBelowCoverage), ("scene cut", sceneCut),
@@ -132,6 +136,10 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         try timed(\.decoder) {
             if reason != nil {
                 masks = try generator.generate(picture, features: features)
+                if masks.count > options.maximumSegments {
+                    let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }
+                    masks = best.prefix(options.maximumSegments).sorted().map { masks[$0] }
+                }
                 binaries = masks.map { rleToMask($0.rle) }
                 lowRes = Array(repeating: nil, count: masks.count)
                 return
@@ -158,7 +166,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 covered[min(Int($0.y), picture.height - 1) * picture.width + min(Int($0.x), picture.width - 1)] == 0
             }
             guard !points.isEmpty else { return }
-            for found in try generator.proposals(at: points, features: features) {
+            for found in try generator.proposals(at: points, features: features) where masks.count < options.maximumSegments {
                 let binary = rleToMask(found.rle)
                 var overlap = 0
                 for (a, b) in zip(binary.pixels, covered) where a != 0 && b != 0 { overlap += 1 }

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SegwatchCLIP
+import SegwatchMedia
+import SegwatchPipeline
+import SegwatchSAM
+import SegwatchTensor
+
+/// `segwatch bench pipeline`: `segwatch run`'s per-frame work on consecutive frames of a video,
+/// keyframes and tracked frames, against ../shared/bench/peers.py `pipeline`.
+struct BenchPipeline: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Time segwatch run's work per analyzed frame: keyframes, tracked frames, and each stage.",
+        discussion: """
+            The first --frames frames of --video are analyzed one after another as `segwatch run \
+            --fps 0` does (decode, SAM encoder, CLIP dense features, the mask decoder, embedding, \
+            classification against --labels labels, tracking, and the JSON lines, written to \
+            nowhere), with a keyframe every --keyframe-every frames.
+
+            The weights are random (MobileSAM's mobile_sam.pt of the fixtures, and a synthetic \
+            ViT-B/16 unless --clip), which keep no mask at the usual thresholds. So, like \
+            peers.py pipeline, the generator runs at thresholds 0 with an NMS that suppresses \
+            nothing, and a keyframe keeps the --segments masks of best predicted IoU; re-prompted \
+            tracks are all kept (random masks overlap so much that they would merge).
+
+            frame_ms is the mean over all frames; keyframe_ms and tracked_frame_ms the means over \
+            each kind; the stage keys are means over all frames. peak_rss_mb is the process's \
+            peak; rss_mb_first and rss_mb_last the resident size after the first and the last \
+            tracked frame.
+            """)
+
+    @OptionGroup var options: BenchOptions
+    @OptionGroup var tensor: TensorBenchOptions
+
+    @Option(help: "The video.")
+    var video: String
+
+    @Option(help: "Frames to analyze, from the first.")
+    var frames = 20
+
+    @Option(help: "SAM checkpoint (MobileSAM's mobile_sam.pt for the issue's figures).")
+    var sam: String
+
+    @Option(help: "A CLIP model folder to time instead of the synthetic ViT-B/16.")
+    var clip: String?
+
+    @Option(help: "Labels in the vocabulary (peers.py pipeline's 20).")
+    var labels = 20
+
+    @Option(help: "Segments a keyframe keeps (peers.py pipeline's 50).")
+    var segments = 50
+
+    @Option(help: "A keyframe every this many analyzed frames.")
+    var keyframeEvery = 10
+
+    @Option(help: "Points per side of the grid that looks for new objects between keyframes.")
+    var discoveryGrid = 8
+
+    @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")
+    var clipSize = 448
+
+    @Option(help: "Points per side of the keyframes' generator grid.")
+    var pointsPerSide = 32
+
+    func validate() throws {
+        guard frames > 0, labels > 0, segments > 0 else { throw ValidationError("--frames, --labels and --segments must be positive") }
+        guard (1...100_000).contains(keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
+    }
+
+    mutating func run() throws {
+        let backend = CPUBackend(threads: tensor.threads)
+        let modelFolder = try runReporting { try BenchCLIPFolder(clip, name: "pipeline") }
+        defer { modelFolder.remove() }
+        let folder = modelFolder.path
+        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(directory: folder, backend: backend)) }
+        let names = BenchClip.peerLabels(labels)
+        let vocabulary = try runReporting {
+            let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: .single)
+            let words = try Vocabulary(arguments: names).labels
+            return LabelEmbeddings(labels: words, dimension: model.config.embedDim, values: try encoder.encode(words).flatMap { $0 })
+        }
+        var settings = LabelerOptions()
+        settings.clipSize = clipSize
+        settings.generator.pointsPerSide = pointsPerSide
+        settings.generator.predIouThresh = 0
+        settings.generator.stabilityScoreThresh = 0
+        settings.generator.boxNmsThresh = 1
+        var analyzerOptions = AnalyzerOptions()
+        analyzerOptions.keyframeEvery = keyframeEvery
+        analyzerOptions.discoveryGrid = discoveryGrid
+        analyzerOptions.maximumSegments = segments
+        analyzerOptions.trackedMinimumIoU = 0
+        analyzerOptions.keyframeBelowIoU = 0
+        analyzerOptions.keyframeBelowCoverage = 0
+        analyzerOptions.duplicateIoU = 1
+        var analyzer = try runReporting {
+            try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
+                              options: analyzerOptions)
+        }
+        let decoder = try runReporting { try VideoDecoder(InputSpec(video), options: DecodeOptions(layout: .rgb24)) }
+        let source = URL(fileURLWithPath: video).lastPathComponent
+
+        var frameMs: [Double] = [], keyframeMs: [Double] = [], trackedMs: [Double] = []
+        var stages: [String: [Double]] = [:]
+        var rss: [Double] = []
+        var segmentCounts: [Double] = []
+        let progress = Progress.onTerminal()
+        for n in 0..<frames {
+            var start = DispatchTime.now()
+            guard let frame = try runReporting({ try decoder.next() }) else { break }
+            let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+            let decodeMs = milliseconds(since: start)
+            let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
+            let analysis = try runReporting { try analyzer.analyze(picture, pts: pts) }
+            start = DispatchTime.now()
+            var bytes = try jsonString(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
+                                                   analysis: analysis, names: names)).utf8.count
+            for event in analysis.events { bytes += try jsonString(TrackRecord(event, source: source, names: names)).utf8.count }
+            let sinkMs = milliseconds(since: start)
+            let t = analysis.timings
+            let total = decodeMs + t.total + sinkMs
+            frameMs.append(total)
+            if analysis.keyframe != nil { keyframeMs.append(total) } else { trackedMs.append(total); rss.append(residentMegabytes()) }
+            segmentCounts.append(Double(analysis.segments.count))
+            for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
+                                 ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
+                stages[key, default: []].append(value)
+            }
+            progress.update(String(format: "frame %d/%d: %.0f ms (%@), %d segments, %d bytes of events", n + 1, frames, total,
+                                   analysis.keyframe?.rawValue ?? "tracked", analysis.segments.count, bytes))
+        }
+        progress.clear()
+        func mean(_ values: [Double]) -> Double { values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count) }
+        var result = BenchResult()
+        result["frame_ms"] = .number(mean(frameMs))
+        result["keyframe_ms"] = .number(mean(keyframeMs))
+        result["tracked_frame_ms"] = .number(mean(trackedMs))
+        result.samples["frame_ms"] = frameMs
+        for (key, values) in stages {
+            result[key] = .number(mean(values))
+            result.samples[key] = values
+        }
+        result["encoders_ms"] = .number(mean(stages["sam_encoder_ms"] ?? []) + mean(stages["clip_dense_ms"] ?? []))
+        result["peak_rss_mb"] = .number(peakResidentMegabytes())
+        result["rss_mb_first"] = .number(rss.first ?? .nan)
+        result["rss_mb_last"] = .number(rss.last ?? .nan)
+        result["frames"] = .number(Double(frameMs.count))
+        result["keyframes"] = .number(Double(keyframeMs.count))
+        result["segments_per_frame"] = .number(mean(segmentCounts))
+        result["labels"] = .number(Double(labels))
+        result["keyframe_every"] = .number(Double(keyframeEvery))
+        result["discovery_grid"] = .number(Double(discoveryGrid))
+        result["sam"] = .string(samModel.imageEncoder.summary)
+        result["clip"] = .string(model.config.summary)
+        result["threads"] = .number(Double(tensor.threads))
+        print(options.json ? try result.json() : result.text())
+    }
+}
+
+/// The process's resident set now, from /proc/self/statm.
+func residentMegabytes() -> Double {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+          let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return .nan }
+    return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+}
+
+/// The process's peak resident set (`ru_maxrss`, kilobytes on Linux).
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
