@@ -33,6 +33,9 @@ struct Run: ParsableCommand {
     @Argument(help: "A video file or any FFmpeg input.")
     var input: String
 
+    @Option(help: "Settings from a profile file (profiles/*.toml: `key = value` lines, the keys being these options' long names); options given here win. Repeatable.")
+    var profile: [String] = []
+
     @OptionGroup var models: LabelerArguments
 
     @OptionGroup(title: "Vocabulary") var vocabulary: VocabularyOptions
@@ -70,6 +73,9 @@ struct Run: ParsableCommand {
     @Option(help: "Write the annotated video here (.mp4, .mkv, .mov): every source frame, with the latest masks, labels, scores and track ids.")
     var videoOut: String?
 
+    @Option(help: "Also publish the events on this Unix socket, for any number of readers (`segwatch tail`); a reader that falls behind is dropped.")
+    var eventsSocket: String?
+
     @Option(help: "Font of the video's labels (TrueType/OpenType; default: $SEGWATCH_FONT, else DejaVu Sans Bold).")
     var font: String?
 
@@ -105,10 +111,13 @@ struct Run: ParsableCommand {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
             let font = try videoOut.map { _ in try Font.locate(self.font) }
+            // Before the models load, so readers can attach before the first event.
+            let socket = try eventsSocket.map { try EventSocket(path: $0) }
+            defer { socket?.close() }
             let decoder = try VideoDecoder(InputSpec(input), options: DecodeOptions(layout: .rgb24))
             let labeler = try models.labeler(words, vocabulary: vocabulary)
             var analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })))
-            let output = try JSONLines(path: jsonOut)
+            let output = try JSONLines(path: jsonOut, socket: socket)
             let video = try videoOut.map { path in
                 try AnnotatedVideo(path: path, stream: decoder.stream, font: font!)
             }
@@ -162,18 +171,22 @@ struct Run: ParsableCommand {
             try video?.finish()
             progress.clear()
             summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            summary.droppedReaders = socket?.droppedReaders ?? 0
             printError(summary.description)
             if let failure { throw failure }
         }
     }
 }
 
-/// Writes JSON lines to stdout or a file, each line in one write so a reader never sees half.
+/// Writes JSON lines to stdout or a file, each line in one write so a reader never sees half,
+/// and publishes each to the events socket, if there is one.
 final class JSONLines {
     private let handle: FileHandle
     private let path: String
+    let socket: EventSocket?
 
-    init(path: String?) throws {
+    init(path: String?, socket: EventSocket? = nil) throws {
+        self.socket = socket
         guard let path else {
             handle = FileHandle.standardOutput
             self.path = "stdout"
@@ -187,10 +200,10 @@ final class JSONLines {
     }
 
     func write(_ value: some Encodable) throws {
+        let line = Data((try jsonString(value) + "\n").utf8)
+        socket?.publish(line)
         do {
-            try handle.write(contentsOf: Data((try jsonString(value) + "\n").utf8))
-        } catch let error as EncodingError {
-            throw error
+            try handle.write(contentsOf: line)
         } catch {
             throw CommandError("\(path): cannot write the events: \(error.localizedDescription)")
         }
@@ -203,6 +216,7 @@ struct RunSummary: CustomStringConvertible {
     var timings = AnalyzerTimings()
     var sinkMs = 0.0
     var seconds = 0.0
+    var droppedReaders = 0
 
     mutating func add(_ analysis: FrameAnalysis) {
         analyzed += 1
@@ -217,6 +231,7 @@ struct RunSummary: CustomStringConvertible {
             + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
         return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(tracks) tracks in "
             + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"
+            + (droppedReaders > 0 ? "; \(droppedReaders) slow socket readers dropped" : "")
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `segwatch` command line.
 @main
@@ -11,8 +12,20 @@ struct Segwatch: AsyncParsableCommand {
             (/dev/videoN), or a lavfi graph (lavfi:testsrc=size=320x240:rate=25).
             """,
         version: segwatchVersion,
-        subcommands: [Run.self, Probe.self, Record.self, Segment.self, Embed.self, Vocab.self, Label.self, Eval.self, Bench.self]
+        subcommands: [Run.self, Tail.self, Probe.self, Record.self, Segment.self, Embed.self, Vocab.self, Label.self, Eval.self, Bench.self]
     )
+
+    /// `run --profile FILE` is expanded into the file's options before parsing (see `Profile`).
+    static func main() async {
+        let arguments: [String]
+        do {
+            arguments = try Profile.expand(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            printError("\(error)")
+            Glibc.exit(2)
+        }
+        await main(arguments)
+    }
 }
 
 let segwatchVersion = "0.1.0"

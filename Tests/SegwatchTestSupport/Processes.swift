@@ -112,3 +112,41 @@ public func releaseFreedMemory() {
     guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return }
     _ = unsafeBitCast(symbol, to: Trim.self)(0)
 }
+
+/// A child process left running while a test goes on, its output going to files.
+public final class BackgroundProcess {
+    public let process = Process()
+    private let stdoutURL: URL, stderrURL: URL
+
+    public init(_ executable: String, _ arguments: [String], stdout: String, stderr: String) throws {
+        (stdoutURL, stderrURL) = (URL(fileURLWithPath: stdout), URL(fileURLWithPath: stderr))
+        FileManager.default.createFile(atPath: stdout, contents: nil)
+        FileManager.default.createFile(atPath: stderr, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public func signal(_ number: Int32) {
+        if process.isRunning { kill(process.processIdentifier, number) }
+    }
+
+    /// Waits up to `timeout` seconds for the exit, then kills it; nil when it had to be killed.
+    @discardableResult
+    public func wait(timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    public var output: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    public var errorOutput: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+}

@@ -99,6 +99,7 @@ import Testing
             (["run", "/nonexistent/video.mp4", "--sam", Self.sam, "--clip", Self.clip, "--label", "car"], "/nonexistent/video.mp4"),
             (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--stuff", "sky"], "--stuff 'sky'"),
             (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--fps", "-1"], "--fps"),
+            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--events-socket", badVocab], "bad.txt: the events socket path exists"),
         ]
         for (arguments, named) in cases {
             let result = try runProcess(segwatch, arguments, timeout: 120)

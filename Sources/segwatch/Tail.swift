@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+
+/// `segwatch tail`: the events of a running `segwatch run --events-socket`, filtered.
+struct Tail: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the events of a running segwatch run from its --events-socket.",
+        discussion: """
+            Events are printed as the JSON lines `run` writes (or, with --pretty, one readable \
+            line each). Filters: --type keeps one kind of event; --label keeps the segments of \
+            a frame with that label (a frame with none is not printed) and the track events \
+            whose label, or previous label, it is; --min-score keeps segments with at least \
+            that score and tracks whose best score reaches it. `source` events pass every \
+            filter but --type.
+
+            When the socket is not there yet, or the run stops, tail waits and connects again \
+            (every 0.1 s at first, then up to every 2 s), so it follows a daemon across \
+            restarts. SIGINT or SIGTERM ends it.
+            """)
+
+    @Option(help: "The Unix socket of `segwatch run --events-socket`.")
+    var socket: String
+
+    @Option(help: "Only events of this type: frame, track or source.")
+    var type: String?
+
+    @Option(help: "Only segments and tracks with this label.")
+    var label: String?
+
+    @Option(help: "Only segments and tracks with at least this score.")
+    var minScore: Double?
+
+    @Flag(help: "One readable line per event instead of JSON.")
+    var pretty = false
+
+    func validate() throws {
+        guard socket.utf8.count < 108 else { throw ValidationError("--socket: a Unix socket path is at most 107 bytes; this one has \(socket.utf8.count)") }
+        if let type, !["frame", "track", "source"].contains(type) {
+            throw ValidationError("--type must be frame, track or source, not '\(type)'")
+        }
+        if let minScore, !(0...1).contains(minScore) { throw ValidationError("--min-score must be in 0...1, not \(minScore)") }
+    }
+
+    func run() throws {
+        let shutdown = ShutdownSignal.shared
+        shutdown.install()
+        var delay = 0.1
+        var said = false
+        while shutdown.caughtSignal == nil {
+            guard let fd = connectUnix(socket) else {
+                if !said { printError("waiting for \(socket)") }
+                said = true
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 2)
+                continue
+            }
+            if said { printError("connected to \(socket)") }
+            delay = 0.1
+            readLines(fd) { line in
+                if let text = filtered(line) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+            }
+            close(fd)
+            guard shutdown.caughtSignal == nil else { break }
+            printError("\(socket) closed; waiting for it to come back")
+            said = true
+        }
+    }
+
+    /// Calls `body` with each whole line read from `fd` until it closes or a signal arrives.
+    private func readLines(_ fd: Int32, _ body: (Substring) -> Void) {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while ShutdownSignal.shared.caughtSignal == nil {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 200) >= 0 || errno == EINTR else { return }
+            guard entry.revents != 0 else { continue }
+            let count = read(fd, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            buffer += chunk[..<count]
+            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                body(Substring(decoding: buffer[..<newline], as: UTF8.self))
+                buffer.removeSubrange(...newline)
+            }
+        }
+    }
+
+    /// The line as printed, or nil when the filters drop it.
+    func filtered(_ line: Substring) -> String? {
+        guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+        let kind = event["type"] as? String ?? ""
+        if let type, kind != type { return nil }
+        var result = event
+        var changed = false
+        switch kind {
+        case "frame":
+            guard label != nil || minScore != nil else { break }
+            let segments = event["segments"] as? [[String: Any]] ?? []
+            let kept = segments.filter { segment in
+                (label.map { $0 == segment["label"] as? String } ?? true) && (minScore.map { (segment["score"] as? Double ?? 0) >= $0 } ?? true)
+            }
+            guard !kept.isEmpty else { return nil }
+            result["segments"] = kept
+            changed = kept.count != segments.count
+        case "track":
+            if let label, event["label"] as? String != label, event["previous_label"] as? String != label { return nil }
+            if let minScore, (event["best_score"] as? Double ?? 0) < minScore { return nil }
+        default:
+            break
+        }
+        if pretty { return prettyLine(result) }
+        guard changed, let data = try? JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return String(line)
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func prettyLine(_ event: [String: Any]) -> String {
+        let time = String(format: "%9.3f s", event["pts"] as? Double ?? 0)
+        let source = event["source"] as? String ?? "?"
+        switch event["type"] as? String {
+        case "frame":
+            let segments = (event["segments"] as? [[String: Any]] ?? []).map { segment in
+                String(format: "#%d %@ %.2f", segment["track"] as? Int ?? 0, segment["label"] as? String ?? "?", segment["score"] as? Double ?? 0)
+            }
+            let key = event["keyframe"] as? Bool == true ? " key" : ""
+            return "\(time)  \(source)  frame \(event["frame"] as? Int ?? 0)\(key): " + (segments.isEmpty ? "nothing" : segments.joined(separator: ", "))
+        case "track":
+            var text = "\(time)  \(source)  track #\(event["track"] as? Int ?? 0) \(event["event"] as? String ?? "?") \(event["label"] as? String ?? "?")"
+            if let previous = event["previous_label"] as? String { text += " (was \(previous))" }
+            if event["event"] as? String == "end" {
+                text += String(format: ", best %.2f, %.1f s", event["best_score"] as? Double ?? 0, event["lifetime"] as? Double ?? 0)
+            }
+            return text
+        default:
+            let state = event["state"] as? String ?? "?"
+            let error = (event["error"] as? String).map { ": \($0)" } ?? ""
+            return "             \(source)  source \(state)\(error)"
+        }
+    }
+}
+
+/// A connected Unix stream socket, or nil when nothing listens at `path`.
+func connectUnix(_ path: String) -> Int32? {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { bytes in
+        for (i, byte) in path.utf8.enumerated() { bytes[i] = byte }
+    }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard connected == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}

@@ -1,0 +1,81 @@
+import Foundation
+import SegwatchTestSupport
+import Testing
+
+/// `run --events-socket` and `segwatch tail`, as processes.
+@Suite struct TailCommandTests {
+    private func run(_ out: String, socket: String, frames: Int) throws -> ProcessResult {
+        try runProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
+                                  "--label", "car", "--label", "person", "--fps", "5", "--threads", "2", "--max-frames", "\(frames)",
+                                  "--json-out", out, "--events-socket", socket] + RunCommandTests.generator, timeout: 300)
+    }
+
+    /// Waits until `body` holds, for at most `timeout` seconds.
+    private func eventually(_ timeout: Double, _ body: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !body() && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return body()
+    }
+
+    // tail is started before the run, sees it end, waits, and follows the next run on the same
+    // socket: its output is the two runs' JSON lines, byte for byte.
+    @Test func tailPrintsWhatRunWritesAcrossARestart() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path("events.sock")
+        let tail = try BackgroundProcess(segwatch, ["tail", "--socket", socket], stdout: folder.path("tail.out"), stderr: folder.path("tail.err"))
+        defer { tail.signal(SIGKILL) }
+        #expect(eventually(10) { tail.errorOutput.contains("waiting for") })
+        for (name, frames) in [("a", 3), ("b", 2)] {
+            let result = try run(folder.path("\(name).jsonl"), socket: socket, frames: frames)
+            #expect(result.status == 0, "\(result.errorOutput)")
+            #expect(!FileManager.default.fileExists(atPath: socket), "the socket file outlives the run")
+        }
+        let expected = try String(contentsOfFile: folder.path("a.jsonl"), encoding: .utf8)
+            + String(contentsOfFile: folder.path("b.jsonl"), encoding: .utf8)
+        #expect(eventually(10) { tail.output == expected }, "tail printed:\n\(tail.output.prefix(2000))")
+        tail.signal(SIGTERM)
+        #expect(tail.wait(timeout: 10) == 0)
+        #expect(tail.errorOutput.contains("closed; waiting"), "\(tail.errorOutput)")
+    }
+
+    @Test func tailFilters() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path("events.sock")
+        let filters: [(String, [String])] = [("tracks", ["--type", "track"]), ("car", ["--label", "car"]),
+                                             ("sure", ["--min-score", "0.99"]), ("pretty", ["--pretty"])]
+        let tails = try filters.map { name, options in
+            try BackgroundProcess(segwatch, ["tail", "--socket", socket] + options, stdout: folder.path("\(name).out"),
+                                  stderr: folder.path("\(name).err"))
+        }
+        defer { for tail in tails { tail.signal(SIGKILL) } }
+        #expect(eventually(10) { tails.allSatisfy { $0.errorOutput.contains("waiting for") } })
+        let result = try run(folder.path("a.jsonl"), socket: socket, frames: 3)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let all = try String(contentsOfFile: folder.path("a.jsonl"), encoding: .utf8).split(separator: "\n")
+        let events = all.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let trackLines = zip(all, events).filter { $0.1["type"] as? String == "track" }.map { String($0.0) + "\n" }
+        #expect(eventually(10) { tails[0].output == trackLines.joined() }, "\(tails[0].output)")
+        // Every printed frame holds only car segments, and every car segment of the run is printed.
+        let carSegments = events.reduce(0) { count, event in
+            count + ((event["segments"] as? [[String: Any]])?.filter { $0["label"] as? String == "car" }.count ?? 0)
+        }
+        _ = eventually(10) { tails[3].output.split(separator: "\n").count == all.count }
+        for tail in tails { tail.signal(SIGTERM) }
+        for tail in tails { #expect(tail.wait(timeout: 10) == 0) }
+        let printed = tails[1].output.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let printedCars = printed.compactMap { $0["segments"] as? [[String: Any]] }.flatMap { $0 }
+        #expect(printedCars.count == carSegments && printedCars.allSatisfy { $0["label"] as? String == "car" })
+        #expect(printed.filter { $0["type"] as? String == "track" }.allSatisfy {
+            $0["label"] as? String == "car" || $0["previous_label"] as? String == "car"
+        })
+        for line in tails[2].output.split(separator: "\n") {
+            let event = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let scores = (event["segments"] as? [[String: Any]])?.map { $0["score"] as! Double } ?? [event["best_score"] as! Double]
+            #expect(scores.allSatisfy { $0 >= 0.99 })
+        }
+        let pretty = tails[3].output.split(separator: "\n")
+        #expect(pretty.count == all.count && pretty.allSatisfy { !$0.hasPrefix("{") } && pretty.contains { $0.contains("frame 0 key") })
+    }
+}
