@@ -108,6 +108,37 @@ import Testing
         }
     }
 
+    // SIGTERM mid-file: the frame in flight is finished, the tracks are ended, the JSON lines
+    // are whole and the video is playable, and the exit status is 0.
+    @Test func sigtermLeavesValidLinesAndAPlayableVideo() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (out, video) = (folder.path("t.jsonl"), folder.path("t.mp4"))
+        let run = try BackgroundProcess(segwatch, arguments(out, ["--video-out", video, "--fps", "0"]),
+                                        stdout: folder.path("stdout"), stderr: folder.path("stderr"))
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline, run.process.isRunning,
+              ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").components(separatedBy: "\"type\":\"frame\"").count < 3 {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        run.signal(SIGTERM)
+        #expect(run.wait(timeout: 120) == 0, "\(run.errorOutput)")
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(text.hasSuffix("\n"))
+        let schema = try JSONSchema(contentsOf: Self.schema)
+        let events = text.split(separator: "\n")
+        for line in events { #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(200))") }
+        let frames = events.filter { $0.contains("\"type\":\"frame\"") }.count
+        #expect(frames >= 2 && frames < 250, "\(frames) frames")
+        let starts = events.filter { $0.contains("\"event\":\"start\"") }.count, ends = events.filter { $0.contains("\"event\":\"end\"") }.count
+        #expect(starts > 0 && starts == ends)
+        let probe = try runProcess(segwatch, ["probe", video, "--count-frames", "--json"], timeout: 60)
+        #expect(probe.status == 0, "\(probe.errorOutput)")
+        let report = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as! [String: Any]
+        let written = (report["streams"] as! [[String: Any]])[0]["frames"] as? Int ?? 0
+        #expect(written >= frames && written < 250, "\(written) video frames for \(frames) analyzed")
+    }
+
     // The validator the run test relies on does reject what the schema forbids.
     @Test func schemaRejectsBrokenEvents() throws {
         let schema = try JSONSchema(contentsOf: Self.schema)
