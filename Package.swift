@@ -38,6 +38,8 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // glibc's malloc.h: the allocator tuning of a long run (`mallopt`).
+        .systemLibrary(name: "CMalloc"),
         // FreeType, to draw labels on overlays with a real font (fonts-dejavu-core by default).
         .systemLibrary(
             name: "CFreeType",
@@ -70,6 +72,7 @@ let package = Package(
         .executableTarget(
             name: "segwatch",
             dependencies: [
+                "CMalloc",
                 "SegwatchMedia",
                 "SegwatchTensor",
                 "SegwatchCheckpoint",

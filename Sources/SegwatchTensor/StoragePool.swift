@@ -1,11 +1,14 @@
 import Synchronization
 
-/// A cache of freed tensor buffers, keyed by element count.
+/// A cache of freed tensor buffers, keyed by size class.
 ///
 /// Inference repeats the same shapes frame after frame, so a buffer freed by one frame is the
 /// buffer the next frame asks for: after the first frame, steady-state inference allocates
-/// (almost) nothing. The cache holds at most `limitBytes`; beyond that, freed buffers go back
-/// to the system, so memory stays bounded when shapes change.
+/// (almost) nothing. Sizes are rounded up to classes (multiples of 64 floats, then 8 classes per
+/// power of two, at most 12.5 % larger) so that shapes that vary a little from frame to frame,
+/// such as a batch of one prompt per track, share buffers instead of each keeping its own. The
+/// cache holds at most `limitBytes`: past it, the buffers returned longest ago go back to the
+/// system, so buffers of shapes no longer in use do not crowd out those of the current ones.
 public final class StoragePool: Sendable {
     public static let shared = StoragePool(limitBytes: 2 << 30)
 
@@ -19,8 +22,10 @@ public final class StoragePool: Sendable {
     }
 
     private struct State {
-        // Addresses, since raw pointers are not Sendable; each is owned by the cache alone.
-        var free: [Int: [UInt]] = [:]
+        // Addresses, since raw pointers are not Sendable; each is owned by the cache alone. Each
+        // class's buffers are in the order they were returned, with the clock at that time.
+        var free: [Int: [(address: UInt, returned: Int)]] = [:]
+        var clock = 0
         var statistics = Statistics()
     }
 
@@ -33,10 +38,19 @@ public final class StoragePool: Sendable {
 
     static let alignment = 64
 
+    /// The floats a buffer for `count` floats really has.
+    public static func sizeClass(_ count: Int) -> Int {
+        let count = max(count, 1)
+        guard count > 4096 else { return (count + 63) / 64 * 64 }
+        let step = (1 << (Int.bitWidth - 1 - count.leadingZeroBitCount)) / 8
+        return (count + step - 1) / step * step
+    }
+
     /// A 64-byte-aligned buffer for `count` floats, with unspecified contents.
     func take(count: Int) -> UnsafeMutableRawPointer {
+        let count = Self.sizeClass(count)
         let reused: UInt? = state.withLock { state in
-            guard let address = state.free[count]?.popLast() else {
+            guard let address = state.free[count]?.popLast()?.address else {
                 state.statistics.allocations += 1
                 return nil
             }
@@ -50,24 +64,33 @@ public final class StoragePool: Sendable {
 
     /// Returns a buffer from `take(count:)`.
     func give(_ pointer: UnsafeMutableRawPointer, count: Int) {
-        let address = UInt(bitPattern: pointer)
-        let kept = state.withLock { state in
-            guard state.statistics.cachedBytes + Self.bytes(count) <= limitBytes else { return false }
-            state.free[count, default: []].append(address)
+        let count = Self.sizeClass(count)
+        guard Self.bytes(count) <= limitBytes else { return pointer.deallocate() }
+        let evicted = state.withLock { state -> [UInt] in
+            state.clock += 1
+            state.free[count, default: []].append((UInt(bitPattern: pointer), state.clock))
             state.statistics.cachedBytes += Self.bytes(count)
-            return true
+            var evicted: [UInt] = []
+            while state.statistics.cachedBytes > limitBytes {
+                // The oldest buffer is the first of some class.
+                let oldest = state.free.min { ($0.value.first?.returned ?? .max) < ($1.value.first?.returned ?? .max) }!.key
+                evicted.append(state.free[oldest]!.removeFirst().address)
+                if state.free[oldest]!.isEmpty { state.free[oldest] = nil }
+                state.statistics.cachedBytes -= Self.bytes(oldest)
+            }
+            return evicted
         }
-        if !kept { pointer.deallocate() }
+        for address in evicted { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
     }
 
     /// Frees every cached buffer.
     public func drain() {
         let buffers = state.withLock { state in
             defer { state.free = [:]; state.statistics.cachedBytes = 0 }
-            return state.free.values.flatMap { $0 }
+            return state.free.values.flatMap { $0.map(\.address) }
         }
         for address in buffers { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
     }
 
-    private static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
+    private static func bytes(_ count: Int) -> Int { count * MemoryLayout<Float>.stride }
 }

@@ -28,7 +28,8 @@ struct BenchPipeline: ParsableCommand {
             frame_ms is the mean over all frames; keyframe_ms and tracked_frame_ms the means over \
             each kind; the stage keys are means over all frames. peak_rss_mb is the process's \
             peak; rss_mb_first and rss_mb_last the resident size after the first and the last \
-            tracked frame.
+            tracked frame (samples.rss_mb: after each); pool_cached_mb what the tensor buffer cache \
+            holds at the end.
             """)
 
     @OptionGroup var options: BenchOptions
@@ -146,6 +147,8 @@ struct BenchPipeline: ParsableCommand {
         result["peak_rss_mb"] = .number(peakResidentMegabytes())
         result["rss_mb_first"] = .number(rss.first ?? .nan)
         result["rss_mb_last"] = .number(rss.last ?? .nan)
+        result.samples["rss_mb"] = rss
+        result["pool_cached_mb"] = .number(Double(StoragePool.shared.statistics.cachedBytes) / 1_048_576)
         result["frames"] = .number(Double(frameMs.count))
         result["keyframes"] = .number(Double(keyframeMs.count))
         result["segments_per_frame"] = .number(mean(segmentCounts))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 
 /// The `segwatch` command line.
@@ -17,6 +18,11 @@ struct Segwatch: AsyncParsableCommand {
 
     /// `run --profile FILE` is expanded into the file's options before parsing (see `Profile`).
     static func main() async {
+        // Tensor buffers are megabytes: a fixed mmap threshold keeps each
+        // in its own mapping, returned to the system when freed. glibc's default raises the
+        // threshold after such frees, then serves them from the heap, which fragments and keeps
+        // the resident size growing over a long run.
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
         let arguments: [String]
         do {
             arguments = try Profile.expand(Array(CommandLine.arguments.dropFirst()))

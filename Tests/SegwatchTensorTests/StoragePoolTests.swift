@@ -20,16 +20,36 @@ struct StoragePoolTests {
         #expect(second.allocations == 2 && second.reuses == 2)
     }
 
-    // Guards the bound: buffers beyond the limit go back to the system.
+    // Guards the bound: past the limit, the buffers returned longest ago go back to the system,
+    // so the current shapes are the ones kept.
     @Test func cacheStaysUnderItsLimit() {
         let pool = StoragePool(limitBytes: 4096)
         do {
-            let a = TensorStorage(count: 800, pool: pool), b = TensorStorage(count: 800, pool: pool)
+            let a = TensorStorage(count: 768, pool: pool), b = TensorStorage(count: 768, pool: pool)
             _ = (a, b)
         }
-        #expect(pool.statistics.cachedBytes == 3200)
+        #expect(pool.statistics.cachedBytes == 3072)
+        // A new shape's buffer replaces the stale one, and is the one reused next.
+        do { _ = TensorStorage(count: 512, pool: pool) }
+        #expect(pool.statistics.cachedBytes == 2048)
+        let allocations = pool.statistics.allocations
+        do { _ = TensorStorage(count: 512, pool: pool) }
+        #expect(pool.statistics.allocations == allocations)
         pool.drain()
         #expect(pool.statistics.cachedBytes == 0)
+    }
+
+    // Sizes that differ a little share one buffer, so shapes that vary from frame to frame
+    // cache a few classes, not one buffer per shape; a class wastes at most an eighth.
+    @Test func nearbySizesShareABuffer() {
+        let pool = StoragePool(limitBytes: 64 << 20)
+        for count in [1_000_000, 990_000, 1_040_000, 1_010_000, 1_048_576, 985_000] { _ = TensorStorage(count: count, zeroed: false, pool: pool) }
+        #expect(pool.statistics.allocations == 1 && pool.statistics.reuses == 5)
+        for count in [1, 63, 64, 65, 4095, 4096, 4097, 5000, 65_537, 1 << 20, (1 << 20) + 1, 123_456_789] {
+            let size = StoragePool.sizeClass(count)
+            #expect(size >= count && Double(size) <= Double(count) * 1.125 + 63, "\(count) -> \(size)")
+            #expect(StoragePool.sizeClass(size) == size)
+        }
     }
 
     // The shared pool under real ops: a small network's second pass allocates nothing new.
