@@ -50,14 +50,8 @@ final class EventSocket: Sendable {
         guard lstat(path, &exists) != 0 else {
             throw CommandError("\(path): the events socket path exists; remove it or choose another (a running segwatch may be using it)")
         }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else {
-            throw CommandError("\(path): a Unix socket path is at most \(capacity - 1) bytes; this one has \(path.utf8.count)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
-            for (i, byte) in path.utf8.enumerated() { bytes[i] = byte }
+        guard var address = unixSocketAddress(path) else {
+            throw CommandError("\(path): a Unix socket path is at most \(unixSocketPathLimit) bytes; this one has \(path.utf8.count)")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw CommandError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
@@ -188,4 +182,18 @@ final class EventSocket: Sendable {
             }
         }
     }
+}
+
+/// The longest path a Unix socket address holds (`sun_path` less its terminating zero).
+let unixSocketPathLimit = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+/// The address of the Unix socket at `path`, or nil when the path is too long for one.
+func unixSocketAddress(_ path: String) -> sockaddr_un? {
+    guard path.utf8.count <= unixSocketPathLimit else { return nil }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { bytes in
+        for (i, byte) in path.utf8.enumerated() { bytes[i] = byte }
+    }
+    return address
 }

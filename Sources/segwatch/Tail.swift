@@ -34,7 +34,9 @@ struct Tail: ParsableCommand {
     var pretty = false
 
     func validate() throws {
-        guard socket.utf8.count < 108 else { throw ValidationError("--socket: a Unix socket path is at most 107 bytes; this one has \(socket.utf8.count)") }
+        guard unixSocketAddress(socket) != nil else {
+            throw ValidationError("--socket: a Unix socket path is at most \(unixSocketPathLimit) bytes; this one has \(socket.utf8.count)")
+        }
         if let type, !["frame", "track", "source"].contains(type) {
             throw ValidationError("--type must be frame, track or source, not '\(type)'")
         }
@@ -142,12 +144,7 @@ struct Tail: ParsableCommand {
 
 /// A connected Unix stream socket, or nil when nothing listens at `path`.
 func connectUnix(_ path: String) -> Int32? {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-    withUnsafeMutableBytes(of: &address.sun_path) { bytes in
-        for (i, byte) in path.utf8.enumerated() { bytes[i] = byte }
-    }
+    guard var address = unixSocketAddress(path) else { return nil }
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return nil }
     let connected = withUnsafePointer(to: &address) {
