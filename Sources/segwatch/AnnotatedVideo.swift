@@ -10,9 +10,9 @@ final class AnnotatedVideo {
     private let font: Font
     private var segments: [OverlaySegment] = []
 
-    init(path: String, stream: VideoStreamInfo, font: String) throws {
-        encoder = try VideoEncoder(path: path, width: stream.width, height: stream.height, frameRate: stream.fps ?? 25)
-        self.font = try Font(path: font, pixelSize: max(12, min(stream.width, stream.height) / 30))
+    init(path: String, width: Int, height: Int, fps: Double, font: String) throws {
+        encoder = try VideoEncoder(path: path, width: width, height: height, frameRate: fps)
+        self.font = try Font(path: font, pixelSize: max(12, min(width, height) / 30))
     }
 
     var framesWritten: Int { encoder.framesWritten }

@@ -51,6 +51,16 @@ func runReporting<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// `runReporting` for async work.
+func runReporting<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as any InputError {
+        printError(error.description)
+        throw ExitCode(1)
+    }
+}
+
 /// Writes `value` as JSON to `path` atomically.
 func writeJSON(_ value: some Encodable, to path: String) throws {
     let encoder = JSONEncoder()

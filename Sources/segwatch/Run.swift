@@ -7,7 +7,7 @@ import SegwatchPipeline
 import SegwatchSAM
 
 /// `segwatch run`: a video's analyzed frames segmented, labeled and tracked, as JSON lines.
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment, label and track the objects of a video, as JSON lines.",
         discussion: """
@@ -102,9 +102,10 @@ struct Run: ParsableCommand {
         return options
     }
 
-    func run() throws {
-        ShutdownSignal.shared.install()
-        try runReporting {
+    func run() async throws {
+        let shutdown = ShutdownSignal.shared
+        shutdown.install()
+        try await runReporting {
             let words = try models.words(vocabulary)
             let names = words.names
             if let unknown = stuff.first(where: { !names.contains($0) }) {
@@ -114,15 +115,14 @@ struct Run: ParsableCommand {
             // Before the models load, so readers can attach before the first event.
             let socket = try eventsSocket.map { try EventSocket(path: $0) }
             defer { socket?.close() }
-            let decoder = try VideoDecoder(InputSpec(input), options: DecodeOptions(layout: .rgb24))
+            let spec = InputSpec(input)
+            // A file is opened before the models load, so a bad one is reported at once.
+            let decoder = spec.isLive ? nil : try VideoDecoder(spec, options: DecodeOptions(layout: .rgb24))
             let labeler = try models.labeler(words, vocabulary: vocabulary)
             var analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })))
             let output = try JSONLines(path: jsonOut, socket: socket)
-            let video = try videoOut.map { path in
-                try AnnotatedVideo(path: path, stream: decoder.stream, font: font!)
-            }
-            let source = sourceName ?? URL(fileURLWithPath: input).lastPathComponent
-            var schedule = FrameSchedule(fps: fps)
+            var video: AnnotatedVideo?
+            let source = sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input).lastPathComponent)
             var summary = RunSummary()
             let progress = Progress.onTerminal()
             let started = DispatchTime.now().uptimeNanoseconds
@@ -132,36 +132,75 @@ struct Run: ParsableCommand {
             func emit(_ events: [TrackEvent]) throws {
                 for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
             }
-            do {
-                while ShutdownSignal.shared.caughtSignal == nil, maxFrames.map({ summary.analyzed < $0 }) ?? true {
-                    let frame: VideoFrame
-                    do {
-                        guard let next = try decoder.next() else { break }
-                        frame = next
-                    } catch {
-                        failure = error  // a damaged input: what came before it is kept
-                        break
-                    }
-                    summary.decoded += 1
-                    let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
-                    if schedule.selects(pts: pts) {
-                        lastPts = pts
-                        let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
-                        let analysis = try analyzer.analyze(picture, pts: pts)
-                        summary.add(analysis)
-                        let sinkStart = DispatchTime.now().uptimeNanoseconds
-                        try output.write(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
-                                                     analysis: analysis, names: names))
-                        try emit(analysis.events)
-                        video?.show(analysis, names: names)
-                        summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
-                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-                        progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
-                                               Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count))
-                    }
+            /// One decoded frame: analyzed if `analyze`, then written to the video.
+            func handle(_ frame: VideoFrame, index: Int, pts: Double, analyze: Bool) throws {
+                summary.decoded += 1
+                if let videoOut, video == nil {
+                    video = try AnnotatedVideo(path: videoOut, width: frame.width, height: frame.height,
+                                               fps: decoder?.stream.fps ?? 25, font: font!)
+                }
+                if analyze {
+                    lastPts = pts
+                    let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+                    let analysis = try analyzer.analyze(picture, pts: pts)
+                    summary.add(analysis)
                     let sinkStart = DispatchTime.now().uptimeNanoseconds
-                    try video?.append(frame)
+                    try output.write(FrameRecord(source: source, frame: index, pts: pts, width: frame.width, height: frame.height,
+                                                 analysis: analysis, names: names))
+                    try emit(analysis.events)
+                    video?.show(analysis, names: names)
                     summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
+                    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                    progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
+                                           Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count))
+                }
+                let sinkStart = DispatchTime.now().uptimeNanoseconds
+                try video?.append(frame)
+                summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
+            }
+            func more() -> Bool { shutdown.caughtSignal == nil && maxFrames.map { summary.analyzed < $0 } ?? true }
+
+            do {
+                if let decoder {
+                    // A file: exactly the frames the rate selects, none lost.
+                    var schedule = FrameSchedule(fps: fps)
+                    while more() {
+                        let frame: VideoFrame
+                        do {
+                            guard let next = try decoder.next() else { break }
+                            frame = next
+                        } catch {
+                            failure = error  // a damaged input: what came before it is kept
+                            break
+                        }
+                        let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
+                        try handle(frame, index: frame.index, pts: pts, analyze: schedule.selects(pts: pts))
+                    }
+                } else {
+                    // A live source: its reader keeps only the newest frame, so each analysis
+                    // takes the newest one when the engine is free (at most --fps a second of
+                    // wall time); what the reader dropped meanwhile is counted. Its timestamps
+                    // start again at each reconnection, so frames are numbered and timed from
+                    // the start of the run instead.
+                    let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1)
+                    shutdown.onSignal { live.stop() }
+                    let states = Task {
+                        for await state in live.states { try? output.write(SourceRecord(state, source: source)) }
+                    }
+                    var next = 0.0
+                    for await frame in live.frames {
+                        guard more() else {
+                            live.stop()
+                            break
+                        }
+                        let now = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                        let analyze = now >= next
+                        if analyze, fps > 0 { next = now + 1 / fps }
+                        try handle(frame, index: summary.decoded, pts: fourDecimals(now), analyze: analyze)
+                    }
+                    live.stop()
+                    await states.value
+                    summary.dropped = live.dropped
                 }
             } catch {
                 failure = error
@@ -178,9 +217,39 @@ struct Run: ParsableCommand {
     }
 }
 
+/// A `source` event: a live source's change of connection state.
+struct SourceRecord: Encodable {
+    var type = "source"
+    var source: String
+    var state: String
+    var error: String?
+    var attempt: Int?
+    var delay: Double?
+
+    init(_ state: SourceState, source: String) {
+        self.source = source
+        switch state {
+        case .connecting(let attempt):
+            self.state = "connecting"
+            self.attempt = attempt > 0 ? attempt : nil
+        case .connected:
+            self.state = "connected"
+        case .disconnected(let error):
+            self.state = "disconnected"
+            self.error = error
+        case .reconnecting(let attempt, let delay, let error):
+            (self.state, self.attempt, self.delay, self.error) = ("reconnecting", attempt, fourDecimals(delay), error)
+        case .stopped(let error):
+            (self.state, self.error) = ("ended", error)
+        }
+    }
+}
+
 /// Writes JSON lines to stdout or a file, each line in one write so a reader never sees half,
-/// and publishes each to the events socket, if there is one.
-final class JSONLines {
+/// and publishes each to the events socket, if there is one. Lines from several tasks (frames,
+/// a live source's states) are written one at a time.
+final class JSONLines: @unchecked Sendable {
+    private let lock = NSLock()
     private let handle: FileHandle
     private let path: String
     let socket: EventSocket?
@@ -201,6 +270,8 @@ final class JSONLines {
 
     func write(_ value: some Encodable) throws {
         let line = Data((try jsonString(value) + "\n").utf8)
+        lock.lock()
+        defer { lock.unlock() }
         socket?.publish(line)
         do {
             try handle.write(contentsOf: line)
@@ -212,7 +283,7 @@ final class JSONLines {
 
 /// What a run did, for stderr at the end.
 struct RunSummary: CustomStringConvertible {
-    var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0
+    var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0, dropped = 0
     var timings = AnalyzerTimings()
     var sinkMs = 0.0
     var seconds = 0.0
@@ -229,7 +300,7 @@ struct RunSummary: CustomStringConvertible {
         func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
         let stages = "SAM encoder \(per(timings.samEncoder)), CLIP \(per(timings.clipDense)), decoder \(per(timings.decoder)), "
             + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
-        return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(tracks) tracks in "
+        return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(dropped) dropped, \(tracks) tracks in "
             + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"
             + (droppedReaders > 0 ? "; \(droppedReaders) slow socket readers dropped" : "")
     }
