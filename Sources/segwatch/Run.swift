@@ -11,23 +11,32 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment, label and track the objects of a video, as JSON lines.",
         discussion: """
-            Frames are analyzed at --fps per second of video (0: every frame): the first frame \
-            at or after each 1/fps step. Each analyzed frame is segmented by SAM's automatic \
-            mask generator, every segment labeled as `segwatch label` does, and matched to the \
-            tracks of earlier frames (optimal assignment on mask overlap, against where each \
-            track's motion predicts it, and embedding similarity). A track's label is a vote \
-            over its frames that changes only on clear evidence; a track ends after --max-age \
-            analyzed frames unseen.
+            From a file, the frames analyzed are the first at or after each 1/fps step of video \
+            (--fps 0: every frame), none lost. From a live source (rtsp://, a camera), the newest \
+            frame is analyzed whenever the engine is free, at most --fps a second; the frames \
+            dropped meanwhile are counted, and each change of the connection is a `source` event \
+            (it reconnects with backoff).
+
+            Keyframes (the first, then every --keyframe-every analyzed frames, sooner at a scene \
+            cut or when the tracks' predicted IoU or coverage drops) are segmented by SAM's \
+            automatic mask generator. Between them each track is segmented again by prompting \
+            SAM with its moved box, a point on it and its previous mask, and a sparse grid \
+            (--discovery-grid) looks for new objects where no track is. Every segment is labeled \
+            as `segwatch label` does and matched to the tracks (optimal assignment on mask \
+            overlap, against where each track's motion predicts it, and embedding similarity). \
+            A track's label is a vote over its frames that changes only on clear evidence; a \
+            track ends after --max-age analyzed frames unseen.
 
             Output, one JSON object per line (stdout, or --json-out FILE), each line written \
             whole: a `frame` event per analyzed frame (its segments with track id, label, \
             score, top labels, bbox [x, y, w, h], area, predicted_iou, stability and COCO RLE; \
-            segments with a --stuff label are listed apart with their area, not tracked), and \
+            segments with a --stuff label are listed apart with their area, not tracked), \
             `track` events (`start`, `label` when it changes, `end` with its best score and \
-            lifetime). The format is docs/events.schema.json.
+            lifetime) and `source` events. The format is docs/events.schema.json. The same lines \
+            go to --events-socket for `segwatch tail`; --video-out writes every frame annotated.
 
-            SIGINT or SIGTERM finishes the frame in flight, ends the tracks, flushes the output \
-            and exits 0. A summary goes to stderr at the end.
+            SIGINT or SIGTERM finishes the frame in flight, ends the tracks, flushes the output, \
+            finalizes the video, closes the socket and exits 0. A summary goes to stderr.
             """)
 
     @Argument(help: "A video file or any FFmpeg input.")
