@@ -148,15 +148,17 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
                                              stabilityOffset: labeler.options.generator.stabilityScoreOffset)
             if !prompted.isEmpty { meanIoU = prompted.reduce(0) { $0 + Double($1.mask.predictedIou) } / Double(prompted.count) }
+            var keptBoxes: [MaskBox] = []
             for candidate in prompted where candidate.mask.area > 0 && Double(candidate.mask.predictedIou) >= options.trackedMinimumIoU {
                 // Tracks are oldest first, so a later duplicate is the younger track's.
                 let box = MaskBox(candidate.binary)!
-                let duplicate = binaries.contains { kept in
-                    maskIoU(kept, MaskBox(kept)!, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU
+                let duplicate = zip(binaries, keptBoxes).contains { kept, keptBox in
+                    maskIoU(kept, keptBox, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU
                 }
                 guard !duplicate else { continue }
                 masks.append(candidate.mask)
                 binaries.append(candidate.binary)
+                keptBoxes.append(box)
                 lowRes.append(candidate.lowResLogits)
             }
             let covered = union(binaries, height: picture.height, width: picture.width)
