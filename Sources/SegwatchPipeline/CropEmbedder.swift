@@ -53,10 +53,8 @@ public struct CropEmbedder<B: Backend>: Sendable {
 /// The mask's bounding box as a square picture centered on it: mask pixels kept, everything else
 /// `fill` (a color in [0, 1]). Nil when the mask is empty.
 func maskedSquareCrop(_ picture: RGBImage, mask: BinaryMask, fill: [Float]) -> RGBImage? {
-    // `box` is [0, 0, 0, 0] for an empty mask and for a mask of pixel (0, 0) alone.
-    let box = mask.box
-    guard box != [0, 0, 0, 0] || (mask.pixels.first ?? 0) != 0 else { return nil }
-    let (x0, y0, x1, y1) = (box[0], box[1], box[2], box[3])
+    guard let box = MaskBox(mask) else { return nil }
+    let (x0, y0, x1, y1) = (box.x0, box.y0, box.x1, box.y1)
     let (w, h) = (x1 - x0 + 1, y1 - y0 + 1)
     let side = max(w, h), left = (side - w) / 2, top = (side - h) / 2
     let color = fill.map { UInt8((min(max($0, 0), 1) * 255).rounded()) }

@@ -1,7 +1,6 @@
 // One picture in, labeled segments and a label map out: SAM's automatic mask generator, the USE
 // segment embedding on CLIP's dense features, the classifier and the semantic map, in the order
 // the USE paper runs them. `segwatch label`, `eval` and `bench label` share it.
-import Dispatch
 import SegwatchCLIP
 import SegwatchSAM
 import SegwatchTensor
@@ -94,17 +93,12 @@ public struct ImageLabeler<B: Backend>: Sendable {
     /// mask generator's batches, the longest part.
     public func label(_ picture: RGBImage, progress: ((Int, Int) -> Void)? = nil) throws -> LabeledPicture {
         var timings = LabelTimings()
-        func timed<T>(_ slot: WritableKeyPath<LabelTimings, Double>, _ body: () throws -> T) rethrows -> T {
-            let start = DispatchTime.now().uptimeNanoseconds
-            defer { timings[keyPath: slot] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
-            return try body()
-        }
-        let masks = try timed(\.amg) {
+        let masks = try timed(&timings, \.amg) {
             try SamAutomaticMaskGenerator(predictor: SamPredictor(model: sam), options: options.generator).generate(picture, progress: progress)
         }
-        let features = timed(\.clipDense) { denseFeatures(picture) }
+        let features = timed(&timings, \.clipDense) { denseFeatures(picture) }
         let rles = masks.map(\.rle)
-        let embeddings = try timed(\.embed) { () throws -> [[Float]?] in
+        let embeddings = try timed(&timings, \.embed) { () throws -> [[Float]?] in
             let pooled = try embedder.embed(features, masks: rles)
             guard options.cropWeight > 0 else { return pooled }
             let crops = try CropEmbedder(clip: clip, backend: backend).embed(picture, masks: rles)
@@ -114,13 +108,13 @@ public struct ImageLabeler<B: Backend>: Sendable {
                 return normalized(zip(use, crop).map { (1 - w) * $0 + w * $1 }[...])
             }
         }
-        let results = try timed(\.classify) { () throws -> [Classification?] in
+        let results = try timed(&timings, \.classify) { () throws -> [Classification?] in
             let present = embeddings.indices.filter { embeddings[$0] != nil }
             var results = [Classification?](repeating: nil, count: masks.count)
             for (index, result) in zip(present, try classifier.classify(present.map { embeddings[$0]! })) { results[index] = result }
             return results
         }
-        let map = try timed(\.map) {
+        let map = try timed(&timings, \.map) {
             try semanticMap(masks: rles, probabilities: results.map { $0?.label == nil ? nil : $0!.probabilities },
                             labels: classifier.labels.labels.count, height: picture.height, width: picture.width)
         }

@@ -21,9 +21,10 @@ final class AnnotatedVideo {
     /// color while its label is voted on; stuff by label.
     func show(_ analysis: FrameAnalysis, names: [String]) {
         segments = analysis.segments.map { segment in
-            let c = segment.classification
-            let label = c.label.map { String(format: "%@ %.2f", names[$0], c.score) } ?? "unknown"
-            guard let track = segment.track else { return OverlaySegment(mask: segment.mask.rle, text: label, colorIndex: c.label) }
+            let label = overlayText(segment.classification, names)
+            guard let track = segment.track else {
+                return OverlaySegment(mask: segment.mask.rle, text: label, colorIndex: segment.classification.label)
+            }
             return OverlaySegment(mask: segment.mask.rle, text: "#\(track) \(label)", colorIndex: track)
         }
     }

@@ -101,6 +101,14 @@ extension BenchClip {
         return Array(labels.prefix(count))
     }
 
+    /// `peerLabels(count)` encoded with the single template, as the labeling benchmarks
+    /// classify against them (not timed).
+    static func peerVocabulary<B: Backend>(_ count: Int, model: CLIP<B>, folder: String) throws -> LabelEmbeddings {
+        let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: .single)
+        let words = try Vocabulary(arguments: peerLabels(count)).labels
+        return LabelEmbeddings(labels: words, dimension: model.config.embedDim, values: try encoder.encode(words).flatMap { $0 })
+    }
+
     func timeVocabulary<B: Backend>(model: CLIP<B>, folder: String, into result: inout BenchResult) throws {
         let vocabulary = try Vocabulary(arguments: Self.peerLabels(labels))
         let templates = PromptTemplates.single

@@ -63,11 +63,7 @@ struct BenchLabel: ParsableCommand {
         let folder = modelFolder.path
         let picture = try runReporting { try loadRGBImage(image, frame: 0) }
         let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(directory: folder, backend: backend)) }
-        let vocabulary = try runReporting {
-            let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: .single)
-            let words = try Vocabulary(arguments: BenchClip.peerLabels(labels)).labels
-            return LabelEmbeddings(labels: words, dimension: model.config.embedDim, values: try encoder.encode(words).flatMap { $0 })
-        }
+        let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
         var settings = LabelerOptions()
         settings.clipSize = clipSize
         settings.generator = generator.options

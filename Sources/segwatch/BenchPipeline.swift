@@ -76,12 +76,8 @@ struct BenchPipeline: ParsableCommand {
         defer { modelFolder.remove() }
         let folder = modelFolder.path
         let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(directory: folder, backend: backend)) }
-        let names = BenchClip.peerLabels(labels)
-        let vocabulary = try runReporting {
-            let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: .single)
-            let words = try Vocabulary(arguments: names).labels
-            return LabelEmbeddings(labels: words, dimension: model.config.embedDim, values: try encoder.encode(words).flatMap { $0 })
-        }
+        let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
+        let names = vocabulary.labels.map(\.name)
         var settings = LabelerOptions()
         settings.clipSize = clipSize
         settings.generator.pointsPerSide = pointsPerSide

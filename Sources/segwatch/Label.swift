@@ -99,9 +99,7 @@ struct Label: ParsableCommand {
             }
             if let overlay, let face {
                 let drawn = try drawOverlay(picture, segments: masks.indices.map { i in
-                    let label = results[i]?.label
-                    let text = label.map { String(format: "%@ %.2f", names[$0], results[i]!.score) } ?? "unknown"
-                    return OverlaySegment(mask: masks[i].rle, text: text, colorIndex: label)
+                    OverlaySegment(mask: masks[i].rle, text: overlayText(results[i], names), colorIndex: results[i]?.label)
                 }, font: face)
                 try writePNG(.rgb24(drawn.pixels), width: picture.width, height: picture.height, to: overlay)
             }
@@ -174,7 +172,7 @@ private struct SegmentRecord: Encodable {
         area = mask.area
         predicted_iou = Double(mask.predictedIou)
         stability_score = Double(mask.stabilityScore)
-        label = result?.label.map { names[$0] } ?? "unknown"
+        label = labelName(result?.label, names)
         score = result?.score
         cosine = result?.cosine
         labels = result?.top.map { [.name(names[$0.label]), .probability($0.probability)] } ?? []

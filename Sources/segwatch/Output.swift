@@ -18,6 +18,17 @@ func jsonString(_ value: some Encodable) throws -> String {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
+/// A label index's name in the outputs; nil (below the thresholds) is "unknown".
+func labelName(_ label: Int?, _ names: [String]) -> String {
+    label.map { names[$0] } ?? "unknown"
+}
+
+/// A segment's text on overlays: its label and score ("car 0.87"), or "unknown".
+func overlayText(_ result: Classification?, _ names: [String]) -> String {
+    guard let result, let label = result.label else { return "unknown" }
+    return String(format: "%@ %.2f", names[label], result.score)
+}
+
 /// A score or probability as the JSON outputs give it: four decimals.
 func fourDecimals(_ value: some BinaryFloatingPoint) -> Double {
     (Double(value) * 10000).rounded() / 10000

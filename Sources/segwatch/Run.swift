@@ -134,7 +134,7 @@ struct Run: AsyncParsableCommand {
             let source = sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input).lastPathComponent)
             var summary = RunSummary()
             let progress = Progress.onTerminal()
-            let started = DispatchTime.now().uptimeNanoseconds
+            let started = DispatchTime.now()
             var lastPts = 0.0
             var failure: Error?
 
@@ -153,19 +153,19 @@ struct Run: AsyncParsableCommand {
                     let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
                     let analysis = try analyzer.analyze(picture, pts: pts)
                     summary.add(analysis)
-                    let sinkStart = DispatchTime.now().uptimeNanoseconds
+                    let sinkStart = DispatchTime.now()
                     try output.write(FrameRecord(source: source, frame: index, pts: pts, width: frame.width, height: frame.height,
                                                  analysis: analysis, names: names))
                     try emit(analysis.events)
                     video?.show(analysis, names: names)
-                    summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
-                    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                    summary.sinkMs += milliseconds(since: sinkStart)
+                    let elapsed = milliseconds(since: started) / 1000
                     progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
                                            Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count))
                 }
-                let sinkStart = DispatchTime.now().uptimeNanoseconds
+                let sinkStart = DispatchTime.now()
                 try video?.append(frame)
-                summary.sinkMs += Double(DispatchTime.now().uptimeNanoseconds - sinkStart) / 1e6
+                summary.sinkMs += milliseconds(since: sinkStart)
             }
             func more() -> Bool { shutdown.caughtSignal == nil && maxFrames.map { summary.analyzed < $0 } ?? true }
 
@@ -202,7 +202,7 @@ struct Run: AsyncParsableCommand {
                             live.stop()
                             break
                         }
-                        let now = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                        let now = milliseconds(since: started) / 1000
                         let analyze = now >= next
                         if analyze, fps > 0 { next = now + 1 / fps }
                         try handle(frame, index: summary.decoded, pts: fourDecimals(now), analyze: analyze)
@@ -218,7 +218,7 @@ struct Run: AsyncParsableCommand {
             try emit(analyzer.finish(pts: lastPts))
             try video?.finish()
             progress.clear()
-            summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            summary.seconds = milliseconds(since: started) / 1000
             summary.droppedReaders = socket?.droppedReaders ?? 0
             printError(summary.description)
             if let failure { throw failure }
@@ -353,7 +353,7 @@ struct FrameSegment: Encodable {
     init(_ segment: AnalyzedSegment, track: Int, names: [String]) {
         let (mask, result) = (segment.mask, segment.classification)
         self.track = track
-        label = result.label.map { names[$0] } ?? "unknown"
+        label = labelName(result.label, names)
         score = fourDecimals(result.score)
         labels = result.top.map { [.name(names[$0.label]), .probability($0.probability)] }
         bbox = boxXYXYToXYWH(mask.box)
@@ -385,8 +385,8 @@ struct TrackRecord: Encodable {
         self.source = source
         event = e.kind.rawValue
         track = e.track
-        label = e.label.map { names[$0] } ?? "unknown"
-        previous_label = e.kind == .label ? (e.previousLabel.map { names[$0] } ?? "unknown") : nil
+        label = labelName(e.label, names)
+        previous_label = e.kind == .label ? labelName(e.previousLabel, names) : nil
         pts = e.pts
         best_score = fourDecimals(e.bestScore)
         lifetime = e.kind == .end ? e.lifetime : nil

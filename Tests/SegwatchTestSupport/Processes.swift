@@ -51,8 +51,18 @@ public func runProcess(_ executable: String, _ arguments: [String], timeout: Dou
     return ProcessResult(status: process.terminationStatus, stdout: outData.data, stderr: errData.data)
 }
 
-final class DataBox: @unchecked Sendable {
-    var data = Data()
+/// Bytes filled by one thread and read by another once it is done.
+public final class DataBox: @unchecked Sendable {
+    public var data = Data()
+    public init() {}
+}
+
+/// Waits until `condition` holds, checking every `interval` seconds for at most `timeout`;
+/// returns whether it holds.
+public func eventually(_ timeout: Double, every interval: Double = 0.05, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !condition() && Date() < deadline { Thread.sleep(forTimeInterval: interval) }
+    return condition()
 }
 
 /// Absolute path of a program on PATH, or nil.

@@ -47,7 +47,3 @@ struct EventSocketTests {
         #expect { try EventSocket(path: path) } throws: { "\($0)".contains(path) && "\($0)".contains("exists") }
     }
 }
-
-final class DataBox: @unchecked Sendable {
-    var data = Data()
-}

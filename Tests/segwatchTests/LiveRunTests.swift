@@ -10,12 +10,6 @@ import Testing
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
-    private func eventually(_ timeout: Double, _ body: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !body() && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        return body()
-    }
-
     @Test func sourceEventsShowTheReconnectAndFramesResume() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -31,12 +25,12 @@ import Testing
         func frames() -> Int { events(out).count { $0["type"] as? String == "frame" } }
         func states() -> [String] { events(out).filter { $0["type"] as? String == "source" }.map { $0["state"] as! String } }
 
-        #expect(eventually(240) { frames() >= 2 }, "\(run.errorOutput)")
+        #expect(eventually(240, every: 0.1) { frames() >= 2 }, "\(run.errorOutput)")
         server?.stop()
-        #expect(eventually(60) { states().contains("reconnecting") }, "\(states())")
+        #expect(eventually(60, every: 0.1) { states().contains("reconnecting") }, "\(states())")
         let before = frames()
         server = try RTSPServer(file: Fixtures.media("bikes.mp4"), port: port)
-        #expect(eventually(240) { states().count { $0 == "connected" } >= 2 && frames() >= before + 2 }, "\(states()) \(run.errorOutput)")
+        #expect(eventually(240, every: 0.1) { states().count { $0 == "connected" } >= 2 && frames() >= before + 2 }, "\(states()) \(run.errorOutput)")
         run.signal(SIGTERM)
         #expect(run.wait(timeout: 60) == 0, "\(run.errorOutput)")
 

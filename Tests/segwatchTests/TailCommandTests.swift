@@ -10,13 +10,6 @@ import Testing
                                   "--json-out", out, "--events-socket", socket] + RunCommandTests.generator, timeout: 300)
     }
 
-    /// Waits until `body` holds, for at most `timeout` seconds.
-    private func eventually(_ timeout: Double, _ body: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !body() && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        return body()
-    }
-
     // tail is started before the run, sees it end, waits, and follows the next run on the same
     // socket: its output is the two runs' JSON lines, byte for byte.
     @Test func tailPrintsWhatRunWritesAcrossARestart() throws {

@@ -47,6 +47,8 @@ public struct PromptedMask: Sendable {
     /// Its area is 0 when the decoder found nothing.
     public var mask: GeneratedMask
     public var binary: BinaryMask
+    /// Nil when the mask is empty.
+    public var box: MaskBox?
     /// `[1, 256, 256]`.
     public var lowResLogits: Tensor
 }
@@ -75,15 +77,15 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
         let logits = backend.download(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, b..<b + 1), features)).contiguous()
         let values = UnsafeBufferPointer(start: logits.pointer, count: plane)
         let binary = BinaryMask(logits: values, height: height, width: width, threshold: 0)
-        let rle = maskToRLE(binary)
-        let area = areaFromRLE(rle)
+        // One pass gives the box and the area; the official empty box is [0, 0, 0, 0].
+        let box = MaskBox(binary)
         let stability = calculateStabilityScore(logits: values, height: height, width: width, maskThreshold: 0,
                                                 thresholdOffset: stabilityOffset)
         let point = SIMD2(prompts[b].point.x, prompts[b].point.y)
-        let mask = GeneratedMask(rle: rle, area: area, box: binary.box, predictedIou: iou, pointCoords: point,
-                                 stabilityScore: stability, cropBox: [0, 0, width, height])
+        let mask = GeneratedMask(rle: maskToRLE(binary), area: box?.area ?? 0, box: box.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? [0, 0, 0, 0],
+                                 predictedIou: iou, pointCoords: point, stabilityScore: stability, cropBox: [0, 0, width, height])
         let feedback = Tensor(shape: [1, lowRes.shape[2], lowRes.shape[3]],
                               values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
-        return PromptedMask(mask: mask, binary: binary, lowResLogits: feedback)
+        return PromptedMask(mask: mask, binary: binary, box: box, lowResLogits: feedback)
     }
 }

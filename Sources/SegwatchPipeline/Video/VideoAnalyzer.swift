@@ -3,7 +3,6 @@
 // expected (`TrackPrompt`), all tracks in one batch against the frame's embedding, and a sparse
 // point grid over what no track covers finds new objects. Every segment is embedded on the
 // frame's CLIP features, classified, and handed to the tracker.
-import Dispatch
 import SegwatchSAM
 import SegwatchTensor
 
@@ -117,11 +116,6 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
     public mutating func analyze(_ picture: RGBImage, pts: Double) throws -> FrameAnalysis {
         var timings = AnalyzerTimings()
-        func timed<T>(_ slot: WritableKeyPath<AnalyzerTimings, Double>, _ body: () throws -> T) rethrows -> T {
-            let start = DispatchTime.now().uptimeNanoseconds
-            defer { timings[keyPath: slot] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
-            return try body()
-        }
         let histogram = lumaHistogram(picture)
         var reason = pending
         if reason == nil, let previous = previousHistogram, histogramDistance(previous, histogram) > options.sceneCut { reason = .sceneCut }
@@ -129,11 +123,11 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         previousHistogram = histogram
         pending = nil
 
-        let features = try timed(\.samEncoder) { try generator.predictor.setImage(picture) }
-        let dense = timed(\.clipDense) { labeler.denseFeatures(picture) }
+        let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
+        let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
         var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], lowRes: [Tensor?] = []
         var meanIoU = 1.0
-        try timed(\.decoder) {
+        try timed(&timings, \.decoder) {
             if reason != nil {
                 masks = try generator.generate(picture, features: features)
                 if masks.count > options.maximumSegments {
@@ -149,9 +143,9 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                                              stabilityOffset: labeler.options.generator.stabilityScoreOffset)
             if !prompted.isEmpty { meanIoU = prompted.reduce(0) { $0 + Double($1.mask.predictedIou) } / Double(prompted.count) }
             var keptBoxes: [MaskBox] = []
-            for candidate in prompted where candidate.mask.area > 0 && Double(candidate.mask.predictedIou) >= options.trackedMinimumIoU {
+            for candidate in prompted where Double(candidate.mask.predictedIou) >= options.trackedMinimumIoU {
+                guard let box = candidate.box else { continue }
                 // Tracks are oldest first, so a later duplicate is the younger track's.
-                let box = MaskBox(candidate.binary)!
                 let duplicate = zip(binaries, keptBoxes).contains { kept, keptBox in
                     maskIoU(kept, keptBox, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU
                 }
@@ -179,21 +173,20 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             }
         }
 
-        let embeddings = try timed(\.embed) { try labeler.embedder.embed(dense, masks: masks.map(\.rle)) }
+        let embeddings = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: masks.map(\.rle)) }
         let present = embeddings.indices.filter { embeddings[$0] != nil }
-        let classifications = try timed(\.classify) { try labeler.classifier.classify(present.map { embeddings[$0]! }) }
+        let classifications = try timed(&timings, \.classify) { try labeler.classifier.classify(present.map { embeddings[$0]! }) }
 
+        // Segments follow `present`; the objects among them (not stuff) go to the tracker.
         var segments: [AnalyzedSegment] = [], objects: [Int] = [], observations: [TrackerObservation] = []
         for (i, classification) in zip(present, classifications) {
-            if let label = classification.label, options.stuff.contains(label) {
-                segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil))
-            } else {
+            if !(classification.label.map(options.stuff.contains) ?? false) {
                 objects.append(segments.count)
-                segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil))
                 observations.append(TrackerObservation(mask: binaries[i], embedding: embeddings[i]!, classification: classification))
             }
+            segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil))
         }
-        let update = timed(\.track) { tracker.update(observations, pts: pts) }
+        let update = timed(&timings, \.track) { tracker.update(observations, pts: pts) }
         var nextFeedback: [Int: Tensor] = [:]
         for (s, track) in zip(objects, update.tracks) {
             segments[s].track = track
