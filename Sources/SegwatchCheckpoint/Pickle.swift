@@ -19,10 +19,19 @@ indirect enum PickleValue {
     case storage(dtype: DType, key: String, count: Int)
     /// A tensor rebuilt by `_rebuild_tensor_v2`.
     case tensor(storageKey: String, dtype: DType, storageCount: Int, offset: Int, shape: [Int], strides: [Int])
+    /// A TorchScript module or class instance: its attributes as data.
+    case object(PickleObject)
 }
 
 final class PickleList { var items: [PickleValue] = [] }
 final class PickleDict { var items: [(key: PickleValue, value: PickleValue)] = [] }
+/// A TorchScript object (`torch.jit.save` pickles the module tree, not a state dict): the class
+/// name is kept for errors only; nothing of the class is ever looked up or run.
+final class PickleObject {
+    let className: String
+    var attributes = PickleDict()
+    init(className: String) { self.className = className }
+}
 
 /// The only names a checkpoint pickle may refer to. Nothing is ever imported or executed:
 /// each is a fixed Swift rule that builds data.
@@ -31,8 +40,15 @@ enum AllowedGlobal {
     case rebuildTensorV2
     case rebuildParameter
     case storageType(DType)
+    /// A TorchScript class (`__torch__.…`): instantiated empty by NEWOBJ, given its
+    /// attributes by BUILD.
+    case scriptClass(String)
 
     init?(module: String, name: String) {
+        if module == "__torch__" || module.hasPrefix("__torch__.") {
+            self = .scriptClass("\(module).\(name)")
+            return
+        }
         switch (module, name) {
         case ("collections", "OrderedDict"): self = .orderedDict
         case ("torch._utils", "_rebuild_tensor_v2"): self = .rebuildTensorV2
@@ -48,8 +64,8 @@ enum AllowedGlobal {
     }
 }
 
-/// The subset of the pickle virtual machine that `torch.save` state dicts use (protocols 2-5),
-/// building data only. Every read is bounds-checked; unknown opcodes and names are errors.
+/// The subset of the pickle virtual machine that `torch.save` state dicts and `torch.jit.save`
+/// module trees use (protocols 2-5), building data only. Every read is bounds-checked; unknown opcodes and names are errors.
 struct PickleMachine {
     let bytes: UnsafeRawBufferPointer
     let path: String
@@ -180,10 +196,18 @@ struct PickleMachine {
                 let values = try popToMark()
                 guard values.count % 2 == 0, case let .dict(dict) = try top() else { throw fail("SETITEMS needs key-value pairs on a dict") }
                 for i in stride(from: 0, to: values.count, by: 2) { dict.items.append((values[i], values[i + 1])) }
-            case 0x62:                                                  // BUILD
-                // State set on an object (an OrderedDict's `_metadata`): not needed for the tensors.
+            case 0x81:                                                  // NEWOBJ
                 _ = try pop()
-                _ = try top()
+                guard case let .global(.scriptClass(name)) = try pop() else { throw fail("NEWOBJ of a name that is not a TorchScript class") }
+                stack.append(.object(PickleObject(className: name)))
+            case 0x62:                                                  // BUILD
+                // A TorchScript object takes its attributes; other state (an OrderedDict's
+                // `_metadata`) is not needed for the tensors.
+                let state = try pop()
+                if case let .object(object) = try top() {
+                    guard case let .dict(attributes) = state else { throw fail("the state of \(object.className) is not a dict of attributes") }
+                    object.attributes = attributes
+                }
             case 0x51:                                                  // BINPERSID
                 stack.append(try persistentLoad(try pop()))
             case 0x52:                                                  // REDUCE
@@ -228,6 +252,8 @@ struct PickleMachine {
             return .tensor(storageKey: key, dtype: dtype, storageCount: count, offset: offset, shape: shape, strides: strides)
         case .storageType:
             throw fail("a storage type cannot be called")
+        case let .scriptClass(name):
+            throw fail("\(name) can only be instantiated by NEWOBJ")
         }
     }
 

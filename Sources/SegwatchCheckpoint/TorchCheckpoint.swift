@@ -1,8 +1,10 @@
 import SegwatchTensor
 
-/// PyTorch's `torch.save` zip format: `<folder>/data.pkl` (the pickled state dict),
-/// `<folder>/data/<key>` (one raw little-endian storage per key) and `<folder>/byteorder`.
-/// The folder is whatever the writer chose; it is found, not assumed.
+/// PyTorch's zip formats: `<folder>/data.pkl`, `<folder>/data/<key>` (one raw little-endian
+/// storage per key) and `<folder>/byteorder`. The pickle is a state dict (`torch.save`) or a
+/// TorchScript module tree (`torch.jit.save`, as OpenAI publishes CLIP), whose tensors are
+/// named by their attribute paths as `state_dict()` names them. The folder is whatever the
+/// writer chose; it is found, not assumed.
 enum TorchCheckpoint {
     static func read(_ file: MappedFile, path: String) throws -> StateDict {
         func fail(_ reason: String) -> CheckpointError { .malformed(file: path, reason: reason) }
@@ -31,11 +33,21 @@ enum TorchCheckpoint {
             }
             return .storage(dtype: dtype, key: key, count: count)
         }
-        guard case let .dict(dict) = root else { throw fail("the pickle holds no dict of tensors") }
+        let tensors: [(name: String, value: PickleValue)]
+        switch root {
+        case let .dict(dict):
+            tensors = try dict.items.map { key, value in
+                guard case let .string(name) = key else { throw fail("a state-dict key is not a string") }
+                return (name, value)
+            }
+        case let .object(module):
+            tensors = try moduleTensors(module, path: path)
+        default:
+            throw fail("the pickle holds no dict of tensors and no TorchScript module")
+        }
 
         var entries: [TensorEntry] = []
-        for (key, value) in dict.items {
-            guard case let .string(name) = key else { throw fail("a state-dict key is not a string") }
+        for (name, value) in tensors {
             guard case let .tensor(storageKey, dtype, storageCount, offset, shape, strides) = value else { continue }
             guard let storage = files["data/\(storageKey)"] else {
                 throw fail("tensor '\(name)': storage '\(storageKey)' is missing from the archive")
@@ -49,5 +61,29 @@ enum TorchCheckpoint {
                                        storageOffset: offset))
         }
         return try StateDict(path: path, file: file, entries: entries)
+    }
+
+    /// A TorchScript module's tensors, depth first, named `attribute.attribute…` as
+    /// `state_dict()` names them; other attributes (flags, numbers, strings) are skipped.
+    private static func moduleTensors(_ root: PickleObject, path: String) throws -> [(name: String, value: PickleValue)] {
+        var result: [(name: String, value: PickleValue)] = []
+        var visiting: Set<ObjectIdentifier> = []
+        func walk(_ object: PickleObject, prefix: String, depth: Int) throws {
+            // A pickle can make an object its own attribute; a module tree never does.
+            guard depth < 64, visiting.insert(ObjectIdentifier(object)).inserted else {
+                throw CheckpointError.malformed(file: path, reason: "the module tree at '\(prefix)' (\(object.className)) loops or nests too deep")
+            }
+            defer { visiting.remove(ObjectIdentifier(object)) }
+            for (key, value) in object.attributes.items {
+                guard case let .string(name) = key else { continue }
+                switch value {
+                case .tensor: result.append((prefix + name, value))
+                case let .object(child): try walk(child, prefix: prefix + name + ".", depth: depth + 1)
+                default: continue
+                }
+            }
+        }
+        try walk(root, prefix: "", depth: 0)
+        return result
     }
 }
