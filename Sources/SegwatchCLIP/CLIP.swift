@@ -1,5 +1,5 @@
-// Ports the CLIP model of both published layouts (transformers' `CLIPModel`, open_clip's
-// `CLIP`): the two towers, loaded from a model folder unchanged.
+// Ports the CLIP model of its published layouts (transformers' `CLIPModel`, open_clip's
+// `CLIP`, OpenAI's `CLIP`): the two towers, loaded from a model folder or file unchanged.
 import Foundation
 import SegwatchCheckpoint
 import SegwatchNN
@@ -14,12 +14,13 @@ public struct CLIP<B: Backend>: Sendable {
     /// The weights file the model was read from.
     public let weightsPath: String
 
-    /// Loads a model folder: transformers (`config.json` + `model.safetensors` or
+    /// Loads a model folder, transformers (`config.json` + `model.safetensors` or
     /// `pytorch_model.bin`) or open_clip (`open_clip_config.json` + `open_clip_model.safetensors`
-    /// or `open_clip_pytorch_model.bin`). Every tensor must be used and have its expected shape.
-    public static func load(directory: String, backend: B) throws -> CLIP {
-        let config = try CLIPConfig.load(directory: directory)
-        let path = try CLIPFolder.weightsFile(directory: directory, layout: config.layout)
+    /// or `open_clip_pytorch_model.bin`), or OpenAI's file (`ViT-B-16.pt`). Every tensor must be
+    /// used and have its expected shape.
+    public static func load(_ model: String, backend: B) throws -> CLIP {
+        let config = try CLIPConfig.load(model)
+        let path = try CLIPFiles.weightsFile(model, layout: config.layout)
         let reader = WeightReader(try StateDict.load(path))
         let root = Weights(reader: reader, backend: backend)
         let keys = CLIPKeys.of(config.layout)
@@ -32,28 +33,37 @@ public struct CLIP<B: Backend>: Sendable {
     }
 }
 
-/// The files of a model folder, found without loading the model.
-public enum CLIPFolder {
-    /// The weights file of a model folder: safetensors where the folder has both formats.
-    public static func weightsFile(directory: String, layout: CLIPConfig.Layout) throws(CLIPError) -> String {
+/// The files of a model, found without loading the model.
+public enum CLIPFiles {
+    /// The weights file of a model: the model itself when it is one file; safetensors where a
+    /// folder has both formats.
+    public static func weightsFile(_ model: String, layout: CLIPConfig.Layout) throws(CLIPError) -> String {
+        if layout == .openAI { return model }
         let names = layout == .transformers
             ? ["model.safetensors", "pytorch_model.bin"]
             : ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-        let folder = URL(fileURLWithPath: directory)
+        let folder = URL(fileURLWithPath: model)
         guard let path = names.map({ folder.appendingPathComponent($0).path }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw .unrecognized(path: directory, reason: "no weights: expected \(names.joined(separator: " or ")) beside the \(layout.rawValue) configuration")
+            throw .unrecognized(path: model, reason: "no weights: expected \(names.joined(separator: " or ")) beside the \(layout.rawValue) configuration")
         }
         return path
     }
 
-    /// The content digest of a model folder as the text side sees it: its configuration, its
-    /// weights and its vocabulary files (none in open_clip folders, which use the BPE file
-    /// segwatch carries). Without reading the weights again when `memo` remembers them.
-    public static func digest(directory: String, memo: URL? = nil) throws -> UInt64 {
-        let config = try CLIPConfig.load(directory: directory)
+    /// The content digest of a model as the text side sees it: its configuration, its weights
+    /// and its vocabulary files (none in open_clip folders and OpenAI files, which use the BPE
+    /// file segwatch carries). Without reading the weights again when `memo` remembers them.
+    public static func digest(_ model: String, memo: URL? = nil) throws -> UInt64 {
+        let config = try CLIPConfig.load(model)
+        if config.layout == .openAI {
+            var hasher = XXH64()
+            hasher.update("openai")
+            hasher.update(try fileDigest(model, memo: memo))
+            return hasher.digest()
+        }
+        let directory = model
         let folder = URL(fileURLWithPath: directory)
         var files = [config.layout == .transformers ? "config.json" : "open_clip_config.json"]
-        files.append(URL(fileURLWithPath: try weightsFile(directory: directory, layout: config.layout)).lastPathComponent)
+        files.append(URL(fileURLWithPath: try weightsFile(directory, layout: config.layout)).lastPathComponent)
         for name in ["vocab.json", "merges.txt"] where FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path) {
             files.append(name)
         }

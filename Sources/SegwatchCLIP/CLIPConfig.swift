@@ -1,6 +1,8 @@
-// The hyper-parameters of a CLIP model, read from either published layout: transformers'
-// `config.json` (CLIPConfig) or open_clip's `open_clip_config.json` (`model_cfg`).
+// The hyper-parameters of a CLIP model, read from a published layout: transformers'
+// `config.json` (CLIPConfig), open_clip's `open_clip_config.json` (`model_cfg`), or the shapes
+// of OpenAI's own checkpoint file as OpenAI's `build_model` (clip/model.py) reads them.
 import Foundation
+import SegwatchCheckpoint
 import SegwatchTensor
 
 /// One transformer tower.
@@ -26,6 +28,9 @@ public struct CLIPConfig: Sendable, Equatable {
     public enum Layout: String, Sendable {
         case transformers
         case openCLIP = "open_clip"
+        /// One file of OpenAI's names (their TorchScript `ViT-B-16.pt`, or any state dict
+        /// saved from it), the shapes giving the configuration.
+        case openAI = "openai"
     }
 
     public var layout: Layout
@@ -54,9 +59,18 @@ public struct CLIPConfig: Sendable, Equatable {
 }
 
 extension CLIPConfig {
-    /// Reads the configuration of a model folder: `config.json` (transformers) or
-    /// `open_clip_config.json` (open_clip).
-    public static func load(directory: String) throws(CLIPError) -> CLIPConfig {
+    /// Reads the configuration of a model: a folder with `config.json` (transformers) or
+    /// `open_clip_config.json` (open_clip), or one OpenAI checkpoint file.
+    public static func load(_ path: String) throws(CLIPError) -> CLIPConfig {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+            let state: StateDict
+            do { state = try StateDict.load(path) } catch {
+                throw .unrecognized(path: path, reason: "\(error)")
+            }
+            return try fromOpenAI(state)
+        }
+        let directory = path
         let folder = URL(fileURLWithPath: directory)
         let transformers = folder.appendingPathComponent("config.json").path
         let openCLIP = folder.appendingPathComponent("open_clip_config.json").path
@@ -136,6 +150,46 @@ extension CLIPConfig {
             // open_clip's default is erf GELU; OpenAI's weights set quick_gelu.
             activation: try model.bool("quick_gelu", default: false) ? .quickGelu : .gelu,
             layerNormEps: 1e-5, imageMean: mean, imageStd: std)
+    }
+
+    /// OpenAI's `build_model`: widths, layers, patch, grid, context and vocabulary from the
+    /// tensors' shapes, 64-wide heads, QuickGELU, OpenAI's image statistics.
+    static func fromOpenAI(_ state: StateDict) throws(CLIPError) -> CLIPConfig {
+        func fail(_ reason: String) -> CLIPError { .unrecognized(path: state.path, reason: reason) }
+        func shape(_ key: String, rank: Int) throws(CLIPError) -> [Int] {
+            guard let entry = state.entries[key] else {
+                if key == "visual.conv1.weight", state.entries["visual.layer1.0.conv1.weight"] != nil {
+                    throw fail("a ResNet CLIP (visual.layer1...); segwatch runs the ViT models")
+                }
+                throw fail("no tensor '\(key)' (OpenAI's CLIP names expected)")
+            }
+            guard entry.shape.count == rank, entry.shape.allSatisfy({ $0 > 0 }) else { throw fail("'\(key)' has shape \(entry.shape); expected \(rank) positive sizes") }
+            return entry.shape
+        }
+        func blocks(_ prefix: String) -> Int {
+            Set(state.names.compactMap { name -> Int? in
+                guard name.hasPrefix(prefix) else { return nil }
+                return Int(name.dropFirst(prefix.count).prefix { $0 != "." })
+            }).count
+        }
+        func tower(width: Int, prefix: String) throws(CLIPError) -> CLIPTowerConfig {
+            let layers = blocks(prefix)
+            guard layers > 0 else { throw fail("no blocks under '\(prefix)'") }
+            guard width % 64 == 0 else { throw fail("width \(width) is not a multiple of OpenAI's 64-wide heads") }
+            let mlp = try shape(prefix + "0.mlp.c_fc.weight", rank: 2)[0]
+            return CLIPTowerConfig(width: width, layers: layers, heads: width / 64, mlpWidth: mlp)
+        }
+        let conv = try shape("visual.conv1.weight", rank: 4)
+        let positions = try shape("visual.positional_embedding", rank: 2)[0]
+        let grid = Int((Double(positions - 1)).squareRoot().rounded())
+        guard grid > 0, grid * grid + 1 == positions else { throw fail("visual.positional_embedding has \(positions) rows; expected a square grid plus the class token") }
+        let vision = try tower(width: conv[0], prefix: "visual.transformer.resblocks.")
+        let text = try tower(width: try shape("ln_final.weight", rank: 1)[0], prefix: "transformer.resblocks.")
+        return CLIPConfig(
+            layout: .openAI, vision: vision, text: text, embedDim: try shape("text_projection", rank: 2)[1],
+            patchSize: conv[3], imageSize: conv[3] * grid, contextLength: try shape("positional_embedding", rank: 2)[0],
+            vocabSize: try shape("token_embedding.weight", rank: 2)[0], activation: .quickGelu,
+            layerNormEps: 1e-5, imageMean: openAIMean, imageStd: openAIStd)
     }
 
     private static func activation(_ name: String, _ fields: Fields, key: String) throws(CLIPError) -> Activation {

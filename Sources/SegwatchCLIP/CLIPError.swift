@@ -11,7 +11,7 @@ public enum CLIPError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
         case let .unrecognized(path, reason):
-            return "\(path) is not a CLIP model folder (transformers config.json + weights, or open_clip_config.json + weights): \(reason)"
+            return "\(path) is not a CLIP model (a transformers or open_clip folder, or OpenAI's .pt file): \(reason)"
         case let .invalidInput(reason): return reason
         }
     }

@@ -66,10 +66,19 @@ struct CLIPKeys: Sendable {
         preNorm: "ln_pre", tokenEmbedding: "token_embedding.weight", projectionIsLinear: false,
         ignored: ["attn_mask", "visual.attn_mask"])
 
+    /// open_clip kept OpenAI's names; OpenAI's TorchScript files also hold the model's
+    /// settings as tensors, which the shapes already give.
+    static let openAI: CLIPKeys = {
+        var keys = openCLIP
+        keys.ignored += ["input_resolution", "context_length", "vocab_size"]
+        return keys
+    }()
+
     static func of(_ layout: CLIPConfig.Layout) -> CLIPKeys {
         switch layout {
         case .transformers: transformers
         case .openCLIP: openCLIP
+        case .openAI: openAI
         }
     }
 }

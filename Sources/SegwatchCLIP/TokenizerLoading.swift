@@ -1,11 +1,11 @@
 import Foundation
 
 extension CLIPTokenizer {
-    /// The tokenizer of a model folder: transformers' `vocab.json` and `merges.txt` when the
-    /// folder has them, else OpenAI's BPE vocabulary that ships with segwatch (open_clip folders
-    /// carry none; open_clip itself uses the same file).
-    public static func forModel(directory: String) throws(CLIPTokenizerError) -> CLIPTokenizer {
-        let folder = URL(fileURLWithPath: directory)
+    /// The tokenizer of a model: transformers' `vocab.json` and `merges.txt` when its folder
+    /// has them, else OpenAI's BPE vocabulary that ships with segwatch (open_clip folders and
+    /// OpenAI's files carry none; both use this file).
+    public static func forModel(_ model: String) throws(CLIPTokenizerError) -> CLIPTokenizer {
+        let folder = URL(fileURLWithPath: model)
         let vocab = folder.appendingPathComponent("vocab.json").path, merges = folder.appendingPathComponent("merges.txt").path
         if FileManager.default.fileExists(atPath: vocab) && FileManager.default.fileExists(atPath: merges) {
             return try CLIPTokenizer(vocabJSON: vocab, merges: merges)

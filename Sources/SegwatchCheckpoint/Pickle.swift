@@ -43,6 +43,9 @@ enum AllowedGlobal {
     /// A TorchScript class (`__torch__.…`): instantiated empty by NEWOBJ, given its
     /// attributes by BUILD.
     case scriptClass(String)
+    /// TorchScript's typed containers (`torch.jit._pickle.build_intlist(list)`,
+    /// `restore_type_tag(value, type)`): the value itself.
+    case typedValue
 
     init?(module: String, name: String) {
         if module == "__torch__" || module.hasPrefix("__torch__.") {
@@ -53,6 +56,10 @@ enum AllowedGlobal {
         case ("collections", "OrderedDict"): self = .orderedDict
         case ("torch._utils", "_rebuild_tensor_v2"): self = .rebuildTensorV2
         case ("torch._utils", "_rebuild_parameter"): self = .rebuildParameter
+        case ("torch.jit._pickle", "build_intlist"), ("torch.jit._pickle", "build_doublelist"),
+             ("torch.jit._pickle", "build_boollist"), ("torch.jit._pickle", "build_tensorlist"),
+             ("torch.jit._pickle", "build_genericlist"), ("torch.jit._pickle", "restore_type_tag"):
+            self = .typedValue
         case ("torch", "FloatStorage"): self = .storageType(.float32)
         case ("torch", "HalfStorage"): self = .storageType(.float16)
         case ("torch", "BFloat16Storage"): self = .storageType(.bfloat16)
@@ -254,6 +261,9 @@ struct PickleMachine {
             throw fail("a storage type cannot be called")
         case let .scriptClass(name):
             throw fail("\(name) can only be instantiated by NEWOBJ")
+        case .typedValue:
+            guard let value = arguments.first else { throw fail("a TorchScript container without its value") }
+            return value
         }
     }
 

@@ -18,6 +18,10 @@ enum TorchCheckpoint {
         for entry in archive.entries where entry.name.hasPrefix(folder) {
             files[String(entry.name.dropFirst(folder.count))] = entry
         }
+        // What is read must be stored; what is not (TorchScript's source) may be compressed.
+        for (name, entry) in files where entry.method != 0 && (name.hasPrefix("data/") || name == "data.pkl" || name == "byteorder") {
+            throw fail("zip archive: entry '\(entry.name)' is compressed (method \(entry.method)); PyTorch stores tensors and pickles uncompressed")
+        }
         if let order = files["byteorder"] {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[order.dataOffset ..< order.dataOffset + order.size]), as: UTF8.self)
             guard text == "little" else { throw fail("byte order '\(text)'; only little-endian files are supported") }

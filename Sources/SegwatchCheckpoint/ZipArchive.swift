@@ -1,13 +1,17 @@
 /// The entries of a zip archive, read from its central directory (ZIP64 included).
 ///
-/// PyTorch writes its checkpoints uncompressed ("stored"), so an entry is a byte range of the
-/// mapped file; compressed entries are refused, not inflated.
+/// PyTorch writes tensors and pickles uncompressed ("stored"), so an entry is a byte range of
+/// the mapped file. Compressed entries (TorchScript's `code/`) are listed but never inflated:
+/// a reader that needs one refuses it.
 struct ZipArchive {
     struct Entry {
         let name: String
         /// Offset of the entry's data in the file.
         let dataOffset: Int
+        /// Bytes of data in the file: the entry's size when stored.
         let size: Int
+        /// The compression method; 0 is stored, the only one whose bytes can be used.
+        let method: Int
     }
 
     let entries: [Entry]
@@ -79,13 +83,12 @@ struct ZipArchive {
                 }
                 extra += 4 + length
             }
-            guard method == 0 else { throw fail("entry '\(name)' is compressed (method \(method)); PyTorch files store entries uncompressed") }
             guard try u32(localOffset) == 0x0403_4B50 else { throw fail("entry '\(name)' has no local header at byte \(localOffset)") }
             let dataOffset = localOffset + 30 + (try u16(localOffset + 26)) + (try u16(localOffset + 28))
-            guard dataOffset <= bytes.count, size <= bytes.count - dataOffset, compressedSize == size else {
-                throw fail("entry '\(name)' (\(size) bytes at \(dataOffset)) runs past the end of the file (truncated?)")
+            guard dataOffset <= bytes.count, compressedSize <= bytes.count - dataOffset, method != 0 || compressedSize == size else {
+                throw fail("entry '\(name)' (\(compressedSize) bytes at \(dataOffset)) runs past the end of the file (truncated?)")
             }
-            entries.append(Entry(name: name, dataOffset: dataOffset, size: size))
+            entries.append(Entry(name: name, dataOffset: dataOffset, size: compressedSize, method: method))
             cursor += 46 + nameLength + extraLength + commentLength
         }
         self.entries = entries

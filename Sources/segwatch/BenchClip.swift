@@ -51,10 +51,10 @@ struct BenchClip: ParsableCommand {
         }
         guard labels >= 0, vocabRuns > 0 else { throw ValidationError("--labels must not be negative and --vocab-runs must be positive") }
         let backend = ProfiledBackend(CPUBackend(threads: tensor.threads))
-        let modelFolder = try runReporting { try BenchCLIPFolder(clip, name: "clip") }
+        let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "clip") }
         defer { modelFolder.remove() }
         let folder = modelFolder.path
-        let model = try runReporting { try CLIP.load(directory: folder, backend: backend) }
+        let model = try runReporting { try CLIP.load(folder, backend: backend) }
         var result = BenchResult()
         for side in sides {
             guard side % model.config.patchSize == 0 else {
@@ -104,7 +104,7 @@ extension BenchClip {
     /// `peerLabels(count)` encoded with the single template, as the labeling benchmarks
     /// classify against them (not timed).
     static func peerVocabulary<B: Backend>(_ count: Int, model: CLIP<B>, folder: String) throws -> LabelEmbeddings {
-        let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: .single)
+        let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(folder), templates: .single)
         let words = try Vocabulary(arguments: peerLabels(count)).labels
         return LabelEmbeddings(labels: words, dimension: model.config.embedDim, values: try encoder.encode(words).flatMap { $0 })
     }
@@ -112,11 +112,11 @@ extension BenchClip {
     func timeVocabulary<B: Backend>(model: CLIP<B>, folder: String, into result: inout BenchResult) throws {
         let vocabulary = try Vocabulary(arguments: Self.peerLabels(labels))
         let templates = PromptTemplates.single
-        let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(directory: folder), templates: templates)
+        let encoder = VocabularyEncoder(text: model.text, tokenizer: try CLIPTokenizer.forModel(folder), templates: templates)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-vocab-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let cache = VocabularyCache(directory: scratch)
-        let digest = try CLIPFolder.digest(directory: folder, memo: cache.digestMemo)
+        let digest = try CLIPFiles.digest(folder, memo: cache.digestMemo)
         let progress = Progress.onTerminal()
         var cold: [Double] = []
         for _ in 0..<vocabRuns {
@@ -131,7 +131,7 @@ extension BenchClip {
         var cached: [Double] = []
         for _ in 0..<(options.warmup + options.runs) {
             let start = DispatchTime.now()
-            let digest = try CLIPFolder.digest(directory: folder, memo: cache.digestMemo)
+            let digest = try CLIPFiles.digest(folder, memo: cache.digestMemo)
             let (embeddings, report) = try embedVocabulary(try Vocabulary(arguments: Self.peerLabels(labels)), templates: templates,
                                                            modelDigest: digest, cache: cache,
                                                            encoder: { () throws -> VocabularyEncoder<B> in throw CLIPError.invalidInput("the cached vocabulary run asked for the text tower") })
@@ -150,7 +150,7 @@ extension BenchClip {
 
 /// The CLIP model folder a benchmark times: `--clip` as given, or else OpenAI's ViT-B/16 layout
 /// with random weights, written to a temporary folder that `remove()` deletes.
-struct BenchCLIPFolder {
+struct BenchCLIPFiles {
     let path: String
     private let scratch: URL?
 

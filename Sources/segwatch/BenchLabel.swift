@@ -58,11 +58,11 @@ struct BenchLabel: ParsableCommand {
 
     mutating func run() throws {
         let backend = CPUBackend(threads: tensor.threads)
-        let modelFolder = try runReporting { try BenchCLIPFolder(clip, name: "label") }
+        let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "label") }
         defer { modelFolder.remove() }
         let folder = modelFolder.path
         let picture = try runReporting { try loadRGBImage(image, frame: 0) }
-        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(directory: folder, backend: backend)) }
+        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
         let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
         var settings = LabelerOptions()
         settings.clipSize = clipSize

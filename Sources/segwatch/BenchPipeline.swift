@@ -72,10 +72,10 @@ struct BenchPipeline: ParsableCommand {
 
     mutating func run() throws {
         let backend = CPUBackend(threads: tensor.threads)
-        let modelFolder = try runReporting { try BenchCLIPFolder(clip, name: "pipeline") }
+        let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "pipeline") }
         defer { modelFolder.remove() }
         let folder = modelFolder.path
-        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(directory: folder, backend: backend)) }
+        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
         let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
         let names = vocabulary.labels.map(\.name)
         var settings = LabelerOptions()

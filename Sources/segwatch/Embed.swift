@@ -80,11 +80,11 @@ struct Embed: ParsableCommand {
     func run() throws {
         try runReporting {
             let backend = CPUBackend(threads: threads)
-            let model = try CLIP.load(directory: clip, backend: backend)
+            let model = try CLIP.load(clip, backend: backend)
             var tensors: [(name: String, value: SafeTensorsValue)] = []
             var textEmbeds: Tensor?
             if !texts.isEmpty {
-                let tokenizer = try CLIPTokenizer.forModel(directory: clip)
+                let tokenizer = try CLIPTokenizer.forModel(clip)
                 let ids = texts.map(tokenizer.tokenize)
                 let embeds = backend.download(try model.text(ids))
                 tensors.append(("text.input_ids", .int32(shape: [ids.count, model.text.contextLength], values: ids.flatMap { $0 })))

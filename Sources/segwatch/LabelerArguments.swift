@@ -66,9 +66,9 @@ struct LabelerArguments: ParsableArguments {
     /// get wrong, found before minutes of inference.
     func words(_ vocabulary: VocabularyOptions) throws -> Words {
         let words = try vocabulary.resolve()
-        let tokenizer = try CLIPTokenizer.forModel(directory: clip!)
+        let tokenizer = try CLIPTokenizer.forModel(clip!)
         try VocabularyEncoder<CPUBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
-                                                context: try CLIPConfig.load(directory: clip!).contextLength)
+                                                context: try CLIPConfig.load(clip!).contextLength)
         return Words(vocabulary: words.vocabulary, templates: words.templates, tokenizer: tokenizer)
     }
 
@@ -77,7 +77,7 @@ struct LabelerArguments: ParsableArguments {
         let segmentHead = try head.map { try SegmentHead(contentsOf: $0) }
         let backend = CPUBackend(threads: threads)
         let samModel = try Sam(contentsOf: sam!, backend: backend)
-        let model = try CLIP.load(directory: clip!, backend: backend)
+        let model = try CLIP.load(clip!, backend: backend)
         let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip!, backend: backend, model: model,
                                                     tokenizer: words.tokenizer)
         return try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: labels, head: segmentHead, options: options)
@@ -86,7 +86,7 @@ struct LabelerArguments: ParsableArguments {
     /// The XXH64 digests of the models, for records that say what produced them.
     func digests(memo: URL?) throws -> ModelDigests {
         ModelDigests(sam: hexDigest(try fileDigest(sam!, memo: memo)),
-                     clip: hexDigest(try CLIPFolder.digest(directory: clip!, memo: memo)),
+                     clip: hexDigest(try CLIPFiles.digest(clip!, memo: memo)),
                      head: try head.map { hexDigest(try fileDigest($0)) })
     }
 }

@@ -57,11 +57,11 @@ struct VocabularyOptions: ParsableArguments {
     func embeddings<B: Backend>(_ words: (vocabulary: Vocabulary, templates: PromptTemplates), clip: String, backend: B,
                                 model: CLIP<B>? = nil, tokenizer: CLIPTokenizer? = nil) throws -> (LabelEmbeddings, VocabularyReport) {
         let store = cacheStore()
-        let digest = try CLIPFolder.digest(directory: clip, memo: store?.digestMemo)
+        let digest = try CLIPFiles.digest(clip, memo: store?.digestMemo)
         let progress = Progress.onTerminal()
         let result = try embedVocabulary(words.vocabulary, templates: words.templates, modelDigest: digest, cache: store, encoder: { () throws -> VocabularyEncoder<B> in
-            let text = try model?.text ?? CLIP.load(directory: clip, backend: backend).text
-            return VocabularyEncoder(text: text, tokenizer: try tokenizer ?? CLIPTokenizer.forModel(directory: clip), templates: words.templates)
+            let text = try model?.text ?? CLIP.load(clip, backend: backend).text
+            return VocabularyEncoder(text: text, tokenizer: try tokenizer ?? CLIPTokenizer.forModel(clip), templates: words.templates)
         }, progress: { done, total in progress.bar("encoding the vocabulary", done: done, total: total, unit: "prompts") })
         progress.clear()
         if let damage = result.1.cacheDamage { printError("warning: vocabulary cache \(result.1.cacheFile ?? ""): \(damage); encoded again") }

@@ -21,7 +21,7 @@ struct CLIPParityTests {
         struct File: Decodable { var cases: [CLIPCase] }
         let cases = try JSONDecoder().decode(File.self, from: Data(contentsOf: parity.directory.appendingPathComponent("expected.json"))).cases
         let backend = CPUBackend(threads: 2)
-        let model = try CLIP.load(directory: parity.directory.path, backend: backend)
+        let model = try CLIP.load(parity.directory.path, backend: backend)
         #expect(!cases.isEmpty)
         for item in cases {
             func key(_ name: String) throws -> String {
@@ -59,8 +59,8 @@ struct CLIPParityTests {
             try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent(name), withDestinationURL: folder.appendingPathComponent(name))
         }
         let backend = CPUBackend(threads: 2)
-        let fromSafetensors = try CLIP.load(directory: folder.path, backend: backend)
-        let fromPickle = try CLIP.load(directory: scratch.path, backend: backend)
+        let fromSafetensors = try CLIP.load(folder.path, backend: backend)
+        let fromPickle = try CLIP.load(scratch.path, backend: backend)
         #expect(fromPickle.weightsPath.hasSuffix("pytorch_model.bin"))
         let pixels = try ParityFixture("clip_hf").tensor("pooled_bus.image.pixels")
         #expect(fromPickle.vision(pixels, dense: false).pooled.toArray() == fromSafetensors.vision(pixels, dense: false).pooled.toArray())
@@ -69,10 +69,10 @@ struct CLIPParityTests {
     }
 
     @Test func configurationsOfBothLayouts() throws {
-        let hf = try CLIPConfig.load(directory: Fixtures.root.appendingPathComponent("clip_hf").path)
+        let hf = try CLIPConfig.load(Fixtures.root.appendingPathComponent("clip_hf").path)
         #expect(hf.layout == .transformers && hf.vision == CLIPTowerConfig(width: 64, layers: 3, heads: 4, mlpWidth: 160))
         #expect(hf.text == CLIPTowerConfig(width: 32, layers: 2, heads: 2, mlpWidth: 96) && hf.embedDim == 32 && hf.activation == .quickGelu)
-        let open = try CLIPConfig.load(directory: Fixtures.root.appendingPathComponent("open_clip").path)
+        let open = try CLIPConfig.load(Fixtures.root.appendingPathComponent("open_clip").path)
         #expect(open.layout == .openCLIP && open.vision == CLIPTowerConfig(width: 96, layers: 2, heads: 3, mlpWidth: 384))
         #expect(open.text == CLIPTowerConfig(width: 40, layers: 3, heads: 5, mlpWidth: 160) && open.embedDim == 48)
     }
@@ -83,15 +83,15 @@ struct CLIPParityTests {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-clip-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        #expect(throws: CLIPError.self) { try CLIPConfig.load(directory: scratch.path) }
+        #expect(throws: CLIPError.self) { try CLIPConfig.load(scratch.path) }
         // open_clip's configuration with the transformers fixture's weights renamed: wrong keys.
         try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("open_clip/open_clip_config.json"),
                                          to: scratch.appendingPathComponent("open_clip_config.json"))
-        #expect { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 2)) } throws: { error in
+        #expect { try CLIP.load(scratch.path, backend: CPUBackend(threads: 2)) } throws: { error in
             "\(error)".contains("open_clip_model.safetensors")
         }
         try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("open_clip_model.safetensors"),
                                                    withDestinationURL: Fixtures.root.appendingPathComponent("clip_hf/model.safetensors"))
-        #expect(throws: (any Error).self) { try CLIP.load(directory: scratch.path, backend: CPUBackend(threads: 2)) }
+        #expect(throws: (any Error).self) { try CLIP.load(scratch.path, backend: CPUBackend(threads: 2)) }
     }
 }

@@ -74,8 +74,8 @@ struct VocabularyEncodingTests {
     let templates = try! PromptTemplates(["a photo of a {}.", "there is a {} in the scene.", "{}"])
 
     init() throws {
-        model = try CLIP.load(directory: Self.folder, backend: backend)
-        tokenizer = try CLIPTokenizer.forModel(directory: Self.folder)
+        model = try CLIP.load(Self.folder, backend: backend)
+        tokenizer = try CLIPTokenizer.forModel(Self.folder)
     }
 
     private func encoder(batch: Int = 64) -> VocabularyEncoder<CPUBackend> {
@@ -224,13 +224,13 @@ struct VocabularyEncodingTests {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: folder.appendingPathComponent(name))
         }
         let memo = folder.appendingPathComponent("memo")
-        let digest = try CLIPFolder.digest(directory: folder.path, memo: memo)
-        #expect(try CLIPFolder.digest(directory: folder.path, memo: memo) == digest)
-        #expect(try CLIPFolder.digest(directory: folder.path) == digest)
+        let digest = try CLIPFiles.digest(folder.path, memo: memo)
+        #expect(try CLIPFiles.digest(folder.path, memo: memo) == digest)
+        #expect(try CLIPFiles.digest(folder.path) == digest)
         // One changed byte of the vocabulary file changes the digest.
         var merges = try Data(contentsOf: folder.appendingPathComponent("merges.txt"))
         merges[merges.count - 2] ^= 1
         try merges.write(to: folder.appendingPathComponent("merges.txt"))
-        #expect(try CLIPFolder.digest(directory: folder.path, memo: memo) != digest)
+        #expect(try CLIPFiles.digest(folder.path, memo: memo) != digest)
     }
 }

@@ -47,7 +47,7 @@ struct CropEmbedderTests {
     /// The image tower run on a batch of crops gives what it gives each crop alone.
     @Test func batchesAgreeWithOneAtATime() throws {
         let backend = CPUBackend(threads: 2)
-        let clip = try CLIP.load(directory: Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
+        let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
         let (h, w) = (40, 56)
         var state: UInt32 = 12345
         let pixels = (0..<(h * w * 3)).map { _ -> UInt8 in state = state &* 1_103_515_245 &+ 12345; return UInt8(state >> 24) }
@@ -71,7 +71,7 @@ struct CropEmbedderTests {
 
     @Test func maskOfAnotherSizeIsRefused() throws {
         let backend = CPUBackend(threads: 1)
-        let clip = try CLIP.load(directory: Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
+        let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
         let picture = RGBImage(height: 4, width: 4, pixels: [UInt8](repeating: 0, count: 48))
         #expect(throws: PipelineError.self) {
             try CropEmbedder(clip: clip, backend: backend).embed(picture, masks: [maskToRLE(BinaryMask(height: 5, width: 4))])

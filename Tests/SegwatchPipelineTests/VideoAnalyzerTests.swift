@@ -25,7 +25,7 @@ struct VideoAnalyzerTests {
     private func analyzer(_ configure: (inout AnalyzerOptions) -> Void) throws -> VideoAnalyzer<CPUBackend> {
         let backend = CPUBackend(threads: 2)
         let sam = try Sam(contentsOf: Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path, backend: backend)
-        let clip = try CLIP.load(directory: Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
+        let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
         let names = ["square", "floor", "wall"]
         var random = SplitMix(seed: 7)
         let labels = LabelEmbeddings(labels: try names.map { try VocabularyLabel(parsing: $0, origin: "test") }, dimension: clip.config.embedDim,

@@ -15,7 +15,7 @@ public struct VocabularyReport: Sendable {
 }
 
 /// Label embeddings for `vocabulary` with `templates`, keyed in `cache` by `modelDigest`
-/// (`CLIPFolder.digest(directory:)`). Only labels the cache lacks are encoded, and `encoder` is
+/// (`CLIPFiles.digest(_:memo:)`). Only labels the cache lacks are encoded, and `encoder` is
 /// called only then, so a warm cache never loads the text tower. A cache that cannot be written
 /// is reported, not fatal.
 public func embedVocabulary<B: Backend>(

@@ -5,15 +5,17 @@ OpenAI publishes CLIP's weights as TorchScript archives (`torch.jit.save`): the 
 `<name>/data.pkl` is the module tree as objects, not a state dict. These two tiny modules
 have that shape (nested modules, a ModuleList, MultiheadAttention's fused projection, a
 buffer, a half tensor, a view into a shared storage); one is traced, as OpenAI's are, one is
-scripted (its objects also carry ints, floats, strings and None).
+scripted (its objects also carry ints, floats, strings, None and typed lists, as open_clip's
+scripted models do).
 
     ~/.cache/segwatch-peers/venv/bin/python make_torchscript.py
 
 writes traced.pt, scripted.pt and expected.json: for each archive, torch's own
 `state_dict()` after `torch.jit.load`, every tensor as float32 values with its shape. The
-archives are then rewritten without their `code/` folder (TorchScript source and debug
-pickles, most of their size, which segwatch never reads); their pickles and storages stay
-byte for byte as torch wrote them.
+archives are then rewritten without most of their `code/` folder (TorchScript source and
+debug pickles, most of their size, which segwatch never reads; the one file kept is
+compressed, as torch writes them); their pickles and storages stay byte for byte as torch
+wrote them.
 """
 import json
 import zipfile
@@ -49,6 +51,7 @@ class Tiny(nn.Module):
         self.proj = nn.Parameter(torch.randn(4, 2).t().contiguous().t())  # a transposed view
         self.scale16 = nn.Parameter(torch.randn(2, 3).half(), requires_grad=False)
         self.count = 3
+        self.sizes = [3, 4]  # a typed list: torch.jit._pickle.build_intlist
         self.nothing = None
 
     def forward(self, x):
@@ -73,7 +76,8 @@ def main():
                           for key, value in loaded.state_dict().items()}
     for name in archives:
         with zipfile.ZipFile(name) as source:
-            kept = [(info, source.read(info)) for info in source.infolist() if "/code/" not in info.filename]
+            kept = [(info, source.read(info)) for info in source.infolist()
+                    if "/code/" not in info.filename or info.filename.endswith("/code/__torch__.py")]
         with zipfile.ZipFile(name, "w", zipfile.ZIP_STORED) as target:
             for info, data in kept:
                 target.writestr(info, data)
