@@ -29,7 +29,7 @@ struct BenchClip: ParsableCommand {
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
 
-    @Option(help: "A CLIP model folder to time instead of the synthetic ViT-B/16.")
+    @Option(help: "A CLIP model (folder, OpenAI .pt or model name) to time instead of the synthetic ViT-B/16.", transform: ModelArgument.clip)
     var clip: String?
 
     @Option(help: "Input sizes (square), comma-separated.")

@@ -29,10 +29,10 @@ struct BenchLabel: ParsableCommand {
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
 
-    @Option(help: "SAM checkpoint (MobileSAM's mobile_sam.pt for the issue's figures).")
+    @Option(help: "SAM checkpoint or model name (MobileSAM's mobile_sam.pt for the issue's figures).", transform: ModelArgument.sam)
     var sam: String
 
-    @Option(help: "A CLIP model folder to time instead of the synthetic ViT-B/16.")
+    @Option(help: "A CLIP model (folder, OpenAI .pt or model name) to time instead of the synthetic ViT-B/16.", transform: ModelArgument.clip)
     var clip: String?
 
     @Option(help: "The picture to label.")

@@ -41,10 +41,10 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Frames to analyze, from the first.")
     var frames = 20
 
-    @Option(help: "SAM checkpoint (MobileSAM's mobile_sam.pt for the issue's figures).")
+    @Option(help: "SAM checkpoint or model name (MobileSAM's mobile_sam.pt for the issue's figures).", transform: ModelArgument.sam)
     var sam: String
 
-    @Option(help: "A CLIP model folder to time instead of the synthetic ViT-B/16.")
+    @Option(help: "A CLIP model (folder, OpenAI .pt or model name) to time instead of the synthetic ViT-B/16.", transform: ModelArgument.clip)
     var clip: String?
 
     @Option(help: "Labels in the vocabulary (peers.py pipeline's 20).")

@@ -20,7 +20,7 @@ struct BenchSam: ParsableCommand {
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
 
-    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
+    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, MobileSAM's mobile_sam.pt, or a model name (segwatch models list).", transform: ModelArgument.sam)
     var sam: String
 
     @Option(help: "Decoder batch sizes, comma-separated.")

@@ -29,7 +29,7 @@ struct Embed: ParsableCommand {
             sides must be multiples of the patch size. The default is the model's native size.
             """)
 
-    @Option(help: "CLIP model folder (transformers or open_clip layout).")
+    @Option(help: "CLIP model: a transformers or open_clip folder, OpenAI's .pt file, or a model name (segwatch models list).", transform: ModelArgument.clip)
     var clip: String
 
     @Option(name: .customLong("text"), help: "A text to embed. Repeatable.")

@@ -8,10 +8,10 @@ import SegwatchTensor
 
 /// The models and settings of labeling, shared by `label`, `eval --images` and `bench label`.
 struct LabelerArguments: ParsableArguments {
-    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
+    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, MobileSAM's mobile_sam.pt, or a model name (segwatch models list).", transform: ModelArgument.sam)
     var sam: String?
 
-    @Option(help: "CLIP model folder (transformers or open_clip layout).")
+    @Option(help: "CLIP model: a transformers or open_clip folder, OpenAI's .pt file, or a model name (segwatch models list).", transform: ModelArgument.clip)
     var clip: String?
 
     @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")

@@ -24,7 +24,7 @@ struct Segment: ParsableCommand {
     @Argument(help: "A picture (PNG, JPEG: anything FFmpeg decodes), or a video with --frame.")
     var image: String
 
-    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, or MobileSAM's mobile_sam.pt.")
+    @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, MobileSAM's mobile_sam.pt, or a model name (segwatch models list).", transform: ModelArgument.sam)
     var sam: String
 
     @Option(help: "Frame of a video to segment, counting from 0.")

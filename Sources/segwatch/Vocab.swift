@@ -21,7 +21,7 @@ struct Vocab: ParsableCommand {
             label names in the file's metadata ('labels', a JSON array).
             """)
 
-    @Option(help: "CLIP model folder (transformers or open_clip layout).")
+    @Option(help: "CLIP model: a transformers or open_clip folder, OpenAI's .pt file, or a model name (segwatch models list).", transform: ModelArgument.clip)
     var clip: String
 
     @OptionGroup var vocabulary: VocabularyOptions

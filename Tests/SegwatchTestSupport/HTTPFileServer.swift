@@ -6,12 +6,13 @@ public final class HTTPFileServer: @unchecked Sendable {
     public let port: Int
     private let process: Process
 
-    public init(folder: String, port: Int = freePort(), timeout: Double = 20) throws {
+    /// `options` are the script's: `--cut BYTES`, `--ignore-range`, `--log FILE`.
+    public init(folder: String, port: Int = freePort(), options: [String] = [], timeout: Double = 20) throws {
         self.port = port
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("range_http_server.py")
-        process.arguments = [script.path, folder, String(port)]
+        process.arguments = [script.path, folder, String(port)] + options
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice

@@ -50,7 +50,7 @@ let segwatch: String = {
     }
 
     @Test func everyCommandHasHelpAndVersion() throws {
-        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["label"], ["eval"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"], ["bench", "label"]] {
+        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["label"], ["eval"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"], ["bench", "label"], ["bench", "pipeline"], ["run"], ["tail"], ["models"], ["models", "list"], ["models", "fetch"]] {
             let help = try runProcess(segwatch, command + ["--help"], timeout: 20)
             #expect(help.status == 0 && help.output.contains("USAGE:"), "\(command) --help")
             let version = try runProcess(segwatch, command + ["--version"], timeout: 20)

@@ -1,0 +1,137 @@
+import Foundation
+import SegwatchTestSupport
+import Testing
+
+/// `segwatch models`: fetched from a loopback HTTP server serving a fixture checkpoint, the
+/// digests computed by `sha256sum`, the server's request log showing what was asked for.
+@Suite struct ModelsCommandTests {
+    static let served = Fixtures.root.appendingPathComponent("sam_vit")
+    static let file = "sam_vit_tiny.pth"
+    static let size = (try? FileManager.default.attributesOfItem(atPath: served.appendingPathComponent(file).path)[.size] as? Int) ?? 0
+
+    static func sha256sum(_ path: String) throws -> String {
+        let result = try runProcess("/usr/bin/sha256sum", [path], timeout: 60)
+        return String(result.output.prefix(64))
+    }
+
+    /// A cache folder in `folder`, the environment pointing at it, and a catalog naming the
+    /// served checkpoint `tiny_sam`.
+    struct Setup {
+        let folder: TemporaryFolder
+        let environment: [String: String]
+        let catalog: String
+        let installed: String
+
+        init(url: String, sha256: String) throws {
+            folder = try TemporaryFolder()
+            var environment = ProcessInfo.processInfo.environment
+            environment["SEGWATCH_CACHE"] = folder.path("cache")
+            self.environment = environment
+            catalog = folder.path("catalog.json")
+            try Data(#"[{"name": "tiny_sam", "kind": "sam", "url": "\#(url)", "sha256": "\#(sha256)"}]"#.utf8)
+                .write(to: URL(fileURLWithPath: catalog))
+            installed = folder.path("cache/models/tiny_sam/\(ModelsCommandTests.file)")
+        }
+
+        func segwatch(_ arguments: [String], timeout: Double = 120) throws -> ProcessResult {
+            try runProcess(segwatchTests.segwatch, arguments, timeout: timeout, environment: environment)
+        }
+    }
+
+    static func requests(_ log: String) -> [String] {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    // Guards fetching: a connection broken off halfway is resumed with a Range request from
+    // where it stopped, the file installed is the served one, a second fetch downloads
+    // nothing, `list` shows it, and its name stands for the file in `--sam`.
+    @Test func brokenDownloadResumesAndTheNameResolves() throws {
+        let log = try TemporaryFolder()
+        defer { log.remove() }
+        let server = try HTTPFileServer(folder: Self.served.path, options: ["--cut", String(Self.size / 2), "--log", log.path("requests")])
+        defer { server.stop() }
+        let digest = try Self.sha256sum(Self.served.appendingPathComponent(Self.file).path)
+        let setup = try Setup(url: server.url(Self.file), sha256: digest)
+        defer { setup.folder.remove() }
+
+        let fetched = try setup.segwatch(["models", "fetch", "tiny_sam", "--catalog", setup.catalog])
+        #expect(fetched.status == 0, "\(fetched.errorOutput)")
+        #expect(fetched.output == setup.installed + "\n")
+        #expect(try Self.sha256sum(setup.installed) == digest)
+        #expect(Self.requests(log.path("requests")) == ["/\(Self.file) bytes=0-", "/\(Self.file) bytes=\(Self.size / 2)-"])
+        #expect(!FileManager.default.fileExists(atPath: setup.installed + ".part"))
+
+        let again = try setup.segwatch(["models", "fetch", "tiny_sam", "--catalog", setup.catalog])
+        #expect(again.status == 0 && again.output == setup.installed + "\n")
+        #expect(Self.requests(log.path("requests")).count == 2, "a fetched model was downloaded again")
+
+        let list = try setup.segwatch(["models", "list", "--catalog", setup.catalog, "--json"])
+        let rows = list.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let row = try #require(rows.first { $0["name"] as? String == "tiny_sam" })
+        #expect(row["fetched"] as? Bool == true && row["path"] as? String == setup.installed)
+        #expect(rows.contains { $0["name"] as? String == "mobile_sam" && $0["fetched"] as? Bool == false })
+
+        let segment = try setup.segwatch(["segment", Fixtures.root.appendingPathComponent("images/bus.png").path,
+                                          "--sam", "tiny_sam", "--point", "210,148"])
+        #expect(segment.status == 0, "\(segment.errorOutput)")
+    }
+
+    // Guards resuming across runs: the part a stopped run left is completed from its end.
+    // And a server that ignores ranges (sends the whole file again) still gives the right file.
+    @Test(arguments: [false, true])
+    func partLeftByAStoppedRunIsCompleted(serverIgnoresRanges: Bool) throws {
+        let log = try TemporaryFolder()
+        defer { log.remove() }
+        let server = try HTTPFileServer(folder: Self.served.path, options: (serverIgnoresRanges ? ["--ignore-range"] : []) + ["--log", log.path("requests")])
+        defer { server.stop() }
+        let digest = try Self.sha256sum(Self.served.appendingPathComponent(Self.file).path)
+        let setup = try Setup(url: server.url(Self.file), sha256: digest)
+        defer { setup.folder.remove() }
+        try FileManager.default.createDirectory(atPath: (setup.installed as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let whole = try Data(contentsOf: Self.served.appendingPathComponent(Self.file))
+        try whole.prefix(3_000_001).write(to: URL(fileURLWithPath: setup.installed + ".part"))
+
+        let fetched = try setup.segwatch(["models", "fetch", "tiny_sam", "--catalog", setup.catalog])
+        #expect(fetched.status == 0, "\(fetched.errorOutput)")
+        #expect(try Self.sha256sum(setup.installed) == digest)
+        #expect(Self.requests(log.path("requests")).first == "/\(Self.file) bytes=3000001-")
+    }
+
+    // Guards verification and the mirror option: a file whose SHA-256 is not the published
+    // one (the fixture's random weights under MobileSAM's name) is refused, nothing installed.
+    @Test func wrongDigestInstallsNothing() throws {
+        let server = try HTTPFileServer(folder: Fixtures.root.appendingPathComponent("mobile_sam").path)
+        defer { server.stop() }
+        let setup = try Setup(url: "unused", sha256: String(repeating: "0", count: 64))
+        defer { setup.folder.remove() }
+        let result = try setup.segwatch(["models", "fetch", "mobile_sam", "--base-url", "http://127.0.0.1:\(server.port)/"])
+        #expect(result.status == 1)
+        let actual = try Self.sha256sum(Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path)
+        #expect(result.errorOutput.contains("SHA-256 \(actual)") && result.errorOutput.contains("6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f"),
+                "\(result.errorOutput)")
+        let folder = setup.folder.path("cache/models/mobile_sam")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] == [])
+        let run = try setup.segwatch(["run", Fixtures.media("bikes.mp4"), "--sam", "mobile_sam", "--clip", "clip_vit_b16"])
+        #expect(run.status != 0 && run.errorOutput.contains("segwatch models fetch mobile_sam"), "\(run.errorOutput)")
+    }
+
+    // Guards the errors: each names what was wrong, within bounded time.
+    @Test func badRequestsAreClearErrors() throws {
+        let setup = try Setup(url: "http://127.0.0.1:\(freePort())/\(Self.file)", sha256: String(repeating: "a", count: 64))
+        defer { setup.folder.remove() }
+        let refused = try setup.segwatch(["models", "fetch", "tiny_sam", "--catalog", setup.catalog], timeout: 60)
+        #expect(refused.status == 1 && refused.errorOutput.contains("127.0.0.1") && refused.errorOutput.contains("interrupted"), "\(refused.errorOutput)")
+
+        let unknown = try setup.segwatch(["models", "fetch", "sam_vit_q"])
+        #expect(unknown.status != 0 && unknown.errorOutput.contains("sam_vit_q") && unknown.errorOutput.contains("sam_vit_b"))
+
+        let badCatalog = setup.folder.path("bad.json")
+        try Data(#"[{"name": "x", "kind": "sam", "url": "http://h/x.pt"}]"#.utf8).write(to: URL(fileURLWithPath: badCatalog))
+        let missingKey = try setup.segwatch(["models", "list", "--catalog", badCatalog])
+        #expect(missingKey.status != 0 && missingKey.errorOutput.contains(badCatalog) && missingKey.errorOutput.contains("sha256"), "\(missingKey.errorOutput)")
+        try Data(#"[{"name": "../x", "kind": "sam", "url": "http://h/x.pt", "sha256": "\#(String(repeating: "a", count: 64))"}]"#.utf8)
+            .write(to: URL(fileURLWithPath: badCatalog))
+        let escaping = try setup.segwatch(["models", "list", "--catalog", badCatalog])
+        #expect(escaping.status != 0 && escaping.errorOutput.contains("../x"), "\(escaping.errorOutput)")
+    }
+}
