@@ -120,7 +120,6 @@ struct Run: AsyncParsableCommand {
             if let unknown = stuff.first(where: { !names.contains($0) }) {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
-            let font = try videoOut.map { _ in try Font.locate(self.font) }
             // Before the models load, so readers can attach before the first event.
             let socket = try eventsSocket.map { try EventSocket(path: $0) }
             defer { socket?.close() }
@@ -130,7 +129,7 @@ struct Run: AsyncParsableCommand {
             let labeler = try models.labeler(words, vocabulary: vocabulary)
             var analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })))
             let output = try JSONLines(path: jsonOut, socket: socket)
-            var video: AnnotatedVideo?
+            let video = try videoOut.map { VideoSink(path: $0, fps: decoder?.stream.fps ?? 25, font: try Font.locate(self.font), names: names) }
             let source = sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input).lastPathComponent)
             var summary = RunSummary()
             let progress = Progress.onTerminal()
@@ -141,13 +140,9 @@ struct Run: AsyncParsableCommand {
             func emit(_ events: [TrackEvent]) throws {
                 for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
             }
-            /// One decoded frame: analyzed if `analyze`, then written to the video.
+            /// One decoded frame: analyzed if `analyze`, then handed to the video stage.
             func handle(_ frame: VideoFrame, index: Int, pts: Double, analyze: Bool) throws {
                 summary.decoded += 1
-                if let videoOut, video == nil {
-                    video = try AnnotatedVideo(path: videoOut, width: frame.width, height: frame.height,
-                                               fps: decoder?.stream.fps ?? 25, font: font!)
-                }
                 if analyze {
                     lastPts = pts
                     let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
@@ -157,29 +152,40 @@ struct Run: AsyncParsableCommand {
                     try output.write(FrameRecord(source: source, frame: index, pts: pts, width: frame.width, height: frame.height,
                                                  analysis: analysis, names: names))
                     try emit(analysis.events)
-                    video?.show(analysis, names: names)
+                    video?.show(analysis)
                     summary.sinkMs += milliseconds(since: sinkStart)
                     let elapsed = milliseconds(since: started) / 1000
                     progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
                                            Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count))
                 }
-                let sinkStart = DispatchTime.now()
-                try video?.append(frame)
-                summary.sinkMs += milliseconds(since: sinkStart)
+                video?.append(frame)
+                if let error = video?.error { throw error }
             }
             func more() -> Bool { shutdown.caughtSignal == nil && maxFrames.map { summary.analyzed < $0 } ?? true }
 
             do {
                 if let decoder {
-                    // A file: exactly the frames the rate selects, none lost.
-                    var schedule = FrameSchedule(fps: fps)
-                    while more() {
-                        let frame: VideoFrame
+                    // A file: exactly the frames the rate selects, none lost. Decoding runs on
+                    // its own thread a few frames ahead of the analysis, no further.
+                    let decoded = BoundedChannel<Result<VideoFrame, any Error>>(capacity: 4)
+                    let reader = StageThread(name: "decode") { [decoder = UncheckedBox(decoder)] in
+                        defer { decoded.close() }
                         do {
-                            guard let next = try decoder.next() else { break }
-                            frame = next
+                            while let frame = try decoder.value.next() {
+                                guard decoded.send(.success(frame)) else { return }
+                            }
                         } catch {
-                            failure = error  // a damaged input: what came before it is kept
+                            decoded.send(.failure(error))
+                        }
+                    }
+                    defer {
+                        decoded.cancel()
+                        reader.wait()
+                    }
+                    var schedule = FrameSchedule(fps: fps)
+                    while more(), let item = decoded.receive() {
+                        guard case let .success(frame) = item else {
+                            if case let .failure(error) = item { failure = error }  // a damaged input: what came before it is kept
                             break
                         }
                         let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
@@ -216,9 +222,10 @@ struct Run: AsyncParsableCommand {
             }
             // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
             try emit(analyzer.finish(pts: lastPts))
-            try video?.finish()
+            do { try video?.finish() } catch { failure = failure ?? error }
             progress.clear()
             summary.seconds = milliseconds(since: started) / 1000
+            summary.videoMs = video?.busyMilliseconds ?? 0
             summary.droppedReaders = socket?.droppedReaders ?? 0
             printError(summary.description)
             if let failure { throw failure }
@@ -295,6 +302,8 @@ struct RunSummary: CustomStringConvertible {
     var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0, dropped = 0
     var timings = AnalyzerTimings()
     var sinkMs = 0.0
+    /// Drawing and encoding `--video-out`, on its own thread alongside the analysis.
+    var videoMs = 0.0
     var seconds = 0.0
     var droppedReaders = 0
 
@@ -309,6 +318,7 @@ struct RunSummary: CustomStringConvertible {
         func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
         let stages = "SAM encoder \(per(timings.samEncoder)), CLIP \(per(timings.clipDense)), decoder \(per(timings.decoder)), "
             + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
+            + (videoMs > 0 ? ", video \(per(videoMs)) alongside" : "")
         return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(dropped) dropped, \(tracks) tracks in "
             + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"
             + (droppedReaders > 0 ? "; \(droppedReaders) slow socket readers dropped" : "")
