@@ -9,6 +9,8 @@ final class AnnotatedVideo {
     private let encoder: VideoEncoder
     private let font: Font
     private var segments: [OverlaySegment] = []
+    /// The segments drawn, once per analysis, for every frame until the next one.
+    private var layer: OverlayLayer?
 
     init(path: String, width: Int, height: Int, fps: Double, font: String) throws {
         encoder = try VideoEncoder(path: path, width: width, height: height, frameRate: fps)
@@ -20,6 +22,7 @@ final class AnnotatedVideo {
     /// The segments drawn from now on. Objects are colored by track, so an object keeps its
     /// color while its label is voted on; stuff by label.
     func show(_ analysis: FrameAnalysis, names: [String]) {
+        layer = nil
         segments = analysis.segments.map { segment in
             let label = overlayText(segment.classification, names)
             guard let track = segment.track else {
@@ -32,8 +35,8 @@ final class AnnotatedVideo {
     func append(_ frame: VideoFrame) throws {
         let drawable = segments.allSatisfy { $0.mask.height == frame.height && $0.mask.width == frame.width }
         guard !segments.isEmpty, drawable else { return try encoder.append(frame) }
-        let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
-        let drawn = try drawOverlay(picture, segments: segments, font: font)
+        if layer == nil { layer = try OverlayLayer(height: frame.height, width: frame.width, segments: segments, font: font) }
+        let drawn = try layer!.apply(to: RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes()))
         try drawn.pixels.withUnsafeBytes { bytes in
             try encoder.append(pixels: bytes.baseAddress!, width: frame.width, height: frame.height, rowBytes: 3 * frame.width,
                                layout: .rgb24, pts: frame.pts)

@@ -121,22 +121,22 @@ struct ModelCache {
         verifiedDigest(of: file(entry)) == entry.sha256
     }
 
-    /// A `--sam` or `--clip` argument as a path: an existing file or folder as it is, else a
-    /// model name's file in the cache.
+    /// A `--sam` or `--clip` argument as a path: a model name's file in the cache; anything
+    /// else as it is, for the loader to open or to report missing in its own words.
     func resolve(_ argument: String, kind: ModelEntry.Kind, entries: [ModelEntry] = ModelCatalog.builtIn) throws -> String {
-        if FileManager.default.fileExists(atPath: argument) { return argument }
-        let folder = directory.appendingPathComponent(argument)
+        if FileManager.default.fileExists(atPath: argument) || argument.contains("/") { return argument }
         if let entry = entries.first(where: { $0.name == argument }) {
             guard entry.kind == kind else { throw ModelError.wrongKind(name: argument, kind: entry.kind, expected: kind) }
             guard isFetched(entry) else { throw ModelError.notFetched(name: argument, path: file(entry).path) }
             return file(entry).path
         }
         // A model fetched from a catalog of one's own: the verified file in its folder.
-        if !argument.contains("/"), let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path),
-           let name = names.first(where: { verifiedDigest(of: folder.appendingPathComponent($0)) != nil }) {
+        let folder = directory.appendingPathComponent(argument)
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path),
+           let name = names.sorted().first(where: { verifiedDigest(of: folder.appendingPathComponent($0)) != nil }) {
             return folder.appendingPathComponent(name).path
         }
-        throw ModelError.unknown(name: argument, known: entries.map(\.name))
+        return argument
     }
 
     /// The digest recorded when `file` was verified, if the file is still the one verified
