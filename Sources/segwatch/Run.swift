@@ -154,12 +154,26 @@ struct Run: AsyncParsableCommand {
                     try emit(analysis.events)
                     video?.show(analysis)
                     summary.sinkMs += milliseconds(since: sinkStart)
-                    let elapsed = milliseconds(since: started) / 1000
-                    progress.update(String(format: "frame %d, %d analyzed (%.2f/s), %d tracks live", summary.decoded, summary.analyzed,
-                                           Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count))
                 }
+                progress.update(progressLine())
                 video?.append(frame)
                 if let error = video?.error { throw error }
+            }
+            // A file's frames are known from its header (or duration), so it gets a bar and an ETA.
+            let totalFrames: Int? = decoder.flatMap { decoder in
+                let stream = decoder.stream
+                return stream.announcedFrames ?? stream.duration.flatMap { duration in stream.fps.map { Int(duration * $0) } }
+            }
+            func progressLine() -> String {
+                let elapsed = milliseconds(since: started) / 1000
+                let rate = String(format: "%d analyzed (%.2f/s), %d tracks live", summary.analyzed,
+                                  Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count)
+                guard let totalFrames, totalFrames > 0 else { return "frame \(summary.decoded), " + rate }
+                let done = min(summary.decoded, totalFrames)
+                let filled = 30 * done / totalFrames
+                let left = Int(elapsed / Double(max(done, 1)) * Double(totalFrames - done))
+                return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] "
+                    + "\(done)/\(totalFrames) frames, " + rate + String(format: ", %d:%02d left", left / 60, left % 60)
             }
             func more() -> Bool { shutdown.caughtSignal == nil && maxFrames.map { summary.analyzed < $0 } ?? true }
 
