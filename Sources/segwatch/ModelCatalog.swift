@@ -80,7 +80,7 @@ enum ModelError: Error, CustomStringConvertible {
     case wrongKind(name: String, kind: ModelEntry.Kind, expected: ModelEntry.Kind)
     case badCatalog(file: String, reason: String)
     case digestMismatch(name: String, url: String, expected: String, actual: String)
-    case sizeMismatch(name: String, url: String, expected: Int64, actual: Int64)
+    case busy(name: String, lock: String)
     case interrupted(name: String, partial: String, reason: String)
     case unwritable(path: String, reason: String)
 
@@ -94,8 +94,7 @@ enum ModelError: Error, CustomStringConvertible {
         case let .badCatalog(file, reason): "\(file): \(reason)"
         case let .digestMismatch(name, url, expected, actual):
             "\(name): the file from \(url) has SHA-256 \(actual); the catalog says \(expected). It was removed; nothing was installed"
-        case let .sizeMismatch(name, url, expected, actual):
-            "\(name): \(url) sent \(actual) bytes; the server announced \(expected)"
+        case let .busy(name, lock): "\(name): another segwatch is fetching it (\(lock) is locked)"
         case let .interrupted(name, partial, reason):
             "\(name): download interrupted (\(reason)); \(partial) keeps what arrived, and the same command resumes it"
         case let .unwritable(path, reason): "cannot write \(path): \(reason)"
@@ -104,7 +103,8 @@ enum ModelError: Error, CustomStringConvertible {
 }
 
 /// The models folder of the cache: `<cache>/models/<name>/<file>`, with `<file>.part` while
-/// a download is under way and `<file>.sha256` once it is verified.
+/// a download is under way and `<file>.sha256` once it is verified; `.<name>.lock` is held
+/// by the one process fetching a model.
 struct ModelCache {
     let directory: URL
 
@@ -162,6 +162,12 @@ struct ModelCache {
         } catch {
             throw ModelError.unwritable(path: target.deletingLastPathComponent().path, reason: error.localizedDescription)
         }
+        // One download per model at a time: a second fetch would write the same part.
+        let lockPath = directory.appendingPathComponent(".\(entry.name).lock").path
+        let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw ModelError.unwritable(path: lockPath, reason: String(cString: strerror(errno))) }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw ModelError.busy(name: entry.name, lock: lockPath) }
         // A file put there by hand counts once its digest is checked.
         if FileManager.default.fileExists(atPath: target.path), verifiedDigest(of: target) != entry.sha256,
            let digest = try? sha256(of: target), digest == entry.sha256 {
@@ -215,9 +221,13 @@ struct ModelCache {
         // The bytes already here count towards the digest.
         var hasher = SHA256()
         var offset: Int64 = 0
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            chunk.withUnsafeBytes { hasher.update($0) }
-            offset += Int64(chunk.count)
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                chunk.withUnsafeBytes { hasher.update($0) }
+                offset += Int64(chunk.count)
+            }
+        } catch {
+            throw ModelError.unwritable(path: partial.path, reason: "cannot read the partial download: \(error.localizedDescription)")
         }
         var resumed = offset > 0
         var remote: RemoteFile
