@@ -54,10 +54,12 @@ public struct PromptedMask: Sendable {
 }
 
 /// Every prompt decoded against one encoded frame (prompts of one shape share a decoder batch;
-/// the image side is computed once), one mask per prompt.
+/// the image side is computed once): each prompt's predicted IoU, and the masks of the prompts
+/// whose predicted IoU reaches `minimumIoU`, in prompt order. Only those are upsampled to the
+/// frame.
 public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPredictor<B>, features: SamImageFeatures<B.Value>,
-                                      stabilityOffset: Double) throws -> [PromptedMask] {
-    guard !prompts.isEmpty else { return [] }
+                                      stabilityOffset: Double, minimumIoU: Double) throws -> (predictedIoUs: [Float], kept: [PromptedMask]) {
+    guard !prompts.isEmpty else { return ([], []) }
     let model = predictor.model, backend = model.backend
     let (height, width) = features.originalSize
     func transformed(_ x: Double, _ y: Double) -> (x: Double, y: Double) {
@@ -72,8 +74,9 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
     let ious = backend.download(out.iouPredictions).contiguous()
     let lowRes = backend.download(out.lowResLogits).contiguous()
     let side = lowRes.shape[2] * lowRes.shape[3], plane = height * width
-    return prompts.indices.map { b in
-        let iou = ious.pointer[b]
+    let predicted = (0..<prompts.count).map { ious.pointer[$0] }
+    let kept = prompts.indices.filter { Double(predicted[$0]) >= minimumIoU }.map { b in
+        let iou = predicted[b]
         let logits = backend.download(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, b..<b + 1), features)).contiguous()
         let values = UnsafeBufferPointer(start: logits.pointer, count: plane)
         let binary = BinaryMask(logits: values, height: height, width: width, threshold: 0)
@@ -88,4 +91,5 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
                               values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
         return PromptedMask(mask: mask, binary: binary, box: box, lowResLogits: feedback)
     }
+    return (predicted, kept)
 }

@@ -140,10 +140,13 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             }
             let prompts = tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
             let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
-                                             stabilityOffset: labeler.options.generator.stabilityScoreOffset)
-            if !prompted.isEmpty { meanIoU = prompted.reduce(0) { $0 + Double($1.mask.predictedIou) } / Double(prompted.count) }
+                                             stabilityOffset: labeler.options.generator.stabilityScoreOffset,
+                                             minimumIoU: options.trackedMinimumIoU)
+            if !prompted.predictedIoUs.isEmpty {
+                meanIoU = prompted.predictedIoUs.reduce(0) { $0 + Double($1) } / Double(prompted.predictedIoUs.count)
+            }
             var keptBoxes: [MaskBox] = []
-            for candidate in prompted where Double(candidate.mask.predictedIou) >= options.trackedMinimumIoU {
+            for candidate in prompted.kept {
                 guard let box = candidate.box else { continue }
                 // Tracks are oldest first, so a later duplicate is the younger track's.
                 let duplicate = zip(binaries, keptBoxes).contains { kept, keptBox in
