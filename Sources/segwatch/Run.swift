@@ -4,6 +4,7 @@ import Foundation
 import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
+import SegwatchTensor
 import SegwatchSAM
 
 /// `segwatch run`: a video's analyzed frames segmented, labeled and tracked, as JSON lines.
@@ -140,13 +141,12 @@ struct Run: AsyncParsableCommand {
             func emit(_ events: [TrackEvent]) throws {
                 for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
             }
-            /// One decoded frame: analyzed if `analyze`, then handed to the video stage.
-            func handle(_ frame: VideoFrame, index: Int, pts: Double, analyze: Bool) throws {
+            /// One decoded frame: analyzed when `analyze` is given, then handed to the video stage.
+            func handle(_ frame: VideoFrame, index: Int, pts: Double, analyze: ((inout VideoAnalyzer<CPUBackend>) throws -> FrameAnalysis)?) throws {
                 summary.decoded += 1
-                if analyze {
+                if let analyze {
                     lastPts = pts
-                    let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
-                    let analysis = try analyzer.analyze(picture, pts: pts)
+                    let analysis = try analyze(&analyzer)
                     summary.add(analysis)
                     let sinkStart = DispatchTime.now()
                     try output.write(FrameRecord(source: source, frame: index, pts: pts, width: frame.width, height: frame.height,
@@ -179,8 +179,10 @@ struct Run: AsyncParsableCommand {
 
             do {
                 if let decoder {
-                    // A file: exactly the frames the rate selects, none lost. Decoding runs on
-                    // its own thread a few frames ahead of the analysis, no further.
+                    // A file: exactly the frames the rate selects, none lost. Stages on threads of
+                    // their own, joined by bounded channels: decoding runs a few frames ahead, and the
+                    // schedule and the image encoders one analyzed frame ahead of the segmentation,
+                    // labeling and tracking here (which depend on the previous frame's tracks).
                     let decoded = BoundedChannel<Result<VideoFrame, any Error>>(capacity: 4)
                     let reader = StageThread(name: "decode") { [decoder = UncheckedBox(decoder)] in
                         defer { decoded.close() }
@@ -192,18 +194,40 @@ struct Run: AsyncParsableCommand {
                             decoded.send(.failure(error))
                         }
                     }
-                    defer {
+                    typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?)
+                    let scheduled = BoundedChannel<Result<Scheduled, any Error>>(capacity: 2)
+                    let fallbackFps = decoder.stream.fps ?? 25
+                    let encoder = StageThread(name: "encode") { [analyzer, fps, maxFrames] in
+                        defer { scheduled.close() }
+                        var schedule = FrameSchedule(fps: fps)
+                        var selected = 0
+                        while let item = decoded.receive() {
+                            let result = Result { () throws -> Scheduled in
+                                let frame = try item.get()
+                                let pts = frame.pts ?? Double(frame.index) / fallbackFps
+                                guard schedule.selects(pts: pts), maxFrames.map({ selected < $0 }) ?? true else { return (frame, pts, nil) }
+                                selected += 1
+                                let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+                                return (frame, pts, try analyzer.encode(picture))
+                            }
+                            guard scheduled.send(result), case .success = result else { break }
+                        }
                         decoded.cancel()
+                    }
+                    defer {
+                        scheduled.cancel()
+                        decoded.cancel()
+                        encoder.wait()
                         reader.wait()
                     }
-                    var schedule = FrameSchedule(fps: fps)
-                    while more(), let item = decoded.receive() {
-                        guard case let .success(frame) = item else {
-                            if case let .failure(error) = item { failure = error }  // a damaged input: what came before it is kept
+                    while more(), let item = scheduled.receive() {
+                        let next: Scheduled
+                        do { next = try item.get() } catch {
+                            failure = error  // a damaged input: what came before it is kept
                             break
                         }
-                        let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
-                        try handle(frame, index: frame.index, pts: pts, analyze: schedule.selects(pts: pts))
+                        try handle(next.frame, index: next.frame.index, pts: next.pts,
+                                   analyze: next.encoded.map { encoded in { try $0.analyze(encoded, pts: next.pts) } })
                     }
                 } else {
                     // A live source: its reader keeps only the newest frame, so each analysis
@@ -225,7 +249,10 @@ struct Run: AsyncParsableCommand {
                         let now = milliseconds(since: started) / 1000
                         let analyze = now >= next
                         if analyze, fps > 0 { next = now + 1 / fps }
-                        try handle(frame, index: summary.decoded, pts: fourDecimals(now), analyze: analyze)
+                        let pts = fourDecimals(now)
+                        try handle(frame, index: summary.decoded, pts: pts, analyze: !analyze ? nil : {
+                            try $0.analyze(RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes()), pts: pts)
+                        })
                     }
                     live.stop()
                     await states.value

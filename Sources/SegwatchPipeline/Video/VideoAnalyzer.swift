@@ -114,8 +114,32 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         generator = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: labeler.sam), options: labeler.options.generator)
     }
 
-    public mutating func analyze(_ picture: RGBImage, pts: Double) throws -> FrameAnalysis {
+    /// What the image encoders make of one frame: it depends on the picture alone, not on the
+    /// tracks, so a pipeline can compute it a frame ahead of the analysis.
+    public struct EncodedFrame: Sendable {
+        public let picture: RGBImage
+        let features: SamImageFeatures<B.Value>
+        let dense: DenseFeatures
+        let timings: AnalyzerTimings
+    }
+
+    /// The SAM encoder and CLIP's dense features on `picture`.
+    public func encode(_ picture: RGBImage) throws -> EncodedFrame {
         var timings = AnalyzerTimings()
+        let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
+        let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
+        return EncodedFrame(picture: picture, features: features, dense: dense, timings: timings)
+    }
+
+    public mutating func analyze(_ picture: RGBImage, pts: Double) throws -> FrameAnalysis {
+        try analyze(encode(picture), pts: pts)
+    }
+
+    /// The frame's segments (a keyframe's generator, or the tracks re-prompted and the
+    /// discovery grid), labeled and tracked.
+    public mutating func analyze(_ encoded: EncodedFrame, pts: Double) throws -> FrameAnalysis {
+        let picture = encoded.picture
+        var timings = encoded.timings
         let histogram = lumaHistogram(picture)
         var reason = pending
         if reason == nil, let previous = previousHistogram, histogramDistance(previous, histogram) > options.sceneCut { reason = .sceneCut }
@@ -123,8 +147,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         previousHistogram = histogram
         pending = nil
 
-        let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
-        let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
+        let (features, dense) = (encoded.features, encoded.dense)
         var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], lowRes: [Tensor?] = []
         var meanIoU = 1.0
         try timed(&timings, \.decoder) {
