@@ -72,7 +72,8 @@ enum AllowedGlobal {
 }
 
 /// The subset of the pickle virtual machine that `torch.save` state dicts and `torch.jit.save`
-/// module trees use (protocols 2-5), building data only. Every read is bounds-checked; unknown opcodes and names are errors.
+/// module trees use (protocols 2-5), building data only. Every read is bounds-checked; unknown
+/// opcodes and names are errors.
 struct PickleMachine {
     let bytes: UnsafeRawBufferPointer
     let path: String

@@ -123,9 +123,9 @@ struct ModelCache {
 
     /// A `--sam` or `--clip` argument as a path: a model name's file in the cache; anything
     /// else as it is, for the loader to open or to report missing in its own words.
-    func resolve(_ argument: String, kind: ModelEntry.Kind, entries: [ModelEntry] = ModelCatalog.builtIn) throws -> String {
+    func resolve(_ argument: String, kind: ModelEntry.Kind) throws -> String {
         if FileManager.default.fileExists(atPath: argument) || argument.contains("/") { return argument }
-        if let entry = entries.first(where: { $0.name == argument }) {
+        if let entry = ModelCatalog.builtIn.first(where: { $0.name == argument }) {
             guard entry.kind == kind else { throw ModelError.wrongKind(name: argument, kind: entry.kind, expected: kind) }
             guard isFetched(entry) else { throw ModelError.notFetched(name: argument, path: file(entry).path) }
             return file(entry).path
@@ -168,12 +168,12 @@ struct ModelCache {
         guard lock >= 0 else { throw ModelError.unwritable(path: lockPath, reason: String(cString: strerror(errno))) }
         defer { close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw ModelError.busy(name: entry.name, lock: lockPath) }
-        // A file put there by hand counts once its digest is checked.
-        if FileManager.default.fileExists(atPath: target.path), verifiedDigest(of: target) != entry.sha256,
-           let digest = try? sha256(of: target), digest == entry.sha256 {
-            try record(digest, of: target)
-        }
         if isFetched(entry) { return target }
+        // A file put there by hand counts once its digest is checked.
+        if FileManager.default.fileExists(atPath: target.path), (try? sha256(of: target)) == entry.sha256 {
+            try record(entry.sha256, of: target)
+            return target
+        }
         var failures = 0, restarted = false
         while true {
             do {

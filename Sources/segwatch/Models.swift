@@ -93,7 +93,9 @@ struct Models: ParsableCommand {
                 let start = Date()
                 do {
                     let file = try cache.fetch(entry, from: url, gate: gate) { done, total in
-                        progress.update(Self.describe(name, done: done, total: total, since: start))
+                        let rate = String(format: "%.1f MB/s", Double(done) / 1_048_576 / max(Date().timeIntervalSince(start), 0.001))
+                        guard let total, total > 0 else { return progress.update(String(format: "%@ %.1f MB, ", name, Double(done) / 1_048_576) + rate) }
+                        progress.bar(name, done: Int(done >> 20), total: Int(total >> 20), unit: "MB", detail: rate)
                     }
                     progress.clear()
                     print(file.path)
@@ -103,17 +105,6 @@ struct Models: ParsableCommand {
                     throw ExitCode(ShutdownSignal.shared.caughtSignal != nil ? 130 : 1)
                 }
             }
-        }
-
-        static func describe(_ name: String, done: Int64, total: Int64?, since start: Date) -> String {
-            let megabytes = Double(done) / 1_048_576
-            let rate = megabytes / max(Date().timeIntervalSince(start), 0.001)
-            guard let total, total > 0 else { return String(format: "%@ %.1f MB, %.1f MB/s", name, megabytes, rate) }
-            let fraction = Double(done) / Double(total)
-            let filled = Int(fraction * 30)
-            return String(format: "%@ [%@] %.0f/%.0f MB, %.1f MB/s", name,
-                          String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled),
-                          megabytes, Double(total) / 1_048_576, rate)
         }
     }
 }

@@ -101,14 +101,15 @@ final class Progress {
         FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
     }
 
-    /// `title [#######.............] done/total unit, M:SS left`.
-    func bar(_ title: String, done: Int, total: Int, unit: String) {
+    /// `title [#######.............] done/total unit, detail, M:SS left`.
+    func bar(_ title: String, done: Int, total: Int, unit: String, detail: String = "") {
         update({
-            let fraction = total > 0 ? Double(done) / Double(total) : 1
+            let fraction = total > 0 ? Double(min(done, total)) / Double(total) : 1
             let filled = Int(fraction * 30)
             let elapsed = Date().timeIntervalSince(start)
-            var line = "\(title) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-                + "] \(done)/\(total) \(unit)"
+            var line = (title.isEmpty ? "" : title + " ") + "[" + String(repeating: "#", count: filled)
+                + String(repeating: ".", count: 30 - filled) + "] \(done)/\(total) \(unit)"
+            if !detail.isEmpty { line += ", " + detail }
             if done > 0, done < total {
                 let left = Int(elapsed / Double(done) * Double(total - done))
                 line += String(format: ", %d:%02d left", left / 60, left % 60)

@@ -141,12 +141,12 @@ struct Run: AsyncParsableCommand {
             func emit(_ events: [TrackEvent]) throws {
                 for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
             }
-            /// One decoded frame: analyzed when `analyze` is given, then handed to the video stage.
-            func handle(_ frame: VideoFrame, index: Int, pts: Double, analyze: ((inout VideoAnalyzer<CPUBackend>) throws -> FrameAnalysis)?) throws {
+            /// One decoded frame: analyzed when its encoders' output is given, then handed to the video stage.
+            func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?) throws {
                 summary.decoded += 1
-                if let analyze {
+                if let encoded {
                     lastPts = pts
-                    let analysis = try analyze(&analyzer)
+                    let analysis = try analyzer.analyze(encoded, pts: pts)
                     summary.add(analysis)
                     let sinkStart = DispatchTime.now()
                     try output.write(FrameRecord(source: source, frame: index, pts: pts, width: frame.width, height: frame.height,
@@ -155,7 +155,7 @@ struct Run: AsyncParsableCommand {
                     video?.show(analysis)
                     summary.sinkMs += milliseconds(since: sinkStart)
                 }
-                progress.update(progressLine())
+                showProgress()
                 video?.append(frame)
                 if let error = video?.error { throw error }
             }
@@ -164,16 +164,12 @@ struct Run: AsyncParsableCommand {
                 let stream = decoder.stream
                 return stream.announcedFrames ?? stream.duration.flatMap { duration in stream.fps.map { Int(duration * $0) } }
             }
-            func progressLine() -> String {
+            func showProgress() {
                 let elapsed = milliseconds(since: started) / 1000
                 let rate = String(format: "%d analyzed (%.2f/s), %d tracks live", summary.analyzed,
                                   Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count)
-                guard let totalFrames, totalFrames > 0 else { return "frame \(summary.decoded), " + rate }
-                let done = min(summary.decoded, totalFrames)
-                let filled = 30 * done / totalFrames
-                let left = Int(elapsed / Double(max(done, 1)) * Double(totalFrames - done))
-                return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] "
-                    + "\(done)/\(totalFrames) frames, " + rate + String(format: ", %d:%02d left", left / 60, left % 60)
+                guard let totalFrames, totalFrames > 0 else { return progress.update("frame \(summary.decoded), " + rate) }
+                progress.bar("", done: min(summary.decoded, totalFrames), total: totalFrames, unit: "frames", detail: rate)
             }
             func more() -> Bool { shutdown.caughtSignal == nil && maxFrames.map { summary.analyzed < $0 } ?? true }
 
@@ -226,8 +222,7 @@ struct Run: AsyncParsableCommand {
                             failure = error  // a damaged input: what came before it is kept
                             break
                         }
-                        try handle(next.frame, index: next.frame.index, pts: next.pts,
-                                   analyze: next.encoded.map { encoded in { try $0.analyze(encoded, pts: next.pts) } })
+                        try handle(next.frame, index: next.frame.index, pts: next.pts, encoded: next.encoded)
                     }
                 } else {
                     // A live source: its reader keeps only the newest frame, so each analysis
@@ -249,10 +244,8 @@ struct Run: AsyncParsableCommand {
                         let now = milliseconds(since: started) / 1000
                         let analyze = now >= next
                         if analyze, fps > 0 { next = now + 1 / fps }
-                        let pts = fourDecimals(now)
-                        try handle(frame, index: summary.decoded, pts: pts, analyze: !analyze ? nil : {
-                            try $0.analyze(RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes()), pts: pts)
-                        })
+                        let encoded = analyze ? try analyzer.encode(RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())) : nil
+                        try handle(frame, index: summary.decoded, pts: fourDecimals(now), encoded: encoded)
                     }
                     live.stop()
                     await states.value
