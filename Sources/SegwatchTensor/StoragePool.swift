@@ -5,10 +5,13 @@ import Synchronization
 /// Inference repeats the same shapes frame after frame, so a buffer freed by one frame is the
 /// buffer the next frame asks for: after the first frame, steady-state inference allocates
 /// (almost) nothing. Sizes are rounded up to classes (multiples of 64 floats, then 8 classes per
-/// power of two, at most 12.5 % larger) so that shapes that vary a little from frame to frame,
-/// such as a batch of one prompt per track, share buffers instead of each keeping its own. The
-/// cache holds at most `limitBytes`: past it, the buffers returned longest ago go back to the
-/// system, so buffers of shapes no longer in use do not crowd out those of the current ones.
+/// power of two, at most 12.5 % larger) so that shapes that vary a little from frame to frame
+/// share buffers instead of each keeping its own. A large request whose class has no free buffer
+/// takes the smallest free one up to twice its size: a batch of one prompt per track changes
+/// size with the tracks, and without this each size would keep its own set of buffers until the
+/// cache is full. The cache holds at most `limitBytes`: past it, the buffers returned longest
+/// ago go back to the system, so buffers of shapes no longer in use do not crowd out those of
+/// the current ones.
 public final class StoragePool: Sendable {
     public static let shared = StoragePool(limitBytes: 2 << 30)
 
@@ -46,25 +49,32 @@ public final class StoragePool: Sendable {
         return (count + step - 1) / step * step
     }
 
-    /// A 64-byte-aligned buffer for `count` floats, with unspecified contents.
-    func take(count: Int) -> UnsafeMutableRawPointer {
+    /// A 64-byte-aligned buffer for at least `count` floats, with unspecified contents, and the
+    /// floats it really has (give it back with that capacity).
+    func take(count: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int) {
         let count = Self.sizeClass(count)
-        let reused: UInt? = state.withLock { state in
-            guard let address = state.free[count]?.popLast()?.address else {
-                state.statistics.allocations += 1
-                return nil
+        let reused: (UInt, Int)? = state.withLock { state in
+            // Small buffers are cheap to allocate; only large ones look past their own class.
+            var size = count
+            let largest = count > 4096 ? 2 * count : count
+            while size <= largest {
+                if let address = state.free[size]?.popLast()?.address {
+                    if state.free[size]!.isEmpty { state.free[size] = nil }
+                    state.statistics.reuses += 1
+                    state.statistics.cachedBytes -= Self.bytes(size)
+                    return (address, size)
+                }
+                size = Self.sizeClass(size + 1)
             }
-            state.statistics.reuses += 1
-            state.statistics.cachedBytes -= Self.bytes(count)
-            return address
+            state.statistics.allocations += 1
+            return nil
         }
-        if let reused { return UnsafeMutableRawPointer(bitPattern: reused)! }
-        return UnsafeMutableRawPointer.allocate(byteCount: Self.bytes(count), alignment: Self.alignment)
+        if let (address, size) = reused { return (UnsafeMutableRawPointer(bitPattern: address)!, size) }
+        return (UnsafeMutableRawPointer.allocate(byteCount: Self.bytes(count), alignment: Self.alignment), count)
     }
 
-    /// Returns a buffer from `take(count:)`.
-    func give(_ pointer: UnsafeMutableRawPointer, count: Int) {
-        let count = Self.sizeClass(count)
+    /// Returns a buffer from `take(count:)`, with the capacity it came with.
+    func give(_ pointer: UnsafeMutableRawPointer, capacity count: Int) {
         guard Self.bytes(count) <= limitBytes else { return pointer.deallocate() }
         let evicted = state.withLock { state -> [UInt] in
             state.clock += 1

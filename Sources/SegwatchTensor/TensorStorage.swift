@@ -12,18 +12,18 @@ public final class TensorStorage: @unchecked Sendable {
     private let owner: Owner
 
     private enum Owner {
-        case pool(StoragePool)
+        case pool(StoragePool, capacity: Int)
         case borrowed(AnyObject)
     }
 
     /// Storage of `count` elements, 64-byte aligned, from the buffer pool; zero-filled unless
     /// `zeroed` is false, for kernels that write every element anyway.
     public init(count: Int, zeroed: Bool = true, pool: StoragePool = .shared) {
-        let raw = pool.take(count: count)
+        let (raw, capacity) = pool.take(count: count)
         if zeroed { raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1)) }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
-        owner = .pool(pool)
+        owner = .pool(pool, capacity: capacity)
     }
 
     /// Storage that borrows `count` floats at `pointer` inside memory `owner` keeps alive.
@@ -34,7 +34,7 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if case let .pool(pool) = owner { pool.give(UnsafeMutableRawPointer(pointer), count: count) }
+        if case let .pool(pool, capacity) = owner { pool.give(UnsafeMutableRawPointer(pointer), capacity: capacity) }
     }
 }
 

@@ -52,6 +52,27 @@ struct StoragePoolTests {
         }
     }
 
+    // A batch whose size follows the number of tracks: once the largest batch has run, a
+    // smaller one takes its buffers (up to twice the request), so the sizes between do not
+    // each keep buffers of their own; a buffer keeps its real size through the reuse.
+    @Test func largerBufferServesASmallerRequest() {
+        let pool = StoragePool(limitBytes: 256 << 20)
+        func frame(_ batch: Int) {
+            let a = TensorStorage(count: batch * 65_536, zeroed: false, pool: pool)
+            let b = TensorStorage(count: batch * 65_536 + 100, pool: pool)
+            _ = (a, b)
+        }
+        frame(16)
+        let allocations = pool.statistics.allocations
+        #expect(allocations == 2)
+        for batch in [9, 13, 16, 10, 12, 15, 11, 14, 16] { frame(batch) }
+        #expect(pool.statistics.allocations == allocations)
+        #expect(pool.statistics.cachedBytes == (StoragePool.sizeClass(16 * 65_536) + StoragePool.sizeClass(16 * 65_536 + 100)) * 4)
+        // Under half the cached size, a request gets a buffer of its own.
+        frame(7)
+        #expect(pool.statistics.allocations == allocations + 2)
+    }
+
     // The shared pool under real ops: a small network's second pass allocates nothing new.
     @Test func modelPassReusesBuffers() {
         CPUThreads.set(2)
