@@ -40,6 +40,11 @@ public struct LayerNorm<B: Backend>: Sendable {
     public func callAsFunction(_ x: B.Value) -> B.Value {
         backend.layerNorm(x, weight: weight, bias: bias, eps: eps)
     }
+
+    /// `self(x + residual)`, in one pass.
+    public func callAsFunction(_ x: B.Value, adding residual: B.Value) -> B.Value {
+        backend.layerNorm(x, adding: residual, weight: weight, bias: bias, eps: eps)
+    }
 }
 
 /// `nn.Conv2d` with a square kernel.

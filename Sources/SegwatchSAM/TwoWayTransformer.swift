@@ -31,6 +31,9 @@ struct DecoderAttention<B: Backend>: Sendable {
     /// `[1, heads, d, C]`; `Wv_h^T` as `[1, heads, C, d]`; `Wo_h^T` as `[1, heads, d, C]`.
     let qHeads: B.Value, kHeads: B.Value, vHeadsT: B.Value, outHeadsT: B.Value, qBiasHeads: B.Value, vBiasHeads: B.Value
     let outBias: B.Value
+    /// `out_proj.bias / heads`: added to every folded value, it comes out of the probabilities'
+    /// sum (1 per head) as the bias, without a pass over the long side.
+    let outBiasPerHead: B.Value
 
     init(_ w: Weights<B>, embeddingDim: Int, heads: Int) throws {
         backend = w.backend
@@ -53,6 +56,7 @@ struct DecoderAttention<B: Backend>: Sendable {
         qBiasHeads = b.reshape(try w("q_proj.bias", [internalDim]), [1, heads, 1, d])
         vBiasHeads = b.reshape(try w("v_proj.bias", [internalDim]), [1, heads, 1, d])
         outBias = try w("out_proj.bias", [embeddingDim])
+        outBiasPerHead = b.affine(outBias, scale: 1 / Float(heads), shift: 0)
     }
 
     private var internalDim: Int { backend.shape(qProj.weight)[0] }
@@ -121,8 +125,8 @@ struct DecoderAttention<B: Backend>: Sendable {
         }
         let p = b.reshape(b.softmax(b.reshape(scores, [batch, positions, heads, tokens])), [batch, positions, heads * tokens])
         let vh = separateHeads(vProj(v), batch: batch)                                               // [B, H, T, d]
-        let values = b.reshape(b.matmul(vh, outHeadsT), [batch, heads * tokens, channels])          // Wo_h v: [B, H*T, C]
-        return b.binary(b.matmul(p, values), .add, outBias)
+        let values = b.binary(b.reshape(b.matmul(vh, outHeadsT), [batch, heads * tokens, channels]), .add, outBiasPerHead)
+        return b.matmul(p, values)                                                                   // Wo_h v + bo / H: [B, H*T, C]
     }
 }
 
@@ -158,26 +162,24 @@ struct TwoWayAttentionBlock<B: Backend>: Sendable {
         var queries = queries, keys = keys
         // Self attention block
         if skipFirstLayerPE {
-            queries = selfAttn(q: queries, k: queries, v: queries)
+            queries = norm1(selfAttn(q: queries, k: queries, v: queries))
         } else {
             let q = backend.binary(queries, .add, queryPE)
-            queries = backend.binary(queries, .add, selfAttn(q: q, k: q, v: queries))
+            queries = norm1(queries, adding: selfAttn(q: q, k: q, v: queries))
         }
-        queries = norm1(queries)
 
         // Cross attention block, tokens attending to image embedding
         var q = backend.binary(queries, .add, queryPE)
         let k = backend.binary(keys, .add, keyPE)
-        queries = backend.binary(queries, .add, crossAttnTokenToImage(q: q, k: k, v: keys))
-        queries = norm2(queries)
+        queries = norm2(queries, adding: crossAttnTokenToImage(q: q, k: k, v: keys))
 
         // MLP block
-        queries = norm3(backend.binary(queries, .add, mlp(queries)))
+        queries = norm3(queries, adding: mlp(queries))
 
         // Cross attention block, image embedding attending to tokens
         q = backend.binary(queries, .add, queryPE)
         let attnOut = crossAttnImageToToken(q: k, k: q, v: queries)
-        keys = norm4(backend.binary(keys, .add, attnOut))
+        keys = norm4(keys, adding: attnOut)
         return (queries, keys)
     }
 }
@@ -213,7 +215,7 @@ struct TwoWayTransformer<B: Backend>: Sendable {
         }
         let q = backend.binary(queries, .add, pointEmbedding)
         let k = backend.binary(keys, .add, keyPE)
-        queries = normFinalAttn(backend.binary(queries, .add, finalAttnTokenToImage(q: q, k: k, v: keys)))
+        queries = normFinalAttn(queries, adding: finalAttnTokenToImage(q: q, k: k, v: keys))
         return (queries, keys)
     }
 }

@@ -36,6 +36,9 @@ public protocol Backend: Sendable {
 
     // Norms, activations, attention.
     func layerNorm(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value
+    /// `layerNorm(x + residual)`, the sum never stored whole; `x` may have batch 1 against the
+    /// residual's B.
+    func layerNorm(_ x: Value, adding residual: Value, weight: Value, bias: Value, eps: Float) -> Value
     func layerNorm2d(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value
     func activate(_ x: Value, _ activation: Activation) -> Value
     func softmax(_ x: Value) -> Value
@@ -103,6 +106,9 @@ public struct CPUBackend: Backend {
 
     public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
         SegwatchTensor.layerNorm(x, weight: weight, bias: bias, eps: eps)
+    }
+    public func layerNorm(_ x: Tensor, adding residual: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+        SegwatchTensor.layerNorm(x, adding: residual, weight: weight, bias: bias, eps: eps)
     }
     public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
         SegwatchTensor.layerNorm2d(x, weight: weight, bias: bias, eps: eps)

@@ -80,6 +80,9 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func layerNorm(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value {
         timed("layerNorm") { base.layerNorm(x, weight: weight, bias: bias, eps: eps) }
     }
+    public func layerNorm(_ x: Value, adding residual: Value, weight: Value, bias: Value, eps: Float) -> Value {
+        timed("layerNorm +add") { base.layerNorm(x, adding: residual, weight: weight, bias: bias, eps: eps) }
+    }
     public func layerNorm2d(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value {
         timed("layerNorm2d") { base.layerNorm2d(x, weight: weight, bias: bias, eps: eps) }
     }

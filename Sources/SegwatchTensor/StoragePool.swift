@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// A cache of freed tensor buffers, keyed by size class.
@@ -11,7 +12,9 @@ import Synchronization
 /// size with the tracks, and without this each size would keep its own set of buffers until the
 /// cache is full. The cache holds at most `limitBytes`: past it, the buffers returned longest
 /// ago go back to the system, so buffers of shapes no longer in use do not crowd out those of
-/// the current ones.
+/// the current ones. Buffers of 64 KB or more are mappings of their own: one that goes back
+/// leaves no hole in malloc's heap (a mask's 768 KB logits would otherwise fragment it, and
+/// the resident size would creep up over a long run).
 public final class StoragePool: Sendable {
     public static let shared = StoragePool(limitBytes: 2 << 30)
 
@@ -70,37 +73,54 @@ public final class StoragePool: Sendable {
             return nil
         }
         if let (address, size) = reused { return (UnsafeMutableRawPointer(bitPattern: address)!, size) }
-        return (UnsafeMutableRawPointer.allocate(byteCount: Self.bytes(count), alignment: Self.alignment), count)
+        return (Self.allocate(count), count)
     }
 
     /// Returns a buffer from `take(count:)`, with the capacity it came with.
     func give(_ pointer: UnsafeMutableRawPointer, capacity count: Int) {
-        guard Self.bytes(count) <= limitBytes else { return pointer.deallocate() }
-        let evicted = state.withLock { state -> [UInt] in
+        guard Self.bytes(count) <= limitBytes else { return Self.release(pointer, count) }
+        let evicted = state.withLock { state -> [(UInt, Int)] in
             state.clock += 1
             state.free[count, default: []].append((UInt(bitPattern: pointer), state.clock))
             state.statistics.cachedBytes += Self.bytes(count)
-            var evicted: [UInt] = []
+            var evicted: [(UInt, Int)] = []
             while state.statistics.cachedBytes > limitBytes {
                 // The oldest buffer is the first of some class.
                 let oldest = state.free.min { ($0.value.first?.returned ?? .max) < ($1.value.first?.returned ?? .max) }!.key
-                evicted.append(state.free[oldest]!.removeFirst().address)
+                evicted.append((state.free[oldest]!.removeFirst().address, oldest))
                 if state.free[oldest]!.isEmpty { state.free[oldest] = nil }
                 state.statistics.cachedBytes -= Self.bytes(oldest)
             }
             return evicted
         }
-        for address in evicted { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
+        for (address, count) in evicted { Self.release(UnsafeMutableRawPointer(bitPattern: address)!, count) }
     }
 
     /// Frees every cached buffer.
     public func drain() {
         let buffers = state.withLock { state in
             defer { state.free = [:]; state.statistics.cachedBytes = 0 }
-            return state.free.values.flatMap { $0.map(\.address) }
+            return state.free.flatMap { count, buffers in buffers.map { ($0.address, count) } }
         }
-        for address in buffers { UnsafeMutableRawPointer(bitPattern: address)!.deallocate() }
+        for (address, count) in buffers { Self.release(UnsafeMutableRawPointer(bitPattern: address)!, count) }
     }
 
     private static func bytes(_ count: Int) -> Int { count * MemoryLayout<Float>.stride }
+
+    /// Buffers from this size up are mapped, not taken from malloc.
+    static let mappedBytes = 64 << 10
+
+    private static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
+        let bytes = bytes(count)
+        guard bytes >= mappedBytes else { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment) }
+        guard let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED else {
+            fatalError("out of memory: a tensor buffer of \(bytes) bytes could not be mapped (errno \(errno))")
+        }
+        return mapped
+    }
+
+    private static func release(_ pointer: UnsafeMutableRawPointer, _ count: Int) {
+        let bytes = bytes(count)
+        if bytes >= mappedBytes { munmap(pointer, bytes) } else { pointer.deallocate() }
+    }
 }

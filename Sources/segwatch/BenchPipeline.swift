@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Dispatch
 import Foundation
 import SegwatchCLIP
@@ -29,7 +30,8 @@ struct BenchPipeline: ParsableCommand {
             each kind; the stage keys are means over all frames. peak_rss_mb is the process's \
             peak; rss_mb_first and rss_mb_last the resident size after the first and the last \
             tracked frame (samples.rss_mb: after each); pool_cached_mb what the tensor buffer cache \
-            holds at the end.
+            holds at the end (samples.pool_cached_mb: after each tracked frame; samples.heap_mb: \
+            malloc's heaps, in use or not).
             """)
 
     @OptionGroup var options: BenchOptions
@@ -101,7 +103,7 @@ struct BenchPipeline: ParsableCommand {
 
         var frameMs: [Double] = [], keyframeMs: [Double] = [], trackedMs: [Double] = []
         var stages: [String: [Double]] = [:]
-        var rss: [Double] = []
+        var rss: [Double] = [], pooled: [Double] = [], heap: [Double] = []
         var segmentCounts: [Double] = []
         let progress = Progress.onTerminal()
         for n in 0..<frames {
@@ -119,7 +121,7 @@ struct BenchPipeline: ParsableCommand {
             let t = analysis.timings
             let total = decodeMs + t.total + sinkMs
             frameMs.append(total)
-            if analysis.keyframe != nil { keyframeMs.append(total) } else { trackedMs.append(total); rss.append(residentMegabytes()) }
+            if analysis.keyframe != nil { keyframeMs.append(total) } else { trackedMs.append(total); rss.append(residentMegabytes()); pooled.append(poolMegabytes()); heap.append(heapMegabytes()) }
             segmentCounts.append(Double(analysis.segments.count))
             for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
                                  ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
@@ -144,7 +146,9 @@ struct BenchPipeline: ParsableCommand {
         result["rss_mb_first"] = .number(rss.first ?? .nan)
         result["rss_mb_last"] = .number(rss.last ?? .nan)
         result.samples["rss_mb"] = rss
-        result["pool_cached_mb"] = .number(Double(StoragePool.shared.statistics.cachedBytes) / 1_048_576)
+        result["pool_cached_mb"] = .number(poolMegabytes())
+        result.samples["pool_cached_mb"] = pooled
+        result.samples["heap_mb"] = heap
         result["frames"] = .number(Double(frameMs.count))
         result["keyframes"] = .number(Double(keyframeMs.count))
         result["segments_per_frame"] = .number(mean(segmentCounts))
@@ -164,6 +168,12 @@ func residentMegabytes() -> Double {
           let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return .nan }
     return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
 }
+
+/// What the tensor buffer cache holds now.
+private func poolMegabytes() -> Double { Double(StoragePool.shared.statistics.cachedBytes) / 1_048_576 }
+
+/// The bytes malloc's arenas hold from the system (not its mappings), in use or free.
+private func heapMegabytes() -> Double { Double(mallinfo2().arena) / 1_048_576 }
 
 /// The process's peak resident set (`ru_maxrss`, kilobytes on Linux).
 func peakResidentMegabytes() -> Double {

@@ -27,4 +27,21 @@ struct NormalizationTests {
         let difference = zip(channelsFirst.toArray(), channelsLast.toArray()).map { abs($0 - $1) }.max() ?? 0
         #expect(difference < 1e-5)
     }
+
+    // Guards the fused residual: LayerNorm of a sum formed a row at a time equals LayerNorm of
+    // the stored sum (bit for bit: the same adds, the same row kernel), with equal shapes, with
+    // the left side shared by a batch (batch 1), with a strided operand, and through the
+    // fallback for other broadcasts.
+    @Test func layerNormAddingAResidual() {
+        func values(_ shape: [Int], _ seed: Int) -> Tensor {
+            Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { Float(($0 * 7919 + seed) % 211) / 17 - 6 })
+        }
+        let w = values([37], 3), b = values([37], 5)
+        let residual = values([3, 11, 37], 1)
+        for x in [values([3, 11, 37], 2), values([1, 11, 37], 4), values([3, 37, 11], 6).permuted([0, 2, 1]), values([11, 37], 8)] {
+            let fused = layerNorm(x, adding: residual, weight: w, bias: b, eps: 1e-5)
+            let separate = layerNorm(binary(x, .add, residual), weight: w, bias: b, eps: 1e-5)
+            #expect(fused.shape == separate.shape && fused.toArray() == separate.toArray(), "x \(x.shape)")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
 struct StoragePoolTests {
@@ -71,6 +72,25 @@ struct StoragePoolTests {
         // Under half the cached size, a request gets a buffer of its own.
         frame(7)
         #expect(pool.statistics.allocations == allocations + 2)
+    }
+
+    // Guards the resident size of a long run: a large buffer the cache lets go of leaves the
+    // process, even with small live allocations around it (with malloc it would stay, a hole
+    // in the heap between them).
+    @Test func releasedBuffersLeaveTheProcess() {
+        let pool = StoragePool(limitBytes: 512 << 20)
+        var small: [TensorStorage] = []
+        do {
+            var large: [TensorStorage] = []
+            for _ in 0..<256 {
+                large.append(TensorStorage(count: 24_000, pool: pool))   // 96 KB, under malloc's own mapping size, written
+                small.append(TensorStorage(count: 16, pool: pool))
+            }
+        }
+        let cached = residentBytes()
+        pool.drain()
+        #expect(cached - residentBytes() >= 16 << 20, "\(cached - residentBytes()) bytes left the process")
+        _ = small
     }
 
     // The shared pool under real ops: a small network's second pass allocates nothing new.
