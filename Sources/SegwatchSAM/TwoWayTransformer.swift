@@ -34,6 +34,9 @@ struct DecoderAttention<B: Backend>: Sendable {
     /// `out_proj.bias / heads`: added to every folded value, it comes out of the probabilities'
     /// sum (1 per head) as the bias, without a pass over the long side.
     let outBiasPerHead: B.Value
+    /// `[heads, 1, 1, heads, 1]`, 1 where the two heads are the same: it lays every prompt's
+    /// per-head keys on the diagonal of one matrix (see `foldedQueries`).
+    let sameHead: B.Value
 
     init(_ w: Weights<B>, embeddingDim: Int, heads: Int) throws {
         backend = w.backend
@@ -57,6 +60,7 @@ struct DecoderAttention<B: Backend>: Sendable {
         vBiasHeads = b.reshape(try w("v_proj.bias", [internalDim]), [1, heads, 1, d])
         outBias = try w("out_proj.bias", [embeddingDim])
         outBiasPerHead = b.affine(outBias, scale: 1 / Float(heads), shift: 0)
+        sameHead = b.upload(Tensor(shape: [heads, 1, 1, heads, 1], values: (0..<heads * heads).map { $0 / heads == $0 % heads ? 1 : 0 }))
     }
 
     private var internalDim: Int { backend.shape(qProj.weight)[0] }
@@ -110,20 +114,27 @@ struct DecoderAttention<B: Backend>: Sendable {
         let batch = max(qShape[0], b.shape(k)[0])
         let (positions, channels) = (qShape[1], qShape[2])
         let kh = separateHeads(b.affine(kProj(k), scale: scale, shift: 0), batch: batch)            // [B, H, T, d]
-        let khT = b.permute(kh, [0, 1, 3, 2])                                                        // [B, H, d, T]
-        var scores: B.Value                                                                          // [B, N, H*T]
+        let p: B.Value                                                                               // [B, N, H*T]
         if qShape[0] < batch {
-            // Shared queries: projected once, and only the small score products are per prompt.
-            let qh = separateHeads(qProj(q), batch: 1)                                               // [1, H, N, d]
-            scores = b.permute(b.matmul(qh, khT), [0, 2, 1, 3])                                      // [B, N, H, T]
-            scores = b.reshape(b.contiguous(scores), [batch, positions, heads * tokens])
+            // Shared queries, projected once. Every prompt's keys go into one product: head h's
+            // d x T block of prompt b sits at rows h*d, columns (b*H + h)*T of a [H*d, B*H*T]
+            // matrix, zero elsewhere. One product of N x H*d x B*H*T then gives the scores in
+            // [N, B, H*T] order, where B*H products of N x d x T and a transposition of the
+            // result cost more; the probabilities are read in that order as a strided view.
+            let d = internalDim / heads
+            let qp = b.reshape(qProj(q), [positions, internalDim])                                  // [N, H*d]
+            let blocks = b.binary(b.reshape(b.permute(kh, [3, 0, 1, 2]), [1, d, batch, heads, tokens]), .multiply, sameHead)
+            let scores = b.matmul(qp, b.reshape(blocks, [internalDim, batch * heads * tokens]))     // [N, B*H*T]
+            let probabilities = b.reshape(b.softmax(b.reshape(scores, [positions, batch * heads, tokens])), [positions, batch, heads * tokens])
+            p = b.permute(probabilities, [1, 0, 2])
         } else {
+            let khT = b.permute(kh, [0, 1, 3, 2])                                                    // [B, H, d, T]
             let directions = b.matmul(b.permute(qHeads, [0, 1, 3, 2]), khT)                         // Wq_h^T k: [B, H, C, T]
             let folded = b.reshape(b.contiguous(b.permute(directions, [0, 2, 1, 3])), [batch, channels, heads * tokens])
             let bias = b.reshape(b.matmul(qBiasHeads, khT), [batch, 1, heads * tokens])             // bq_h . k
-            scores = b.binary(b.matmul(q, folded), .add, bias)
+            let scores = b.binary(b.matmul(q, folded), .add, bias)
+            p = b.reshape(b.softmax(b.reshape(scores, [batch, positions, heads, tokens])), [batch, positions, heads * tokens])
         }
-        let p = b.reshape(b.softmax(b.reshape(scores, [batch, positions, heads, tokens])), [batch, positions, heads * tokens])
         let vh = separateHeads(vProj(v), batch: batch)                                               // [B, H, T, d]
         let values = b.binary(b.reshape(b.matmul(vh, outHeadsT), [batch, heads * tokens, channels]), .add, outBiasPerHead)
         return b.matmul(p, values)                                                                   // Wo_h v + bo / H: [B, H*T, C]
