@@ -121,7 +121,14 @@ struct BenchPipeline: ParsableCommand {
             let t = analysis.timings
             let total = decodeMs + t.total + sinkMs
             frameMs.append(total)
-            if analysis.keyframe != nil { keyframeMs.append(total) } else { trackedMs.append(total); rss.append(residentMegabytes()); pooled.append(poolMegabytes()); heap.append(heapMegabytes()) }
+            if analysis.keyframe != nil {
+                keyframeMs.append(total)
+            } else {
+                trackedMs.append(total)
+                rss.append(residentMegabytes())
+                pooled.append(poolMegabytes())
+                heap.append(heapMegabytes())
+            }
             segmentCounts.append(Double(analysis.segments.count))
             for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
                                  ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
