@@ -30,7 +30,6 @@ struct DecoderAttention<B: Backend>: Sendable {
     /// Per-head weights for the folded products, d = internal / heads: `Wq_h`, `Wk_h` as
     /// `[1, heads, d, C]`; `Wv_h^T` as `[1, heads, C, d]`; `Wo_h^T` as `[1, heads, d, C]`.
     let qHeads: B.Value, kHeads: B.Value, vHeadsT: B.Value, outHeadsT: B.Value, qBiasHeads: B.Value, vBiasHeads: B.Value
-    let outBias: B.Value
     /// `out_proj.bias / heads`: added to every folded value, it comes out of the probabilities'
     /// sum (1 per head) as the bias, without a pass over the long side.
     let outBiasPerHead: B.Value
@@ -58,8 +57,7 @@ struct DecoderAttention<B: Backend>: Sendable {
         outHeadsT = b.contiguous(b.permute(b.reshape(outProj.weight, [1, embeddingDim, heads, d]), [0, 2, 3, 1]))
         qBiasHeads = b.reshape(try w("q_proj.bias", [internalDim]), [1, heads, 1, d])
         vBiasHeads = b.reshape(try w("v_proj.bias", [internalDim]), [1, heads, 1, d])
-        outBias = try w("out_proj.bias", [embeddingDim])
-        outBiasPerHead = b.affine(outBias, scale: 1 / Float(heads), shift: 0)
+        outBiasPerHead = b.affine(try w("out_proj.bias", [embeddingDim]), scale: 1 / Float(heads), shift: 0)
         sameHead = b.upload(Tensor(shape: [heads, 1, 1, heads, 1], values: (0..<heads * heads).map { $0 / heads == $0 % heads ? 1 : 0 }))
     }
 

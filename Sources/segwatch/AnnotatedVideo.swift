@@ -36,7 +36,7 @@ final class AnnotatedVideo {
         let drawable = segments.allSatisfy { $0.mask.height == frame.height && $0.mask.width == frame.width }
         guard !segments.isEmpty, drawable else { return try encoder.append(frame) }
         if layer == nil { layer = try OverlayLayer(height: frame.height, width: frame.width, segments: segments, font: font) }
-        let drawn = try layer!.apply(to: RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes()))
+        let drawn = try layer!.apply(to: RGBImage(frame))
         try drawn.pixels.withUnsafeBytes { bytes in
             try encoder.append(pixels: bytes.baseAddress!, width: frame.width, height: frame.height, rowBytes: 3 * frame.width,
                                layout: .rgb24, pts: frame.pts)

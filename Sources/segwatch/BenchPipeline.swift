@@ -109,7 +109,7 @@ struct BenchPipeline: ParsableCommand {
         for n in 0..<frames {
             var start = DispatchTime.now()
             guard let frame = try runReporting({ try decoder.next() }) else { break }
-            let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+            let picture = RGBImage(frame)
             let decodeMs = milliseconds(since: start)
             let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
             let analysis = try runReporting { try analyzer.analyze(picture, pts: pts) }

@@ -12,5 +12,12 @@ func loadRGBImage(_ path: String, frame: Int) throws -> RGBImage {
     guard let picture = try decoder.next() else {
         throw MediaError.invalidArgument(input: path, reason: frame == 0 ? "it holds no picture" : "--frame \(frame) is past the end: it has \(decoder.framesDecoded) frames")
     }
-    return RGBImage(height: picture.height, width: picture.width, pixels: picture.packedBytes())
+    return RGBImage(picture)
+}
+
+extension RGBImage {
+    /// A decoded 8-bit RGB frame as the models take it.
+    init(_ frame: VideoFrame) {
+        self.init(height: frame.height, width: frame.width, pixels: frame.packedBytes())
+    }
 }

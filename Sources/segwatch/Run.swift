@@ -203,8 +203,7 @@ struct Run: AsyncParsableCommand {
                                 let pts = frame.pts ?? Double(frame.index) / fallbackFps
                                 guard schedule.selects(pts: pts), maxFrames.map({ selected < $0 }) ?? true else { return (frame, pts, nil) }
                                 selected += 1
-                                let picture = RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())
-                                return (frame, pts, try analyzer.encode(picture))
+                                return (frame, pts, try analyzer.encode(RGBImage(frame)))
                             }
                             guard scheduled.send(result), case .success = result else { break }
                         }
@@ -244,7 +243,7 @@ struct Run: AsyncParsableCommand {
                         let now = milliseconds(since: started) / 1000
                         let analyze = now >= next
                         if analyze, fps > 0 { next = now + 1 / fps }
-                        let encoded = analyze ? try analyzer.encode(RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes())) : nil
+                        let encoded = analyze ? try analyzer.encode(RGBImage(frame)) : nil
                         try handle(frame, index: summary.decoded, pts: fourDecimals(now), encoded: encoded)
                     }
                     live.stop()
