@@ -36,3 +36,44 @@ public func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
     }
     for j in whole..<width { row[j] *= inverse }
 }
+
+/// Softmax of `rows` consecutive rows of `width` floats each, in place. Rows narrower than a
+/// vector (a prompt's few tokens, one head at a time) would each take a padded vector through
+/// `exp`; instead each row's maximum is subtracted in scalar code, `exp` runs over whole
+/// vectors of many rows at once, and each row is scaled by its sum.
+public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ width: Int) {
+    guard width < Vector.scalarCount else {
+        for r in 0..<rows { softmaxRow(data + r * width, width) }
+        return
+    }
+    guard width > 0 else { return }
+    let chunkRows = 128
+    for first in stride(from: 0, to: rows, by: chunkRows) {
+        let chunk = data + first * width, count = min(chunkRows, rows - first) * width
+        var row = chunk
+        while row < chunk + count {
+            var top = row[0]
+            for j in 1..<width where row[j] > top { top = row[j] }
+            // A fully masked row stays -infinity, and exp makes it zeros.
+            if top != -.infinity { for j in 0..<width { row[j] -= top } }
+            row += width
+        }
+        let whole = count & ~7
+        var i = 0
+        while i < whole {
+            chunk.store(exp(chunk.vector(at: i)), at: i)
+            i += 8
+        }
+        if whole < count { chunk.store(exp(chunk.vector(at: whole, lanes: count - whole)), at: whole, lanes: count - whole) }
+        row = chunk
+        while row < chunk + count {
+            var sum: Float = 0
+            for j in 0..<width { sum += row[j] }
+            if sum > 0 {
+                let inverse = 1 / sum
+                for j in 0..<width { row[j] *= inverse }
+            }
+            row += width
+        }
+    }
+}

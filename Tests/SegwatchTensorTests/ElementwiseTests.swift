@@ -26,6 +26,32 @@ struct ElementwiseTests {
         try expectMatches(mean(References.tensor("mean.x"), dim: 1, keepDim: true), "mean.out")
     }
 
+    /// Every strided copy against the element-by-element walk of the view: runs of 2 (the
+    /// masks' pixel shuffle), transpositions, slices, broadcasts, one long strided dimension.
+    @Test(arguments: [
+        ([2, 3, 4, 2, 2, 4, 2, 2], [0, 1, 2, 4, 6, 3, 5, 7]),
+        ([64, 300], [1, 0]),
+        ([5, 7, 9], [2, 0, 1]),
+        ([3, 70000], [1, 0]),
+        ([2, 1, 33, 17], [3, 1, 0, 2]),
+    ])
+    func permutedCopies(shape: [Int], order: [Int]) {
+        let count = shape.reduce(1, *)
+        let x = Tensor(shape: shape, values: (0..<count).map { Float($0) * 0.5 - 7 })
+        let view = x.permuted(order)
+        let copy = view.contiguous()
+        #expect(copy.isContiguous)
+        #expect(copy.toArray() == view.toArray())
+        let sliced = view.sliced(0, 1..<view.shape[0]).sliced(view.rank - 1, 0..<max(1, view.shape[view.rank - 1] / 2))
+        #expect(sliced.contiguous().toArray() == sliced.toArray())
+    }
+
+    @Test func broadcastCopy() {
+        let x = Tensor(shape: [3, 1, 2], values: [1, 2, 3, 4, 5, 6]).expanded([3, 5, 2])
+        #expect(x.contiguous().toArray() == x.toArray())
+        #expect(x.contiguous().toArray().prefix(4) == [1, 2, 1, 2])
+    }
+
     @Test func argmaxTakesTheFirstOfTies() {
         let x = Tensor(shape: [3, 4], values: [1, 3, 3, 0, -5, -4, -4, -6, 0, 0, 0, 0])
         #expect(argmax(x) == [1, 1, 0])

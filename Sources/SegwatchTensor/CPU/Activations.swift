@@ -47,8 +47,8 @@ extension KernelSet {
 public func softmax(_ x: Tensor) -> Tensor {
     let width = x.shape.last ?? 1
     let result = x.copied(), data = result.pointer
-    parallelFor(result.count / max(width, 1), grain: 8) { rows in
-        for r in rows { kernels.softmaxRow(data + r * width, width) }
+    parallelFor(result.count / max(width, 1), grain: max(8, 1024 / max(width, 1))) { rows in
+        kernels.softmaxRows(data + rows.lowerBound * width, rows.count, width)
     }
     return result
 }

@@ -131,17 +131,50 @@ func copy(_ source: Tensor, into target: Tensor) {
         }
     }
     if shape.isEmpty { (shape, sStrides, tStrides) = ([1], [1], [1]) }
-    let inner = shape.removeLast(), sStep = sStrides.removeLast(), tStep = tStrides.removeLast()
-    let sRows = offsets(shape: shape, strides: sStrides, offset: source.offset)
-    let tRows = offsets(shape: shape, strides: tStrides, offset: target.offset)
     let s = source.storage.pointer, t = target.storage.pointer
-    parallelFor(sRows.count, grain: max(1, 32768 / inner)) { rows in
-        for row in rows {
-            let so = sRows[row], to = tRows[row]
-            if sStep == 1 && tStep == 1 && inner >= 16 {
-                (t + to).update(from: s + so, count: inner)
-            } else {
-                for i in 0..<inner { t[to + i * tStep] = s[so + i * sStep] }
+    if sStrides.last == 1 && tStrides.last == 1 && shape.last! >= 16 {
+        let inner = shape.removeLast()
+        sStrides.removeLast()
+        tStrides.removeLast()
+        let sRows = offsets(shape: shape, strides: sStrides, offset: source.offset)
+        let tRows = offsets(shape: shape, strides: tStrides, offset: target.offset)
+        parallelFor(sRows.count, grain: max(1, 32768 / inner)) { rows in
+            for row in rows { (t + tRows[row]).update(from: s + sRows[row], count: inner) }
+        }
+        return
+    }
+    // Short or strided runs: the trailing dimensions that make a block of at least 256
+    // elements are walked through offsets computed once, and only the blocks' starts are
+    // listed (a pixel shuffle's runs of 2 would otherwise list an offset per 2 floats).
+    var split = shape.count - 1, block = shape[split]
+    while split > 0 && block < 256 && block * shape[split - 1] <= 65536 {
+        split -= 1
+        block *= shape[split]
+    }
+    if split == shape.count - 1 {
+        let (sStep, tStep) = (sStrides.removeLast(), tStrides.removeLast())
+        shape.removeLast()
+        let sRows = offsets(shape: shape, strides: sStrides, offset: source.offset)
+        let tRows = offsets(shape: shape, strides: tStrides, offset: target.offset)
+        parallelFor(sRows.count, grain: max(1, 32768 / block)) { rows in
+            for row in rows {
+                let from = s + sRows[row], to = t + tRows[row]
+                for i in 0..<block { to[i * tStep] = from[i * sStep] }
+            }
+        }
+        return
+    }
+    let sBlock = offsets(shape: Array(shape[split...]), strides: Array(sStrides[split...]))
+    let tBlock = offsets(shape: Array(shape[split...]), strides: Array(tStrides[split...]))
+    let sRows = offsets(shape: Array(shape[..<split]), strides: Array(sStrides[..<split]), offset: source.offset)
+    let tRows = offsets(shape: Array(shape[..<split]), strides: Array(tStrides[..<split]), offset: target.offset)
+    parallelFor(sRows.count, grain: max(1, 32768 / block)) { rows in
+        sBlock.withUnsafeBufferPointer { sBlock in
+            tBlock.withUnsafeBufferPointer { tBlock in
+                for row in rows {
+                    let from = s + sRows[row], to = t + tRows[row]
+                    for i in 0..<block { to[tBlock[i]] = from[sBlock[i]] }
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ struct KernelSet: Sendable {
     let add, subtract, multiply, divide: Binary
     let affine: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, _ scale: Float, _ shift: Float) -> Void
     let softmaxRow: @Sendable (UnsafeMutablePointer<Float>, Int) -> Void
+    let softmaxRows: @Sendable (UnsafeMutablePointer<Float>, _ rows: Int, _ width: Int) -> Void
     let layerNormRow: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int,
                                  UnsafePointer<Float>, UnsafePointer<Float>, Float) -> Void
     let layerNormPixels: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int,
@@ -33,6 +34,7 @@ struct KernelSet: Sendable {
         relu: SegwatchKernels.relu, sigmoid: SegwatchKernels.sigmoid,
         add: SegwatchKernels.add, subtract: SegwatchKernels.subtract, multiply: SegwatchKernels.multiply,
         divide: SegwatchKernels.divide, affine: SegwatchKernels.affine, softmaxRow: SegwatchKernels.softmaxRow,
+        softmaxRows: SegwatchKernels.softmaxRows,
         layerNormRow: SegwatchKernels.layerNormRow, layerNormPixels: SegwatchKernels.layerNormPixels,
         depthwiseConv2d: SegwatchKernels.depthwiseConv2d,
         depthwiseConv2dChannelsLast: SegwatchKernels.depthwiseConv2dChannelsLast)
@@ -43,6 +45,7 @@ struct KernelSet: Sendable {
         relu: SegwatchKernelsAVX2.relu, sigmoid: SegwatchKernelsAVX2.sigmoid,
         add: SegwatchKernelsAVX2.add, subtract: SegwatchKernelsAVX2.subtract, multiply: SegwatchKernelsAVX2.multiply,
         divide: SegwatchKernelsAVX2.divide, affine: SegwatchKernelsAVX2.affine, softmaxRow: SegwatchKernelsAVX2.softmaxRow,
+        softmaxRows: SegwatchKernelsAVX2.softmaxRows,
         layerNormRow: SegwatchKernelsAVX2.layerNormRow, layerNormPixels: SegwatchKernelsAVX2.layerNormPixels,
         depthwiseConv2d: SegwatchKernelsAVX2.depthwiseConv2d,
         depthwiseConv2dChannelsLast: SegwatchKernelsAVX2.depthwiseConv2dChannelsLast)
