@@ -46,6 +46,19 @@ struct ElementwiseTests {
         #expect(sliced.contiguous().toArray() == sliced.toArray())
     }
 
+    /// One value per row against a row of values, either side: each row scaled or shifted.
+    @Test func rowScalarsBroadcast() {
+        let rows = Tensor(shape: [3, 5], values: (0..<15).map { Float($0) * 0.75 - 4 })
+        let scalars = Tensor(shape: [3, 1], values: [2, -0.5, 3])
+        let operations: [(BinaryOperation, (Float, Float) -> Float)] = [(.add, +), (.subtract, -), (.multiply, *), (.divide, /)]
+        for (operation, apply) in operations {
+            let expected = (0..<15).map { apply(rows.toArray()[$0], scalars.toArray()[$0 / 5]) }
+            #expect(binary(rows, operation, scalars).toArray() == expected, "\(operation)")
+            let swapped = (0..<15).map { apply(scalars.toArray()[$0 / 5], rows.toArray()[$0]) }
+            #expect(binary(scalars, operation, rows).toArray() == swapped, "\(operation), swapped")
+        }
+    }
+
     @Test func broadcastCopy() {
         let x = Tensor(shape: [3, 1, 2], values: [1, 2, 3, 4, 5, 6]).expanded([3, 5, 2])
         #expect(x.contiguous().toArray() == x.toArray())

@@ -2,6 +2,16 @@
 public enum BinaryOperation: Sendable {
     case add, subtract, multiply, divide
 
+    /// `x op b` as `x * scale + shift`, where that is exact: not for division.
+    func affine(_ b: Float) -> (scale: Float, shift: Float)? {
+        switch self {
+        case .add: (1, b)
+        case .subtract: (1, -b)
+        case .multiply: (b, 0)
+        case .divide: nil
+        }
+    }
+
     @inline(__always)
     func apply(_ a: Float, _ b: Float) -> Float {
         switch self {
@@ -59,6 +69,10 @@ public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Te
             let target = out + row * inner, ao = aRows[row], bo = bRows[row]
             if aStep == 1 && bStep == 1 {
                 kernel(x + ao, y + bo, target, inner)
+            } else if aStep == 1 && bStep == 0, let (scale, shift) = operation.affine(y[bo]) {
+                kernels.affine(x + ao, target, inner, scale, shift)                // rows scaled or shifted
+            } else if aStep == 0 && bStep == 1, operation == .add || operation == .multiply, let (scale, shift) = operation.affine(x[ao]) {
+                kernels.affine(y + bo, target, inner, scale, shift)
             } else {
                 for i in 0..<inner { target[i] = operation.apply(x[ao + i * aStep], y[bo + i * bStep]) }
             }

@@ -106,9 +106,17 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
 
     let result = Tensor(uninitialized: batch.shape + [m, n])
     guard m > 0, n > 0 else { return result }
-    let pairs = zip(offsets(shape: batch.shape, strides: batch.a), offsets(shape: batch.shape, strides: batch.b))
-    for (item, (aOffset, bOffset)) in pairs.enumerated() {
-        product(m, n, k, a.pointer + aOffset, aLayout, b.pointer + bOffset, bLayout, result.pointer + item * m * n)
+    let aOffsets = offsets(shape: batch.shape, strides: batch.a), bOffsets = offsets(shape: batch.shape, strides: batch.b)
+    func run(_ item: Int) {
+        product(m, n, k, a.pointer + aOffsets[item], aLayout, b.pointer + bOffsets[item], bLayout, result.pointer + item * m * n)
+    }
+    // Items shared out whole among the threads when each gets as many: no thread packs an
+    // operand another thread also packs, and small products (a prompt's 56 rows) are not split.
+    let items = aOffsets.count
+    if items % CPUThreads.count == 0 || items >= 4 * CPUThreads.count {
+        parallelFor(items) { range in range.forEach(run) }
+    } else {
+        (0..<items).forEach(run)
     }
     return result
 }
