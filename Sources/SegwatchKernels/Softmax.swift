@@ -39,8 +39,8 @@ public func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
 
 /// Softmax of `rows` consecutive rows of `width` floats each, in place. Rows narrower than a
 /// vector (a prompt's few tokens, one head at a time) would each take a padded vector through
-/// `exp`; instead each row's maximum is subtracted in scalar code, `exp` runs over whole
-/// vectors of many rows at once, and each row is scaled by its sum.
+/// `exp`; instead `exp` runs over whole vectors of many rows at once (each row's maximum
+/// subtracted first only where a value is far from 0), and each row is scaled by its sum.
 public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ width: Int) {
     guard width < Vector.scalarCount else {
         for r in 0..<rows { softmaxRow(data + r * width, width) }
@@ -50,16 +50,32 @@ public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ widt
     let chunkRows = 128
     for first in stride(from: 0, to: rows, by: chunkRows) {
         let chunk = data + first * width, count = min(chunkRows, rows - first) * width
-        var row = chunk
-        while row < chunk + count {
-            var top = row[0]
-            for j in 1..<width where row[j] > top { top = row[j] }
-            // A fully masked row stays -infinity, and exp makes it zeros.
-            if top != -.infinity { for j in 0..<width { row[j] -= top } }
-            row += width
-        }
         let whole = count & ~7
+        // Softmax does not change when a row is shifted; the maximum is subtracted only so
+        // that exp cannot overflow or every term underflow, which inside +-80 it cannot.
+        var lowest = Vector(repeating: .infinity), highest = Vector(repeating: -.infinity)
         var i = 0
+        while i < whole {
+            let v = chunk.vector(at: i)
+            lowest = lowest.replacing(with: v, where: v .< lowest)
+            highest = highest.replacing(with: v, where: v .> highest)
+            i += 8
+        }
+        for j in whole..<count {
+            lowest[0] = Swift.min(lowest[0], chunk[j])
+            highest[0] = Swift.max(highest[0], chunk[j])
+        }
+        var row = chunk
+        if !(lowest.min() >= -80 && highest.max() <= 80) {
+            while row < chunk + count {
+                var top = row[0]
+                for j in 1..<width where row[j] > top { top = row[j] }
+                // A fully masked row stays -infinity, and exp makes it zeros.
+                if top != -.infinity { for j in 0..<width { row[j] -= top } }
+                row += width
+            }
+        }
+        i = 0
         while i < whole {
             chunk.store(exp(chunk.vector(at: i)), at: i)
             i += 8

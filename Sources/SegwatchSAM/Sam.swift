@@ -3,6 +3,7 @@
 import SegwatchCheckpoint
 import SegwatchNN
 import SegwatchTensor
+import Synchronization
 
 public enum SamError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file is a readable checkpoint but not a SAM model this port knows.
@@ -55,7 +56,7 @@ public struct Sam<B: Backend>: Sendable {
     /// `image_encoder.img_size`: the square the image is resized and padded to.
     public let imageSize = 1024
     /// Prompts per mask-decoder batch.
-    static var decoderBatch: Int { 16 }
+    static var decoderBatch: Int { 8 }
     /// The image embedding's grid: `imageSize / 16`.
     public let embeddingSize = 64
     public let pixelMean: [Float] = [123.675, 116.28, 103.53]
@@ -121,13 +122,17 @@ public struct Sam<B: Backend>: Sendable {
         groups = groups.flatMap { group in
             stride(from: 0, to: group.count, by: Self.decoderBatch).map { Array(group[$0..<min(group.count, $0 + Self.decoderBatch)]) }
         }
-        var outputs: [DecoderOutput<B.Value>] = []
-        for group in groups {
-            let batch = group.map { prompts[$0] }
-            outputs.append(maskDecoder(imageEmbedding: embedding, keyPE: promptEncoder.denseImagePETokens,
-                                       sparse: promptEncoder.sparseEmbeddings(batch),
-                                       dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask))
+        // Batches run side by side where the backend can: on the CPU, one per thread, each op
+        // of a batch on its thread, instead of every op split over the threads in turn.
+        let results = Mutex([DecoderOutput<B.Value>?](repeating: nil, count: groups.count))
+        backend.concurrently(groups.count) { [groups] g in
+            let batch = groups[g].map { prompts[$0] }
+            let output = maskDecoder(imageEmbedding: embedding, keyPE: promptEncoder.denseImagePETokens,
+                                     sparse: promptEncoder.sparseEmbeddings(batch),
+                                     dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask)
+            results.withLock { $0[g] = output }
         }
+        let outputs = results.withLock { $0.map { $0! } }
         if outputs.count == 1 { return outputs[0] }
         // Each prompt's row from its batch, back in the callers' order: one concatenation.
         var logits = [B.Value?](repeating: nil, count: prompts.count), ious = logits

@@ -52,6 +52,10 @@ public protocol Backend: Sendable {
     func affine(_ x: Value, scale: Float, shift: Float) -> Value
     func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value
     func argmax(_ x: Value) -> [Int]
+
+    /// Runs `body` for each of `0..<count`, independent items of work, as the backend best
+    /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
+    func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)
 }
 
 extension Backend {
@@ -132,4 +136,8 @@ public struct CPUBackend: Backend {
     public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor { SegwatchTensor.affine(x, scale: scale, shift: shift) }
     public func mean(_ x: Tensor, dim: Int, keepDim: Bool) -> Tensor { SegwatchTensor.mean(x, dim: dim, keepDim: keepDim) }
     public func argmax(_ x: Tensor) -> [Int] { SegwatchTensor.argmax(x) }
+
+    public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        parallelFor(count) { range in range.forEach(body) }
+    }
 }

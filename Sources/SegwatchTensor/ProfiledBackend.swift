@@ -103,4 +103,5 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func affine(_ x: Value, scale: Float, shift: Float) -> Value { timed("affine") { base.affine(x, scale: scale, shift: shift) } }
     public func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value { timed("mean") { base.mean(x, dim: dim, keepDim: keepDim) } }
     public func argmax(_ x: Value) -> [Int] { timed("argmax") { base.argmax(x) } }
+    public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) { base.concurrently(count, body) }
 }
