@@ -1,15 +1,25 @@
 import Dispatch
+import Glibc
 import Synchronization
 
 /// A backend that runs another and adds up the time of each op, for finding where a model
 /// spends its time (`segwatch bench sam --profile`). On the CPU every op is synchronous, so
-/// an op's wall time is its cost.
+/// an op's wall time is its cost; inside `concurrently` each thread's ops count, so the
+/// totals are thread time. With `SEGWATCH_PROFILE_SHAPES` set, products, copies, softmaxes and
+/// binary ops are told apart by their operands' shapes.
 public struct ProfiledBackend<Base: Backend>: Backend {
     public typealias Value = Base.Value
     public let base: Base
     private let totals = Totals()
 
+    private let byShape = getenv("SEGWATCH_PROFILE_SHAPES") != nil
+
     public init(_ base: Base) { self.base = base }
+
+    /// `op`, followed by the operands' shapes when profiling by shape.
+    private func key(_ op: String, _ operands: Value...) -> String {
+        byShape ? op + " " + operands.map { "\(base.shape($0))" }.joined(separator: " x ") : op
+    }
 
     /// Milliseconds and calls per op, most expensive first.
     public func report() -> [(op: String, milliseconds: Double, calls: Int)] {
@@ -45,7 +55,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func slice(_ x: Value, dim: Int, _ range: Range<Int>) -> Value { base.slice(x, dim: dim, range) }
     public func select(_ x: Value, dim: Int, _ index: Int) -> Value { base.select(x, dim: dim, index) }
     public func expand(_ x: Value, _ shape: [Int]) -> Value { base.expand(x, shape) }
-    public func contiguous(_ x: Value) -> Value { timed("contiguous") { base.contiguous(x) } }
+    public func contiguous(_ x: Value) -> Value { timed(key("contiguous", x)) { base.contiguous(x) } }
     public func concat(_ values: [Value], dim: Int) -> Value { timed("concat") { base.concat(values, dim: dim) } }
     public func pad(_ x: Value, _ padding: [(before: Int, after: Int)], value: Float) -> Value {
         timed("pad") { base.pad(x, padding, value: value) }
@@ -57,9 +67,9 @@ public struct ProfiledBackend<Base: Backend>: Backend {
         timed("windowUnpartition") { base.windowUnpartition(windows, size: size, padded: padded, original: original) }
     }
 
-    public func matmul(_ a: Value, _ b: Value) -> Value { timed("matmul") { base.matmul(a, b) } }
+    public func matmul(_ a: Value, _ b: Value) -> Value { timed(key("matmul", a, b)) { base.matmul(a, b) } }
     public func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value {
-        timed("linear") { base.linear(x, weight: weight, bias: bias, adding: residual) }
+        timed(key("linear", x, weight)) { base.linear(x, weight: weight, bias: bias, adding: residual) }
     }
     public func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value {
         let w = base.shape(weight)
@@ -87,7 +97,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
         timed("layerNorm2d") { base.layerNorm2d(x, weight: weight, bias: bias, eps: eps) }
     }
     public func activate(_ x: Value, _ activation: Activation) -> Value { timed("activate \(activation)") { base.activate(x, activation) } }
-    public func softmax(_ x: Value) -> Value { timed("softmax") { base.softmax(x) } }
+    public func softmax(_ x: Value) -> Value { timed(key("softmax", x)) { base.softmax(x) } }
     public func attention(q: Value, k: Value, v: Value, _ options: AttentionOptions<Value>) -> Value {
         timed("attention") { base.attention(q: q, k: k, v: v, options) }
     }
@@ -99,7 +109,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func interpolate(_ x: Value, size: (h: Int, w: Int), mode: InterpolationMode) -> Value {
         timed("interpolate") { base.interpolate(x, size: size, mode: mode) }
     }
-    public func binary(_ a: Value, _ operation: BinaryOperation, _ b: Value) -> Value { timed("binary") { base.binary(a, operation, b) } }
+    public func binary(_ a: Value, _ operation: BinaryOperation, _ b: Value) -> Value { timed(key("binary", a, b)) { base.binary(a, operation, b) } }
     public func affine(_ x: Value, scale: Float, shift: Float) -> Value { timed("affine") { base.affine(x, scale: scale, shift: shift) } }
     public func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value { timed("mean") { base.mean(x, dim: dim, keepDim: keepDim) } }
     public func argmax(_ x: Value) -> [Int] { timed("argmax") { base.argmax(x) } }
