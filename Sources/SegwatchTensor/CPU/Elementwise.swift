@@ -146,48 +146,34 @@ func copy(_ source: Tensor, into target: Tensor) {
     }
     if shape.isEmpty { (shape, sStrides, tStrides) = ([1], [1], [1]) }
     let s = source.storage.pointer, t = target.storage.pointer
-    if sStrides.last == 1 && tStrides.last == 1 && shape.last! >= 16 {
-        let inner = shape.removeLast()
-        sStrides.removeLast()
-        tStrides.removeLast()
-        let sRows = offsets(shape: shape, strides: sStrides, offset: source.offset)
-        let tRows = offsets(shape: shape, strides: tStrides, offset: target.offset)
-        parallelFor(sRows.count, grain: max(1, 32768 / inner)) { rows in
-            for row in rows { (t + tRows[row]).update(from: s + sRows[row], count: inner) }
-        }
-        return
-    }
-    // Short or strided runs: the trailing dimensions that make a block of at least 256
-    // elements are walked through offsets computed once, and only the blocks' starts are
-    // listed (a pixel shuffle's runs of 2 would otherwise list an offset per 2 floats).
-    var split = shape.count - 1, block = shape[split]
-    while split > 0 && block < 256 && block * shape[split - 1] <= 65536 {
+    // A row is the last dimension when it is a contiguous run of 16 or more (copied whole) or
+    // long. Shorter runs grow into a block of trailing dimensions of at least 256 elements,
+    // walked through offsets computed once, so that only the blocks' starts are listed (a pixel
+    // shuffle's runs of 2 would otherwise list an offset per 2 floats).
+    let last = shape.count - 1
+    let dense = sStrides[last] == 1 && tStrides[last] == 1 && shape[last] >= 16
+    var split = last, block = shape[last]
+    while !dense && split > 0 && block < 256 && block * shape[split - 1] <= 65536 {
         split -= 1
         block *= shape[split]
     }
-    if split == shape.count - 1 {
-        let (sStep, tStep) = (sStrides.removeLast(), tStrides.removeLast())
-        shape.removeLast()
-        let sRows = offsets(shape: shape, strides: sStrides, offset: source.offset)
-        let tRows = offsets(shape: shape, strides: tStrides, offset: target.offset)
-        parallelFor(sRows.count, grain: max(1, 32768 / block)) { rows in
-            for row in rows {
-                let from = s + sRows[row], to = t + tRows[row]
-                for i in 0..<block { to[i * tStep] = from[i * sStep] }
-            }
-        }
-        return
-    }
-    let sBlock = offsets(shape: Array(shape[split...]), strides: Array(sStrides[split...]))
-    let tBlock = offsets(shape: Array(shape[split...]), strides: Array(tStrides[split...]))
     let sRows = offsets(shape: Array(shape[..<split]), strides: Array(sStrides[..<split]), offset: source.offset)
     let tRows = offsets(shape: Array(shape[..<split]), strides: Array(tStrides[..<split]), offset: target.offset)
+    let (sStep, tStep) = (sStrides[last], tStrides[last])
+    let sBlock = split < last ? offsets(shape: Array(shape[split...]), strides: Array(sStrides[split...])) : []
+    let tBlock = split < last ? offsets(shape: Array(shape[split...]), strides: Array(tStrides[split...])) : []
     parallelFor(sRows.count, grain: max(1, 32768 / block)) { rows in
         sBlock.withUnsafeBufferPointer { sBlock in
             tBlock.withUnsafeBufferPointer { tBlock in
                 for row in rows {
                     let from = s + sRows[row], to = t + tRows[row]
-                    for i in 0..<block { to[tBlock[i]] = from[sBlock[i]] }
+                    if dense {
+                        to.update(from: from, count: block)
+                    } else if split == last {
+                        for i in 0..<block { to[i * tStep] = from[i * sStep] }
+                    } else {
+                        for i in 0..<block { to[tBlock[i]] = from[sBlock[i]] }
+                    }
                 }
             }
         }
