@@ -70,12 +70,19 @@ public struct MaskDecoder<B: Backend>: Sendable {
         }
     }
 
+    /// `[n, C, h, w]` as rows of channels, `[n, h * w, C]` (the reference's `flatten(2).permute(0, 2, 1)`).
+    func channelRows(_ x: B.Value) -> B.Value {
+        let s = backend.shape(x)
+        return backend.contiguous(backend.permute(backend.reshape(x, [s[0], s[1], s[2] * s[3]]), [0, 2, 1]))
+    }
+
     /// Prompts whose upscaled embeddings (`[32, 256, 256]` each) exist at once.
     static var upscalingChunk: Int { 4 }
 
-    /// `forward` for B prompts against one image: `imageEmbedding` `[1, C, h, w]`, `keyPE`
-    /// `[1, h * w, C]`, `sparse` `[B, T, C]`, `dense` `[1 or B, C, h or 1, w or 1]`.
-    func callAsFunction(imageEmbedding: B.Value, keyPE: B.Value, sparse: B.Value, dense: B.Value,
+    /// `forward` for B prompts against one image: `imageRows`, the `[1, C, h, w]` embedding
+    /// as rows of channels `[1, h * w, C]` on a `grid` of `[h, w]`; `keyPE` `[1, h * w, C]`,
+    /// `sparse` `[B, T, C]`, `dense` `[1 or B, C, h or 1, w or 1]`.
+    func callAsFunction(imageRows: B.Value, grid: [Int], keyPE: B.Value, sparse: B.Value, dense: B.Value,
                         multimask: Bool) -> DecoderOutput<B.Value> {
         let batch = backend.shape(sparse)[0]
         // predict_masks
@@ -83,9 +90,8 @@ public struct MaskDecoder<B: Backend>: Sendable {
                                     [batch, numMaskTokens + 1, transformerDim])
         let tokens = backend.concat([output, sparse], dim: 1)
         // The reference repeats the image per prompt; adding the dense embedding broadcasts instead.
-        let src = backend.binary(imageEmbedding, .add, dense)
-        let (hs, keys) = transformer(imageEmbedding: src, keyPE: keyPE, pointEmbedding: tokens)
-        let grid = Array(backend.shape(imageEmbedding).suffix(2))
+        let src = backend.binary(imageRows, .add, channelRows(dense))
+        let (hs, keys) = transformer(image: src, keyPE: keyPE, pointEmbedding: tokens)
 
         // Only the masks returned are computed: 1..<4 with multimask output, else 0.
         let selected = multimask ? 1..<numMaskTokens : 0..<1

@@ -212,13 +212,12 @@ struct TwoWayTransformer<B: Backend>: Sendable {
         normFinalAttn = try LayerNorm(w.scope("norm_final_attn"), channels: embeddingDim, eps: 1e-5)
     }
 
-    /// `imageEmbedding` `[1 or B, C, h, w]`; `keyPE`, the image PE already flattened to
-    /// `[1, h * w, C]` (it is a constant: the prompt encoder keeps it so); `pointEmbedding`
-    /// `[B, T, C]`. Returns the tokens `[B, T, C]` and the image keys `[B, h * w, C]`.
-    func callAsFunction(imageEmbedding: B.Value, keyPE: B.Value, pointEmbedding: B.Value) -> (queries: B.Value, keys: B.Value) {
-        let s = backend.shape(imageEmbedding)
-        var keys = backend.contiguous(backend.permute(backend.reshape(imageEmbedding, [s[0], s[1], s[2] * s[3]]), [0, 2, 1]))
-        var queries = pointEmbedding
+    /// `image`, the image embedding as rows of channels `[1 or B, h * w, C]` (the reference's
+    /// `flatten(2).permute(0, 2, 1)`); `keyPE`, the image PE flattened the same way
+    /// (it is a constant: the prompt encoder keeps it so); `pointEmbedding` `[B, T, C]`.
+    /// Returns the tokens `[B, T, C]` and the image keys `[B, h * w, C]`.
+    func callAsFunction(image: B.Value, keyPE: B.Value, pointEmbedding: B.Value) -> (queries: B.Value, keys: B.Value) {
+        var keys = image, queries = pointEmbedding
         for layer in layers {
             (queries, keys) = layer(queries: queries, keys: keys, queryPE: pointEmbedding, keyPE: keyPE)
         }
