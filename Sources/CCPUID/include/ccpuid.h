@@ -5,4 +5,12 @@
 /// LZCNT, MOVBE, with the YMM state enabled by the OS), else 0. Always 0 off x86-64.
 int ccpuid_supports_x86_64_v3(void);
 
+/// The spin-wait hint (x86 PAUSE): a waiting loop yields the core's pipeline to its SMT sibling
+/// and leaves the loop without a memory-order mis-speculation. Nothing elsewhere.
+static inline void ccpuid_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 #endif

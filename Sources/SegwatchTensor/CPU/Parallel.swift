@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 import Glibc
 import Synchronization
 
@@ -32,25 +31,26 @@ private let parallelRegionKey: pthread_key_t = {
 /// True on a thread that is running a `parallelFor` chunk.
 var insideParallelRegion: Bool { pthread_getspecific(parallelRegionKey) != nil }
 
-/// Calls `body` on disjoint chunks covering `0..<count`, on up to `CPUThreads.count` threads.
-/// Work smaller than `grain` items per thread, or a call from inside another `parallelFor`,
-/// runs inline.
+func markParallelRegion(_ inside: Bool) {
+    pthread_setspecific(parallelRegionKey, inside ? UnsafeRawPointer(bitPattern: 1) : nil)
+}
+
+/// Calls `body` on disjoint chunks covering `0..<count`, on up to `CPUThreads.count` threads
+/// (`WorkerPool`). Work smaller than `grain` items per thread, a call from inside another
+/// `parallelFor`, or one made while another thread's is running, runs inline.
 func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     let threads = insideParallelRegion ? 1 : min(CPUThreads.count, count / max(grain, 1))
-    if threads <= 1 {
-        if count > 0 { body(0..<count) }
-        return
+    if threads > 1 {
+        let chunk = (count + threads - 1) / threads
+        let ran = WorkerPool.shared.run(chunks: threads) { thread in
+            let start = thread * chunk, end = min(count, start + chunk)
+            guard start < end else { return }
+            let outer = insideParallelRegion
+            markParallelRegion(true)
+            body(start..<end)
+            markParallelRegion(outer)
+        }
+        if ran { return }
     }
-    let chunk = (count + threads - 1) / threads
-    // The chunks are disjoint and `concurrentPerform` returns only when all are done, so the
-    // body's captures (raw pointers into buffers this op owns) never outlive the call.
-    nonisolated(unsafe) let body = body
-    DispatchQueue.concurrentPerform(iterations: threads) { thread in
-        let start = thread * chunk
-        let end = min(count, start + chunk)
-        guard start < end else { return }
-        pthread_setspecific(parallelRegionKey, UnsafeRawPointer(bitPattern: 1))
-        defer { pthread_setspecific(parallelRegionKey, nil) }
-        body(start..<end)
-    }
+    if count > 0 { body(0..<count) }
 }
