@@ -48,6 +48,8 @@ let package = Package(
         ),
         // CPUID, for choosing the kernel build at run time.
         .target(name: "CCPUID"),
+        // The AVX2 product with pre-packed weights (`linear`), chosen at run time like the kernels.
+        .target(name: "CGemm"),
 
         .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
         // The CPU kernels, built twice from the same files (SegwatchKernelsAVX2 holds symlinks):
@@ -56,7 +58,7 @@ let package = Package(
         .target(name: "SegwatchKernels"),
         .target(name: "SegwatchKernelsAVX2",
                 swiftSettings: [.define("SEGWATCH_AVX2"), .unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "SegwatchKernels", "SegwatchKernelsAVX2"]),
+        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "CGemm", "SegwatchKernels", "SegwatchKernelsAVX2"]),
         .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
         // The weight reader and torch.nn layers shared by the models.
         .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),

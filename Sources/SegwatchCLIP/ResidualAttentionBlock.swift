@@ -26,10 +26,10 @@ public struct ResidualAttentionBlock<B: Backend>: Sendable {
         switch keys.qkv {
         case let .separate(q, k, v):
             let parts = try [q, k, v].map { try (w.host("\($0).weight", [width, width]), w.host("\($0).bias", [width])) }
-            qkvWeight = backend.upload(concat(parts.map(\.0), dim: 0))
+            qkvWeight = backend.linearWeight(backend.upload(concat(parts.map(\.0), dim: 0)))
             qkvBias = backend.upload(concat(parts.map(\.1), dim: 0))
         case let .fused(weight, bias):
-            qkvWeight = try w(weight, [3 * width, width])
+            qkvWeight = backend.linearWeight(try w(weight, [3 * width, width]))
             qkvBias = try w(bias, [3 * width])
         }
         outProj = try Linear(w.scope(keys.outProj), input: width, output: width)

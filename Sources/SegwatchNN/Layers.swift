@@ -9,7 +9,7 @@ public struct Linear<B: Backend>: Sendable {
 
     public init(_ w: Weights<B>, input: Int, output: Int, bias: Bool = true) throws {
         backend = w.backend
-        weight = try w("weight", [output, input])
+        weight = backend.linearWeight(try w("weight", [output, input]))
         self.bias = bias ? try w("bias", [output]) : nil
     }
 

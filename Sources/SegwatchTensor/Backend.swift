@@ -29,6 +29,9 @@ public protocol Backend: Sendable {
     /// `x weight^T + bias + residual`: the residual is where the product accumulates, so a
     /// transformer's skip connection costs no pass of its own.
     func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value
+    /// A linear layer's `[out, in]` weight as `linear` reads it fastest, done once at load: the
+    /// same values, which the CPU backend also keeps packed for its own product.
+    func linearWeight(_ weight: Value) -> Value
     func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
     /// Depthwise `conv2d` on channels-last `[batch, H, W, C]` input, giving `[batch, outH, outW, C]`.
     func depthwiseConv2dChannelsLast(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
@@ -97,6 +100,10 @@ public struct CPUBackend: Backend {
     public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { SegwatchTensor.matmul(a, b) }
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) -> Tensor {
         SegwatchTensor.linear(x, weight: weight, bias: bias, adding: residual)
+    }
+
+    public func linearWeight(_ weight: Tensor) -> Tensor {
+        packedForLinear(weight)
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
         SegwatchTensor.conv2d(x, weight: weight, bias: bias, options)

@@ -68,6 +68,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     }
 
     public func matmul(_ a: Value, _ b: Value) -> Value { timed(key("matmul", a, b)) { base.matmul(a, b) } }
+    public func linearWeight(_ weight: Value) -> Value { base.linearWeight(weight) }
     public func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value {
         timed(key("linear", x, weight)) { base.linear(x, weight: weight, bias: bias, adding: residual) }
     }

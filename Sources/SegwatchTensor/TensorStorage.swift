@@ -9,6 +9,8 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The same values packed for `linear` (a weight given to `linearWeight`), when they are.
+    let packedWeight: PackedWeight?
     private let owner: Owner
 
     private enum Owner {
@@ -23,13 +25,19 @@ public final class TensorStorage: @unchecked Sendable {
         if zeroed { raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1)) }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
+        packedWeight = nil
         owner = .pool(pool, capacity: capacity)
     }
 
     /// Storage that borrows `count` floats at `pointer` inside memory `owner` keeps alive.
-    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+    public convenience init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        self.init(borrowing: pointer, count: count, owner: owner, packed: nil)
+    }
+
+    init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject, packed: PackedWeight?) {
         self.pointer = pointer
         self.count = count
+        packedWeight = packed
         self.owner = .borrowed(owner)
     }
 

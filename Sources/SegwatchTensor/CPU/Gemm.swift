@@ -1,7 +1,7 @@
 import COpenBLAS
 
 /// Products smaller than this many multiply-adds run on one thread: splitting costs more.
-private let sgemmSplitThreshold = 1 << 21
+let sgemmSplitThreshold = 1 << 21
 
 /// Row-major `C = alpha * op(A) * op(B) + beta * C` through single-threaded OpenBLAS calls,
 /// one per thread on a block of C's rows (or of its columns when C is wide and short).
@@ -165,7 +165,11 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: 
         if !accumulate { c.update(repeating: 0, count: rows * outputs) }
         return result
     }
-    sgemm(m: rows, n: outputs, k: inputs, a: x.pointer, lda: inputs, b: weight.pointer, ldb: inputs,
-          transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: outputs)
+    if let packed = weight.packedWeight {
+        packedProduct(m: rows, a: x.pointer, lda: inputs, packed, c: c, ldc: outputs, accumulate: accumulate)
+    } else {
+        sgemm(m: rows, n: outputs, k: inputs, a: x.pointer, lda: inputs, b: weight.pointer, ldb: inputs,
+              transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: outputs)
+    }
     return result
 }

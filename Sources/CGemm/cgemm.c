@@ -1,0 +1,162 @@
+// The product of activations with a linear layer's weight packed once, at load: a 6x16 register
+// tile (twelve accumulators of 8 floats, two weight vectors, one broadcast per row), as in BLIS's
+// Haswell kernel. The weight is packed in the order the loops read it, so a call packs only the
+// activations: at the 197-token products of a ViT, OpenBLAS repacks the weight on every call and
+// its loop reads six row pointers that GCC and Clang keep in memory.
+#include "cgemm.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    MR = 6,           // rows per register tile
+    NR = 16,          // outputs per panel
+    KC_MAX = 768,     // inputs per block: a panel's block, 48 KB, streams from L2
+    A_BLOCK = 163840, // floats of packed activations per block (640 KB, in L2 with the panel)
+};
+
+static long k_blocks(long k) { return (k + KC_MAX - 1) / KC_MAX; }
+static long k_block_size(long k) { long blocks = k_blocks(k); return (k + blocks - 1) / blocks; }
+
+size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
+
+void cgemm_pack_weight(const float *weight, long n, long k, float *packed) {
+    long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
+    for (long k0 = 0; k0 < k; k0 += kc_max) {
+        long kc = k - k0 < kc_max ? k - k0 : kc_max;
+        float *block = packed + (size_t)k0 * panels * NR;
+        for (long p = 0; p < panels; p++) {
+            float *out = block + (size_t)p * kc * NR;
+            for (long i = 0; i < kc; i++)
+                for (long j = 0; j < NR; j++) {
+                    long row = p * NR + j;
+                    out[i * NR + j] = row < n ? weight[(size_t)row * k + k0 + i] : 0;
+                }
+        }
+    }
+}
+
+/// The packed activations' buffer, one per thread, kept for the thread's life.
+static pthread_key_t workspace_key;
+static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
+static void make_workspace_key(void) { pthread_key_create(&workspace_key, free); }
+
+static float *workspace(size_t floats) {
+    pthread_once(&workspace_once, make_workspace_key);
+    size_t *buffer = pthread_getspecific(workspace_key);
+    if (buffer && buffer[0] >= floats) return (float *)(buffer + 8);
+    free(buffer);
+    // 64 bytes of header (the capacity) keep the floats on a cache line boundary.
+    buffer = aligned_alloc(64, 64 + ((floats * sizeof(float) + 63) & ~(size_t)63));
+    if (!buffer) abort();
+    buffer[0] = floats;
+    pthread_setspecific(workspace_key, buffer);
+    return (float *)(buffer + 8);
+}
+
+/// Rows `r0..<r1` of `a`, inputs `k0..<k0 + kc`, as slivers `[tile][kc][MR]`; rows past r1 are zero.
+static void pack_activations(const float *a, long lda, long r0, long r1, long k0, long kc, float *out) {
+    for (long i0 = r0; i0 < r1; i0 += MR, out += kc * MR)
+        for (long r = 0; r < MR; r++) {
+            if (i0 + r < r1) {
+                const float *row = a + (size_t)(i0 + r) * lda + k0;
+                for (long i = 0; i < kc; i++) out[i * MR + r] = row[i];
+            } else {
+                for (long i = 0; i < kc; i++) out[i * MR + r] = 0;
+            }
+        }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma")))
+
+#define STORE(r)                                                                              \
+    if (rows > r) {                                                                           \
+        float *q = c + r * ldc;                                                               \
+        if (columns == NR) {                                                                  \
+            if (accumulate) {                                                                 \
+                c##r##0 = _mm256_add_ps(_mm256_loadu_ps(q), c##r##0);                          \
+                c##r##1 = _mm256_add_ps(_mm256_loadu_ps(q + 8), c##r##1);                      \
+            }                                                                                 \
+            _mm256_storeu_ps(q, c##r##0);                                                     \
+            _mm256_storeu_ps(q + 8, c##r##1);                                                 \
+        } else {                                                                              \
+            float spill[NR];                                                                  \
+            _mm256_storeu_ps(spill, c##r##0);                                                 \
+            _mm256_storeu_ps(spill + 8, c##r##1);                                             \
+            for (long j = 0; j < columns; j++) q[j] = accumulate ? q[j] + spill[j] : spill[j]; \
+        }                                                                                     \
+    }
+
+#define ROW(r)                                                                                \
+    x = _mm256_broadcast_ss(a + r);                                                           \
+    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                \
+    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
+
+/// `c[0..<rows][0..<columns] (+)= a * b` for one sliver `a [kc][MR]` and panel block `b [kc][NR]`.
+/// The accumulators are named, not an array, so that the compiler keeps all twelve in registers.
+TARGET static void tile(long kc, const float *a, const float *b, float *c, long ldc, long rows, long columns,
+                        int accumulate) {
+    for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#pragma clang loop unroll_count(4)
+    for (long i = 0; i < kc; i++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), x;
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+        a += MR;
+        b += NR;
+    }
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+}
+
+TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                                 const float *packed, long panel_begin, long panel_end,
+                                 float *c, long ldc, int accumulate) {
+    long m = row_end - row_begin;
+    if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
+    long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
+    // Row blocks of equal size, whole tiles, whose packed activations fit A_BLOCK.
+    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
+    if (tiles_max < 1) tiles_max = 1;
+    long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
+    float *sliver = workspace((size_t)block_tiles * MR * kc_max);
+    for (long k0 = 0; k0 < k; k0 += kc_max) {
+        long kc = k - k0 < kc_max ? k - k0 : kc_max;
+        const float *weights = packed + (size_t)k0 * panels * NR;
+        int add = accumulate || k0 > 0;
+        for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
+            long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
+            pack_activations(a, lda, r0, r1, k0, kc, sliver);
+            long block_tiles_here = (r1 - r0 + MR - 1) / MR;
+            // The next panel's block is fetched a share per tile while this one is in use.
+            long lines = kc * NR * (long)sizeof(float) / 64, per_tile = (lines + block_tiles_here - 1) / block_tiles_here;
+            for (long p = panel_begin; p < panel_end; p++) {
+                const float *b = weights + (size_t)p * kc * NR;
+                const char *next = (const char *)(b + kc * NR);
+                long columns = n - p * NR < NR ? n - p * NR : NR;
+                for (long t = 0; t < block_tiles_here; t++) {
+                    if (p + 1 < panel_end)
+                        for (long l = t * per_tile; l < (t + 1) * per_tile && l < lines; l++)
+                            _mm_prefetch(next + l * 64, _MM_HINT_T0);
+                    long row = r0 + t * MR, rows = r1 - row < MR ? r1 - row : MR;
+                    tile(kc, sliver + (size_t)t * MR * kc, b, c + (size_t)row * ldc + p * NR, ldc, rows, columns, add);
+                }
+            }
+        }
+    }
+}
+
+#else
+
+void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                          const float *packed, long panel_begin, long panel_end,
+                          float *c, long ldc, int accumulate) {
+    abort();  // never called: segwatch packs weights only on x86-64 with AVX2
+}
+
+#endif
