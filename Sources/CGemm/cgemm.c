@@ -23,6 +23,10 @@ static long k_block_size(long k) { long blocks = k_blocks(k); return (k + blocks
 size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
 void cgemm_pack_weight(const float *weight, long n, long k, float *packed) {
+    cgemm_pack_strided(weight, n, k, k, 1, packed);
+}
+
+void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed) {
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
@@ -32,7 +36,7 @@ void cgemm_pack_weight(const float *weight, long n, long k, float *packed) {
             for (long i = 0; i < kc; i++)
                 for (long j = 0; j < NR; j++) {
                     long row = p * NR + j;
-                    out[i * NR + j] = row < n ? weight[(size_t)row * k + k0 + i] : 0;
+                    out[i * NR + j] = row < n ? weight[row * n_stride + (k0 + i) * k_stride] : 0;
                 }
         }
     }
@@ -77,10 +81,19 @@ static void pack_activations(const float *a, long lda, long r0, long r1, long k0
 #define STORE(r)                                                                              \
     if (rows > r) {                                                                           \
         float *q = c + r * ldc;                                                               \
+        const float *start = accumulate ? q : residual ? residual + r * ldr : NULL;           \
         if (columns == NR) {                                                                  \
-            if (accumulate) {                                                                 \
-                c##r##0 = _mm256_add_ps(_mm256_loadu_ps(q), c##r##0);                          \
-                c##r##1 = _mm256_add_ps(_mm256_loadu_ps(q + 8), c##r##1);                      \
+            if (alpha != 1) {                                                                 \
+                c##r##0 = _mm256_mul_ps(_mm256_set1_ps(alpha), c##r##0);                       \
+                c##r##1 = _mm256_mul_ps(_mm256_set1_ps(alpha), c##r##1);                       \
+            }                                                                                 \
+            if (start) {                                                                      \
+                c##r##0 = _mm256_add_ps(_mm256_loadu_ps(start), c##r##0);                      \
+                c##r##1 = _mm256_add_ps(_mm256_loadu_ps(start + 8), c##r##1);                  \
+            }                                                                                 \
+            if (bias) {                                                                       \
+                c##r##0 = _mm256_add_ps(_mm256_loadu_ps(bias), c##r##0);                       \
+                c##r##1 = _mm256_add_ps(_mm256_loadu_ps(bias + 8), c##r##1);                   \
             }                                                                                 \
             _mm256_storeu_ps(q, c##r##0);                                                     \
             _mm256_storeu_ps(q + 8, c##r##1);                                                 \
@@ -88,7 +101,8 @@ static void pack_activations(const float *a, long lda, long r0, long r1, long k0
             float spill[NR];                                                                  \
             _mm256_storeu_ps(spill, c##r##0);                                                 \
             _mm256_storeu_ps(spill + 8, c##r##1);                                             \
-            for (long j = 0; j < columns; j++) q[j] = accumulate ? q[j] + spill[j] : spill[j]; \
+            for (long j = 0; j < columns; j++)                                                \
+                q[j] = alpha * spill[j] + (start ? start[j] : 0) + (bias ? bias[j] : 0);      \
         }                                                                                     \
     }
 
@@ -97,10 +111,12 @@ static void pack_activations(const float *a, long lda, long r0, long r1, long k0
     c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                \
     c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
 
-/// `c[0..<rows][0..<columns] (+)= a * b` for one sliver `a [kc][MR]` and panel block `b [kc][NR]`.
-/// The accumulators are named, not an array, so that the compiler keeps all twelve in registers.
+/// `c[0..<rows][0..<columns] = alpha * a * b + start` for one sliver `a [kc][MR]` and panel block
+/// `b [kc][NR]`, where `start` is `c` itself when accumulating, else `residual` (rows `ldr` apart)
+/// plus `bias`, each when given. The accumulators are named, not an array, so that the compiler
+/// keeps all twelve in registers.
 TARGET static void tile(long kc, const float *a, const float *b, float *c, long ldc, long rows, long columns,
-                        int accumulate) {
+                        float alpha, int accumulate, const float *bias, const float *residual, long ldr) {
     for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -116,7 +132,7 @@ TARGET static void tile(long kc, const float *a, const float *b, float *c, long 
 
 TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
                                  const float *packed, long panel_begin, long panel_end,
-                                 float *c, long ldc, int accumulate) {
+                                 float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr) {
     long m = row_end - row_begin;
     if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
@@ -128,7 +144,7 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
         const float *weights = packed + (size_t)k0 * panels * NR;
-        int add = accumulate || k0 > 0;
+        int first = k0 == 0;
         for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
             long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
             pack_activations(a, lda, r0, r1, k0, kc, sliver);
@@ -144,7 +160,9 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
                         for (long l = t * per_tile; l < (t + 1) * per_tile && l < lines; l++)
                             _mm_prefetch(next + l * 64, _MM_HINT_T0);
                     long row = r0 + t * MR, rows = r1 - row < MR ? r1 - row : MR;
-                    tile(kc, sliver + (size_t)t * MR * kc, b, c + (size_t)row * ldc + p * NR, ldc, rows, columns, add);
+                    tile(kc, sliver + (size_t)t * MR * kc, b, c + (size_t)row * ldc + p * NR, ldc, rows, columns, alpha, !first,
+                         first && bias ? bias + p * NR : NULL,
+                         first && residual ? residual + (size_t)row * ldr + p * NR : NULL, ldr);
                 }
             }
         }
@@ -155,7 +173,7 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
 
 void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
                           const float *packed, long panel_begin, long panel_end,
-                          float *c, long ldc, int accumulate) {
+                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr) {
     abort();  // never called: segwatch packs weights only on x86-64 with AVX2
 }
 

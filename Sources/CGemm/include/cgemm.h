@@ -11,12 +11,17 @@ size_t cgemm_packed_count(long n, long k);
 /// outputs past `n` are zero.
 void cgemm_pack_weight(const float *weight, long n, long k, float *packed);
 
-/// `c[rows, columns] (+)= a[rows, 0..<k] * weight[columns, 0..<k]^T` for rows `row_begin..<row_end`
-/// and the outputs of panels `panel_begin..<panel_end` (16 each; the last may be partial), with
-/// `weight` packed by `cgemm_pack_weight` for `n` outputs. `accumulate` adds to `c` instead of
-/// overwriting it. AVX2 and FMA: call only where the CPU has them.
+/// `cgemm_pack_weight` of any strided matrix: output `j`'s input `i` is `weight[j * n_stride + i * k_stride]`
+/// (a linear weight is `n_stride = k, k_stride = 1`; attention's values `[keys, d]` are `1, ld`).
+void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed);
+
+/// `c[rows, columns] = alpha * a[rows, 0..<k] * weight[columns, 0..<k]^T + bias[columns] + residual[rows, columns]`
+/// for rows `row_begin..<row_end` and the outputs of panels `panel_begin..<panel_end` (16 each; the
+/// last may be partial), with `weight` packed by `cgemm_pack_weight` for `n` outputs. `bias` and
+/// `residual` (rows `ldr` apart, and may be `c` itself) may be NULL. AVX2 and FMA: call only where
+/// the CPU has them.
 void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
                           const float *packed, long panel_begin, long panel_end,
-                          float *c, long ldc, int accumulate);
+                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr);
 
 #endif

@@ -1,3 +1,5 @@
+import CGemm
+
 /// Terms added to attention scores before the softmax.
 public struct AttentionOptions<Value: Sendable>: Sendable {
     /// Multiplies `q k^T`; usually `1 / sqrt(head dim)`.
@@ -53,16 +55,33 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     // a few rows (ViT's 197 tokens), and the scores still fit in cache.
     let tile = queries <= 2 * attentionTile ? queries : attentionTile
 
+    /// Keys and values packed for the AVX2 product, once per head (where OpenBLAS would pack
+    /// them again for every tile), when a head runs on one thread.
+    struct PackedHead {
+        let keys: UnsafeMutablePointer<Float>
+        let values: UnsafeMutablePointer<Float>
+    }
+
     /// One head: tiles of scores, their terms and softmax, then the tile's share of the output.
-    func attendHead(_ b: Int, _ h: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool) {
+    func attendHead(_ b: Int, _ h: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool, packed: PackedHead?) {
         let qBase = q.pointer + b * q.strides[0] + h * q.strides[1]
         let kBase = k.pointer + b * k.strides[0] + h * k.strides[1]
         let vBase = v.pointer + b * v.strides[0] + h * v.strides[1]
         let biasBase = bias.map { $0.pointer + ($0.rank == 4 ? (b * heads + h) : h) * queries * keys }
+        if let packed {
+            cgemm_pack_strided(kBase, keys, depth, k.strides[2], 1, packed.keys)
+            cgemm_pack_strided(vBase, valueDepth, keys, 1, v.strides[2], packed.values)
+        }
         for start in stride(from: 0, to: queries, by: tile) {
             let rows = min(tile, queries - start)
-            sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
-                  b: kBase, ldb: k.strides[2], transposeB: true, c: scores, ldc: keys)
+            let output = result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth
+            if let packed {
+                cgemm_packed_product(0, rows, keys, depth, qBase + start * q.strides[2], q.strides[2], packed.keys,
+                                     0, (keys + 15) / 16, options.scale, scores, keys, nil, nil, 0)
+            } else {
+                sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
+                      b: kBase, ldb: k.strides[2], transposeB: true, c: scores, ldc: keys)
+            }
             func finish(_ range: Range<Int>) {
                 for r in range {
                     let row = scores + r * keys, query = start + r
@@ -85,8 +104,13 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
                 }
             }
             if parallelRows { parallelFor(rows, grain: 4, finish) } else { finish(0..<rows) }
-            sgemm(m: rows, n: valueDepth, k: keys, a: scores, lda: keys, b: vBase, ldb: v.strides[2],
-                  c: result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth, ldc: heads * valueDepth)
+            if let packed {
+                cgemm_packed_product(0, rows, valueDepth, keys, scores, keys, packed.values, 0, (valueDepth + 15) / 16, 1,
+                                     output, heads * valueDepth, nil, nil, 0)
+            } else {
+                sgemm(m: rows, n: valueDepth, k: keys, a: scores, lda: keys, b: vBase, ldb: v.strides[2],
+                      c: output, ldc: heads * valueDepth)
+            }
         }
     }
 
@@ -96,11 +120,14 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
         // threads inside a head.
         parallelFor(items) { range in
             let scores = Tensor(uninitialized: [tile, keys])
-            for item in range { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: false) }
+            let keysPacked = Tensor(uninitialized: [packsWeights ? cgemm_packed_count(keys, depth) : 0])
+            let valuesPacked = Tensor(uninitialized: [packsWeights ? cgemm_packed_count(valueDepth, keys) : 0])
+            let packed = packsWeights ? PackedHead(keys: keysPacked.pointer, values: valuesPacked.pointer) : nil
+            for item in range { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: false, packed: packed) }
         }
     } else {
         let scores = Tensor(uninitialized: [tile, keys])
-        for item in 0..<items { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: true) }
+        for item in 0..<items { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: true, packed: nil) }
     }
     return result
 }

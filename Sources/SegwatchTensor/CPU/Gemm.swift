@@ -146,6 +146,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: 
     if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
     if let residual { precondition(residual.shape == result.shape, "linear: residual \(residual.shape) for a result of \(result.shape)") }
     let start = (bias: bias?.contiguous(), residual: residual?.contiguous())
+    guard rows > 0, outputs > 0 else { return result }
+    if inputs > 0, let packed = weight.packedWeight {
+        packedProduct(m: rows, a: x.pointer, lda: inputs, packed, c: c, ldc: outputs,
+                      bias: start.bias?.pointer, residual: start.residual?.pointer)
+        return result
+    }
     let accumulate = start.bias != nil || start.residual != nil
     if accumulate {
         parallelFor(rows, grain: 64) { range in
@@ -160,16 +166,11 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: 
             }
         }
     }
-    guard rows > 0, outputs > 0 else { return result }
     if inputs == 0 {
         if !accumulate { c.update(repeating: 0, count: rows * outputs) }
         return result
     }
-    if let packed = weight.packedWeight {
-        packedProduct(m: rows, a: x.pointer, lda: inputs, packed, c: c, ldc: outputs, accumulate: accumulate)
-    } else {
-        sgemm(m: rows, n: outputs, k: inputs, a: x.pointer, lda: inputs, b: weight.pointer, ldb: inputs,
-              transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: outputs)
-    }
+    sgemm(m: rows, n: outputs, k: inputs, a: x.pointer, lda: inputs, b: weight.pointer, ldb: inputs,
+          transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: outputs)
     return result
 }

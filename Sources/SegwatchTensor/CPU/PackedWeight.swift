@@ -25,7 +25,7 @@ final class PackedWeight: Sendable {
 
 /// Whether weights are packed: on CPUs with the AVX2 kernels, unless `SEGWATCH_GEMM=openblas`
 /// asks for OpenBLAS's product everywhere (to compare the two).
-private let packsWeights = kernels.name == KernelSet.avx2.name
+let packsWeights = kernels.name == KernelSet.avx2.name
     && getenv("SEGWATCH_GEMM").map { String(cString: $0) } != "openblas"
 
 /// `weight` carrying a packed copy for `linear`, when this CPU packs and the weight is large
@@ -46,16 +46,16 @@ extension Tensor {
     }
 }
 
-/// `c (+)= a * weightᵀ` for `m` rows of `a` (row stride `lda`): over `CPUThreads.count` threads by
-/// panels of 16 outputs, each thread packing the activations it reads; by rows when there are
-/// too few panels to share.
+/// `c = a * weightᵀ + bias + residual` for `m` rows of `a` (row stride `lda`; `residual` shaped
+/// as `c`): over `CPUThreads.count` threads by panels of 16 outputs, each thread packing the
+/// activations it reads; by rows when there are too few panels to share.
 func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWeight,
-                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                   c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?) {
     let (n, k) = (weight.outputs, weight.inputs)
     let panels = (n + 15) / 16
     func call(_ rows: Range<Int>, _ panelRange: Range<Int>) {
         cgemm_packed_product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
-                             panelRange.lowerBound, panelRange.upperBound, c, ldc, accumulate ? 1 : 0)
+                             panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc)
     }
     if CPUThreads.count == 1 || m * n * k < sgemmSplitThreshold || insideParallelRegion {
         call(0..<m, 0..<panels)
