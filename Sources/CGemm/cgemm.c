@@ -61,16 +61,21 @@ static float *workspace(size_t floats) {
 }
 
 /// Rows `r0..<r1` of `a`, inputs `k0..<k0 + kc`, as slivers `[tile][kc][MR]`; rows past r1 are zero.
+/// Written in order, reading the tile's rows side by side: six sequential streams.
 static void pack_activations(const float *a, long lda, long r0, long r1, long k0, long kc, float *out) {
-    for (long i0 = r0; i0 < r1; i0 += MR, out += kc * MR)
-        for (long r = 0; r < MR; r++) {
-            if (i0 + r < r1) {
-                const float *row = a + (size_t)(i0 + r) * lda + k0;
-                for (long i = 0; i < kc; i++) out[i * MR + r] = row[i];
-            } else {
-                for (long i = 0; i < kc; i++) out[i * MR + r] = 0;
-            }
+    static const float zeros[KC_MAX] = {0};
+    for (long i0 = r0; i0 < r1; i0 += MR) {
+        const float *rows[MR];
+        for (long r = 0; r < MR; r++) rows[r] = i0 + r < r1 ? a + (size_t)(i0 + r) * lda + k0 : zeros;
+        for (long i = 0; i < kc; i++, out += MR) {
+            out[0] = rows[0][i];
+            out[1] = rows[1][i];
+            out[2] = rows[2][i];
+            out[3] = rows[3][i];
+            out[4] = rows[4][i];
+            out[5] = rows[5][i];
         }
+    }
 }
 
 #if defined(__x86_64__)
