@@ -35,7 +35,8 @@ final class WorkerPool: @unchecked Sendable {
     private var chunks = 0
     private var workers = 0
 
-    private init() {
+    /// A pool of its own (tests); `shared` is the one `parallelFor` uses.
+    init() {
         lock = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
         pthread_mutex_init(lock, nil)

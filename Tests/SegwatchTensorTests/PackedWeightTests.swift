@@ -1,0 +1,81 @@
+import Glibc
+@testable import SegwatchTensor
+import Testing
+
+/// The AVX2 product on weights packed at load, against a double-precision product of the same
+/// values: edges of every block (rows not a multiple of 6, outputs not of 16, inputs split into
+/// 2 and 3 blocks), bias and residual, and each threading path.
+struct PackedWeightTests {
+    init() { CPUThreads.set(2) }
+
+    private static var packs: Bool { cpuKernelSet == "x86-64-v3" && getenv("SEGWATCH_GEMM") == nil }
+
+    private func values(_ count: Int, seed: Int) -> [Float] {
+        (0..<count).map { Float((($0 &+ seed) &* 2654435761) % 2001) / 1000 - 1 }
+    }
+
+    /// `x weightᵀ + bias + residual` in double precision, and the bound on float rounding:
+    /// a few ulps of the sum of the terms' magnitudes.
+    private func reference(_ x: [Float], _ weight: [Float], _ bias: [Float]?, _ residual: [Float]?,
+                           m: Int, n: Int, k: Int) -> (values: [Float], bounds: [Float]) {
+        var values = [Float](repeating: 0, count: m * n), bounds = values
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = Double(bias?[j] ?? 0) + Double(residual?[i * n + j] ?? 0)
+                var magnitude = abs(Double(bias?[j] ?? 0)) + abs(Double(residual?[i * n + j] ?? 0))
+                for p in 0..<k {
+                    let term = Double(x[i * k + p]) * Double(weight[j * k + p])
+                    sum += term
+                    magnitude += abs(term)
+                }
+                values[i * n + j] = Float(sum)
+                bounds[i * n + j] = Float(magnitude * 4e-6 + 1e-6)
+            }
+        }
+        return (values, bounds)
+    }
+
+    // (m, k, n): one row and one output; 6-row and 16-output edges; inputs in 2 blocks (1000)
+    // and 3 (1537); a product split by panels (n 300) and one split by rows (n 20, 3000 rows).
+    @Test(arguments: [(1, 16, 1), (5, 7, 17), (13, 100, 33), (61, 1000, 70), (7, 1537, 16),
+                      (100, 800, 300), (3000, 64, 20)])
+    func matchesADoubleProduct(m: Int, k: Int, n: Int) {
+        let x = values(m * k, seed: 1), weight = values(n * k, seed: 2)
+        let bias = values(n, seed: 3), residual = values(m * n, seed: 4)
+        let packed = packedForLinear(Tensor(shape: [n, k], values: weight))
+        if n * k >= 4096 { #expect((packed.packedWeight != nil) == Self.packs) }
+        let input = Tensor(shape: [m, k], values: x), rest = Tensor(shape: [m, n], values: residual)
+        let cases: [(String, Tensor?, Tensor?)] = [("plain", nil, nil), ("bias", Tensor(shape: [n], values: bias), nil),
+                                                   ("bias + residual", Tensor(shape: [n], values: bias), rest),
+                                                   ("residual", nil, rest)]
+        for (name, b, r) in cases {
+            let out = linear(input, weight: packed, bias: b, adding: r).toArray()
+            let expected = reference(x, weight, b == nil ? nil : bias, r == nil ? nil : residual, m: m, n: n, k: k)
+            let worst = out.indices.max { abs(out[$0] - expected.values[$0]) / expected.bounds[$0] < abs(out[$1] - expected.values[$1]) / expected.bounds[$1] }!
+            #expect(abs(out[worst] - expected.values[worst]) <= expected.bounds[worst],
+                    "\(name) [\(m), \(k)] x [\(n), \(k)]: element \(worst) is \(out[worst]), expected \(expected.values[worst])")
+        }
+    }
+
+    // The packing belongs to the whole weight: a slice or a transposed view of it is read by
+    // its values.
+    @Test func viewsOfAPackedWeightUseTheirOwnValues() {
+        let (n, k, m) = (64, 64, 9)
+        let weight = values(n * k, seed: 5), x = values(m * k, seed: 6)
+        let packed = packedForLinear(Tensor(shape: [n, k], values: weight))
+        let input = Tensor(shape: [m, k], values: x)
+
+        let slice = packed.sliced(0, 16..<40)
+        #expect(slice.packedWeight == nil)
+        let sliced = linear(input, weight: slice, bias: nil).toArray()
+        let sliceReference = reference(x, Array(weight[(16 * k)..<(40 * k)]), nil, nil, m: m, n: 24, k: k)
+        for i in sliced.indices { #expect(abs(sliced[i] - sliceReference.values[i]) <= sliceReference.bounds[i]) }
+
+        let transposed = packed.permuted([1, 0])
+        #expect(transposed.packedWeight == nil)
+        let flipped = linear(input, weight: transposed, bias: nil).toArray()
+        let transposedValues = (0..<(n * k)).map { weight[($0 % k) * k + $0 / k] }
+        let flippedReference = reference(x, transposedValues, nil, nil, m: m, n: n, k: k)
+        for i in flipped.indices { #expect(abs(flipped[i] - flippedReference.values[i]) <= flippedReference.bounds[i]) }
+    }
+}
