@@ -7,9 +7,12 @@ public struct Linear<B: Backend>: Sendable {
     public let weight: B.Value
     public let bias: B.Value?
 
-    public init(_ w: Weights<B>, input: Int, output: Int, bias: Bool = true) throws {
+    /// `packed: false` keeps the plain weight, for a layer whose weight is also read as a tensor
+    /// (the backend may otherwise keep it only in the form its product reads, `linearWeight`).
+    public init(_ w: Weights<B>, input: Int, output: Int, bias: Bool = true, packed: Bool = true) throws {
         backend = w.backend
-        weight = backend.linearWeight(try w("weight", [output, input]))
+        let weight = try w("weight", [output, input])
+        self.weight = packed ? backend.linearWeight(weight) : weight
         self.bias = bias ? try w("bias", [output]) : nil
     }
 

@@ -45,10 +45,11 @@ struct DecoderAttention<B: Backend>: Sendable {
             throw SamError.unrecognized(file: w.reader.stateDict.path,
                                         reason: "'\(w.prefix)q_proj.weight' has \(internalDim) outputs, not a multiple of \(heads) heads")
         }
-        qProj = try Linear(w.scope("q_proj"), input: embeddingDim, output: internalDim)
-        kProj = try Linear(w.scope("k_proj"), input: embeddingDim, output: internalDim)
-        vProj = try Linear(w.scope("v_proj"), input: embeddingDim, output: internalDim)
-        outProj = try Linear(w.scope("out_proj"), input: internalDim, output: embeddingDim)
+        // Plain weights: they are also split into the per-head weights below.
+        qProj = try Linear(w.scope("q_proj"), input: embeddingDim, output: internalDim, packed: false)
+        kProj = try Linear(w.scope("k_proj"), input: embeddingDim, output: internalDim, packed: false)
+        vProj = try Linear(w.scope("v_proj"), input: embeddingDim, output: internalDim, packed: false)
+        outProj = try Linear(w.scope("out_proj"), input: internalDim, output: embeddingDim, packed: false)
         let d = internalDim / heads
         let b = backend
         qHeads = b.reshape(qProj.weight, [1, heads, d, embeddingDim])

@@ -38,7 +38,11 @@ public struct Tensor: Sendable {
     }
 
     /// The first element; with a contiguous tensor, all of them in row-major order.
-    public var pointer: UnsafeMutablePointer<Float> { storage.pointer + offset }
+    public var pointer: UnsafeMutablePointer<Float> {
+        precondition(storage.packedWeight == nil,
+                     "a weight packed for linear at load (Backend.linearWeight) keeps no plain values; read them before packing")
+        return storage.pointer + offset
+    }
 
     public var rank: Int { shape.count }
     public var count: Int { shape.reduce(1, *) }

@@ -9,7 +9,8 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
-    /// The same values packed for `linear` (a weight given to `linearWeight`), when they are.
+    /// A linear weight packed for `linear` (`Backend.linearWeight`): this storage then holds the
+    /// packed panels only, and the plain values are gone (`Tensor.pointer` refuses them).
     let packedWeight: PackedWeight?
     private let owner: Owner
 
@@ -30,15 +31,25 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     /// Storage that borrows `count` floats at `pointer` inside memory `owner` keeps alive.
-    public convenience init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
-        self.init(borrowing: pointer, count: count, owner: owner, packed: nil)
-    }
-
-    init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject, packed: PackedWeight?) {
+    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = pointer
         self.count = count
-        packedWeight = packed
+        packedWeight = nil
         self.owner = .borrowed(owner)
+    }
+
+    /// Whether these are floats of a memory-mapped file (clean pages the kernel can drop and read again).
+    var isMapped: Bool {
+        if case let .borrowed(owner) = owner { return owner is MappedFile }
+        return false
+    }
+
+    /// The storage of a packed linear weight.
+    init(packed: PackedWeight) {
+        pointer = packed.panels
+        count = packed.count
+        packedWeight = packed
+        owner = .borrowed(packed)
     }
 
     deinit {

@@ -8,16 +8,26 @@ import Glibc
 final class PackedWeight: Sendable {
     let outputs: Int
     let inputs: Int
+    /// Floats in `panels`.
+    let count: Int
     // Written once in init, read-only afterwards.
     nonisolated(unsafe) let panels: UnsafeMutablePointer<Float>
 
     init(_ weight: Tensor) {
         precondition(weight.rank == 2 && weight.isContiguous, "PackedWeight of a \(weight.shape) view")
         (outputs, inputs) = (weight.shape[0], weight.shape[1])
-        let count = max(cgemm_packed_count(outputs, inputs), 1)
+        count = max(cgemm_packed_count(outputs, inputs), 1)
         panels = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)
         cgemm_pack_weight(weight.pointer, outputs, inputs, panels)
+        // The plain values are not read again. Pages of a checkpoint's mapping that packing read
+        // would otherwise stay resident beside the packed copy; MADV_PAGEOUT drops them (clean
+        // file pages: one read again, by a neighbouring tensor, comes back from the file).
+        guard weight.storage.isMapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: weight.pointer) + page - 1) & ~(page - 1)
+        let end = (Int(bitPattern: weight.pointer + weight.count)) & ~(page - 1)
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, 21 /* MADV_PAGEOUT */) }
     }
 
     deinit { panels.deallocate() }
@@ -28,20 +38,21 @@ final class PackedWeight: Sendable {
 let packsWeights = kernels.name == KernelSet.avx2.name
     && getenv("SEGWATCH_GEMM").map { String(cString: $0) } != "openblas"
 
-/// `weight` carrying a packed copy for `linear`, when this CPU packs and the weight is large
-/// enough for the copy to pay; otherwise `weight` itself.
+/// `weight` packed for `linear` when this CPU packs and the weight is large enough to pay:
+/// a tensor of the same shape whose storage is the packed panels alone (the plain values are
+/// released with `weight`, so a model does not hold its linear weights twice); otherwise `weight`.
 func packedForLinear(_ weight: Tensor) -> Tensor {
     guard packsWeights, weight.rank == 2, weight.isContiguous, weight.count >= 4096 else { return weight }
-    let storage = TensorStorage(borrowing: weight.pointer, count: weight.count, owner: weight.storage,
-                                packed: PackedWeight(weight))
-    return Tensor(shape: weight.shape, storage: storage)
+    return Tensor(shape: weight.shape, storage: TensorStorage(packed: PackedWeight(weight)))
 }
 
 extension Tensor {
-    /// The packed copy of this weight, when this view is the whole of what was packed.
+    /// The packed weight this tensor is, if it is one. A view of it (a slice, a transpose)
+    /// cannot be read at all: its storage has no plain values.
     var packedWeight: PackedWeight? {
-        guard let packed = storage.packedWeight, offset == 0, shape == [packed.outputs, packed.inputs], isContiguous
-        else { return nil }
+        guard let packed = storage.packedWeight else { return nil }
+        precondition(offset == 0 && shape == [packed.outputs, packed.inputs] && isContiguous,
+                     "a view \(shape) of a weight packed for linear: its plain values are not kept")
         return packed
     }
 }
