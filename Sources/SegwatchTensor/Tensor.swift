@@ -39,8 +39,9 @@ public struct Tensor: Sendable {
 
     /// The first element; with a contiguous tensor, all of them in row-major order.
     public var pointer: UnsafeMutablePointer<Float> {
-        precondition(storage.packedWeight == nil,
-                     "a weight packed for linear at load (Backend.linearWeight) keeps no plain values; read them before packing")
+        // Checked in debug builds only: this is read in inner loops.
+        assert(storage.packedWeight == nil,
+               "a weight packed for linear at load (Backend.linearWeight) keeps no plain values; read them before packing")
         return storage.pointer + offset
     }
 
