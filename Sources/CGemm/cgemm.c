@@ -23,10 +23,6 @@ static long k_block_size(long k) { long blocks = k_blocks(k); return (k + blocks
 
 size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
-void cgemm_pack_weight(const float *weight, long n, long k, float *packed) {
-    cgemm_pack_strided(weight, n, k, k, 1, packed);
-}
-
 void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed) {
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
@@ -42,6 +38,9 @@ void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long
         }
     }
 }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 /// The packed activations' buffer, one per thread, kept for the thread's life.
 static pthread_key_t workspace_key;
@@ -78,9 +77,6 @@ static void pack_activations(const float *a, long lda, long r0, long r1, long k0
         }
     }
 }
-
-#if defined(__x86_64__)
-#include <immintrin.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
 

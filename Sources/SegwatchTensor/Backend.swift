@@ -29,8 +29,9 @@ public protocol Backend: Sendable {
     /// `x weight^T + bias + residual`: the residual is where the product accumulates, so a
     /// transformer's skip connection costs no pass of its own.
     func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value
-    /// A linear layer's `[out, in]` weight as `linear` reads it fastest, done once at load: the
-    /// same values, which the CPU backend also keeps packed for its own product.
+    /// A linear layer's `[out, in]` weight as `linear` reads it fastest, done once at load. The
+    /// result is only for `linear`: the CPU backend keeps the weight packed for its own product
+    /// and drops the plain values.
     func linearWeight(_ weight: Value) -> Value
     func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
     /// Depthwise `conv2d` on channels-last `[batch, H, W, C]` input, giving `[batch, outH, outW, C]`.

@@ -9,9 +9,6 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
-    /// A linear weight packed for `linear` (`Backend.linearWeight`): this storage then holds the
-    /// packed panels only, and the plain values are gone (`Tensor.pointer` refuses them).
-    let packedWeight: PackedWeight?
     private let owner: Owner
 
     private enum Owner {
@@ -26,7 +23,6 @@ public final class TensorStorage: @unchecked Sendable {
         if zeroed { raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1)) }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
-        packedWeight = nil
         owner = .pool(pool, capacity: capacity)
     }
 
@@ -34,7 +30,6 @@ public final class TensorStorage: @unchecked Sendable {
     public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = pointer
         self.count = count
-        packedWeight = nil
         self.owner = .borrowed(owner)
     }
 
@@ -48,8 +43,14 @@ public final class TensorStorage: @unchecked Sendable {
     init(packed: PackedWeight) {
         pointer = packed.panels
         count = packed.count
-        packedWeight = packed
         owner = .borrowed(packed)
+    }
+
+    /// The packed linear weight this storage is (`Backend.linearWeight`), if it is one: it then
+    /// holds the packed panels only, and the plain values are gone.
+    var packedWeight: PackedWeight? {
+        if case let .borrowed(owner) = owner { return owner as? PackedWeight }
+        return nil
     }
 
     deinit {

@@ -3,21 +3,18 @@
 
 #include <stddef.h>
 
-/// Floats in a packed `[n, k]` weight (`cgemm_pack_weight`): `n` rounded up to 16.
+/// Floats in a packed `[n, k]` weight (`cgemm_pack_strided`): `n` rounded up to 16.
 size_t cgemm_packed_count(long n, long k);
 
-/// Packs a row-major `[n, k]` linear weight for `cgemm_packed_product`: per block of inputs
-/// (`k` split into equal blocks of at most 768), panels of 16 outputs, each `[block, 16]`;
-/// outputs past `n` are zero.
-void cgemm_pack_weight(const float *weight, long n, long k, float *packed);
-
-/// `cgemm_pack_weight` of any strided matrix: output `j`'s input `i` is `weight[j * n_stride + i * k_stride]`
-/// (a linear weight is `n_stride = k, k_stride = 1`; attention's values `[keys, d]` are `1, ld`).
+/// Packs an `[n, k]` weight for `cgemm_packed_product`: per block of inputs (`k` split into equal
+/// blocks of at most 768), panels of 16 outputs, each `[block, 16]`; outputs past `n` are zero.
+/// Output `j`'s input `i` is `weight[j * n_stride + i * k_stride]`: a row-major linear weight is
+/// `n_stride = k, k_stride = 1`; attention's values `[keys, d]` are `1, ld`.
 void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed);
 
 /// `c[rows, columns] = alpha * a[rows, 0..<k] * weight[columns, 0..<k]^T + bias[columns] + residual[rows, columns]`
 /// for rows `row_begin..<row_end` and the outputs of panels `panel_begin..<panel_end` (16 each; the
-/// last may be partial), with `weight` packed by `cgemm_pack_weight` for `n` outputs. `bias` and
+/// last may be partial), with `weight` packed by `cgemm_pack_strided` for `n` outputs. `bias` and
 /// `residual` (rows `ldr` apart, and may be `c` itself) may be NULL. AVX2 and FMA: call only where
 /// the CPU has them.
 void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,

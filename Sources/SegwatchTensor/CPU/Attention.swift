@@ -58,8 +58,12 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     /// Keys and values packed for the AVX2 product, once per head (where OpenBLAS would pack
     /// them again for every tile), when a head runs on one thread.
     struct PackedHead {
-        let keys: UnsafeMutablePointer<Float>
-        let values: UnsafeMutablePointer<Float>
+        let keys: Tensor, values: Tensor
+
+        init(keys count: Int, depth: Int, valueDepth: Int) {
+            keys = Tensor(uninitialized: [cgemm_packed_count(count, depth)])
+            values = Tensor(uninitialized: [cgemm_packed_count(valueDepth, count)])
+        }
     }
 
     /// One head: tiles of scores, their terms and softmax, then the tile's share of the output.
@@ -69,14 +73,14 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
         let vBase = v.pointer + b * v.strides[0] + h * v.strides[1]
         let biasBase = bias.map { $0.pointer + ($0.rank == 4 ? (b * heads + h) : h) * queries * keys }
         if let packed {
-            cgemm_pack_strided(kBase, keys, depth, k.strides[2], 1, packed.keys)
-            cgemm_pack_strided(vBase, valueDepth, keys, 1, v.strides[2], packed.values)
+            cgemm_pack_strided(kBase, keys, depth, k.strides[2], 1, packed.keys.pointer)
+            cgemm_pack_strided(vBase, valueDepth, keys, 1, v.strides[2], packed.values.pointer)
         }
         for start in stride(from: 0, to: queries, by: tile) {
             let rows = min(tile, queries - start)
             let output = result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth
             if let packed {
-                cgemm_packed_product(0, rows, keys, depth, qBase + start * q.strides[2], q.strides[2], packed.keys,
+                cgemm_packed_product(0, rows, keys, depth, qBase + start * q.strides[2], q.strides[2], packed.keys.pointer,
                                      0, (keys + 15) / 16, options.scale, scores, keys, nil, nil, 0)
             } else {
                 sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
@@ -105,7 +109,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             }
             if parallelRows { parallelFor(rows, grain: 4, finish) } else { finish(0..<rows) }
             if let packed {
-                cgemm_packed_product(0, rows, valueDepth, keys, scores, keys, packed.values, 0, (valueDepth + 15) / 16, 1,
+                cgemm_packed_product(0, rows, valueDepth, keys, scores, keys, packed.values.pointer, 0, (valueDepth + 15) / 16, 1,
                                      output, heads * valueDepth, nil, nil, 0)
             } else {
                 sgemm(m: rows, n: valueDepth, k: keys, a: scores, lda: keys, b: vBase, ldb: v.strides[2],
@@ -120,9 +124,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
         // threads inside a head.
         parallelFor(items) { range in
             let scores = Tensor(uninitialized: [tile, keys])
-            let keysPacked = Tensor(uninitialized: [packsWeights ? cgemm_packed_count(keys, depth) : 0])
-            let valuesPacked = Tensor(uninitialized: [packsWeights ? cgemm_packed_count(valueDepth, keys) : 0])
-            let packed = packsWeights ? PackedHead(keys: keysPacked.pointer, values: valuesPacked.pointer) : nil
+            let packed = packsWeights ? PackedHead(keys: keys, depth: depth, valueDepth: valueDepth) : nil
             for item in range { attendHead(item / heads, item % heads, scores: scores.pointer, parallelRows: false, packed: packed) }
         }
     } else {

@@ -19,7 +19,7 @@ final class PackedWeight: Sendable {
         count = max(cgemm_packed_count(outputs, inputs), 1)
         panels = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)
-        cgemm_pack_weight(weight.pointer, outputs, inputs, panels)
+        cgemm_pack_strided(weight.pointer, outputs, inputs, inputs, 1, panels)
         // The plain values are not read again. Pages of a checkpoint's mapping that packing read
         // would otherwise stay resident beside the packed copy; MADV_PAGEOUT drops them (clean
         // file pages: one read again, by a neighbouring tensor, comes back from the file).
@@ -68,7 +68,7 @@ func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWe
         cgemm_packed_product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
                              panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc)
     }
-    if CPUThreads.count == 1 || m * n * k < sgemmSplitThreshold || insideParallelRegion {
+    if m * n * k < sgemmSplitThreshold {
         call(0..<m, 0..<panels)
     } else if panels >= 2 * CPUThreads.count {
         parallelFor(panels) { call(0..<m, $0) }

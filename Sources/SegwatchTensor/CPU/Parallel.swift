@@ -45,10 +45,9 @@ func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         let ran = WorkerPool.shared.run(chunks: threads) { thread in
             let start = thread * chunk, end = min(count, start + chunk)
             guard start < end else { return }
-            let outer = insideParallelRegion
             markParallelRegion(true)
             body(start..<end)
-            markParallelRegion(outer)
+            markParallelRegion(false)
         }
         if ran { return }
     }
