@@ -5,6 +5,7 @@
 // they go into six-row slivers so that the tile's loop walks two pointers (reading six rows in
 // place, the compilers keep the row pointers in memory and the loop is a quarter slower).
 #include "cgemm.h"
+#include "internal.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -12,8 +13,6 @@
 #include <string.h>
 
 enum {
-    MR = 6,           // rows per register tile
-    NR = 16,          // outputs per panel
     KC_MAX = 768,     // inputs per block: a panel's block, 48 KB, streams from L2
     A_BLOCK = 163840, // floats of packed activations per block (640 KB, in L2 with the panel)
 };
@@ -42,12 +41,12 @@ void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/// The packed activations' buffer, one per thread, kept for the thread's life.
+/// The packed activations' buffer.
 static pthread_key_t workspace_key;
 static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
 static void make_workspace_key(void) { pthread_key_create(&workspace_key, free); }
 
-static float *workspace(size_t floats) {
+float *cgemm_workspace(size_t floats) {
     pthread_once(&workspace_once, make_workspace_key);
     size_t *buffer = pthread_getspecific(workspace_key);
     if (buffer && buffer[0] >= floats) return (float *)(buffer + 8);
@@ -60,13 +59,16 @@ static float *workspace(size_t floats) {
     return (float *)(buffer + 8);
 }
 
-/// Rows `r0..<r1` of `a`, inputs `k0..<k0 + kc`, as slivers `[tile][kc][MR]`; rows past r1 are zero.
-/// Written in order, reading the tile's rows side by side: six sequential streams.
-static void pack_activations(const float *a, long lda, long r0, long r1, long k0, long kc, float *out) {
-    static const float zeros[KC_MAX] = {0};
+void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, long kc, float *out) {
     for (long i0 = r0; i0 < r1; i0 += MR) {
+        if (r1 - i0 < MR) {
+            // The last, partial sliver: the rows past r1 are zero.
+            for (long i = 0; i < kc; i++, out += MR)
+                for (long r = 0; r < MR; r++) out[r] = i0 + r < r1 ? a[(size_t)(i0 + r) * lda + k0 + i] : 0;
+            break;
+        }
         const float *rows[MR];
-        for (long r = 0; r < MR; r++) rows[r] = i0 + r < r1 ? a + (size_t)(i0 + r) * lda + k0 : zeros;
+        for (long r = 0; r < MR; r++) rows[r] = a + (size_t)(i0 + r) * lda + k0;
         for (long i = 0; i < kc; i++, out += MR) {
             out[0] = rows[0][i];
             out[1] = rows[1][i];
@@ -77,8 +79,6 @@ static void pack_activations(const float *a, long lda, long r0, long r1, long k0
         }
     }
 }
-
-#define TARGET __attribute__((target("avx2,fma")))
 
 #define STORE(r)                                                                              \
     if (rows > r) {                                                                           \
@@ -142,14 +142,14 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
     long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
     if (tiles_max < 1) tiles_max = 1;
     long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
-    float *sliver = workspace((size_t)block_tiles * MR * kc_max);
+    float *sliver = cgemm_workspace((size_t)block_tiles * MR * kc_max);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
         const float *weights = packed + (size_t)k0 * panels * NR;
         int first = k0 == 0;
         for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
             long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
-            pack_activations(a, lda, r0, r1, k0, kc, sliver);
+            cgemm_pack_slivers(a, lda, r0, r1, k0, kc, sliver);
             long block_tiles_here = (r1 - r0 + MR - 1) / MR;
             // The next panel's block is fetched a share per tile while this one is in use.
             long lines = kc * NR * (long)sizeof(float) / 64, per_tile = (lines + block_tiles_here - 1) / block_tiles_here;

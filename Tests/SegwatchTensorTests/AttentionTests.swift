@@ -1,4 +1,5 @@
-import SegwatchTensor
+import Foundation
+@testable import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
@@ -70,5 +71,75 @@ struct AttentionTests {
         let whole = matmul(softmax(scores), v).permuted([0, 2, 1, 3]).reshaped([batch, tokens, heads * depth])
         let comparison = compare(tiled, whole, atol: 1e-5, name: "tiled attention")
         #expect(comparison.passed, "\(comparison)")
+    }
+
+    // Guards the fused head (cgemm_attention_head), which attention takes without mask or
+    // terms where weights are packed (x86-64-v3): against softmax(scale q k^T) v in double
+    // precision, at queries not a multiple of 16 (one, 17, a ViT's 197), keys not a multiple of
+    // 6 (one key, 7, 300), depths that fill no vector (13) and value depths unlike the keys'
+    // (5, 70), on strided views of one buffer as a fused qkv projection gives them.
+    @Test(arguments: [(1, 2, 1, 1, 8, 8), (2, 3, 197, 197, 64, 64), (1, 2, 17, 7, 13, 5), (1, 4, 33, 300, 16, 70)])
+    func unmaskedEqualsDoublePrecision(batch: Int, heads: Int, queries: Int, keys: Int, depth: Int, valueDepth: Int) throws {
+        let width = queries * depth + keys * (depth + valueDepth)  // one token's q, k and v for all heads, as [q | k | v]
+        let values = (0..<(batch * heads * width)).map { Float(($0 &* 2654435761) % 2001) / 1000 - 1 }
+        let buffer = Tensor(shape: [batch * heads * width], values: values)
+        // [B, heads, N, d] views, rows `heads * d` apart as in a [B, N, heads * d] projection.
+        func view(_ offset: Int, _ count: Int, _ d: Int) -> Tensor {
+            Tensor(shape: [batch, heads, count, d], strides: [heads * width, d, heads * d, 1],
+                   offset: offset * heads, storage: buffer.storage)
+        }
+        let q = view(0, queries, depth), k = view(queries * depth, keys, depth), v = view(queries * depth + keys * depth, keys, valueDepth)
+        let scale: Float = 0.37
+        let result = attention(q: q, k: k, v: v, .init(scale: scale))
+        #expect(result.shape == [batch, queries, heads * valueDepth])
+        let (qs, ks, vs, out) = (q.toArray(), k.toArray(), v.toArray(), result.toArray())
+        // A score's rounding is a few ulps of its terms' magnitudes, and moves the output by as
+        // much times the values' spread: the bound allows 8 ulps of each.
+        let spread = Double(vs.map(abs).max() ?? 0), ulp = Double(Float.ulpOfOne)
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let item = b * heads + h
+                for i in 0..<queries {
+                    var magnitude = 0.0
+                    var scores: [Double] = (0..<keys).map { j in
+                        var (dot, size) = (0.0, 0.0)
+                        for x in 0..<depth {
+                            let term = Double(qs[(item * queries + i) * depth + x]) * Double(ks[(item * keys + j) * depth + x])
+                            (dot, size) = (dot + term, size + abs(term))
+                        }
+                        magnitude = max(magnitude, Double(scale) * size)
+                        return Double(scale) * dot
+                    }
+                    let top = scores.max()!
+                    scores = scores.map { Foundation.exp($0 - top) }
+                    let sum = scores.reduce(0, +)
+                    let bound = 8 * ulp * (2 * magnitude + 1) * spread
+                    for d in 0..<valueDepth {
+                        var weighted = 0.0
+                        for j in 0..<keys { weighted += scores[j] * Double(vs[(item * keys + j) * valueDepth + d]) }
+                        let got = Double(out[(b * queries + i) * heads * valueDepth + h * valueDepth + d])
+                        #expect(abs(got - weighted / sum) <= bound, "head \(item), query \(i), channel \(d): \(got) for \(weighted / sum)")
+                    }
+                }
+            }
+        }
+    }
+
+    // The fused head as torch: NaN in a query row makes that row NaN (and no other); no keys
+    // gives zeros.
+    @Test func unmaskedNaNAndNoKeys() {
+        var values: [Float] = (0..<(2 * 20 * 8)).map { Float($0 % 11) / 10 - 0.5 }
+        values[3 * 8 + 2] = .nan  // head 0, query 3
+        let q = Tensor(shape: [1, 2, 20, 8], values: values)
+        let kv = Tensor(shape: [1, 2, 20, 8], values: (0..<(2 * 20 * 8)).map { Float($0 % 7) / 7 })
+        let out = attention(q: q, k: kv, v: kv, .init(scale: 0.5)).toArray()  // [1, 20, 2 * 8]
+        for i in 0..<20 {
+            for c in 0..<16 {
+                let value = out[i * 16 + c]
+                #expect(value.isNaN == (i == 3 && c < 8), "query \(i), channel \(c): \(value)")
+            }
+        }
+        let none = Tensor(shape: [1, 2, 0, 8], values: [])
+        #expect(attention(q: q, k: none, v: none, .init(scale: 0.5)).toArray().allSatisfy { $0 == 0 })
     }
 }

@@ -21,4 +21,12 @@ void cgemm_packed_product(long row_begin, long row_end, long n, long k, const fl
                           const float *packed, long panel_begin, long panel_end,
                           float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr);
 
+/// One head of attention without mask or additive terms: for each of `queries` rows of `q`,
+/// `out[i, 0..<value_depth] = softmax_j(scale * q[i] . k[j]) v[j]` over `keys` rows of `k` and `v`
+/// (`depth` and `value_depth` wide; rows `ldq`, `ldk`, `ldv`, `ldo` floats apart). AVX2 and
+/// FMA: call only where the CPU has them.
+void cgemm_attention_head(long queries, long keys, long depth, long value_depth, float scale,
+                          const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                          float *out, long ldo);
+
 #endif

@@ -28,7 +28,8 @@ let attentionTile = 128
 /// heads already recombined as every reference model does next.
 ///
 /// Computed head by head and `attentionTile` query rows at a time, so the scores of 4096 tokens
-/// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`.
+/// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`. Without a
+/// mask or terms, on the AVX2 kernels, a head is one fused pass instead (`cgemm_attention_head`).
 public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be [B, heads, N, d]")
     let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
@@ -51,6 +52,21 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
                      "attention: relative-position terms \(relative.height.shape), \(relative.width.shape) for \(keys) keys")
     }
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
+    let items = batch * heads
+    if packsWeights, bias == nil, relative == nil, !options.causal, items >= CPUThreads.count {
+        // A ViT's attention: each head in one fused pass (cgemm_attention_head), heads in parallel.
+        parallelFor(items) { range in
+            for item in range {
+                let (b, h) = (item / heads, item % heads)
+                cgemm_attention_head(queries, keys, depth, valueDepth, options.scale,
+                                     q.pointer + b * q.strides[0] + h * q.strides[1], q.strides[2],
+                                     k.pointer + b * k.strides[0] + h * k.strides[1], k.strides[2],
+                                     v.pointer + b * v.strides[0] + h * v.strides[1], v.strides[2],
+                                     result.pointer + b * queries * heads * valueDepth + h * valueDepth, heads * valueDepth)
+            }
+        }
+        return result
+    }
     // Up to two tiles' worth of queries run as one: a second tile would pack k and v again for
     // a few rows (ViT's 197 tokens), and the scores still fit in cache.
     let tile = queries <= 2 * attentionTile ? queries : attentionTile
@@ -118,7 +134,6 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
         }
     }
 
-    let items = batch * heads
     if items >= CPUThreads.count {
         // Heads in parallel, each on one thread (its products included): no hand-over between
         // threads inside a head.
