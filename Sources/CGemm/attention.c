@@ -14,28 +14,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-/// `e^x` for softmax's `x <= 0`: Cephes' `expf` polynomial after splitting off a power of two
-/// (as `exp` in the AVX2 kernels), within 2 ulp; below -87.3, where `e^x` leaves the normal
-/// floats, it returns `e^-87.3` (nothing next to the maximum's 1). NaN stays NaN.
-TARGET static inline __m256 exp_nonpositive(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x);  // NaN in x is returned as it is
-    __m256 magic = _mm256_set1_ps(12582912.f);          // 1.5 * 2^23: rounds to an integer in the low bits
-    __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), magic);
-    __m256 n = _mm256_sub_ps(shifted, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
-    __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(1.9875691500e-4f), _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
-    // 2^n from n's bits: n >= -126 after the clamp, so one power is a normal float.
-    __m256i bits = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000 - 127));
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23)));
-}
+#include "vector_math.h"
 
 #define ROW(r)                                                                                \
     x = _mm256_broadcast_ss(a + r);                                                           \
@@ -54,7 +33,7 @@ TARGET static inline __m256 exp_nonpositive(__m256 x) {
 
 /// Rows `0..<rows` of `c [MR][NR]` = one sliver `a [kc][MR]` times the panel `b [kc][NR]`; with
 /// `m0` and `m1`, their lanes also take the maximum over the rows stored.
-TARGET static inline void panel_tile(long kc, const float *a, const float *b, float *c, long rows, __m256 *m0, __m256 *m1) {
+TARGET __attribute__((always_inline)) static inline void panel_tile(long kc, const float *a, const float *b, float *c, long rows, __m256 *m0, __m256 *m1) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #pragma clang loop unroll_count(4)

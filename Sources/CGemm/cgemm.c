@@ -39,7 +39,7 @@ void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "vector_math.h"
 
 /// The packed activations' buffer.
 static pthread_key_t workspace_key;
@@ -80,15 +80,26 @@ void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, lon
     }
 }
 
+/// The tile's epilogue for row `r`: alpha, then the start (`c` when accumulating, else the
+/// residual) and the bias, then the activation (given only with the last block of inputs).
 #define STORE(r)                                                                              \
     if (rows > r) {                                                                           \
         float *q = c + r * ldc;                                                               \
         const float *start = accumulate ? q : residual ? residual + r * ldr : NULL;           \
-        if (columns == NR) {                                                                  \
-            if (alpha != 1) {                                                                 \
-                c##r##0 = _mm256_mul_ps(_mm256_set1_ps(alpha), c##r##0);                       \
-                c##r##1 = _mm256_mul_ps(_mm256_set1_ps(alpha), c##r##1);                       \
-            }                                                                                 \
+        if (alpha != 1) {                                                                     \
+            c##r##0 = _mm256_mul_ps(_mm256_set1_ps(alpha), c##r##0);                           \
+            c##r##1 = _mm256_mul_ps(_mm256_set1_ps(alpha), c##r##1);                           \
+        }                                                                                     \
+        float spill[NR];                                                                      \
+        if (columns < NR) {                                                                   \
+            /* c, start and bias have only `columns` values: added lane by lane. */           \
+            _mm256_storeu_ps(spill, c##r##0);                                                 \
+            _mm256_storeu_ps(spill + 8, c##r##1);                                             \
+            for (long j = 0; j < columns; j++)                                                \
+                spill[j] += (start ? start[j] : 0) + (bias ? bias[j] : 0);                    \
+            c##r##0 = _mm256_loadu_ps(spill);                                                 \
+            c##r##1 = _mm256_loadu_ps(spill + 8);                                             \
+        } else {                                                                              \
             if (start) {                                                                      \
                 c##r##0 = _mm256_add_ps(_mm256_loadu_ps(start), c##r##0);                      \
                 c##r##1 = _mm256_add_ps(_mm256_loadu_ps(start + 8), c##r##1);                  \
@@ -97,14 +108,21 @@ void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, lon
                 c##r##0 = _mm256_add_ps(_mm256_loadu_ps(bias), c##r##0);                       \
                 c##r##1 = _mm256_add_ps(_mm256_loadu_ps(bias + 8), c##r##1);                   \
             }                                                                                 \
+        }                                                                                     \
+        if (activation == CGEMM_QUICK_GELU) {                                                 \
+            c##r##0 = quick_gelu256(c##r##0);                                                 \
+            c##r##1 = quick_gelu256(c##r##1);                                                 \
+        } else if (activation == CGEMM_GELU) {                                                \
+            c##r##0 = gelu256(c##r##0);                                                       \
+            c##r##1 = gelu256(c##r##1);                                                       \
+        }                                                                                     \
+        if (columns == NR) {                                                                  \
             _mm256_storeu_ps(q, c##r##0);                                                     \
             _mm256_storeu_ps(q + 8, c##r##1);                                                 \
         } else {                                                                              \
-            float spill[NR];                                                                  \
             _mm256_storeu_ps(spill, c##r##0);                                                 \
             _mm256_storeu_ps(spill + 8, c##r##1);                                             \
-            for (long j = 0; j < columns; j++)                                                \
-                q[j] = alpha * spill[j] + (start ? start[j] : 0) + (bias ? bias[j] : 0);      \
+            for (long j = 0; j < columns; j++) q[j] = spill[j];                               \
         }                                                                                     \
     }
 
@@ -113,12 +131,13 @@ void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, lon
     c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                \
     c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
 
-/// `c[0..<rows][0..<columns] = alpha * a * b + start` for one sliver `a [kc][MR]` and panel block
-/// `b [kc][NR]`, where `start` is `c` itself when accumulating, else `residual` (rows `ldr` apart)
-/// plus `bias`, each when given. The accumulators are named, not an array, so that the compiler
+/// `c[0..<rows][0..<columns] = activation(alpha * a * b + start)` for one sliver `a [kc][MR]` and
+/// panel block `b [kc][NR]`, where `start` is `c` itself when accumulating, else `residual` (rows
+/// `ldr` apart) plus `bias`, each when given. The accumulators are named, not an array, so that the compiler
 /// keeps all twelve in registers.
 TARGET static void tile(long kc, const float *a, const float *b, float *c, long ldc, long rows, long columns,
-                        float alpha, int accumulate, const float *bias, const float *residual, long ldr) {
+                        float alpha, int accumulate, const float *bias, const float *residual, long ldr,
+                        enum cgemm_activation activation) {
     for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -134,7 +153,8 @@ TARGET static void tile(long kc, const float *a, const float *b, float *c, long 
 
 TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
                                  const float *packed, long panel_begin, long panel_end,
-                                 float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr) {
+                                 float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                                 enum cgemm_activation activation) {
     long m = row_end - row_begin;
     if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
@@ -146,7 +166,7 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
         const float *weights = packed + (size_t)k0 * panels * NR;
-        int first = k0 == 0;
+        int first = k0 == 0, last = k0 + kc == k;
         for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
             long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
             cgemm_pack_slivers(a, lda, r0, r1, k0, kc, sliver);
@@ -164,7 +184,8 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
                     long row = r0 + t * MR, rows = r1 - row < MR ? r1 - row : MR;
                     tile(kc, sliver + (size_t)t * MR * kc, b, c + (size_t)row * ldc + p * NR, ldc, rows, columns, alpha, !first,
                          first && bias ? bias + p * NR : NULL,
-                         first && residual ? residual + (size_t)row * ldr + p * NR : NULL, ldr);
+                         first && residual ? residual + (size_t)row * ldr + p * NR : NULL, ldr,
+                         last ? activation : CGEMM_IDENTITY);
                 }
             }
         }
@@ -175,7 +196,8 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
 
 void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
                           const float *packed, long panel_begin, long panel_end,
-                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr) {
+                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                          enum cgemm_activation activation) {
     abort();  // never called: segwatch packs weights only on x86-64 with AVX2
 }
 

@@ -57,7 +57,7 @@ public struct ResidualAttentionBlock<B: Backend>: Sendable {
         let (q, k, v) = projections(norm1(x))
         let attended = backend.attention(q: q, k: k, v: v, AttentionOptions(scale: scale(x), causal: causal))
         let x = outProj(attended, adding: x)
-        return fc2(backend.activate(fc1(norm2(x)), activation), adding: x)
+        return fc2(fc1(norm2(x), activation: activation), adding: x)
     }
 
     /// The last block as ClearCLIP runs it (`clearclip_last_block`): query-query attention,

@@ -20,6 +20,11 @@ public struct Linear<B: Backend>: Sendable {
         backend.linear(x, weight: weight, bias: bias)
     }
 
+    /// `activation(self(x))`, in one pass where the backend can.
+    public func callAsFunction(_ x: B.Value, activation: Activation) -> B.Value {
+        backend.linear(x, weight: weight, bias: bias, activation: activation)
+    }
+
     /// `residual + self(x)`, in one pass.
     public func callAsFunction(_ x: B.Value, adding residual: B.Value) -> B.Value {
         backend.linear(x, weight: weight, bias: bias, adding: residual)

@@ -59,7 +59,7 @@ struct MLPBlock<B: Backend>: Sendable {
     }
 
     func callAsFunction(_ x: B.Value) -> B.Value {
-        lin2(lin1.backend.activate(lin1(x), activation))
+        lin2(lin1(x, activation: activation))
     }
 }
 

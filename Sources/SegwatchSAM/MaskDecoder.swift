@@ -124,7 +124,7 @@ public struct MaskDecoder<B: Backend>: Sendable {
         var x = b.linear(keys, weight: first.weight, bias: first.bias)                        // [b, hw, 4 * C/4]
         x = b.activate(b.layerNorm(b.reshape(x, [batch, grid[0] * grid[1] * 4, transformerDim / 4]),
                                    weight: norm.weight, bias: norm.bias, eps: norm.eps), .gelu)
-        x = b.activate(b.linear(x, weight: second.weight, bias: second.bias), .gelu)           // [b, hw * 4, 4 * C/8]
+        x = b.linear(x, weight: second.weight, bias: second.bias, activation: .gelu)         // [b, hw * 4, 4 * C/8]
         let children = b.reshape(x, [batch, grid[0] * grid[1] * 16, transformerDim / 8])
         let product = b.matmul(hyperIn, b.permute(children, [0, 2, 1]))                         // [b, masks, hw * 16]
         let raster = b.permute(b.reshape(product, [batch, masks, grid[0], grid[1], 2, 2, 2, 2]), [0, 1, 2, 4, 6, 3, 5, 7])

@@ -150,7 +150,7 @@ struct TinyViTMlp<B: Backend>: Sendable {
     }
 
     func callAsFunction(_ x: B.Value) -> B.Value {
-        fc2(backend.activate(fc1(norm(x)), .gelu))
+        fc2(fc1(norm(x), activation: .gelu))
     }
 }
 

@@ -29,6 +29,8 @@ public protocol Backend: Sendable {
     /// `x weight^T + bias + residual`: the residual is where the product accumulates, so a
     /// transformer's skip connection costs no pass of its own.
     func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value
+    /// `activate(linear(x, weight, bias), activation)`, in one pass where the backend can.
+    func linear(_ x: Value, weight: Value, bias: Value?, activation: Activation) -> Value
     /// A linear layer's `[out, in]` weight as `linear` reads it fastest, done once at load. The
     /// result is only for `linear`: the CPU backend keeps the weight packed for its own product
     /// and drops the plain values.
@@ -101,6 +103,10 @@ public struct CPUBackend: Backend {
     public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { SegwatchTensor.matmul(a, b) }
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) -> Tensor {
         SegwatchTensor.linear(x, weight: weight, bias: bias, adding: residual)
+    }
+
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: Activation) -> Tensor {
+        SegwatchTensor.linear(x, weight: weight, bias: bias, activation: activation)
     }
 
     public func linearWeight(_ weight: Tensor) -> Tensor {

@@ -72,6 +72,9 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value {
         timed(key("linear", x, weight)) { base.linear(x, weight: weight, bias: bias, adding: residual) }
     }
+    public func linear(_ x: Value, weight: Value, bias: Value?, activation: Activation) -> Value {
+        timed(key("linear +\(activation)", x, weight)) { base.linear(x, weight: weight, bias: bias, activation: activation) }
+    }
     public func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value {
         let w = base.shape(weight)
         let kind = options.groups > 1 && options.groups == w[0] ? "depthwise" : w[2] == 1 && w[3] == 1 ? "pointwise" : "im2col"

@@ -57,6 +57,27 @@ struct PackedWeightTests {
         }
     }
 
+    // An activation fused into the product's store (GELU, quickGELU) equals the product followed
+    // by the activation's own kernel: at partial panels and rows, with bias and residual, applied
+    // once after the last of 3 blocks of inputs (not per block), and out to where quickGELU's
+    // exponential overflows (outputs below -52).
+    @Test(arguments: [(5, 7, 17, Float(1)), (13, 1537, 33, 1), (61, 1000, 70, 6), (3000, 64, 20, 1)])
+    func fusedActivationMatchesItsKernel(m: Int, k: Int, n: Int, scale: Float) {
+        let input = Tensor(shape: [m, k], values: values(m * k, seed: 11).map { $0 * scale })
+        let weight = packedForLinear(Tensor(shape: [n, k], values: values(n * k, seed: 12)))
+        let bias = Tensor(shape: [n], values: values(n, seed: 13)), rest = Tensor(shape: [m, n], values: values(m * n, seed: 14))
+        for activation in [Activation.gelu, .quickGelu, .relu] {
+            for residual in [nil, rest] {
+                let fused = linear(input, weight: weight, bias: bias, adding: residual, activation: activation).toArray()
+                let separate = activate(linear(input, weight: weight, bias: bias, adding: residual), activation).toArray()
+                for i in fused.indices where !(abs(fused[i] - separate[i]) <= 1e-6 + 4e-6 * abs(separate[i])) {
+                    Issue.record("\(activation) [\(m), \(k)] x [\(n), \(k)]: element \(i) is \(fused[i]), its kernel gives \(separate[i])")
+                    break
+                }
+            }
+        }
+    }
+
     // A packed weight is the panels alone: the plain values go with the tensor they came in,
     // so a model does not hold its linear weights twice.
     @Test(.enabled(if: PackedWeightTests.packs, "weights are packed only with the AVX2 kernels"))

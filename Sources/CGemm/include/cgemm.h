@@ -12,14 +12,22 @@ size_t cgemm_packed_count(long n, long k);
 /// `n_stride = k, k_stride = 1`; attention's values `[keys, d]` are `1, ld`.
 void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed);
 
-/// `c[rows, columns] = alpha * a[rows, 0..<k] * weight[columns, 0..<k]^T + bias[columns] + residual[rows, columns]`
+/// An activation applied as a product's outputs are stored.
+enum cgemm_activation {
+    CGEMM_IDENTITY = 0,
+    CGEMM_QUICK_GELU = 1, // CLIP's x * sigmoid(1.702 x)
+    CGEMM_GELU = 2,       // nn.GELU(): x/2 * (1 + erf(x / sqrt 2))
+};
+
+/// `c[rows, columns] = activation(alpha * a[rows, 0..<k] * weight[columns, 0..<k]^T + bias[columns] + residual[rows, columns])`
 /// for rows `row_begin..<row_end` and the outputs of panels `panel_begin..<panel_end` (16 each; the
 /// last may be partial), with `weight` packed by `cgemm_pack_strided` for `n` outputs. `bias` and
 /// `residual` (rows `ldr` apart, and may be `c` itself) may be NULL. AVX2 and FMA: call only where
 /// the CPU has them.
 void cgemm_packed_product(long row_begin, long row_end, long n, long k, const float *a, long lda,
                           const float *packed, long panel_begin, long panel_end,
-                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr);
+                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                          enum cgemm_activation activation);
 
 /// One head of attention without mask or additive terms: for each of `queries` rows of `q`,
 /// `out[i, 0..<value_depth] = softmax_j(scale * q[i] . k[j]) v[j]` over `keys` rows of `k` and `v`

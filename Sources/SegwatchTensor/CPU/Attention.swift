@@ -97,7 +97,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             let output = result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth
             if let packed {
                 cgemm_packed_product(0, rows, keys, depth, qBase + start * q.strides[2], q.strides[2], packed.keys.pointer,
-                                     0, (keys + 15) / 16, options.scale, scores, keys, nil, nil, 0)
+                                     0, (keys + 15) / 16, options.scale, scores, keys, nil, nil, 0, CGEMM_IDENTITY)
             } else {
                 sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
                       b: kBase, ldb: k.strides[2], transposeB: true, c: scores, ldc: keys)
@@ -126,7 +126,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             if parallelRows { parallelFor(rows, grain: 4, finish) } else { finish(0..<rows) }
             if let packed {
                 cgemm_packed_product(0, rows, valueDepth, keys, scores, keys, packed.values.pointer, 0, (valueDepth + 15) / 16, 1,
-                                     output, heads * valueDepth, nil, nil, 0)
+                                     output, heads * valueDepth, nil, nil, 0, CGEMM_IDENTITY)
             } else {
                 sgemm(m: rows, n: valueDepth, k: keys, a: scores, lda: keys, b: vBase, ldb: v.strides[2],
                       c: output, ldc: heads * valueDepth)

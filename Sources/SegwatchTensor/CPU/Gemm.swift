@@ -134,8 +134,15 @@ private func product(_ m: Int, _ n: Int, _ k: Int,
 
 /// `torch.nn.functional.linear`: `x [..., in]` times `weight [out, in]` transposed, plus `bias [out]`,
 /// plus `residual` (shaped as the result) when given: the product accumulates onto the bias and
-/// residual, written first, so neither costs a pass of its own.
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor? = nil) -> Tensor {
+/// residual, written first, so neither costs a pass of its own. Then `activation`, when given:
+/// applied as the outputs are stored where the product can (GELU and quickGELU on a packed
+/// weight), else in a pass over the result.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor? = nil, activation: Activation? = nil) -> Tensor {
+    if let activation, weight.packedWeight == nil || fusedActivation(activation) == nil {
+        let result = linear(x, weight: weight, bias: bias, adding: residual)
+        activateInPlace(result, activation)
+        return result
+    }
     precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
                  "linear: input \(x.shape) does not match weight \(weight.shape)")
     let inputs = weight.shape[1], outputs = weight.shape[0]
@@ -147,11 +154,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: 
     if let residual { precondition(residual.shape == result.shape, "linear: residual \(residual.shape) for a result of \(result.shape)") }
     let start = (bias: bias?.contiguous(), residual: residual?.contiguous())
     guard rows > 0, outputs > 0 else { return result }
-    if inputs > 0, let packed = weight.packedWeight {
+    if inputs > 0, let packed = weight.packedWeight, let fused = fusedActivation(activation) {
         packedProduct(m: rows, a: x.pointer, lda: inputs, packed, c: c, ldc: outputs,
-                      bias: start.bias?.pointer, residual: start.residual?.pointer)
+                      bias: start.bias?.pointer, residual: start.residual?.pointer, activation: fused)
         return result
     }
+
     let accumulate = start.bias != nil || start.residual != nil
     if accumulate {
         parallelFor(rows, grain: 64) { range in

@@ -57,16 +57,27 @@ extension Tensor {
     }
 }
 
-/// `c = a * weightᵀ + bias + residual` for `m` rows of `a` (row stride `lda`; `residual` shaped
-/// as `c`): over `CPUThreads.count` threads by panels of 16 outputs, each thread packing the
-/// activations it reads; by rows when there are too few panels to share.
+/// The activations the packed product applies as it stores its outputs.
+func fusedActivation(_ activation: Activation?) -> cgemm_activation? {
+    switch activation {
+    case nil: CGEMM_IDENTITY
+    case .quickGelu: CGEMM_QUICK_GELU
+    case .gelu: CGEMM_GELU
+    default: nil
+    }
+}
+
+/// `c = activation(a * weightᵀ + bias + residual)` for `m` rows of `a` (row stride `lda`;
+/// `residual` shaped as `c`): over `CPUThreads.count` threads by panels of 16 outputs, each
+/// thread packing the activations it reads; by rows when there are too few panels to share.
 func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWeight,
-                   c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?) {
+                   c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                   activation: cgemm_activation = CGEMM_IDENTITY) {
     let (n, k) = (weight.outputs, weight.inputs)
     let panels = (n + 15) / 16
     func call(_ rows: Range<Int>, _ panelRange: Range<Int>) {
         cgemm_packed_product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
-                             panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc)
+                             panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc, activation)
     }
     if m * n * k < sgemmSplitThreshold {
         call(0..<m, 0..<panels)
