@@ -16,11 +16,6 @@
 #if defined(__x86_64__)
 #include "vector_math.h"
 
-#define ROW(r)                                                                                \
-    x = _mm256_broadcast_ss(a + r);                                                           \
-    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                \
-    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
-
 #define STORE(r)                                                                              \
     if (rows > r) {                                                                           \
         _mm256_store_ps(c + r * NR, c##r##0);                                                 \
@@ -34,15 +29,7 @@
 /// Rows `0..<rows` of `c [MR][NR]` = one sliver `a [kc][MR]` times the panel `b [kc][NR]`; with
 /// `m0` and `m1`, their lanes also take the maximum over the rows stored.
 TARGET __attribute__((always_inline)) static inline void panel_tile(long kc, const float *a, const float *b, float *c, long rows, __m256 *m0, __m256 *m1) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-#pragma clang loop unroll_count(4)
-    for (long i = 0; i < kc; i++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), x;
-        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
-        a += MR;
-        b += NR;
-    }
+    TILE_ACCUMULATE(kc, a, b)
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 }
 

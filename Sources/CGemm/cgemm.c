@@ -126,28 +126,14 @@ void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, lon
         }                                                                                     \
     }
 
-#define ROW(r)                                                                                \
-    x = _mm256_broadcast_ss(a + r);                                                           \
-    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                \
-    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
-
 /// `c[0..<rows][0..<columns] = activation(alpha * a * b + start)` for one sliver `a [kc][MR]` and
 /// panel block `b [kc][NR]`, where `start` is `c` itself when accumulating, else `residual` (rows
-/// `ldr` apart) plus `bias`, each when given. The accumulators are named, not an array, so that
-/// the compiler keeps all twelve in registers.
+/// `ldr` apart) plus `bias`, each when given.
 TARGET static void tile(long kc, const float *a, const float *b, float *c, long ldc, long rows, long columns,
                         float alpha, int accumulate, const float *bias, const float *residual, long ldr,
                         enum cgemm_activation activation) {
     for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-#pragma clang loop unroll_count(4)
-    for (long i = 0; i < kc; i++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), x;
-        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
-        a += MR;
-        b += NR;
-    }
+    TILE_ACCUMULATE(kc, a, b)
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 }
 

@@ -20,4 +20,29 @@ float *cgemm_workspace(size_t floats);
 /// rows past `r1` in the last sliver are zero. Written in order, reading six rows at a time.
 void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, long kc, float *out);
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TILE_ROW(r)                                                                           \
+    x = _mm256_broadcast_ss(sliver + r);                                                      \
+    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                                                \
+    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
+
+/// The 6x16 register tile's loop, shared by the product's and attention's tiles: declares the
+/// twelve accumulators `c00, c01, ..., c50, c51` (row, half) and adds one sliver `a [kc][MR]`
+/// times one panel `b [kc][NR]` into them. Named variables, not an array, and a macro, not a
+/// function, so that the compiler keeps all twelve in registers for the caller's epilogue.
+#define TILE_ACCUMULATE(kc, a, b)                                                             \
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;  \
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;                  \
+    {                                                                                         \
+        const float *sliver = (a), *panel = (b);                                              \
+        _Pragma("clang loop unroll_count(4)")                                                 \
+        for (long i = 0; i < (kc); i++, sliver += MR, panel += NR) {                          \
+            __m256 b0 = _mm256_load_ps(panel), b1 = _mm256_load_ps(panel + 8), x;             \
+            TILE_ROW(0) TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5)           \
+        }                                                                                     \
+    }
+#endif
+
 #endif
