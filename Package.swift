@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System-library shims. pkg-config finds flags; the Debian -dev packages provide them.
@@ -70,6 +71,12 @@ let package = Package(
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")]),
 
         .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "CFreeType"]),
+        // Running streams: the stream runner, event records and sinks (files, socket, video),
+        // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
+        .target(name: "SegwatchService", dependencies: [
+            "SegwatchMedia", "SegwatchTensor", "SegwatchSAM", "SegwatchPipeline",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .executableTarget(
             name: "segwatch",
@@ -81,8 +88,10 @@ let package = Package(
                 "SegwatchSAM",
                 "SegwatchCLIP",
                 "SegwatchPipeline",
+                "SegwatchService",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -101,6 +110,7 @@ let package = Package(
         .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
+        .testTarget(name: "SegwatchServiceTests", dependencies: ["SegwatchService", "SegwatchPipeline", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.
         .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchMedia", "SegwatchSAM", "SegwatchTestSupport"]),
     ],

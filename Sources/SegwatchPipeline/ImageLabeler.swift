@@ -82,6 +82,10 @@ public struct ImageLabeler<B: Backend>: Sendable {
 
     /// CLIP's dense features of the whole picture resized to `denseGrid`.
     public func denseFeatures(_ picture: RGBImage) -> DenseFeatures {
+        backend.runOnHost { denseFeaturesOnHost(picture) }
+    }
+
+    private func denseFeaturesOnHost(_ picture: RGBImage) -> DenseFeatures {
         let grid = denseGrid(height: picture.height, width: picture.width), patch = clip.config.patchSize
         let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
                                 size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
@@ -92,6 +96,10 @@ public struct ImageLabeler<B: Backend>: Sendable {
     /// Segments, embeds, classifies and maps one picture. `progress(done, total)` follows the
     /// mask generator's batches, the longest part.
     public func label(_ picture: RGBImage, progress: ((Int, Int) -> Void)? = nil) throws -> LabeledPicture {
+        try backend.runOnHost { () throws -> LabeledPicture in try labelOnHost(picture, progress: progress) }
+    }
+
+    private func labelOnHost(_ picture: RGBImage, progress: ((Int, Int) -> Void)?) throws -> LabeledPicture {
         var timings = LabelTimings()
         let masks = try timed(&timings, \.amg) {
             try SamAutomaticMaskGenerator(predictor: SamPredictor(model: sam), options: options.generator).generate(picture, progress: progress)

@@ -45,6 +45,10 @@ public struct SegmentClassifier: Sendable {
     public let labels: LabelEmbeddings
     /// `labels.values` as the `[L, D]` weight of one product with every segment.
     private let labelMatrix: Tensor
+    /// For each label whose vector repeats an earlier label's (two names embedded alike), that
+    /// earlier label: the product's kernel may compute the two columns in different orders, and
+    /// a tie must stay a tie, won by the label listed first.
+    private let sameAs: [(label: Int, first: Int)]
     /// `exp(logit_scale)`: 100 for OpenAI's CLIP.
     public let scale: Float
     public let options: ClassifierOptions
@@ -53,6 +57,12 @@ public struct SegmentClassifier: Sendable {
     public init(labels: LabelEmbeddings, logitScale: Float, options: ClassifierOptions = ClassifierOptions()) {
         self.labels = labels
         labelMatrix = Tensor(shape: [labels.labels.count, labels.dimension], values: labels.values)
+        var firstOf: [ArraySlice<Float>: Int] = [:], sameAs: [(Int, Int)] = []
+        for label in labels.labels.indices {
+            let row = labels.values[(label * labels.dimension)..<((label + 1) * labels.dimension)]
+            if let first = firstOf[row] { sameAs.append((label, first)) } else { firstOf[row] = label }
+        }
+        self.sameAs = sameAs
         scale = Float(exp(Double(logitScale)))
         self.options = options
     }
@@ -65,8 +75,11 @@ public struct SegmentClassifier: Sendable {
             throw .mismatch("segment embedding \(row) has \(embeddings[row].count) values; the vocabulary's labels have \(dimension)")
         }
         // [N, D] x [L, D]^T: every cosine in one product.
-        let cosines = linear(Tensor(shape: [embeddings.count, dimension], values: embeddings.flatMap { $0 }),
+        var cosines = linear(Tensor(shape: [embeddings.count, dimension], values: embeddings.flatMap { $0 }),
                              weight: labelMatrix, bias: nil).toArray()
+        for n in embeddings.indices {
+            for (label, first) in sameAs { cosines[n * count + label] = cosines[n * count + first] }
+        }
         return embeddings.indices.map { n in
             let row = Array(cosines[(n * count)..<((n + 1) * count)])
             return classification(cosines: row)

@@ -62,6 +62,11 @@ public protocol Backend: Sendable {
     /// Runs `body` for each of `0..<count`, independent items of work, as the backend best
     /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
     func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)
+
+    /// Runs `body`, host-side work on the backend's results (mask post-processing, pooling and
+    /// classification on host tensors), under the backend's execution state: the CPU backend
+    /// runs it under its engine, so those kernels share the models' threads and buffers.
+    func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T
 }
 
 extension Backend {
@@ -70,88 +75,94 @@ extension Backend {
     }
 }
 
-/// The CPU backend: OpenBLAS sgemm for the products, Swift kernels for the rest, on
-/// `threads` threads shared by both (see `CPUThreads`). Its values are host tensors.
+/// The CPU backend: the packed AVX2 product and OpenBLAS sgemm for the products, Swift
+/// kernels for the rest, every op run under `engine` (its threads, workers and buffers).
+/// Its values are host tensors.
 public struct CPUBackend: Backend {
     public typealias Value = Tensor
 
-    public init(threads: Int) {
-        CPUThreads.set(threads)
+    public let engine: CPUEngine
+
+    public init(engine: CPUEngine) {
+        self.engine = engine
     }
 
     public func upload(_ tensor: Tensor) -> Tensor { tensor }
     public func download(_ value: Tensor) -> Tensor { value }
     public func shape(_ value: Tensor) -> [Int] { value.shape }
 
+    // Views take no buffer and run no kernel, so they need no engine.
     public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor { x.reshaped(shape) }
     public func permute(_ x: Tensor, _ order: [Int]) -> Tensor { x.permuted(order) }
     public func slice(_ x: Tensor, dim: Int, _ range: Range<Int>) -> Tensor { x.sliced(dim, range) }
     public func select(_ x: Tensor, dim: Int, _ index: Int) -> Tensor { x.selected(dim, index) }
     public func expand(_ x: Tensor, _ shape: [Int]) -> Tensor { x.expanded(shape) }
-    public func contiguous(_ x: Tensor) -> Tensor { x.contiguous() }
-    public func concat(_ values: [Tensor], dim: Int) -> Tensor { SegwatchTensor.concat(values, dim: dim) }
+    public func contiguous(_ x: Tensor) -> Tensor { engine.run { x.contiguous() } }
+    public func concat(_ values: [Tensor], dim: Int) -> Tensor { engine.run { SegwatchTensor.concat(values, dim: dim) } }
     public func pad(_ x: Tensor, _ padding: [(before: Int, after: Int)], value: Float) -> Tensor {
-        SegwatchTensor.pad(x, padding, value: value)
+        engine.run { SegwatchTensor.pad(x, padding, value: value) }
     }
     public func windowPartition(_ x: Tensor, size: Int) -> (windows: Tensor, padded: (h: Int, w: Int)) {
-        SegwatchTensor.windowPartition(x, size: size)
+        engine.run { SegwatchTensor.windowPartition(x, size: size) }
     }
     public func windowUnpartition(_ windows: Tensor, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> Tensor {
-        SegwatchTensor.windowUnpartition(windows, size: size, padded: padded, original: original)
+        engine.run { SegwatchTensor.windowUnpartition(windows, size: size, padded: padded, original: original) }
     }
 
-    public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { SegwatchTensor.matmul(a, b) }
+    public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { engine.run { SegwatchTensor.matmul(a, b) } }
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) -> Tensor {
-        SegwatchTensor.linear(x, weight: weight, bias: bias, adding: residual)
+        engine.run { SegwatchTensor.linear(x, weight: weight, bias: bias, adding: residual) }
     }
 
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: Activation) -> Tensor {
-        SegwatchTensor.linear(x, weight: weight, bias: bias, activation: activation)
+        engine.run { SegwatchTensor.linear(x, weight: weight, bias: bias, activation: activation) }
     }
 
     public func linearWeight(_ weight: Tensor) -> Tensor {
-        packedForLinear(weight)
+        engine.run { packedForLinear(weight) }
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
-        SegwatchTensor.conv2d(x, weight: weight, bias: bias, options)
+        engine.run { SegwatchTensor.conv2d(x, weight: weight, bias: bias, options) }
     }
     public func depthwiseConv2dChannelsLast(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
-        SegwatchTensor.depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, options)
+        engine.run { SegwatchTensor.depthwiseConv2dChannelsLast(x, weight: weight, bias: bias, options) }
     }
     public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int) -> Tensor {
-        SegwatchTensor.convTranspose2d(x, weight: weight, bias: bias, stride: stride)
+        engine.run { SegwatchTensor.convTranspose2d(x, weight: weight, bias: bias, stride: stride) }
     }
 
     public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
-        SegwatchTensor.layerNorm(x, weight: weight, bias: bias, eps: eps)
+        engine.run { SegwatchTensor.layerNorm(x, weight: weight, bias: bias, eps: eps) }
     }
     public func layerNorm(_ x: Tensor, adding residual: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
-        SegwatchTensor.layerNorm(x, adding: residual, weight: weight, bias: bias, eps: eps)
+        engine.run { SegwatchTensor.layerNorm(x, adding: residual, weight: weight, bias: bias, eps: eps) }
     }
     public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
-        SegwatchTensor.layerNorm2d(x, weight: weight, bias: bias, eps: eps)
+        engine.run { SegwatchTensor.layerNorm2d(x, weight: weight, bias: bias, eps: eps) }
     }
-    public func activate(_ x: Tensor, _ activation: Activation) -> Tensor { SegwatchTensor.activate(x, activation) }
-    public func softmax(_ x: Tensor) -> Tensor { SegwatchTensor.softmax(x) }
+    public func activate(_ x: Tensor, _ activation: Activation) -> Tensor { engine.run { SegwatchTensor.activate(x, activation) } }
+    public func softmax(_ x: Tensor) -> Tensor { engine.run { SegwatchTensor.softmax(x) } }
     public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
-        SegwatchTensor.attention(q: q, k: k, v: v, options)
+        engine.run { SegwatchTensor.attention(q: q, k: k, v: v, options) }
     }
     public func relativePositionBias(q: Tensor, tableH: Tensor, tableW: Tensor,
                                      queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Tensor> {
-        SegwatchTensor.relativePositionBias(q: q, tableH: tableH, tableW: tableW, queryGrid: queryGrid, keyGrid: keyGrid)
+        engine.run { SegwatchTensor.relativePositionBias(q: q, tableH: tableH, tableW: tableW, queryGrid: queryGrid, keyGrid: keyGrid) }
     }
 
     public func interpolate(_ x: Tensor, size: (h: Int, w: Int), mode: InterpolationMode) -> Tensor {
-        SegwatchTensor.interpolate(x, size: size, mode: mode)
+        engine.run { SegwatchTensor.interpolate(x, size: size, mode: mode) }
     }
     public func binary(_ a: Tensor, _ operation: BinaryOperation, _ b: Tensor) -> Tensor {
-        SegwatchTensor.binary(a, operation, b)
+        engine.run { SegwatchTensor.binary(a, operation, b) }
     }
-    public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor { SegwatchTensor.affine(x, scale: scale, shift: shift) }
-    public func mean(_ x: Tensor, dim: Int, keepDim: Bool) -> Tensor { SegwatchTensor.mean(x, dim: dim, keepDim: keepDim) }
-    public func argmax(_ x: Tensor) -> [Int] { SegwatchTensor.argmax(x) }
+    public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor { engine.run { SegwatchTensor.affine(x, scale: scale, shift: shift) } }
+    public func mean(_ x: Tensor, dim: Int, keepDim: Bool) -> Tensor { engine.run { SegwatchTensor.mean(x, dim: dim, keepDim: keepDim) } }
+    public func argmax(_ x: Tensor) -> [Int] { engine.run { SegwatchTensor.argmax(x) } }
 
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
-        parallelFor(count) { range in range.forEach(body) }
+        engine.run { parallelFor(count) { range in range.forEach(body) } }
     }
+
+    public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try engine.run(body) }
 }

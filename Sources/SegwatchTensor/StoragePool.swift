@@ -15,8 +15,9 @@ import Synchronization
 /// the current ones. Buffers of 64 KB or more are mappings of their own: one that goes back
 /// leaves no hole in malloc's heap (a mask's 768 KB logits would otherwise fragment it, and
 /// the resident size would creep up over a long run).
+///
+/// Each `CPUEngine` has one; tensors take their buffers from the current engine's.
 public final class StoragePool: Sendable {
-    public static let shared = StoragePool(limitBytes: 2 << 30)
 
     public struct Statistics: Sendable, Equatable {
         /// Buffers taken from the system.

@@ -16,9 +16,10 @@ public final class TensorStorage: @unchecked Sendable {
         case borrowed(AnyObject)
     }
 
-    /// Storage of `count` elements, 64-byte aligned, from the buffer pool; zero-filled unless
-    /// `zeroed` is false, for kernels that write every element anyway.
-    public init(count: Int, zeroed: Bool = true, pool: StoragePool = .shared) {
+    /// Storage of `count` elements, 64-byte aligned, from the buffer pool (by default the
+    /// current engine's); zero-filled unless `zeroed` is false, for kernels that write every
+    /// element anyway. The buffer goes back to the pool it came from.
+    public init(count: Int, zeroed: Bool = true, pool: StoragePool = CPUEngine.current.storage) {
         let (raw, capacity) = pool.take(count: count)
         if zeroed { raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1)) }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))

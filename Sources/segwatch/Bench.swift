@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 import SegwatchMedia
 import SegwatchTensor
 
@@ -160,10 +161,6 @@ func median(_ values: [Double]) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-func milliseconds(since start: DispatchTime) -> Double {
-    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
 }
 
 /// Wall time of a whole child process, in milliseconds; its output is discarded.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchTensor
@@ -50,39 +51,43 @@ struct BenchClip: ParsableCommand {
             throw ValidationError("--sizes must be positive multiples of 16 separated by commas, not '\(sizes)'")
         }
         guard labels >= 0, vocabRuns > 0 else { throw ValidationError("--labels must not be negative and --vocab-runs must be positive") }
-        let backend = ProfiledBackend(CPUBackend(threads: tensor.threads))
-        let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "clip") }
-        defer { modelFolder.remove() }
-        let folder = modelFolder.path
-        let model = try runReporting { try CLIP.load(folder, backend: backend) }
-        var result = BenchResult()
-        for side in sides {
-            guard side % model.config.patchSize == 0 else {
-                throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
+        let engine = CPUEngine(threads: tensor.threads)
+        let backend = ProfiledBackend(CPUBackend(engine: engine))
+        // Host-side work (pooling, classification, mask post-processing) on the same threads.
+        try engine.run {
+            let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "clip") }
+            defer { modelFolder.remove() }
+            let folder = modelFolder.path
+            let model = try runReporting { try CLIP.load(folder, backend: backend) }
+            var result = BenchResult()
+            for side in sides {
+                guard side % model.config.patchSize == 0 else {
+                    throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
+                }
+                let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
+                backend.reset()
+                for _ in 0..<options.warmup { _ = model.vision(pixels, dense: false) }
+                var samples: [Double] = []
+                for _ in 0..<options.runs {
+                    let start = DispatchTime.now()
+                    _ = model.vision(pixels, dense: false)
+                    samples.append(milliseconds(since: start))
+                }
+                result.samples["image_tower_ms_\(side)"] = samples
+                result["image_tower_ms_\(side)"] = .number(median(samples))
+                if profile { record(backend, runs: options.warmup + options.runs, as: "image_tower_\(side)", into: &result) }
             }
-            let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
-            backend.reset()
-            for _ in 0..<options.warmup { _ = model.vision(pixels, dense: false) }
-            var samples: [Double] = []
-            for _ in 0..<options.runs {
-                let start = DispatchTime.now()
-                _ = model.vision(pixels, dense: false)
-                samples.append(milliseconds(since: start))
+            if labels > 0 {
+                backend.reset()
+                try runReporting { try timeVocabulary(model: model, folder: folder, into: &result) }
+                if profile { record(backend, runs: vocabRuns, as: "vocab_cold", into: &result) }
             }
-            result.samples["image_tower_ms_\(side)"] = samples
-            result["image_tower_ms_\(side)"] = .number(median(samples))
-            if profile { record(backend, runs: options.warmup + options.runs, as: "image_tower_\(side)", into: &result) }
+            result["model"] = .string(model.config.summary)
+            result["kernels"] = .string(cpuKernelSet)
+            result["threads"] = .number(Double(tensor.threads))
+            result["runs"] = .number(Double(options.runs))
+            print(options.json ? try result.json() : result.text())
         }
-        if labels > 0 {
-            backend.reset()
-            try runReporting { try timeVocabulary(model: model, folder: folder, into: &result) }
-            if profile { record(backend, runs: vocabRuns, as: "vocab_cold", into: &result) }
-        }
-        result["model"] = .string(model.config.summary)
-        result["kernels"] = .string(cpuKernelSet)
-        result["threads"] = .number(Double(tensor.threads))
-        result["runs"] = .number(Double(options.runs))
-        print(options.json ? try result.json() : result.text())
     }
 }
 

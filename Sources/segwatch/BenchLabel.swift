@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchCLIP
 import SegwatchPipeline
 import SegwatchSAM
@@ -57,66 +58,70 @@ struct BenchLabel: ParsableCommand {
     }
 
     mutating func run() throws {
-        let backend = CPUBackend(threads: tensor.threads)
-        let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "label") }
-        defer { modelFolder.remove() }
-        let folder = modelFolder.path
-        let picture = try runReporting { try loadRGBImage(image, frame: 0) }
-        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
-        let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
-        var settings = LabelerOptions()
-        settings.clipSize = clipSize
-        settings.generator = generator.options
-        let labeler = try runReporting { try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings) }
+        let engine = CPUEngine(threads: tensor.threads)
+        let backend = CPUBackend(engine: engine)
+        // Host-side work (pooling, classification, mask post-processing) on the same threads.
+        try engine.run {
+            let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "label") }
+            defer { modelFolder.remove() }
+            let folder = modelFolder.path
+            let picture = try runReporting { try loadRGBImage(image, frame: 0) }
+            let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
+            let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
+            var settings = LabelerOptions()
+            settings.clipSize = clipSize
+            settings.generator = generator.options
+            let labeler = try runReporting { try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings) }
 
-        var result = BenchResult()
-        var amg: [Double] = [], dense: [Double] = [], masks = 0
-        let progress = Progress.onTerminal()
-        for run in 0..<(options.warmup + options.runs) {
-            let labeled = try runReporting {
-                try labeler.label(picture) { done, total in progress.bar("run \(run + 1)", done: done, total: total, unit: "batches") }
+            var result = BenchResult()
+            var amg: [Double] = [], dense: [Double] = [], masks = 0
+            let progress = Progress.onTerminal()
+            for run in 0..<(options.warmup + options.runs) {
+                let labeled = try runReporting {
+                    try labeler.label(picture) { done, total in progress.bar("run \(run + 1)", done: done, total: total, unit: "batches") }
+                }
+                progress.clear()
+                guard run >= options.warmup else { continue }
+                amg.append(labeled.timings.amg)
+                dense.append(labeled.timings.clipDense)
+                masks = labeled.masks.count
             }
-            progress.clear()
-            guard run >= options.warmup else { continue }
-            amg.append(labeled.timings.amg)
-            dense.append(labeled.timings.clipDense)
-            masks = labeled.masks.count
-        }
 
-        let rles = syntheticMasks(count: segments, height: picture.height, width: picture.width)
-        let features = labeler.denseFeatures(picture)
-        var embed: [Double] = [], classify: [Double] = []
-        for run in 0..<(options.warmup + options.runs) {
-            var start = DispatchTime.now()
-            let embeddings = try runReporting { try labeler.embedder.embed(features, masks: rles) }
-            let embedded = milliseconds(since: start) / Double(segments)
-            start = DispatchTime.now()
-            let results = try runReporting { try labeler.classifier.classify(embeddings.map { $0! }) }
-            _ = try runReporting {
-                try semanticMap(masks: rles, probabilities: results.map(\.probabilities), labels: labels,
-                                height: picture.height, width: picture.width)
+            let rles = syntheticMasks(count: segments, height: picture.height, width: picture.width)
+            let features = labeler.denseFeatures(picture)
+            var embed: [Double] = [], classify: [Double] = []
+            for run in 0..<(options.warmup + options.runs) {
+                var start = DispatchTime.now()
+                let embeddings = try runReporting { try labeler.embedder.embed(features, masks: rles) }
+                let embedded = milliseconds(since: start) / Double(segments)
+                start = DispatchTime.now()
+                let results = try runReporting { try labeler.classifier.classify(embeddings.map { $0! }) }
+                _ = try runReporting {
+                    try semanticMap(masks: rles, probabilities: results.map(\.probabilities), labels: labels,
+                                    height: picture.height, width: picture.width)
+                }
+                if run >= options.warmup {
+                    embed.append(embedded)
+                    classify.append(milliseconds(since: start))
+                }
             }
-            if run >= options.warmup {
-                embed.append(embedded)
-                classify.append(milliseconds(since: start))
+            for (key, samples) in [("amg_ms", amg), ("clip_dense_ms", dense), ("embed_ms_per_segment", embed),
+                                   ("classify_ms", classify)] {
+                result.samples[key] = samples
+                result[key] = .number(median(samples))
             }
+            result["total_ms"] = .number(median(amg) + median(dense) + Double(segments) * median(embed) + median(classify))
+            result["amg_masks"] = .number(Double(masks))
+            result["segments"] = .number(Double(segments))
+            result["labels"] = .number(Double(labels))
+            result["clip_grid"] = .string("\(features.grid.h)x\(features.grid.w)")
+            result["points_per_side"] = .number(Double(generator.pointsPerSide))
+            result["sam"] = .string(samModel.imageEncoder.summary)
+            result["clip"] = .string(model.config.summary)
+            result["threads"] = .number(Double(tensor.threads))
+            result["runs"] = .number(Double(options.runs))
+            print(options.json ? try result.json() : result.text())
         }
-        for (key, samples) in [("amg_ms", amg), ("clip_dense_ms", dense), ("embed_ms_per_segment", embed),
-                               ("classify_ms", classify)] {
-            result.samples[key] = samples
-            result[key] = .number(median(samples))
-        }
-        result["total_ms"] = .number(median(amg) + median(dense) + Double(segments) * median(embed) + median(classify))
-        result["amg_masks"] = .number(Double(masks))
-        result["segments"] = .number(Double(segments))
-        result["labels"] = .number(Double(labels))
-        result["clip_grid"] = .string("\(features.grid.h)x\(features.grid.w)")
-        result["points_per_side"] = .number(Double(generator.pointsPerSide))
-        result["sam"] = .string(samModel.imageEncoder.summary)
-        result["clip"] = .string(model.config.summary)
-        result["threads"] = .number(Double(tensor.threads))
-        result["runs"] = .number(Double(options.runs))
-        print(options.json ? try result.json() : result.text())
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CMalloc
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
@@ -73,99 +74,103 @@ struct BenchPipeline: ParsableCommand {
     }
 
     mutating func run() throws {
-        let backend = CPUBackend(threads: tensor.threads)
-        let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "pipeline") }
-        defer { modelFolder.remove() }
-        let folder = modelFolder.path
-        let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
-        let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
-        let names = vocabulary.labels.map(\.name)
-        var settings = LabelerOptions()
-        settings.clipSize = clipSize
-        settings.generator.pointsPerSide = pointsPerSide
-        settings.generator.predIouThresh = 0
-        settings.generator.stabilityScoreThresh = 0
-        settings.generator.boxNmsThresh = 1
-        var analyzerOptions = AnalyzerOptions()
-        analyzerOptions.keyframeEvery = keyframeEvery
-        analyzerOptions.discoveryGrid = discoveryGrid
-        analyzerOptions.maximumSegments = segments
-        analyzerOptions.trackedMinimumIoU = 0
-        analyzerOptions.keyframeBelowIoU = 0
-        analyzerOptions.keyframeBelowCoverage = 0
-        analyzerOptions.duplicateIoU = 1
-        var analyzer = try runReporting {
-            try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
-                              options: analyzerOptions)
-        }
-        let decoder = try runReporting { try VideoDecoder(InputSpec(video), options: DecodeOptions(layout: .rgb24)) }
-        let source = URL(fileURLWithPath: video).lastPathComponent
+        let engine = CPUEngine(threads: tensor.threads)
+        let backend = CPUBackend(engine: engine)
+        // Host-side work (pooling, classification, mask post-processing) on the same threads.
+        try engine.run {
+            let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "pipeline") }
+            defer { modelFolder.remove() }
+            let folder = modelFolder.path
+            let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
+            let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
+            let names = vocabulary.labels.map(\.name)
+            var settings = LabelerOptions()
+            settings.clipSize = clipSize
+            settings.generator.pointsPerSide = pointsPerSide
+            settings.generator.predIouThresh = 0
+            settings.generator.stabilityScoreThresh = 0
+            settings.generator.boxNmsThresh = 1
+            var analyzerOptions = AnalyzerOptions()
+            analyzerOptions.keyframeEvery = keyframeEvery
+            analyzerOptions.discoveryGrid = discoveryGrid
+            analyzerOptions.maximumSegments = segments
+            analyzerOptions.trackedMinimumIoU = 0
+            analyzerOptions.keyframeBelowIoU = 0
+            analyzerOptions.keyframeBelowCoverage = 0
+            analyzerOptions.duplicateIoU = 1
+            var analyzer = try runReporting {
+                try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
+                                  options: analyzerOptions)
+            }
+            let decoder = try runReporting { try VideoDecoder(InputSpec(video), options: DecodeOptions(layout: .rgb24)) }
+            let source = URL(fileURLWithPath: video).lastPathComponent
 
-        var frameMs: [Double] = [], keyframeMs: [Double] = [], trackedMs: [Double] = []
-        var stages: [String: [Double]] = [:]
-        var rss: [Double] = [], pooled: [Double] = [], heap: [Double] = []
-        var segmentCounts: [Double] = []
-        let progress = Progress.onTerminal()
-        for n in 0..<frames {
-            var start = DispatchTime.now()
-            guard let frame = try runReporting({ try decoder.next() }) else { break }
-            let picture = RGBImage(frame)
-            let decodeMs = milliseconds(since: start)
-            let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
-            let analysis = try runReporting { try analyzer.analyze(picture, pts: pts) }
-            start = DispatchTime.now()
-            var bytes = try jsonString(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
-                                                   analysis: analysis, names: names)).utf8.count
-            for event in analysis.events { bytes += try jsonString(TrackRecord(event, source: source, names: names)).utf8.count }
-            let sinkMs = milliseconds(since: start)
-            let t = analysis.timings
-            let total = decodeMs + t.total + sinkMs
-            frameMs.append(total)
-            if analysis.keyframe != nil {
-                keyframeMs.append(total)
-            } else {
-                trackedMs.append(total)
-                rss.append(residentMegabytes())
-                pooled.append(poolMegabytes())
-                heap.append(heapMegabytes())
+            var frameMs: [Double] = [], keyframeMs: [Double] = [], trackedMs: [Double] = []
+            var stages: [String: [Double]] = [:]
+            var rss: [Double] = [], pooled: [Double] = [], heap: [Double] = []
+            var segmentCounts: [Double] = []
+            let progress = Progress.onTerminal()
+            for n in 0..<frames {
+                var start = DispatchTime.now()
+                guard let frame = try runReporting({ try decoder.next() }) else { break }
+                let picture = RGBImage(frame)
+                let decodeMs = milliseconds(since: start)
+                let pts = frame.pts ?? Double(frame.index) / (decoder.stream.fps ?? 25)
+                let analysis = try runReporting { try analyzer.analyze(picture, pts: pts) }
+                start = DispatchTime.now()
+                var bytes = try jsonString(FrameRecord(source: source, frame: frame.index, pts: pts, width: frame.width, height: frame.height,
+                                                       analysis: analysis, names: names)).utf8.count
+                for event in analysis.events { bytes += try jsonString(TrackRecord(event, source: source, names: names)).utf8.count }
+                let sinkMs = milliseconds(since: start)
+                let t = analysis.timings
+                let total = decodeMs + t.total + sinkMs
+                frameMs.append(total)
+                if analysis.keyframe != nil {
+                    keyframeMs.append(total)
+                } else {
+                    trackedMs.append(total)
+                    rss.append(residentMegabytes())
+                    pooled.append(poolMegabytes(backend.engine))
+                    heap.append(heapMegabytes())
+                }
+                segmentCounts.append(Double(analysis.segments.count))
+                for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
+                                     ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
+                    stages[key, default: []].append(value)
+                }
+                progress.update(String(format: "frame %d/%d: %.0f ms (%@), %d segments, %d bytes of events", n + 1, frames, total,
+                                       analysis.keyframe?.rawValue ?? "tracked", analysis.segments.count, bytes))
             }
-            segmentCounts.append(Double(analysis.segments.count))
-            for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
-                                 ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
-                stages[key, default: []].append(value)
+            progress.clear()
+            func mean(_ values: [Double]) -> Double { values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count) }
+            var result = BenchResult()
+            result["frame_ms"] = .number(mean(frameMs))
+            result["keyframe_ms"] = .number(mean(keyframeMs))
+            result["tracked_frame_ms"] = .number(mean(trackedMs))
+            result.samples["frame_ms"] = frameMs
+            for (key, values) in stages {
+                result[key] = .number(mean(values))
+                result.samples[key] = values
             }
-            progress.update(String(format: "frame %d/%d: %.0f ms (%@), %d segments, %d bytes of events", n + 1, frames, total,
-                                   analysis.keyframe?.rawValue ?? "tracked", analysis.segments.count, bytes))
+            result["encoders_ms"] = .number(mean(stages["sam_encoder_ms"] ?? []) + mean(stages["clip_dense_ms"] ?? []))
+            result["peak_rss_mb"] = .number(peakResidentMegabytes())
+            result["rss_mb_first"] = .number(rss.first ?? .nan)
+            result["rss_mb_last"] = .number(rss.last ?? .nan)
+            result.samples["rss_mb"] = rss
+            result["pool_cached_mb"] = .number(poolMegabytes(backend.engine))
+            result.samples["pool_cached_mb"] = pooled
+            result.samples["heap_mb"] = heap
+            result["frames"] = .number(Double(frameMs.count))
+            result["keyframes"] = .number(Double(keyframeMs.count))
+            result["segments_per_frame"] = .number(mean(segmentCounts))
+            result["labels"] = .number(Double(labels))
+            result["keyframe_every"] = .number(Double(keyframeEvery))
+            result["discovery_grid"] = .number(Double(discoveryGrid))
+            result["sam"] = .string(samModel.imageEncoder.summary)
+            result["clip"] = .string(model.config.summary)
+            result["threads"] = .number(Double(tensor.threads))
+            print(options.json ? try result.json() : result.text())
         }
-        progress.clear()
-        func mean(_ values: [Double]) -> Double { values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count) }
-        var result = BenchResult()
-        result["frame_ms"] = .number(mean(frameMs))
-        result["keyframe_ms"] = .number(mean(keyframeMs))
-        result["tracked_frame_ms"] = .number(mean(trackedMs))
-        result.samples["frame_ms"] = frameMs
-        for (key, values) in stages {
-            result[key] = .number(mean(values))
-            result.samples[key] = values
-        }
-        result["encoders_ms"] = .number(mean(stages["sam_encoder_ms"] ?? []) + mean(stages["clip_dense_ms"] ?? []))
-        result["peak_rss_mb"] = .number(peakResidentMegabytes())
-        result["rss_mb_first"] = .number(rss.first ?? .nan)
-        result["rss_mb_last"] = .number(rss.last ?? .nan)
-        result.samples["rss_mb"] = rss
-        result["pool_cached_mb"] = .number(poolMegabytes())
-        result.samples["pool_cached_mb"] = pooled
-        result.samples["heap_mb"] = heap
-        result["frames"] = .number(Double(frameMs.count))
-        result["keyframes"] = .number(Double(keyframeMs.count))
-        result["segments_per_frame"] = .number(mean(segmentCounts))
-        result["labels"] = .number(Double(labels))
-        result["keyframe_every"] = .number(Double(keyframeEvery))
-        result["discovery_grid"] = .number(Double(discoveryGrid))
-        result["sam"] = .string(samModel.imageEncoder.summary)
-        result["clip"] = .string(model.config.summary)
-        result["threads"] = .number(Double(tensor.threads))
-        print(options.json ? try result.json() : result.text())
     }
 }
 
@@ -177,7 +182,7 @@ func residentMegabytes() -> Double {
 }
 
 /// What the tensor buffer cache holds now.
-private func poolMegabytes() -> Double { Double(StoragePool.shared.statistics.cachedBytes) / 1_048_576 }
+private func poolMegabytes(_ engine: CPUEngine) -> Double { Double(engine.storage.statistics.cachedBytes) / 1_048_576 }
 
 /// The bytes malloc's arenas hold from the system (not its mappings), in use or free.
 private func heapMegabytes() -> Double { Double(mallinfo2().arena) / 1_048_576 }

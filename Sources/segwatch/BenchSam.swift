@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchSAM
 import SegwatchTensor
 
@@ -34,38 +35,42 @@ struct BenchSam: ParsableCommand {
         guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--batches must be positive integers separated by commas, not '\(batches)'")
         }
-        let backend = ProfiledBackend(CPUBackend(threads: tensor.threads))
-        let model = try runReporting { try Sam(contentsOf: sam, backend: backend) }
-        var result = BenchResult()
-        func time(_ key: String, divisor: Double = 1, _ body: () throws -> Void) rethrows {
-            for _ in 0..<options.warmup { try body() }
-            var samples: [Double] = []
-            for _ in 0..<options.runs {
-                let start = DispatchTime.now()
-                try body()
-                samples.append(milliseconds(since: start) / divisor)
+        let engine = CPUEngine(threads: tensor.threads)
+        let backend = ProfiledBackend(CPUBackend(engine: engine))
+        // Host-side work (pooling, classification, mask post-processing) on the same threads.
+        try engine.run {
+            let model = try runReporting { try Sam(contentsOf: sam, backend: backend) }
+            var result = BenchResult()
+            func time(_ key: String, divisor: Double = 1, _ body: () throws -> Void) rethrows {
+                for _ in 0..<options.warmup { try body() }
+                var samples: [Double] = []
+                for _ in 0..<options.runs {
+                    let start = DispatchTime.now()
+                    try body()
+                    samples.append(milliseconds(since: start) / divisor)
+                }
+                result.samples[key] = samples
+                result[key] = .number(median(samples))
             }
-            result.samples[key] = samples
-            result[key] = .number(median(samples))
-        }
 
-        // Timing does not depend on the values: deterministic ones in [-1, 1).
-        let input = benchTensor([1, 3, 1024, 1024], seed: 1)
-        var embedding = model.encode(input)
-        backend.reset()
-        time("encoder_ms") { embedding = model.encode(input) }
-        if profile { record(backend, runs: options.warmup + options.runs, as: "encoder", into: &result) }
-        for b in batchSizes {
-            let coordinates = benchTensor([b, 2], seed: UInt64(b)).toArray().map { Double($0 + 1) * 512 }
-            let prompts = (0..<b).map { SamPrompt(points: [(coordinates[2 * $0], coordinates[2 * $0 + 1], 1)]) }
-            try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
-                _ = try model.decode(embedding, prompts: prompts, multimask: true)
+            // Timing does not depend on the values: deterministic ones in [-1, 1).
+            let input = benchTensor([1, 3, 1024, 1024], seed: 1)
+            var embedding = model.encode(input)
+            backend.reset()
+            time("encoder_ms") { embedding = model.encode(input) }
+            if profile { record(backend, runs: options.warmup + options.runs, as: "encoder", into: &result) }
+            for b in batchSizes {
+                let coordinates = benchTensor([b, 2], seed: UInt64(b)).toArray().map { Double($0 + 1) * 512 }
+                let prompts = (0..<b).map { SamPrompt(points: [(coordinates[2 * $0], coordinates[2 * $0 + 1], 1)]) }
+                try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
+                    _ = try model.decode(embedding, prompts: prompts, multimask: true)
+                }
+                if profile { record(backend, runs: options.warmup + options.runs, as: "decoder_b\(b)", into: &result) }
             }
-            if profile { record(backend, runs: options.warmup + options.runs, as: "decoder_b\(b)", into: &result) }
+            result["encoder"] = .string(model.imageEncoder.summary)
+            result["threads"] = .number(Double(tensor.threads))
+            result["runs"] = .number(Double(options.runs))
+            print(options.json ? try result.json() : result.text())
         }
-        result["encoder"] = .string(model.imageEncoder.summary)
-        result["threads"] = .number(Double(tensor.threads))
-        result["runs"] = .number(Double(options.runs))
-        print(options.json ? try result.json() : result.text())
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import COpenBLAS
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchTensor
 
 /// Options of the tensor benchmarks.
@@ -32,7 +33,11 @@ struct BenchGemm: ParsableCommand {
 
     mutating func run() throws {
         guard size > 0 else { throw ValidationError("--size must be positive") }
-        _ = CPUBackend(threads: tensor.threads)
+        let engine = CPUEngine(threads: tensor.threads)
+        try engine.run { try measure(engine) }
+    }
+
+    private func measure(_ engine: CPUEngine) throws {
         let n = size
         let a = benchTensor([n, n], seed: 1), b = benchTensor([n, n], seed: 2)
         let c = Tensor(zeros: [n, n])
@@ -84,7 +89,10 @@ struct BenchOps: ParsableCommand {
     @OptionGroup var tensor: TensorBenchOptions
 
     mutating func run() throws {
-        _ = CPUBackend(threads: tensor.threads)
+        try CPUEngine(threads: tensor.threads).run { try measure() }
+    }
+
+    private func measure() throws {
         let runs = options.runs, warmup = options.warmup
         var result = BenchResult()
         func time(_ name: String, _ body: () -> Void) -> Double {
@@ -156,7 +164,7 @@ struct BenchOps: ParsableCommand {
 /// (segwatch otherwise keeps OpenBLAS single-threaded): the baseline.
 private func plainSgemm(_ a: Tensor, _ b: Tensor, into c: Tensor) {
     let n = Int32(a.shape[0])
-    openblas_set_num_threads(Int32(CPUThreads.count))
+    openblas_set_num_threads(Int32(CPUEngine.current.threads))
     defer { openblas_set_num_threads(1) }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a.pointer, n, b.pointer, n, 0, c.pointer, n)
 }

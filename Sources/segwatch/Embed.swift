@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchMedia
@@ -79,7 +80,7 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let backend = CPUBackend(threads: threads)
+            let backend = CPUBackend(engine: CPUEngine(threads: threads))
             let model = try CLIP.load(clip, backend: backend)
             var tensors: [(name: String, value: SafeTensorsValue)] = []
             var textEmbeds: Tensor?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline

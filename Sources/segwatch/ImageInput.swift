@@ -1,5 +1,6 @@
 import SegwatchMedia
 import SegwatchSAM
+import SegwatchService
 
 /// Decodes one RGB picture from anything FFmpeg reads: an image file, or frame `frame` of a video.
 func loadRGBImage(_ path: String, frame: Int) throws -> RGBImage {
@@ -13,11 +14,4 @@ func loadRGBImage(_ path: String, frame: Int) throws -> RGBImage {
         throw MediaError.invalidArgument(input: path, reason: frame == 0 ? "it holds no picture" : "--frame \(frame) is past the end: it has \(decoder.framesDecoded) frames")
     }
     return RGBImage(picture)
-}
-
-extension RGBImage {
-    /// A decoded 8-bit RGB frame as the models take it.
-    init(_ frame: VideoFrame) {
-        self.init(height: frame.height, width: frame.width, pixels: frame.packedBytes())
-    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SegwatchMedia
+import SegwatchService
 
 /// How to open an input: shared by every command that reads video.
 struct InputOptions: ParsableArguments {

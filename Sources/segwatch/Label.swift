@@ -5,6 +5,7 @@ import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
 import SegwatchSAM
+import SegwatchService
 import SegwatchTensor
 
 /// `segwatch label`: every segment of one picture, with what it is.
@@ -99,7 +100,7 @@ struct Label: ParsableCommand {
             }
             if let overlay, let face {
                 let drawn = try drawOverlay(picture, segments: masks.indices.map { i in
-                    OverlaySegment(mask: masks[i].rle, text: overlayText(results[i], names), colorIndex: results[i]?.label)
+                    OverlaySegment(mask: masks[i].rle, text: overlayText(results[i]?.label, results[i]?.score ?? 0, names), colorIndex: results[i]?.label)
                 }, font: face)
                 try writePNG(.rgb24(drawn.pixels), width: picture.width, height: picture.height, to: overlay)
             }
@@ -180,16 +181,3 @@ private struct SegmentRecord: Encodable {
     }
 }
 
-/// `["car", 0.82]`: a name and a probability in one JSON array, as the event format has them.
-enum LabelScoreValue: Encodable {
-    case name(String)
-    case probability(Float)
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case let .name(name): try container.encode(name)
-        case let .probability(value): try container.encode(fourDecimals(value))
-        }
-    }
-}

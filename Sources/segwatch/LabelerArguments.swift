@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchPipeline
@@ -75,7 +76,7 @@ struct LabelerArguments: ParsableArguments {
     /// Loads both models and the label embeddings (from the cache when it has them).
     func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<CPUBackend> {
         let segmentHead = try head.map { try SegmentHead(contentsOf: $0) }
-        let backend = CPUBackend(threads: threads)
+        let backend = CPUBackend(engine: CPUEngine(threads: threads))
         let samModel = try Sam(contentsOf: sam!, backend: backend)
         let model = try CLIP.load(clip!, backend: backend)
         let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip!, backend: backend, model: model,

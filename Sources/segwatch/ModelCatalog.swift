@@ -1,4 +1,5 @@
 import Foundation
+import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchMedia

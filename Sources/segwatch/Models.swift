@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 import SegwatchMedia
 
 /// `segwatch models`: the published checkpoints, fetched into the cache by name.

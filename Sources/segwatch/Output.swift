@@ -5,33 +5,11 @@ import SegwatchMedia
 import SegwatchCLIP
 import SegwatchPipeline
 import SegwatchSAM
+import SegwatchService
 
 /// Writes one line to stderr, prefixed with the program's name.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("segwatch: \(message)\n".utf8))
-}
-
-/// Encodes `value` as one line of JSON with sorted keys.
-func jsonString(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
-/// A label index's name in the outputs; nil (below the thresholds) is "unknown".
-func labelName(_ label: Int?, _ names: [String]) -> String {
-    label.map { names[$0] } ?? "unknown"
-}
-
-/// A segment's text on overlays: its label and score ("car 0.87"), or "unknown".
-func overlayText(_ result: Classification?, _ names: [String]) -> String {
-    guard let result, let label = result.label else { return "unknown" }
-    return String(format: "%@ %.2f", names[label], result.score)
-}
-
-/// A score or probability as the JSON outputs give it: four decimals.
-func fourDecimals(_ value: some BinaryFloatingPoint) -> Double {
-    (Double(value) * 10000).rounded() / 10000
 }
 
 /// An error segwatch's libraries raise about the user's input: its description names the input
@@ -45,6 +23,7 @@ extension CLIPError: InputError {}
 extension CLIPTokenizerError: InputError {}
 extension VocabularyError: InputError {}
 extension PipelineError: InputError {}
+extension ServiceError: InputError {}
 
 /// A command's own complaint about its input (files that do not fit together).
 struct CommandError: InputError {
@@ -116,6 +95,17 @@ final class Progress {
             }
             return line
         }())
+    }
+
+    /// A stream's progress: a bar over the analyzed frames a file will give (`--max-frames`
+    /// included), else a count.
+    func show(_ stream: StreamProgress) {
+        let rate = String(format: "%d analyzed (%.2f/s), %d tracks live", stream.analyzed,
+                          Double(stream.analyzed) / max(stream.seconds, 1e-9), stream.liveTracks)
+        guard let expected = stream.expectedAnalyzed, expected > 0 else { return update("frame \(stream.decoded), " + rate) }
+        bar("", done: min(stream.analyzed, expected), total: expected, unit: "analyzed frames",
+            detail: String(format: "frame %d, %.2f analyzed/s, %d tracks live", stream.decoded,
+                           Double(stream.analyzed) / max(stream.seconds, 1e-9), stream.liveTracks))
     }
 
     func clear() {

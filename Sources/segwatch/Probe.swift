@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 import SegwatchMedia
 
 /// `segwatch probe`: what an input holds.

@@ -1,4 +1,5 @@
 import Foundation
+import SegwatchService
 
 /// `run --profile FILE`: settings from a file, in a small subset of TOML (`key = value` lines,
 /// `#` comments; strings in double quotes, numbers, true/false, arrays of strings). The keys are
@@ -14,7 +15,8 @@ struct Profile {
         "box-nms-thresh", "crop-n-layers", "crop-nms-thresh", "crop-overlap-ratio", "crop-n-points-downscale-factor",
         "min-mask-region-area", "label", "vocab", "template", "templates", "cache", "no-cache",
         "fps", "max-frames", "max-age", "keyframe-every", "discovery-grid", "tracked-min-iou", "keyframe-below-iou",
-        "stuff", "source-name", "json-out", "video-out", "events-socket", "font",
+        "stuff", "source-name", "json-out", "video-out", "events-socket", "font", "give-up-after", "state-dir",
+        "rtsp-transport", "open-timeout", "read-timeout", "camera-size", "camera-fps", "camera-pixel-format", "ffmpeg-log",
     ]
 
     let path: String

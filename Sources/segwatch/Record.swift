@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 import SegwatchMedia
 
 /// `segwatch record`: decode an input and write it as H.264 video.
@@ -38,7 +39,7 @@ struct Record: ParsableCommand {
 
     func run() throws {
         let shutdown = ShutdownSignal.shared
-        shutdown.install()
+        shutdown.install(finalizing: true)
         let gate = InterruptGate()
         shutdown.onSignal { gate.stop() }
         let target = size.flatMap(parseSize)

@@ -1,11 +1,10 @@
 import ArgumentParser
-import Dispatch
 import Foundation
+import Logging
 import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
-import SegwatchTensor
-import SegwatchSAM
+import SegwatchService
 
 /// `segwatch run`: a video's analyzed frames segmented, labeled and tracked, as JSON lines.
 struct Run: AsyncParsableCommand {
@@ -28,20 +27,26 @@ struct Run: AsyncParsableCommand {
             A track's label is a vote over its frames that changes only on clear evidence; a \
             track ends after --max-age analyzed frames unseen.
 
-            Output, one JSON object per line (stdout, or --json-out FILE), each line written \
-            whole: a `frame` event per analyzed frame (its segments with track id, label, \
-            score, top labels, bbox [x, y, w, h], area, predicted_iou, stability and COCO RLE; \
+            Output, one JSON object per line (stdout, or appended to --json-out FILE), each line \
+            written whole: a `frame` event per analyzed frame (its segments with track id, the \
+            track's voted label and this segment's score for it, the segment's own best label \
+            and top labels, bbox [x, y, w, h], area, predicted_iou, stability and COCO RLE; \
             segments with a --stuff label are listed apart with their area, not tracked), \
-            `track` events (`start`, `label` when it changes, `end` with its best score and \
-            lifetime) and `source` events. The format is docs/events.schema.json. The same lines \
-            go to --events-socket for `segwatch tail`; --video-out writes every frame annotated.
+            `track` events (`start`, `label` when the vote changes, `end` with its best score and \
+            lifetime) and `source` events. Every line carries the camera in `source`, the wall \
+            clock in `time` (ISO 8601, UTC) and a unique `event_id`; track ids never repeat for \
+            a camera, across runs (the counter is kept in --state-dir). The format is \
+            docs/events.schema.json. The same lines go to --events-socket for `segwatch tail`; \
+            --video-out writes every frame annotated, the analyzed ones at full strength and the \
+            frames between them faint (their masks are carried over from the last analysis).
 
             SIGINT or SIGTERM finishes the frame in flight, ends the tracks, flushes the output, \
-            finalizes the video, closes the socket and exits 0. A summary goes to stderr.
+            finalizes the video, closes the socket and exits 0; a second signal meanwhile does \
+            not interrupt that (SIGKILL does). A run that analyzed nothing exits 1. A summary \
+            goes to stderr, and every change of a live source's connection to the log there.
             """)
 
-    @Argument(help: "A video file or any FFmpeg input.")
-    var input: String
+    @OptionGroup(title: "Input") var input: InputOptions
 
     @Option(help: "Settings from a profile file (profiles/*.toml: `key = value` lines, the keys being these options' long names); options given here win. Repeatable.")
     var profile: [String] = []
@@ -77,7 +82,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The `source` name in the events (default: the input's file name).")
     var sourceName: String?
 
-    @Option(help: "Write the JSON lines to this file instead of stdout.")
+    @Option(help: "Append the JSON lines to this file instead of writing them to stdout (a restart adds to it, never truncates it).")
     var jsonOut: String?
 
     @Option(help: "Write the annotated video here (.mp4, .mkv, .mov): every source frame, with the latest masks, labels, scores and track ids.")
@@ -85,6 +90,12 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "Also publish the events on this Unix socket, for any number of readers (`segwatch tail`); a reader that falls behind is dropped.")
     var eventsSocket: String?
+
+    @Option(help: "Give up on a live source after this many seconds without a frame (connecting or reconnecting); by default it is retried for ever.")
+    var giveUpAfter: Double?
+
+    @Option(help: "Folder of state kept between runs: each camera's track counter, so track ids never repeat (default: $SEGWATCH_STATE_DIR, $STATE_DIRECTORY, $XDG_STATE_HOME/segwatch, else ~/.local/state/segwatch).")
+    var stateDir: String?
 
     @Option(help: "Font of the video's labels (TrueType/OpenType; default: $SEGWATCH_FONT, else DejaVu Sans Bold).")
     var font: String?
@@ -94,6 +105,7 @@ struct Run: AsyncParsableCommand {
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard fps >= 0, fps.isFinite, fps <= 1000 else { throw ValidationError("--fps must be in 0...1000, not \(fps)") }
         if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be positive, not \(maxFrames)") }
+        if let giveUpAfter, !(giveUpAfter > 0 && giveUpAfter.isFinite) { throw ValidationError("--give-up-after must be positive seconds, not \(giveUpAfter)") }
         do {
             try analyzerOptions(stuff: []).validate()
         } catch {
@@ -113,325 +125,80 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let shutdown = ShutdownSignal.shared
-        shutdown.install()
+        ShutdownSignal.shared.install(finalizing: true)
         try await runReporting {
             let words = try models.words(vocabulary)
             let names = words.names
             if let unknown = stuff.first(where: { !names.contains($0) }) {
-                throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
+                throw ValidationError("--stuff \(quoted(unknown)) is not a label of the vocabulary")
             }
-            // Before the models load, so readers can attach before the first event.
+            let spec = input.spec
+            // The outputs and the input are opened before the models load, so a bad path is
+            // reported at once; the socket, so readers can attach before the first event.
+            let stream: StreamInput = spec.isLive ? .live(spec) : .file(try VideoDecoder(spec, options: DecodeOptions(layout: .rgb24)))
             let socket = try eventsSocket.map { try EventSocket(path: $0) }
-            defer { socket?.close() }
-            let spec = InputSpec(input)
-            // A file is opened before the models load, so a bad one is reported at once.
-            let decoder = spec.isLive ? nil : try VideoDecoder(spec, options: DecodeOptions(layout: .rgb24))
+            let jsonSink: any EventSink = try jsonOut.map { try JSONLinesFile(path: $0) } ?? StandardOutputSink()
+            let events = EventLog(sinks: [jsonSink] + (socket.map { [$0] } ?? []))
+            let font = try videoOut.map { _ in try Font.locate(self.font) }
+            if let videoOut { try checkWritable(videoOut) }
+
+            var settings = StreamSettings(name: sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input.input).lastPathComponent))
+            settings.fps = fps
+            settings.maxFrames = maxFrames
+            settings.giveUpAfter = giveUpAfter
             let labeler = try models.labeler(words, vocabulary: vocabulary)
-            var analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })))
-            let output = try JSONLines(path: jsonOut, socket: socket)
-            let video = try videoOut.map { VideoSink(path: $0, fps: decoder?.stream.fps ?? 25, font: try Font.locate(self.font), names: names) }
-            let source = sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input).lastPathComponent)
-            var summary = RunSummary()
+            let analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })),
+                                             trackIDs: trackIDs(camera: settings.name))
+            var videoFps = 25.0
+            if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }
+            let video = videoOut.map { VideoSink(path: $0, fps: videoFps, font: font!, names: names) }
+            let runner = StreamRunner(input: stream, analyzer: analyzer, names: names, settings: settings, events: events, video: video,
+                                      logger: Logger(label: "segwatch.run"))
+            ShutdownSignal.shared.onSignal { runner.stop() }
+
             let progress = Progress.onTerminal()
-            let started = DispatchTime.now()
-            var lastPts = 0.0
-            var failure: Error?
-
-            func emit(_ events: [TrackEvent]) throws {
-                for event in events { try output.write(TrackRecord(event, source: source, names: names)) }
-            }
-            /// One decoded frame: analyzed when its encoders' output is given, then handed to the video stage.
-            func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?) throws {
-                summary.decoded += 1
-                if let encoded {
-                    lastPts = pts
-                    let analysis = try analyzer.analyze(encoded, pts: pts)
-                    summary.add(analysis)
-                    let sinkStart = DispatchTime.now()
-                    try output.write(FrameRecord(source: source, frame: index, pts: pts, width: frame.width, height: frame.height,
-                                                 analysis: analysis, names: names))
-                    try emit(analysis.events)
-                    video?.show(analysis)
-                    summary.sinkMs += milliseconds(since: sinkStart)
-                }
-                showProgress()
-                video?.append(frame)
-                if let error = video?.error { throw error }
-            }
-            // A file's frames are known from its header (or duration), so it gets a bar and an ETA.
-            let totalFrames: Int? = decoder.flatMap { decoder in
-                let stream = decoder.stream
-                return stream.announcedFrames ?? stream.duration.flatMap { duration in stream.fps.map { Int(duration * $0) } }
-            }
-            func showProgress() {
-                let elapsed = milliseconds(since: started) / 1000
-                let rate = String(format: "%d analyzed (%.2f/s), %d tracks live", summary.analyzed,
-                                  Double(summary.analyzed) / max(elapsed, 1e-9), analyzer.tracker.tracks.count)
-                guard let totalFrames, totalFrames > 0 else { return progress.update("frame \(summary.decoded), " + rate) }
-                progress.bar("", done: min(summary.decoded, totalFrames), total: totalFrames, unit: "frames", detail: rate)
-            }
-            func more() -> Bool { shutdown.caughtSignal == nil && maxFrames.map { summary.analyzed < $0 } ?? true }
-
-            do {
-                if let decoder {
-                    // A file: exactly the frames the rate selects, none lost. Stages on threads of
-                    // their own, joined by bounded channels: decoding runs a few frames ahead, and the
-                    // schedule and the image encoders one analyzed frame ahead of the segmentation,
-                    // labeling and tracking here (which depend on the previous frame's tracks).
-                    let decoded = BoundedChannel<Result<VideoFrame, any Error>>(capacity: 4)
-                    let reader = StageThread(name: "decode") { [decoder = UncheckedBox(decoder)] in
-                        defer { decoded.close() }
-                        do {
-                            while let frame = try decoder.value.next() {
-                                guard decoded.send(.success(frame)) else { return }
-                            }
-                        } catch {
-                            decoded.send(.failure(error))
-                        }
-                    }
-                    typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?)
-                    let scheduled = BoundedChannel<Result<Scheduled, any Error>>(capacity: 2)
-                    let fallbackFps = decoder.stream.fps ?? 25
-                    let encoder = StageThread(name: "encode") { [analyzer, fps, maxFrames] in
-                        defer { scheduled.close() }
-                        var schedule = FrameSchedule(fps: fps)
-                        var selected = 0
-                        while let item = decoded.receive() {
-                            let result = Result { () throws -> Scheduled in
-                                let frame = try item.get()
-                                let pts = frame.pts ?? Double(frame.index) / fallbackFps
-                                guard schedule.selects(pts: pts), maxFrames.map({ selected < $0 }) ?? true else { return (frame, pts, nil) }
-                                selected += 1
-                                return (frame, pts, try analyzer.encode(RGBImage(frame)))
-                            }
-                            guard scheduled.send(result), case .success = result else { break }
-                        }
-                        decoded.cancel()
-                    }
-                    defer {
-                        scheduled.cancel()
-                        decoded.cancel()
-                        encoder.wait()
-                        reader.wait()
-                    }
-                    while more(), let item = scheduled.receive() {
-                        let next: Scheduled
-                        do { next = try item.get() } catch {
-                            failure = error  // a damaged input: what came before it is kept
-                            break
-                        }
-                        try handle(next.frame, index: next.frame.index, pts: next.pts, encoded: next.encoded)
-                    }
-                } else {
-                    // A live source: its reader keeps only the newest frame, so each analysis
-                    // takes the newest one when the engine is free (at most --fps a second of
-                    // wall time); what the reader dropped meanwhile is counted. Its timestamps
-                    // start again at each reconnection, so frames are numbered and timed from
-                    // the start of the run instead.
-                    let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1)
-                    shutdown.onSignal { live.stop() }
-                    let states = Task {
-                        for await state in live.states { try? output.write(SourceRecord(state, source: source)) }
-                    }
-                    var next = 0.0
-                    for await frame in live.frames {
-                        guard more() else {
-                            live.stop()
-                            break
-                        }
-                        let now = milliseconds(since: started) / 1000
-                        let analyze = now >= next
-                        if analyze, fps > 0 { next = now + 1 / fps }
-                        let encoded = analyze ? try analyzer.encode(RGBImage(frame)) : nil
-                        try handle(frame, index: summary.decoded, pts: fourDecimals(now), encoded: encoded)
-                    }
-                    live.stop()
-                    await states.value
-                    summary.dropped = live.dropped
-                }
-            } catch {
-                failure = error
-            }
-            // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
-            try emit(analyzer.finish(pts: lastPts))
-            do { try video?.finish() } catch { failure = failure ?? error }
+            let outcome: Result<RunSummary, any Error>
+            do { outcome = .success(try await runner.run { progress.show($0) }) } catch { outcome = .failure(error) }
             progress.clear()
-            summary.seconds = milliseconds(since: started) / 1000
-            summary.videoMs = video?.busyMilliseconds ?? 0
-            summary.droppedReaders = socket?.droppedReaders ?? 0
-            printError(summary.description)
-            if let failure { throw failure }
+            let closed = Result { try events.close() }
+            if var summary = try? outcome.get() {
+                summary.droppedReaders = socket?.droppedReaders ?? 0
+                printError(summary.description)
+            }
+            _ = try outcome.get()
+            try closed.get()
         }
     }
-}
 
-/// A `source` event: a live source's change of connection state.
-struct SourceRecord: Encodable {
-    var type = "source"
-    var source: String
-    var state: String
-    var error: String?
-    var attempt: Int?
-    var delay: Double?
-
-    init(_ state: SourceState, source: String) {
-        self.source = source
-        switch state {
-        case .connecting(let attempt):
-            self.state = "connecting"
-            self.attempt = attempt > 0 ? attempt : nil
-        case .connected:
-            self.state = "connected"
-        case .disconnected(let error):
-            self.state = "disconnected"
-            self.error = error
-        case .reconnecting(let attempt, let delay, let error):
-            (self.state, self.attempt, self.delay, self.error) = ("reconnecting", attempt, fourDecimals(delay), error)
-        case .stopped(let error):
-            (self.state, self.error) = ("ended", error)
-        }
-    }
-}
-
-/// Writes JSON lines to stdout or a file, each line in one write so a reader never sees half,
-/// and publishes each to the events socket, if there is one. Lines from several tasks (frames,
-/// a live source's states) are written one at a time.
-final class JSONLines: @unchecked Sendable {
-    private let lock = NSLock()
-    private let handle: FileHandle
-    private let path: String
-    let socket: EventSocket?
-
-    init(path: String?, socket: EventSocket? = nil) throws {
-        self.socket = socket
-        guard let path else {
-            handle = FileHandle.standardOutput
-            self.path = "stdout"
-            return
-        }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw CommandError("\(path): cannot create the JSON lines file")
-        }
-        self.handle = handle
-        self.path = path
-    }
-
-    func write(_ value: some Encodable) throws {
-        let line = Data((try jsonString(value) + "\n").utf8)
-        lock.lock()
-        defer { lock.unlock() }
-        socket?.publish(line)
+    /// Track ids that never repeat for this camera: a counter in the state directory, or, where
+    /// none can be written, the clock.
+    private func trackIDs(camera: String) -> any TrackIDSource {
+        let folder = URL(fileURLWithPath: stateDir ?? defaultStateDirectory())
         do {
-            try handle.write(contentsOf: line)
+            return try PersistentTrackIDs(stateDirectory: folder, camera: camera)
         } catch {
-            throw CommandError("\(path): cannot write the events: \(error.localizedDescription)")
+            printError("\(error); track ids are seeded from the clock instead")
+            return ClockSeededTrackIDs()
         }
     }
 }
 
-/// What a run did, for stderr at the end.
-struct RunSummary: CustomStringConvertible {
-    var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0, dropped = 0
-    var timings = AnalyzerTimings()
-    var sinkMs = 0.0
-    /// Drawing and encoding `--video-out`, on its own thread alongside the analysis.
-    var videoMs = 0.0
-    var seconds = 0.0
-    var droppedReaders = 0
-
-    mutating func add(_ analysis: FrameAnalysis) {
-        analyzed += 1
-        if analysis.keyframe != nil { keyframes += 1 }
-        tracks += analysis.events.count { $0.kind == .start }
-        timings += analysis.timings
-    }
-
-    var description: String {
-        func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
-        let stages = "SAM encoder \(per(timings.samEncoder)), CLIP \(per(timings.clipDense)), decoder \(per(timings.decoder)), "
-            + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
-            + (videoMs > 0 ? ", video \(per(videoMs)) alongside" : "")
-        return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(dropped) dropped, \(tracks) tracks in "
-            + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"
-            + (droppedReaders > 0 ? "; \(droppedReaders) slow socket readers dropped" : "")
-    }
+/// Where segwatch keeps state between runs: `$SEGWATCH_STATE_DIR`, systemd's `$STATE_DIRECTORY`,
+/// `$XDG_STATE_HOME/segwatch`, else `~/.local/state/segwatch`.
+func defaultStateDirectory() -> String {
+    let environment = ProcessInfo.processInfo.environment
+    if let folder = environment["SEGWATCH_STATE_DIR"], !folder.isEmpty { return folder }
+    if let folder = environment["STATE_DIRECTORY"]?.split(separator: ":").first { return String(folder) }
+    if let folder = environment["XDG_STATE_HOME"], !folder.isEmpty { return folder + "/segwatch" }
+    return NSHomeDirectory() + "/.local/state/segwatch"
 }
 
-/// A `frame` event (see docs/events.schema.json).
-struct FrameRecord: Encodable {
-    var type = "frame"
-    var source: String
-    var frame: Int
-    var pts: Double
-    var width: Int
-    var height: Int
-    var keyframe: Bool
-    var segments: [FrameSegment]
-    var stuff: [StuffRecord]
-
-    init(source: String, frame: Int, pts: Double, width: Int, height: Int, analysis: FrameAnalysis, names: [String]) {
-        (self.source, self.frame, self.pts, self.width, self.height) = (source, frame, pts, width, height)
-        keyframe = analysis.keyframe != nil
-        segments = analysis.segments.compactMap { segment in segment.track.map { FrameSegment(segment, track: $0, names: names) } }
-        var stuffArea: [Int: Int] = [:]
-        for segment in analysis.segments where segment.track == nil {
-            if let label = segment.classification.label { stuffArea[label, default: 0] += segment.mask.area }
-        }
-        stuff = stuffArea.keys.sorted().map { StuffRecord(label: names[$0], area: stuffArea[$0]!) }
-    }
-}
-
-struct FrameSegment: Encodable {
-    var track: Int
-    var label: String
-    var score: Double
-    var labels: [[LabelScoreValue]]
-    var bbox: [Int]
-    var area: Int
-    var predicted_iou: Double
-    var stability: Double
-    var rle: CocoRLE
-
-    init(_ segment: AnalyzedSegment, track: Int, names: [String]) {
-        let (mask, result) = (segment.mask, segment.classification)
-        self.track = track
-        label = labelName(result.label, names)
-        score = fourDecimals(result.score)
-        labels = result.top.map { [.name(names[$0.label]), .probability($0.probability)] }
-        bbox = boxXYXYToXYWH(mask.box)
-        area = mask.area
-        predicted_iou = fourDecimals(mask.predictedIou)
-        stability = fourDecimals(mask.stabilityScore)
-        rle = CocoRLE(mask.rle)
-    }
-}
-
-struct StuffRecord: Encodable {
-    var label: String
-    var area: Int
-}
-
-/// A `track` event.
-struct TrackRecord: Encodable {
-    var type = "track"
-    var source: String
-    var event: String
-    var track: Int
-    var label: String
-    var previous_label: String?
-    var pts: Double
-    var best_score: Double
-    var lifetime: Double?
-
-    init(_ e: TrackEvent, source: String, names: [String]) {
-        self.source = source
-        event = e.kind.rawValue
-        track = e.track
-        label = labelName(e.label, names)
-        previous_label = e.kind == .label ? labelName(e.previousLabel, names) : nil
-        pts = e.pts
-        best_score = fourDecimals(e.bestScore)
-        lifetime = e.kind == .end ? e.lifetime : nil
-    }
+/// Fails unless a file can be created at `path` (tried and removed when it does not exist yet):
+/// an output that cannot be written is found before minutes of model loading.
+func checkWritable(_ path: String) throws {
+    let existed = FileManager.default.fileExists(atPath: path)
+    let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw CommandError("\(path): cannot write the output: \(String(cString: strerror(errno)))") }
+    close(fd)
+    if !existed { unlink(path) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import SegwatchCheckpoint
 import SegwatchMedia
 import SegwatchSAM
+import SegwatchService
 import SegwatchTensor
 
 /// `segwatch segment`: SAM on one picture, from prompts or (`--auto`) everywhere.
@@ -97,16 +98,18 @@ struct Segment: ParsableCommand {
     }
 
     func run() throws {
-        try runReporting {
+        let engine = CPUEngine(threads: threads)
+        // The generator's host-side work (post-processing, NMS) on the model's threads too.
+        try engine.run { () throws in try runReporting {
             let picture = try loadRGBImage(image, frame: frame)
-            let model = try Sam(contentsOf: sam, backend: CPUBackend(threads: threads))
+            let model = try Sam(contentsOf: sam, backend: CPUBackend(engine: engine))
             let predictor = SamPredictor(model: model)
             if auto {
                 try runGenerator(predictor, picture)
             } else {
                 try runPrompts(predictor, picture)
             }
-        }
+        } }
     }
 
     private func runPrompts(_ predictor: SamPredictor<CPUBackend>, _ picture: RGBImage) throws {
@@ -197,17 +200,6 @@ struct GeneratorOptions: ParsableArguments {
         o.cropNPointsDownscaleFactor = cropNPointsDownscaleFactor
         o.minMaskRegionArea = minMaskRegionArea
         return o
-    }
-}
-
-/// pycocotools' RLE object: `{"size": [h, w], "counts": "<compressed>"}`.
-struct CocoRLE: Encodable {
-    var size: [Int]
-    var counts: String
-
-    init(_ rle: RLE) {
-        size = [rle.height, rle.width]
-        counts = rleToString(rle)
     }
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CMalloc
 import Foundation
+import Logging
+import SegwatchService
 
 /// The `segwatch` command line.
 @main
@@ -23,6 +25,7 @@ struct Segwatch: AsyncParsableCommand {
         // threshold after such frees, then serves them from the heap, which fragments and keeps
         // the resident size growing over a long run.
         _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let arguments: [String]
         do {
             arguments = try Profile.expand(Array(CommandLine.arguments.dropFirst()))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegwatchService
 
 /// `segwatch tail`: the events of a running `segwatch run --events-socket`, filtered.
 struct Tail: ParsableCommand {
@@ -140,19 +141,4 @@ struct Tail: ParsableCommand {
             return "             \(source)  source \(state)\(error)"
         }
     }
-}
-
-/// A connected Unix stream socket, or nil when nothing listens at `path`.
-func connectUnix(_ path: String) -> Int32? {
-    guard var address = unixSocketAddress(path) else { return nil }
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return nil }
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    guard connected == 0 else {
-        close(fd)
-        return nil
-    }
-    return fd
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchTensor
@@ -44,7 +45,7 @@ struct Vocab: ParsableCommand {
     func run() throws {
         try runReporting {
             let start = DispatchTime.now()
-            let (embeddings, report) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: CPUBackend(threads: threads))
+            let (embeddings, report) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: CPUBackend(engine: CPUEngine(threads: threads)))
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             if let out {
                 let names = String(decoding: try JSONEncoder().encode(embeddings.labels.map(\.name)), as: UTF8.self)

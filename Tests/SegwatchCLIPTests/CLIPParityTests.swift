@@ -20,7 +20,7 @@ struct CLIPParityTests {
         let parity = try ParityFixture(fixture)
         struct File: Decodable { var cases: [CLIPCase] }
         let cases = try JSONDecoder().decode(File.self, from: Data(contentsOf: parity.directory.appendingPathComponent("expected.json"))).cases
-        let backend = CPUBackend(threads: 2)
+        let backend = testBackend
         let model = try CLIP.load(parity.directory.path, backend: backend)
         #expect(!cases.isEmpty)
         for item in cases {
@@ -58,7 +58,7 @@ struct CLIPParityTests {
         for name in ["config.json", "pytorch_model.bin"] {
             try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent(name), withDestinationURL: folder.appendingPathComponent(name))
         }
-        let backend = CPUBackend(threads: 2)
+        let backend = testBackend
         let fromSafetensors = try CLIP.load(folder.path, backend: backend)
         let fromPickle = try CLIP.load(scratch.path, backend: backend)
         #expect(fromPickle.weightsPath.hasSuffix("pytorch_model.bin"))
@@ -87,11 +87,11 @@ struct CLIPParityTests {
         // open_clip's configuration with the transformers fixture's weights renamed: wrong keys.
         try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("open_clip/open_clip_config.json"),
                                          to: scratch.appendingPathComponent("open_clip_config.json"))
-        #expect { try CLIP.load(scratch.path, backend: CPUBackend(threads: 2)) } throws: { error in
+        #expect { try CLIP.load(scratch.path, backend: testBackend) } throws: { error in
             "\(error)".contains("open_clip_model.safetensors")
         }
         try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("open_clip_model.safetensors"),
                                                    withDestinationURL: Fixtures.root.appendingPathComponent("clip_hf/model.safetensors"))
-        #expect(throws: (any Error).self) { try CLIP.load(scratch.path, backend: CPUBackend(threads: 2)) }
+        #expect(throws: (any Error).self) { try CLIP.load(scratch.path, backend: testBackend) }
     }
 }

@@ -73,7 +73,7 @@ import Testing
             """
         try Data(json.utf8).write(to: openCLIP.appendingPathComponent("open_clip_config.json"))
 
-        let backend = CPUBackend(threads: 2)
+        let backend = testBackend
         let ours = try CLIP.load(file, backend: backend), theirs = try CLIP.load(openCLIP.path, backend: backend)
         #expect(ours.logitScale == theirs.logitScale)
         let ids: [[Int32]] = [[49, 3, 8, 0, 0, 0, 0], [49, 2, 11, 17, 30, 5, 1]]

@@ -68,7 +68,7 @@ struct VocabularyParsingTests {
 /// The fixture model has random weights: the words mean nothing, the arithmetic is what is tested.
 struct VocabularyEncodingTests {
     static let folder = Fixtures.root.appendingPathComponent("clip_hf").path
-    let backend = CPUBackend(threads: 2)
+    let backend = testBackend
     let model: CLIP<CPUBackend>
     let tokenizer: CLIPTokenizer
     let templates = try! PromptTemplates(["a photo of a {}.", "there is a {} in the scene.", "{}"])

@@ -46,7 +46,7 @@ struct CropEmbedderTests {
 
     /// The image tower run on a batch of crops gives what it gives each crop alone.
     @Test func batchesAgreeWithOneAtATime() throws {
-        let backend = CPUBackend(threads: 2)
+        let backend = testBackend
         let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
         let (h, w) = (40, 56)
         var state: UInt32 = 12345
@@ -70,7 +70,7 @@ struct CropEmbedderTests {
     }
 
     @Test func maskOfAnotherSizeIsRefused() throws {
-        let backend = CPUBackend(threads: 1)
+        let backend = testBackend
         let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
         let picture = RGBImage(height: 4, width: 4, pixels: [UInt8](repeating: 0, count: 48))
         #expect(throws: PipelineError.self) {

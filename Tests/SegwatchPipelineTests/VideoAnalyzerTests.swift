@@ -23,7 +23,7 @@ struct VideoAnalyzerTests {
     }
 
     private func analyzer(_ configure: (inout AnalyzerOptions) -> Void) throws -> VideoAnalyzer<CPUBackend> {
-        let backend = CPUBackend(threads: 2)
+        let backend = testBackend
         let sam = try Sam(contentsOf: Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path, backend: backend)
         let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: backend)
         let names = ["square", "floor", "wall"]

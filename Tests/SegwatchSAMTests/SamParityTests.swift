@@ -29,7 +29,7 @@ struct SamFixture {
         struct File: Decodable { var cases: [SamCase]; var checkpoint: String }
         let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: parity.directory.appendingPathComponent("expected.json")))
         cases = file.cases
-        let model = try Sam(contentsOf: parity.directory.appendingPathComponent(file.checkpoint).path, backend: CPUBackend(threads: 2))
+        let model = try Sam(contentsOf: parity.directory.appendingPathComponent(file.checkpoint).path, backend: testBackend)
         predictor = SamPredictor(model: model)
     }
 

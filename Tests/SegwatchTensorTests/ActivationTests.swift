@@ -1,9 +1,8 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
-struct ActivationTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct ActivationTests {
     @Test(arguments: [(Activation.gelu, "gelu"), (.geluTanh, "gelu_tanh"), (.quickGelu, "quick_gelu"),
                       (.sigmoid, "sigmoid"), (.relu, "relu")])
     func activationMatchesTorch(activation: Activation, key: String) throws {

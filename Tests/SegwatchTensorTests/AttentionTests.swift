@@ -3,9 +3,7 @@ import Foundation
 import SegwatchTestSupport
 import Testing
 
-struct AttentionTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct AttentionTests {
     private func qkv(_ prefix: String) throws -> (Tensor, Tensor, Tensor) {
         (try References.tensor("\(prefix).q"), try References.tensor("\(prefix).k"), try References.tensor("\(prefix).v"))
     }

@@ -2,9 +2,7 @@ import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
-struct ConvolutionTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct ConvolutionTests {
     // Every path: grouped im2col, dilation, pointwise, patch embedding, depthwise (stride 1 and
     // 2, 3x3 and 5x5).
     @Test(arguments: [

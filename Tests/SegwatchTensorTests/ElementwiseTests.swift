@@ -1,9 +1,8 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
-struct ElementwiseTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct ElementwiseTests {
     @Test func padWithAConstant() throws {
         let out = try pad(References.tensor("pad.x"), [(0, 0), (1, 2), (0, 3)], value: -1.5)
         try expectMatches(out, "pad.out", atol: 0)

@@ -2,9 +2,7 @@ import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
-struct GemmTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct GemmTests {
     // Guards batched matmul with a broadcast batch dimension.
     @Test func matmulBroadcastsBatches() throws {
         try expectMatches(matmul(References.tensor("matmul.a"), References.tensor("matmul.b")), "matmul.out")

@@ -1,9 +1,8 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
-struct InterpolateTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct InterpolateTests {
     // Up, down and mixed sizes, against torch.nn.functional.interpolate(align_corners=False).
     @Test(arguments: [InterpolationMode.bilinear, .bicubic], [(9, 4), (12, 15), (3, 3), (5, 20)])
     func matchesTorch(mode: InterpolationMode, size: (Int, Int)) throws {

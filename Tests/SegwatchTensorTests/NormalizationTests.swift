@@ -1,9 +1,8 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
-struct NormalizationTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct NormalizationTests {
     @Test func layerNormOverTheLastDimension() throws {
         let out = try layerNorm(References.tensor("layer_norm.x"), weight: References.tensor("layer_norm.weight"),
                                 bias: References.tensor("layer_norm.bias"), eps: 1e-5)

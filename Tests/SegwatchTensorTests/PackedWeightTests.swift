@@ -1,13 +1,12 @@
 import Glibc
 @testable import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
 /// The AVX2 product on weights packed at load, against a double-precision product of the same
 /// values: edges of every block (rows not a multiple of 6, outputs not of 16, inputs split into
 /// 2 and 3 blocks), bias and residual, and each threading path.
-struct PackedWeightTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct PackedWeightTests {
     static var packs: Bool { cpuKernelSet == "x86-64-v3" && getenv("SEGWATCH_GEMM") == nil }
 
     private func values(_ count: Int, seed: Int) -> [Float] {

@@ -2,11 +2,10 @@ import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
-struct StoragePoolTests {
+@Suite(.twoThreads) struct StoragePoolTests {
     // Guards the steady state: running the same ops twice, the second run takes every buffer
     // from the pool.
     @Test func secondFrameAllocatesNothing() {
-        CPUThreads.set(2)
         let pool = StoragePool(limitBytes: 64 << 20)
         func frame() {
             let x = Tensor(shape: [1, 8, 16, 16], storage: TensorStorage(count: 8 * 16 * 16, pool: pool))
@@ -93,9 +92,8 @@ struct StoragePoolTests {
         _ = small
     }
 
-    // The shared pool under real ops: a small network's second pass allocates nothing new.
+    // The engine's pool under real ops: a small network's second pass allocates nothing new.
     @Test func modelPassReusesBuffers() {
-        CPUThreads.set(2)
         let x = Tensor(shape: [1, 4, 20, 20], values: (0..<1600).map { Float($0 % 19) / 19 })
         let w = Tensor(shape: [8, 4, 3, 3], values: (0..<288).map { Float($0 % 5) / 5 - 0.4 })
         func pass() -> Float {
@@ -104,8 +102,8 @@ struct StoragePoolTests {
             return softmax(z.reshaped([8, 1600])).toArray()[0]
         }
         _ = pass()
-        let before = StoragePool.shared.statistics.allocations
+        let before = CPUEngine.current.storage.statistics.allocations
         _ = pass()
-        #expect(StoragePool.shared.statistics.allocations == before)
+        #expect(CPUEngine.current.storage.statistics.allocations == before)
     }
 }

@@ -1,9 +1,8 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import Testing
 
-struct WindowsTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct WindowsTests {
     @Test func partitionPadsLikeSAM() throws {
         let x = try References.tensor("windows.x")
         let (windows, padded) = windowPartition(x, size: 3)

@@ -2,13 +2,12 @@ import Dispatch
 import Glibc
 @testable import SegwatchTensor
 import Synchronization
+import SegwatchTestSupport
 import Testing
 
 /// `parallelFor` on the spinning worker pool: every index once, chunks on the workers also after
 /// they have gone to sleep, several callers at once, and nested calls.
-struct WorkerPoolTests {
-    init() { CPUThreads.set(2) }
-
+@Suite(.twoThreads) struct WorkerPoolTests {
     /// Runs `parallelFor(count)` and returns how many times each index was visited.
     private func visits(_ count: Int) -> [Int] {
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)

@@ -75,6 +75,12 @@ public struct JSONSchema {
                 if let n = value as? NSNumber, !isBool(n), n.doubleValue < (rule as! NSNumber).doubleValue { errors.append("\(path): \(n) < \(rule)") }
             case "maximum":
                 if let n = value as? NSNumber, !isBool(n), n.doubleValue > (rule as! NSNumber).doubleValue { errors.append("\(path): \(n) > \(rule)") }
+            case "minLength":
+                if let text = value as? String, text.count < (rule as! NSNumber).intValue { errors.append("\(path): shorter than \(rule)") }
+            case "pattern":
+                if let text = value as? String, text.range(of: rule as! String, options: .regularExpression) == nil {
+                    errors.append("\(path): '\(text.prefix(40))' does not match \(rule)")
+                }
             default:
                 errors.append("\(path): the schema's keyword '\(key)' is not supported by this validator")
             }

@@ -52,4 +52,22 @@ import Testing
         #expect(all.contains { $0["state"] as? String == "reconnecting" && ($0["attempt"] as? Int ?? 0) >= 1 && $0["error"] is String })
         #expect(run.errorOutput.contains("dropped"), "\(run.errorOutput)")
     }
+
+    // A source that never connects: every state change is logged, the run gives up after
+    // --give-up-after seconds, and nothing analyzed is an error, not a silent exit 0.
+    @Test func aSourceThatNeverConnectsGivesUpWithAnError() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let port = freePort()  // nobody listens
+        let out = folder.path("dead.jsonl")
+        let started = Date()
+        let result = try runProcess(segwatch, ["run", "rtsp://127.0.0.1:\(port)/stream", "--source-name", "dead",
+                                               "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip, "--label", "car",
+                                               "--open-timeout", "1", "--give-up-after", "3", "--json-out", out], timeout: 120)
+        #expect(result.status != 0, "\(result.errorOutput)")
+        #expect(Date().timeIntervalSince(started) < 60)
+        #expect(result.errorOutput.contains("dead: reconnecting") && result.errorOutput.contains("gave up after 3 s"), "\(result.errorOutput)")
+        let states = events(out).filter { $0["type"] as? String == "source" }.map { $0["state"] as! String }
+        #expect(states.contains("reconnecting") && states.last == "ended", "\(states)")
+    }
 }

@@ -18,6 +18,42 @@ import Testing
          "--fps", "5", "--threads", "2", "--json-out", out] + Self.generator + extra
     }
 
+    /// The track ids a run's events name.
+    private func trackIDs(_ events: [[String: Any]]) -> Set<Int> {
+        Set(events.flatMap { event -> [Int] in
+            if let track = event["track"] as? Int { return [track] }
+            return (event["segments"] as? [[String: Any]] ?? []).map { $0["track"] as! Int }
+        })
+    }
+
+    /// A run's events as sorted-key JSON without `time` and `event_id`, tracks renumbered by first appearance.
+    private func canonical(_ events: [[String: Any]]) throws -> [String] {
+        var numbers: [Int: Int] = [:]
+        func renumber(_ track: Any?) -> Int? {
+            guard let track = track as? Int else { return nil }
+            if numbers[track] == nil { numbers[track] = numbers.count + 1 }
+            return numbers[track]
+        }
+        return try events.map { event in
+            var event = event
+            event["time"] = nil
+            event["event_id"] = nil
+            if let track = renumber(event["track"]) { event["track"] = track }
+            if let segments = event["segments"] as? [[String: Any]] {
+                event["segments"] = segments.map { segment in
+                    var segment = segment
+                    segment["track"] = renumber(segment["track"])
+                    return segment
+                }
+            }
+            return String(decoding: try JSONSerialization.data(withJSONObject: event, options: [.sortedKeys]), as: UTF8.self)
+        }
+    }
+
+    private func isISOTime(_ text: String) -> Bool {
+        text.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"#, options: .regularExpression) != nil
+    }
+
     private func lines(_ path: String) throws -> [[String: Any]] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
@@ -35,7 +71,16 @@ import Testing
             #expect(result.errorOutput.contains("250 frames decoded, 50 analyzed"), "\(result.errorOutput)")
         }
         let a = try Data(contentsOf: URL(fileURLWithPath: folder.path("a.jsonl")))
-        #expect(a == (try Data(contentsOf: URL(fileURLWithPath: folder.path("b.jsonl")))), "two runs differ")
+        // Two runs agree in everything but the wall clock, the event ids, and the track ids,
+        // which never repeat for a camera: the second run's all come after the first's.
+        let runA = try lines(folder.path("a.jsonl")), runB = try lines(folder.path("b.jsonl"))
+        #expect(runA.count == runB.count)
+        #expect(try canonical(runA) == canonical(runB), "two runs differ")
+        let tracksA = trackIDs(runA), tracksB = trackIDs(runB)
+        #expect(!tracksA.isEmpty && tracksB.min()! > tracksA.max()!, "\(tracksA.sorted()) then \(tracksB.sorted())")
+        let ids = (runA + runB).map { $0["event_id"] as! String }
+        #expect(Set(ids).count == ids.count)
+        #expect(runA.allSatisfy { ($0["time"] as? String).map(isISOTime) ?? false })
 
         let schema = try JSONSchema(contentsOf: Self.schema)
         for (n, line) in String(decoding: a, as: UTF8.self).split(separator: "\n").enumerated() {
@@ -83,6 +128,13 @@ import Testing
         #expect(limited.status == 0 && limited.errorOutput.contains("2 analyzed"), "\(limited.errorOutput)")
         let frames = try lines(folder.path("c.jsonl")).filter { $0["type"] as? String == "frame" }
         #expect(frames.count == 2)
+        // A second run appends: the first run's lines stay as they were.
+        let first = try Data(contentsOf: URL(fileURLWithPath: folder.path("c.jsonl")))
+        let again = try runProcess(segwatch, arguments(folder.path("c.jsonl"), ["--max-frames", "1"]), timeout: 300)
+        #expect(again.status == 0, "\(again.errorOutput)")
+        let both = try Data(contentsOf: URL(fileURLWithPath: folder.path("c.jsonl")))
+        #expect(both.count > first.count && both.prefix(first.count) == first)
+        #expect(try lines(folder.path("c.jsonl")).count { $0["type"] as? String == "frame" } == 3)
         // A stuff label is reported by its area, never as a tracked segment.
         for frame in frames {
             let segments = frame["segments"] as! [[String: Any]], stuff = frame["stuff"] as! [[String: Any]]
@@ -99,7 +151,8 @@ import Testing
             (["run", "/nonexistent/video.mp4", "--sam", Self.sam, "--clip", Self.clip, "--label", "car"], "/nonexistent/video.mp4"),
             (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--stuff", "sky"], "--stuff 'sky'"),
             (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--fps", "-1"], "--fps"),
-            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--events-socket", badVocab], "bad.txt: the events socket path exists"),
+            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--events-socket", badVocab], "bad.txt: exists and is not a socket"),
+            (["run", Self.video, "--sam", Self.sam, "--clip", Self.clip, "--label", "car", "--video-out", "/nonexistent/dir/v.mp4"], "/nonexistent/dir/v.mp4"),
         ]
         for (arguments, named) in cases {
             let result = try runProcess(segwatch, arguments, timeout: 120)
@@ -108,8 +161,8 @@ import Testing
         }
     }
 
-    // SIGTERM mid-file: the frame in flight is finished, the tracks are ended, the JSON lines
-    // are whole and the video is playable, and the exit status is 0.
+    // SIGTERM mid-file, twice: the frame in flight is finished, the tracks are ended, the JSON
+    // lines are whole and the video is playable, and the exit status is 0.
     @Test func sigtermLeavesValidLinesAndAPlayableVideo() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -121,6 +174,9 @@ import Testing
               ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").components(separatedBy: "\"type\":\"frame\"").count < 3 {
             Thread.sleep(forTimeInterval: 0.1)
         }
+        // Twice, as `timeout` and many supervisors do: the second must not abort the finish.
+        run.signal(SIGTERM)
+        Thread.sleep(forTimeInterval: 0.05)
         run.signal(SIGTERM)
         #expect(run.wait(timeout: 120) == 0, "\(run.errorOutput)")
         let text = try String(contentsOfFile: out, encoding: .utf8)
@@ -142,14 +198,16 @@ import Testing
     // The validator the run test relies on does reject what the schema forbids.
     @Test func schemaRejectsBrokenEvents() throws {
         let schema = try JSONSchema(contentsOf: Self.schema)
-        let good = #"{"type":"track","source":"a","event":"start","track":3,"label":"car","pts":1.5,"best_score":0.5}"#
+        let good = #"{"type":"track","source":"a","time":"2026-12-06T10:15:02.360Z","event_id":"x-1","event":"start","track":3,"label":"car","pts":1.5,"best_score":0.5}"#
         #expect(schema.violations(of: Data(good.utf8)).isEmpty)
         let broken = [
-            #"{"type":"track","source":"a","event":"begin","track":3,"label":"car","pts":1.5,"best_score":0.5}"#,
-            #"{"type":"track","source":"a","event":"start","track":0,"label":"car","pts":1.5,"best_score":0.5}"#,
-            #"{"type":"frame","source":"a","frame":0,"width":2,"height":2,"segments":[],"stuff":[]}"#,
-            #"{"type":"frame","source":"a","frame":0,"pts":0,"width":2,"height":2,"stuff":[],"segments":[{"track":1}]}"#,
-            #"{"type":"source","source":"a","state":"asleep"}"#,
+            #"{"type":"track","source":"a","event":"start","track":3,"label":"car","pts":1.5,"best_score":0.5}"#,
+            #"{"type":"track","source":"a","time":"2026-12-06 10:15:02","event_id":"x-1","event":"start","track":3,"label":"car","pts":1.5,"best_score":0.5}"#,
+            #"{"type":"track","source":"a","time":"2026-12-06T10:15:02.360Z","event_id":"x-1","event":"begin","track":3,"label":"car","pts":1.5,"best_score":0.5}"#,
+            #"{"type":"track","source":"a","time":"2026-12-06T10:15:02.360Z","event_id":"x-1","event":"start","track":0,"label":"car","pts":1.5,"best_score":0.5}"#,
+            #"{"type":"frame","source":"a","time":"2026-12-06T10:15:02.360Z","event_id":"x-1","frame":0,"width":2,"height":2,"segments":[],"stuff":[]}"#,
+            #"{"type":"frame","source":"a","time":"2026-12-06T10:15:02.360Z","event_id":"x-1","frame":0,"pts":0,"width":2,"height":2,"stuff":[],"segments":[{"track":1}]}"#,
+            #"{"type":"source","source":"a","time":"2026-12-06T10:15:02.360Z","event_id":"x-1","state":"asleep"}"#,
         ]
         for line in broken { #expect(!schema.violations(of: Data(line.utf8)).isEmpty, "\(line)") }
     }

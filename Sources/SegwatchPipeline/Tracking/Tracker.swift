@@ -81,6 +81,14 @@ public struct Track: Sendable {
     var votes: [Float]
 }
 
+/// Where new tracks get their ids. Without one, a tracker numbers its tracks from 1; a service
+/// gives each camera a source that persists its counter, so that ids never repeat across
+/// restarts and a camera's name and a track id name one track everywhere.
+public protocol TrackIDSource: Sendable {
+    /// A positive id never handed out before.
+    func next() -> Int
+}
+
 /// What one analyzed frame did to the tracks.
 public struct TrackerUpdate: Sendable {
     /// The track of each observation, in order; nil for an empty mask.
@@ -95,12 +103,14 @@ public struct Tracker: Sendable {
     public let options: TrackerOptions
     public private(set) var tracks: [Track] = []
     private var nextID = 1
+    private let idSource: (any TrackIDSource)?
     /// A segment at least this fraction of the reference's area is the object seen whole; less,
     /// and part of it is taken to be hidden (objects grow and shrink slower than that per frame).
     static let wholeFraction = 0.85
 
-    public init(options: TrackerOptions = TrackerOptions()) {
+    public init(options: TrackerOptions = TrackerOptions(), ids: (any TrackIDSource)? = nil) {
         self.options = options
+        idSource = ids
     }
 
     public mutating func update(_ observations: [TrackerObservation], pts: Double) -> TrackerUpdate {
@@ -133,7 +143,8 @@ public struct Tracker: Sendable {
         }
         for o in candidates where ids[o] == nil {
             let observation = observations[o]
-            var track = Track(id: nextID, mask: observation.mask, box: boxes[o]!, embedding: observation.embedding, firstPts: pts, lastPts: pts,
+            let id = idSource?.next() ?? nextID
+            var track = Track(id: id, mask: observation.mask, box: boxes[o]!, embedding: observation.embedding, firstPts: pts, lastPts: pts,
                               reference: (observation.mask, boxes[o]!), votes: [])
             nextID += 1
             vote(&track, observation.classification)

@@ -80,6 +80,9 @@ public struct AnalyzedSegment: Sendable {
     public var classification: Classification
     /// Nil for a stuff segment, which is not tracked.
     public var track: Int?
+    /// The track's voted label after this frame (nil: unknown, or a stuff segment). It can
+    /// differ from the segment's own best label this frame, which one noisy frame can flip.
+    public var trackLabel: Int?
 }
 
 public struct FrameAnalysis: Sendable {
@@ -106,11 +109,12 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     private var pending: KeyframeReason? = .first
     private var previousHistogram: [Float]?
 
-    public init(labeler: ImageLabeler<B>, options: AnalyzerOptions) throws {
+    /// - Parameter trackIDs: where new tracks get their ids (default: from 1).
+    public init(labeler: ImageLabeler<B>, options: AnalyzerOptions, trackIDs: (any TrackIDSource)? = nil) throws {
         try options.validate()
         self.labeler = labeler
         self.options = options
-        tracker = Tracker(options: options.tracker)
+        tracker = Tracker(options: options.tracker, ids: trackIDs)
         generator = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: labeler.sam), options: labeler.options.generator)
     }
 
@@ -125,6 +129,10 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
     /// The SAM encoder and CLIP's dense features on `picture`.
     public func encode(_ picture: RGBImage) throws -> EncodedFrame {
+        try labeler.backend.runOnHost { () throws -> EncodedFrame in try encodeOnHost(picture) }
+    }
+
+    private func encodeOnHost(_ picture: RGBImage) throws -> EncodedFrame {
         var timings = AnalyzerTimings()
         let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
         let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
@@ -138,6 +146,11 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     /// The frame's segments (a keyframe's generator, or the tracks re-prompted and the
     /// discovery grid), labeled and tracked.
     public mutating func analyze(_ encoded: EncodedFrame, pts: Double) throws -> FrameAnalysis {
+        let backend = labeler.backend
+        return try backend.runOnHost { () throws -> FrameAnalysis in try analyzeOnHost(encoded, pts: pts) }
+    }
+
+    private mutating func analyzeOnHost(_ encoded: EncodedFrame, pts: Double) throws -> FrameAnalysis {
         let picture = encoded.picture
         var timings = encoded.timings
         let histogram = lumaHistogram(picture)
@@ -210,12 +223,14 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 objects.append(segments.count)
                 observations.append(TrackerObservation(mask: binaries[i], embedding: embeddings[i]!, classification: classification))
             }
-            segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil))
+            segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil, trackLabel: nil))
         }
         let update = timed(&timings, \.track) { tracker.update(observations, pts: pts) }
         var nextFeedback: [Int: Tensor] = [:]
+        let votedLabels = Dictionary(uniqueKeysWithValues: tracker.tracks.map { ($0.id, $0.label) })
         for (s, track) in zip(objects, update.tracks) {
             segments[s].track = track
+            segments[s].trackLabel = track.flatMap { votedLabels[$0] ?? nil }
             if let track, let logits = lowRes[present[s]] { nextFeedback[track] = logits }
         }
         feedback = nextFeedback

@@ -53,7 +53,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     }
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
     let items = batch * heads
-    if packsWeights, bias == nil, relative == nil, !options.causal, items >= CPUThreads.count {
+    if packsWeights, bias == nil, relative == nil, !options.causal, items >= CPUEngine.current.threads {
         // A ViT's attention: each head in one fused pass (cgemm_attention_head), heads in parallel.
         parallelFor(items) { range in
             for item in range {
@@ -134,7 +134,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
         }
     }
 
-    if items >= CPUThreads.count {
+    if items >= CPUEngine.current.threads {
         // Heads in parallel, each on one thread (its products included): no hand-over between
         // threads inside a head.
         parallelFor(items) { range in

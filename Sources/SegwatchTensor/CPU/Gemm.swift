@@ -13,7 +13,7 @@ func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
-    let threads = CPUThreads.count
+    let threads = CPUEngine.current.threads
     guard threads > 1, m * n * k >= sgemmSplitThreshold, !insideParallelRegion else {
         call(m, n, a, b, c)
         return
@@ -112,8 +112,8 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     }
     // Items shared out whole among the threads when each gets as many: no thread packs an
     // operand another thread also packs, and small products (a prompt's 56 rows) are not split.
-    let items = aOffsets.count
-    if items % CPUThreads.count == 0 || items >= 4 * CPUThreads.count {
+    let items = aOffsets.count, threads = CPUEngine.current.threads
+    if items % threads == 0 || items >= 4 * threads {
         parallelFor(items) { range in range.forEach(run) }
     } else {
         (0..<items).forEach(run)

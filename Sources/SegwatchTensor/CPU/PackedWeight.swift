@@ -68,7 +68,7 @@ func fusedActivation(_ activation: Activation?) -> cgemm_activation? {
 }
 
 /// `c = activation(a * weightᵀ + bias + residual)` for `m` rows of `a` (row stride `lda`;
-/// `residual` shaped as `c`): over `CPUThreads.count` threads by panels of 16 outputs, each
+/// `residual` shaped as `c`): over the current engine's threads by panels of 16 outputs, each
 /// thread packing the activations it reads; by rows when there are too few panels to share.
 func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWeight,
                    c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
@@ -81,7 +81,7 @@ func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWe
     }
     if m * n * k < sgemmSplitThreshold {
         call(0..<m, 0..<panels)
-    } else if panels >= 2 * CPUThreads.count {
+    } else if panels >= 2 * CPUEngine.current.threads {
         parallelFor(panels) { call(0..<m, $0) }
     } else {
         // Blocks of whole 6-row tiles.

@@ -12,8 +12,10 @@ import Synchronization
 ///
 /// One job at a time: a caller that finds the pool busy (another pipeline stage's op) runs its
 /// whole range on its own thread, which is what two cores can give it anyway.
+///
+/// Each `CPUEngine` has one; its workers are started on first use and live as long as the
+/// process, so engines are made once, not per frame.
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool()
 
     /// How long an idle worker spins before it sleeps.
     private static let spinNanoseconds: UInt64 = 1_000_000
@@ -35,7 +37,6 @@ final class WorkerPool: @unchecked Sendable {
     private var chunks = 0
     private var workers = 0
 
-    /// A pool of its own (tests); `shared` is the one `parallelFor` uses.
     init() {
         lock = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)

@@ -6,21 +6,30 @@ import Synchronization
 ///
 /// The first signal sets a flag and runs the registered handlers (which interrupt blocking
 /// reads); the command then finishes what it was doing, finalizes its files and exits 0.
-/// A second signal exits at once, for a user who really means it.
-final class ShutdownSignal: Sendable {
-    static let shared = ShutdownSignal()
+/// What a later signal does depends on what is at stake: while outputs are being finalized
+/// (`install(finalizing: true)`: `run`, `serve`, `record`) it is ignored, with a word on
+/// stderr, because `timeout` and many supervisors send SIGTERM twice and an interrupted
+/// finalization leaves a video without its index and tracks without their `end`; SIGKILL
+/// stays the way out. Otherwise (`tail`, a download) it exits at once.
+public final class ShutdownSignal: Sendable {
+    public static let shared = ShutdownSignal()
 
     private let received = Atomic<Int32>(0)
     private let handlers = Mutex<[@Sendable () -> Void]>([])
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
     /// Starts catching SIGINT and SIGTERM. Call once, from the main thread, before work starts.
-    func install() {
+    /// - Parameter finalizing: later signals are ignored instead of exiting at once.
+    public func install(finalizing: Bool = false) {
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
-                if received.exchange(number, ordering: .relaxed) != 0 { _exit(128 + number) }
+                if received.exchange(number, ordering: .relaxed) != 0 {
+                    guard finalizing else { _exit(128 + number) }
+                    FileHandle.standardError.write(Data("segwatch: still finishing the outputs; SIGKILL stops at once, losing what is not finalized\n".utf8))
+                    return
+                }
                 for handler in handlers.withLock({ $0 }) { handler() }
             }
             source.resume()
@@ -29,13 +38,13 @@ final class ShutdownSignal: Sendable {
     }
 
     /// The signal received, if any.
-    var caughtSignal: Int32? {
+    public var caughtSignal: Int32? {
         let value = received.load(ordering: .relaxed)
         return value == 0 ? nil : value
     }
 
     /// Runs `handler` when the first signal arrives (at once if it already has).
-    func onSignal(_ handler: @escaping @Sendable () -> Void) {
+    public func onSignal(_ handler: @escaping @Sendable () -> Void) {
         handlers.withLock { $0.append(handler) }
         if caughtSignal != nil { handler() }
     }

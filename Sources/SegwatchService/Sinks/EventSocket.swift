@@ -8,9 +8,13 @@ import Synchronization
 /// Publishing never blocks: lines go to each reader's backlog and one I/O thread writes them as
 /// the reader takes them. A reader whose backlog passes `maximumBacklog` is dropped, so a slow
 /// reader cannot stall the pipeline or grow memory without bound.
-final class EventSocket: Sendable {
-    let path: String
-    static let maximumBacklog = 4 << 20
+///
+/// The socket is created with mode 0660 whatever the umask (owner and group read the events;
+/// `group` sets the group), and a socket file left by a dead process is replaced, while one a
+/// live process listens on is not.
+public final class EventSocket: EventSink {
+    public let path: String
+    public static let maximumBacklog = 4 << 20
     private let listener: Int32
     /// A pipe that wakes the I/O thread when there is something new to write or it should stop.
     private let wake: (read: Int32, write: Int32)
@@ -43,32 +47,48 @@ final class EventSocket: Sendable {
         var dropped = 0
     }
 
-    /// Creates the socket; a path that exists is an error (another segwatch may be serving it).
-    init(path: String) throws {
+    /// Creates the socket. A socket file nobody listens on (left by a process that died) is
+    /// replaced; a live one, or a path that is not a socket, is an error.
+    /// - Parameter group: the group that may read the events (nil: the process's).
+    public init(path: String, group: String? = nil) throws {
         self.path = path
-        var exists = stat()
-        guard lstat(path, &exists) != 0 else {
-            throw CommandError("\(path): the events socket path exists; remove it or choose another (a running segwatch may be using it)")
-        }
         guard var address = unixSocketAddress(path) else {
-            throw CommandError("\(path): a Unix socket path is at most \(unixSocketPathLimit) bytes; this one has \(path.utf8.count)")
+            throw ServiceError("\(path): a Unix socket path is at most \(unixSocketPathLimit) bytes; this one has \(path.utf8.count)")
+        }
+        var exists = stat()
+        if lstat(path, &exists) == 0 {
+            guard exists.st_mode & S_IFMT == S_IFSOCK else {
+                throw ServiceError("\(path): exists and is not a socket; remove it or choose another path for the events socket")
+            }
+            guard !unixSocketIsListening(path) else {
+                throw ServiceError("\(path): another process is serving events on this socket; stop it or choose another path")
+            }
+            unlink(path)
+        }
+        let groupID: gid_t? = try group.map { name in
+            guard let entry = getgrnam(name) else { throw ServiceError("\(path): the socket's group '\(name)' does not exist") }
+            return entry.pointee.gr_gid
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw CommandError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ServiceError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
+        // The file bind creates takes the socket's mode less the umask: set to 0660 first, it is
+        // never wider than that, even for an instant; chmod then makes it exactly 0660.
+        fchmod(fd, 0o660)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
+        guard bound == 0, chmod(path, 0o660) == 0, groupID.map({ chown(path, uid_t.max, $0) == 0 }) ?? true, listen(fd, 16) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
-            throw CommandError("\(path): cannot listen on the events socket: \(reason)")
+            if bound == 0 { unlink(path) }
+            throw ServiceError("\(path): cannot listen on the events socket: \(reason)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else {
             Glibc.close(fd)
             unlink(path)
-            throw CommandError("\(path): cannot create the socket's wake-up pipe: \(String(cString: strerror(errno)))")
+            throw ServiceError("\(path): cannot create the socket's wake-up pipe: \(String(cString: strerror(errno)))")
         }
         for end in ends { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
         listener = fd
@@ -79,10 +99,15 @@ final class EventSocket: Sendable {
     }
 
     /// Readers dropped for falling behind.
-    var droppedReaders: Int { state.withLock { $0.dropped } }
+    public var droppedReaders: Int { state.withLock { $0.dropped } }
 
     /// Queues one whole line (with its newline) for every reader.
-    func publish(_ line: some Collection<UInt8>) {
+    public func write(_ line: [UInt8]) { publish(line) }
+
+    public func close() { close(timeout: 2) }
+
+    /// Queues one whole line (with its newline) for every reader.
+    public func publish(_ line: some Collection<UInt8>) {
         let bytes = Array(line)
         let pending = state.withLock { state -> Bool in
             for fd in Array(state.readers.keys) {
@@ -107,8 +132,12 @@ final class EventSocket: Sendable {
 
     /// Writes what the readers can take within `timeout` seconds, then closes them and removes
     /// the socket file.
-    func close(timeout: Double = 2) {
-        state.withLock { $0.closing = true }
+    public func close(timeout: Double) {
+        let first = state.withLock { state in
+            defer { state.closing = true }
+            return !state.closing
+        }
+        guard first else { return }
         signalThread()
         if stopped.wait(timeout: .now() + timeout) == .timedOut {
             // Readers that did not take their backlog in time lose it; then nothing is pending.
@@ -131,7 +160,7 @@ final class EventSocket: Sendable {
 
     private func signalThread() {
         var byte: UInt8 = 1
-        _ = write(wake.write, &byte, 1)
+        _ = Glibc.write(wake.write, &byte, 1)
     }
 
     private func drop(_ fd: Int32, _ state: inout State, slow: Bool = false) {
@@ -184,11 +213,33 @@ final class EventSocket: Sendable {
     }
 }
 
+/// Whether a process accepts connections on the Unix socket at `path`.
+func unixSocketIsListening(_ path: String) -> Bool {
+    guard let fd = connectUnix(path) else { return errno == EAGAIN }  // a full backlog: somebody listens
+    Glibc.close(fd)
+    return true
+}
+
+/// A connected Unix stream socket, or nil when nothing listens at `path`.
+public func connectUnix(_ path: String) -> Int32? {
+    guard var address = unixSocketAddress(path) else { return nil }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard connected == 0 else {
+        Glibc.close(fd)
+        return nil
+    }
+    return fd
+}
+
 /// The longest path a Unix socket address holds (`sun_path` less its terminating zero).
-let unixSocketPathLimit = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+public let unixSocketPathLimit = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
 /// The address of the Unix socket at `path`, or nil when the path is too long for one.
-func unixSocketAddress(_ path: String) -> sockaddr_un? {
+public func unixSocketAddress(_ path: String) -> sockaddr_un? {
     guard path.utf8.count <= unixSocketPathLimit else { return nil }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)

@@ -5,7 +5,7 @@ import SegwatchPipeline
 /// `--video-out` as a stage of its own: drawing and encoding every source frame runs on its
 /// thread while the next frame is analyzed. Its queue is bounded, so a slow encoder slows
 /// the run instead of filling memory; its first error stops it and is rethrown to the run.
-final class VideoSink: @unchecked Sendable {
+public final class VideoSink: @unchecked Sendable {
     private enum Work: Sendable {
         case show(FrameAnalysis)
         case frame(VideoFrame)
@@ -22,7 +22,7 @@ final class VideoSink: @unchecked Sendable {
     private var pending: FrameAnalysis?
     private var stage: StageThread!
 
-    init(path: String, fps: Double, font: String, names: [String]) {
+    public init(path: String, fps: Double, font: String, names: [String]) {
         stage = StageThread(name: "video-out") { [self] in
             while let item = work.receive() {
                 let start = DispatchTime.now()
@@ -48,17 +48,17 @@ final class VideoSink: @unchecked Sendable {
     }
 
     /// The first error the stage met, if any.
-    var error: Error? { lock.withLock { failure } }
+    public var error: Error? { lock.withLock { failure } }
 
     /// Milliseconds the stage has spent drawing and encoding.
-    var busyMilliseconds: Double { lock.withLock { busyMs } }
+    public var busyMilliseconds: Double { lock.withLock { busyMs } }
 
-    func show(_ analysis: FrameAnalysis) { work.send(.show(analysis)) }
+    public func show(_ analysis: FrameAnalysis) { work.send(.show(analysis)) }
 
-    func append(_ frame: VideoFrame) { work.send(.frame(frame)) }
+    public func append(_ frame: VideoFrame) { work.send(.frame(frame)) }
 
     /// Encodes what is queued, finalizes the file (playable) and rethrows the stage's error.
-    func finish() throws {
+    public func finish() throws {
         work.close()
         stage.wait()
         let finished = Result { try video?.finish() }

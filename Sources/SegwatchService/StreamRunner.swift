@@ -1,0 +1,294 @@
+// One stream, start to end: its frames decoded, scheduled, analyzed (segmented, labeled and
+// tracked by a `VideoAnalyzer`) and written as events and annotated video. `segwatch run` is a
+// thin command over it; `serve` runs one per camera.
+import Dispatch
+import Foundation
+import Logging
+import SegwatchMedia
+import SegwatchPipeline
+import SegwatchSAM
+import SegwatchTensor
+import Synchronization
+
+/// How a stream is run.
+public struct StreamSettings: Sendable {
+    /// The camera's name: the `source` of its events.
+    public var name: String
+    /// Analyzed frames per second of video (a file) or of wall time (a live source); 0: every frame.
+    public var fps = 1.0
+    /// Stop after this many analyzed frames.
+    public var maxFrames: Int?
+    /// A live source that delivers no frame for this many seconds, connecting and reconnecting,
+    /// is given up (nil: it is retried for ever, as a daemon does).
+    public var giveUpAfter: Double?
+
+    public init(name: String) { self.name = name }
+}
+
+/// Where a stream's frames come from.
+public enum StreamInput {
+    /// A file (or any finite input), opened beforehand so a bad one is reported at once: every
+    /// frame the rate selects is analyzed, none lost.
+    case file(VideoDecoder)
+    /// A camera or stream: the newest frame is analyzed whenever the engine is free, and the
+    /// connection is retried with backoff.
+    case live(InputSpec)
+}
+
+/// Where a run is, for a progress display.
+public struct StreamProgress: Sendable {
+    public var decoded: Int
+    public var analyzed: Int
+    /// The analyzed frames a file will give (the rate and `maxFrames` applied), when its header says.
+    public var expectedAnalyzed: Int?
+    public var liveTracks: Int
+    public var seconds: Double
+}
+
+/// What a run did.
+public struct RunSummary: CustomStringConvertible, Sendable {
+    public var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0, dropped = 0
+    public var timings = AnalyzerTimings()
+    public var sinkMs = 0.0
+    /// Drawing and encoding the video, on its own thread alongside the analysis.
+    public var videoMs = 0.0
+    public var seconds = 0.0
+    public var droppedReaders = 0
+
+    mutating func add(_ analysis: FrameAnalysis) {
+        analyzed += 1
+        if analysis.keyframe != nil { keyframes += 1 }
+        tracks += analysis.events.count { $0.kind == .start }
+        timings += analysis.timings
+    }
+
+    public var description: String {
+        func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
+        let stages = "SAM encoder \(per(timings.samEncoder)), CLIP \(per(timings.clipDense)), decoder \(per(timings.decoder)), "
+            + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
+            + (videoMs > 0 ? ", video \(per(videoMs)) alongside" : "")
+        return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(dropped) dropped, \(tracks) tracks in "
+            + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"
+            + (droppedReaders > 0 ? "; \(droppedReaders) slow socket readers dropped" : "")
+    }
+}
+
+/// Runs one stream through an analyzer into its outputs.
+///
+/// A file runs as four stages on threads of their own, joined by bounded channels: decoding
+/// (a few frames ahead), the schedule and the image encoders (one analyzed frame ahead: they
+/// depend on the picture alone), the segmentation, labeling and tracking (which depend on the
+/// previous frame's tracks), and the video. A live source's reader keeps only the newest
+/// frame, which is analyzed whenever the engine is free.
+///
+/// However the run stops (the end, `stop()`, `maxFrames`, an error), what was produced is
+/// finished: the tracks are ended with `end` events, the video is finalized, the events are
+/// flushed. A run that analyzed nothing is an error.
+public final class StreamRunner: @unchecked Sendable {
+    public let settings: StreamSettings
+    private let input: StreamInput
+    private var analyzer: VideoAnalyzer<CPUBackend>
+    private let names: [String]
+    private let events: EventLog
+    private let video: VideoSink?
+    private let logger: Logger
+    private let stopped = Atomic<Bool>(false)
+    private let stopHandlers = Mutex<[@Sendable () -> Void]>([])
+
+    /// - Parameters:
+    ///   - names: the vocabulary's label names, by index.
+    ///   - video: the annotated video, if one is written.
+    public init(input: StreamInput, analyzer: VideoAnalyzer<CPUBackend>, names: [String], settings: StreamSettings,
+                events: EventLog, video: VideoSink?, logger: Logger) {
+        self.input = input
+        self.analyzer = analyzer
+        self.names = names
+        self.settings = settings
+        self.events = events
+        self.video = video
+        self.logger = logger
+    }
+
+    /// Ends the run soon: the frame in flight is finished, then the outputs. Any thread.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        for handler in stopHandlers.withLock({ $0 }) { handler() }
+    }
+
+    private func onStop(_ handler: @escaping @Sendable () -> Void) {
+        stopHandlers.withLock { $0.append(handler) }
+        if stopped.load(ordering: .relaxed) { handler() }
+    }
+
+    private var more: Bool { !stopped.load(ordering: .relaxed) }
+
+    /// Runs the stream to its end (or `stop()`), calling `progress` after each decoded frame.
+    public func run(progress: (StreamProgress) -> Void = { _ in }) async throws -> RunSummary {
+        var summary = RunSummary()
+        let started = DispatchTime.now()
+        var lastPts = 0.0
+        var failure: Error?
+        let maxFrames = settings.maxFrames
+
+        func emit(_ trackEvents: [TrackEvent]) throws {
+            for event in trackEvents { try events.write(TrackRecord(event, source: settings.name, names: names)) }
+        }
+        var expectedAnalyzed: Int?
+        func report() {
+            progress(StreamProgress(decoded: summary.decoded, analyzed: summary.analyzed, expectedAnalyzed: expectedAnalyzed,
+                                    liveTracks: analyzer.tracker.tracks.count, seconds: milliseconds(since: started) / 1000))
+        }
+        /// One decoded frame: analyzed when its encoders' output is given, then handed to the video.
+        func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?) throws {
+            summary.decoded += 1
+            if let encoded {
+                lastPts = pts
+                let analysis = try analyzer.analyze(encoded, pts: pts)
+                summary.add(analysis)
+                let sinkStart = DispatchTime.now()
+                try events.write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
+                                             analysis: analysis, names: names))
+                try emit(analysis.events)
+                video?.show(analysis)
+                summary.sinkMs += milliseconds(since: sinkStart)
+            }
+            report()
+            video?.append(frame)
+            if let error = video?.error { throw error }
+        }
+
+        do {
+            switch input {
+            case let .file(decoder):
+                expectedAnalyzed = Self.expectedAnalyzed(decoder.stream, fps: settings.fps, maxFrames: maxFrames)
+                try runFile(decoder, handle: handle)
+            case let .live(spec):
+                summary.dropped = try await runLive(spec, started: started, handle: handle)
+            }
+        } catch {
+            failure = error
+        }
+        // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
+        do { try emit(analyzer.finish(pts: lastPts)) } catch { failure = failure ?? error }
+        do { try video?.finish() } catch { failure = failure ?? error }
+        summary.seconds = milliseconds(since: started) / 1000
+        summary.videoMs = video?.busyMilliseconds ?? 0
+        if let failure { throw failure }
+        if summary.analyzed == 0 {
+            throw ServiceError("\(settings.name): nothing was analyzed" + (stopped.load(ordering: .relaxed) ? " before the stop" : ""))
+        }
+        return summary
+    }
+
+    /// The analyzed frames a file gives, from its header: every `1/fps` seconds of it, at most `maxFrames`.
+    static func expectedAnalyzed(_ stream: VideoStreamInfo, fps: Double, maxFrames: Int?) -> Int? {
+        let total = stream.announcedFrames ?? stream.duration.flatMap { duration in stream.fps.map { Int(duration * $0) } }
+        guard var expected = total, expected > 0 else { return maxFrames }
+        if fps > 0, let duration = stream.duration ?? stream.fps.map({ Double(expected) / $0 }) {
+            expected = min(expected, Int((duration * fps).rounded(.up)))
+        }
+        return min(expected, maxFrames ?? .max)
+    }
+
+    /// A file: exactly the frames the rate selects, none lost.
+    private func runFile(_ decoder: VideoDecoder,
+                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?) throws -> Void) throws {
+        let decoded = BoundedChannel<Result<VideoFrame, any Error>>(capacity: 4)
+        let reader = StageThread(name: "decode") { [decoder = UncheckedBox(decoder)] in
+            defer { decoded.close() }
+            do {
+                while let frame = try decoder.value.next() {
+                    guard decoded.send(.success(frame)) else { return }
+                }
+            } catch {
+                decoded.send(.failure(error))
+            }
+        }
+        typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?)
+        let scheduled = BoundedChannel<Result<Scheduled, any Error>>(capacity: 2)
+        let fallbackFps = decoder.stream.fps ?? 25
+        let (analyzer, fps, maxFrames) = (self.analyzer, settings.fps, settings.maxFrames)
+        let encoder = StageThread(name: "encode") {
+            defer { scheduled.close() }
+            var schedule = FrameSchedule(fps: fps)
+            var selected = 0
+            while let item = decoded.receive() {
+                let result = Result { () throws -> Scheduled in
+                    let frame = try item.get()
+                    let pts = frame.pts ?? Double(frame.index) / fallbackFps
+                    guard schedule.selects(pts: pts), maxFrames.map({ selected < $0 }) ?? true else { return (frame, pts, nil) }
+                    selected += 1
+                    return (frame, pts, try analyzer.encode(RGBImage(frame)))
+                }
+                guard scheduled.send(result), case .success = result else { break }
+            }
+            decoded.cancel()
+        }
+        onStop {
+            scheduled.cancel()
+            decoded.cancel()
+        }
+        defer {
+            scheduled.cancel()
+            decoded.cancel()
+            encoder.wait()
+            reader.wait()
+        }
+        var analyzed = 0
+        while more, maxFrames.map({ analyzed < $0 }) ?? true, let item = scheduled.receive() {
+            let next = try item.get()  // a damaged input: what came before it is kept
+            if next.encoded != nil { analyzed += 1 }
+            try handle(next.frame, next.frame.index, next.pts, next.encoded)
+        }
+    }
+
+    /// A live source: its reader keeps only the newest frame, so each analysis takes the newest
+    /// one when the engine is free (at most `fps` a second of wall time); what the reader
+    /// dropped meanwhile is counted. Its timestamps start again at each reconnection, so frames
+    /// are numbered and timed from the start of the run instead. Returns the frames dropped.
+    private func runLive(_ spec: InputSpec, started: DispatchTime,
+                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?) throws -> Void) async throws -> Int {
+        let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1)
+        onStop { live.stop() }
+        // Frames or a connection reset the give-up clock; the state task checks it on each retry.
+        let lastSign = Mutex(DispatchTime.now())
+        let gaveUp = Mutex<String?>(nil)
+        let (name, events, logger, giveUpAfter) = (settings.name, events, logger, settings.giveUpAfter)
+        let states = Task {
+            for await state in live.states {
+                let record = SourceRecord(state, source: name)
+                if case .connected = state { lastSign.withLock { $0 = .now() } }
+                logger.log(level: state == .connected || state.name == "connecting" ? .info : .warning, "\(record.logText)")
+                try? events.write(record)
+                if case let .reconnecting(_, _, error) = state, let giveUpAfter,
+                   milliseconds(since: lastSign.withLock { $0 }) / 1000 >= giveUpAfter {
+                    gaveUp.withLock { $0 = "\(name): gave up after \(Int(giveUpAfter)) s without a frame: \(error)" }
+                    live.stop()
+                }
+            }
+        }
+        var frameCount = 0, analyzed = 0
+        var next = 0.0
+        do {
+            for await frame in live.frames {
+                lastSign.withLock { $0 = .now() }
+                guard more, settings.maxFrames.map({ analyzed < $0 }) ?? true else { break }
+                let now = milliseconds(since: started) / 1000
+                let analyze = now >= next
+                if analyze, settings.fps > 0 { next = now + 1 / settings.fps }
+                let encoded = analyze ? try analyzer.encode(RGBImage(frame)) : nil
+                if encoded != nil { analyzed += 1 }
+                try handle(frame, frameCount, fourDecimals(now), encoded)
+                frameCount += 1
+            }
+        } catch {
+            live.stop()
+            await states.value
+            throw error
+        }
+        live.stop()
+        await states.value
+        if let reason = gaveUp.withLock({ $0 }) { throw ServiceError(reason) }
+        return live.dropped
+    }
+}
