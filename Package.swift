@@ -64,11 +64,12 @@ let package = Package(
         // The weight reader and torch.nn layers shared by the models.
         .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
         .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
-        // CLIP and its tokenizer; OpenAI's BPE vocabulary ships as a resource, for open_clip
-        // folders, which carry none.
-        .target(name: "SegwatchCLIP", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "CZlib"],
-                exclude: ["Tokenizer/make_html_entities.py", "Tokenizer/make_ftfy_tables.py", "Tokenizer/make_unicode_tables.py"],
-                resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")]),
+        // OpenAI's BPE vocabulary, for open_clip folders and OpenAI's files, which carry none:
+        // built into the binary (not a resource bundle, which stays in the build folder).
+        .target(name: "CBPEVocabulary", exclude: ["bpe_vocabulary.c.gz"]),
+        // CLIP and its tokenizer.
+        .target(name: "SegwatchCLIP", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "CZlib", "CBPEVocabulary"],
+                exclude: ["Tokenizer/make_html_entities.py", "Tokenizer/make_ftfy_tables.py", "Tokenizer/make_unicode_tables.py"]),
 
         .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "CFreeType"]),
         // Running streams: the stream runner, event records and sinks (files, socket, video),

@@ -1,3 +1,4 @@
+import CBPEVocabulary
 import Foundation
 
 extension CLIPTokenizer {
@@ -13,12 +14,9 @@ extension CLIPTokenizer {
         return try openAI()
     }
 
-    /// OpenAI's `bpe_simple_vocab_16e6.txt.gz`, a resource of this module.
+    /// OpenAI's `bpe_simple_vocab_16e6.txt.gz`, built into segwatch (`CBPEVocabulary`).
     public static func openAI() throws(CLIPTokenizerError) -> CLIPTokenizer {
-        guard let path = Bundle.module.path(forResource: "bpe_simple_vocab_16e6.txt", ofType: "gz") else {
-            throw .unreadable(path: "bpe_simple_vocab_16e6.txt.gz",
-                              reason: "the BPE vocabulary segwatch ships is missing from its resources (segwatch_SegwatchCLIP.resources beside the executable)")
-        }
-        return try CLIPTokenizer(bpeFile: path)
+        let bytes = Array(UnsafeBufferPointer(start: cbpe_vocabulary_bytes(), count: Int(cbpe_vocabulary_count())))
+        return CLIPTokenizer(bpe: try VocabularyFiles.loadBPE(bytes, path: "bpe_simple_vocab_16e6.txt.gz (built in)"))
     }
 }

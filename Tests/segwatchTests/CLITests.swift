@@ -394,3 +394,31 @@ let segwatch: String = {
         #expect(stuff.status != 0 && stuff.errorOutput.contains("sky"))
     }
 }
+
+/// The binary copied out of the build folder, as an install puts it, works from anywhere: what
+/// it loads at run time (OpenAI's BPE vocabulary, for open_clip folders) is built in, not
+/// looked up in the build folder.
+@Suite struct InstalledBinaryTests {
+    @Test func aCopyEmbedsWithAnOpenCLIPFolder() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let copy = folder.path("bin/segwatch"), empty = folder.path("empty")
+        try FileManager.default.createDirectory(atPath: folder.path("bin"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: segwatch, toPath: copy)
+        let clip = Fixtures.root.appendingPathComponent("open_clip").path
+        let embed = ["embed", "--clip", clip, "--text", "a photo of a cat", "--text", "a diagram"]
+        let expected = try runProcess(segwatch, embed)
+        #expect(expected.status == 0, "\(expected.errorOutput)")
+        // The build folder hidden from the copy in a mount namespace of its own (root, as CI
+        // runs); elsewhere the copy still runs from another folder.
+        let build = URL(fileURLWithPath: segwatch).deletingLastPathComponent().deletingLastPathComponent().path
+        let hidden = getuid() == 0
+        let result = hidden
+            ? try runProcess("/usr/bin/unshare", ["-m", "sh", "-c", "mount --bind \"$1\" \"$2\" && cd / && shift 2 && exec \"$@\"",
+                                                  "sh", empty, build, copy] + embed)
+            : try runProcess(copy, embed)
+        #expect(result.status == 0 && !result.errorOutput.contains("Fatal error"), "\(result.errorOutput)")
+        #expect(result.output == expected.output && !result.output.isEmpty, "\(result.output) vs \(expected.output)")
+    }
+}

@@ -16,7 +16,12 @@ enum VocabularyFiles {
     // MARK: OpenAI's BPE file
 
     static func loadBPEFile(_ path: String) throws(CLIPTokenizerError) -> BytePairEncoding {
-        var bytes = try readFile(path)
+        try loadBPE(try readFile(path), path: path)
+    }
+
+    /// The BPE file's bytes (gzip or plain); `path` names them in errors.
+    static func loadBPE(_ bytes: [UInt8], path: String) throws(CLIPTokenizerError) -> BytePairEncoding {
+        var bytes = bytes
         if bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
             bytes = try gunzip(bytes, path: path)
         }
