@@ -23,8 +23,16 @@ indirect enum PickleValue {
     case object(PickleObject)
 }
 
-final class PickleList { var items: [PickleValue] = [] }
-final class PickleDict { var items: [(key: PickleValue, value: PickleValue)] = [] }
+/// A list, and how deep the containers in it nest (itself 1).
+final class PickleList {
+    var items: [PickleValue] = []
+    var depth = 1
+}
+/// A dict, and how deep the containers in it nest (itself 1).
+final class PickleDict {
+    var items: [(key: PickleValue, value: PickleValue)] = []
+    var depth = 1
+}
 /// A TorchScript object (`torch.jit.save` pickles the module tree, not a state dict): the class
 /// name is kept for errors only; nothing of the class is ever looked up or run.
 final class PickleObject {
@@ -74,13 +82,21 @@ enum AllowedGlobal {
 /// The subset of the pickle virtual machine that `torch.save` state dicts and `torch.jit.save`
 /// module trees use (protocols 2-5), building data only. Every read is bounds-checked; unknown
 /// opcodes and names are errors.
+///
+/// Nesting is bounded: a container more than `maximumDepth` deep is an error (a state dict
+/// nests a few levels, a TorchScript module tree a few dozen). Swift frees nested values
+/// recursively, so a file of a million nested tuples would overflow the stack when its values
+/// are freed; depths are tracked as values are built, and `dismantle` frees what was built
+/// (also what memo tricks nested past the tracking) one value at a time.
 struct PickleMachine {
     let bytes: UnsafeRawBufferPointer
     let path: String
+    static let maximumDepth = 1000
     private var position = 0
-    private var stack: [PickleValue] = []
+    /// Each value with its depth (tuples'; containers keep theirs, which grows as they fill).
+    private var stack: [(value: PickleValue, depth: Int)] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
 
     init(_ bytes: UnsafeRawBufferPointer, path: String) {
         self.bytes = bytes
@@ -112,21 +128,52 @@ struct PickleMachine {
         return text
     }
 
-    private mutating func pop() throws -> PickleValue {
-        guard let value = stack.popLast() else { throw fail("stack underflow") }
+    private mutating func popEntry() throws -> (value: PickleValue, depth: Int) {
+        guard let entry = stack.popLast() else { throw fail("stack underflow") }
         if let mark = marks.last, stack.count < mark { throw fail("popped past a mark") }
-        return value
+        return entry
     }
 
-    private mutating func popToMark() throws -> [PickleValue] {
+    private mutating func pop() throws -> PickleValue { try popEntry().value }
+
+    private mutating func popEntriesToMark() throws -> ArraySlice<(value: PickleValue, depth: Int)> {
         guard let mark = marks.popLast(), mark <= stack.count else { throw fail("no mark") }
         defer { stack.removeSubrange(mark...) }
-        return Array(stack[mark...])
+        return stack[mark...]
     }
 
-    private mutating func top() throws -> PickleValue {
-        guard let value = stack.last else { throw fail("stack underflow") }
-        return value
+    private mutating func popToMark() throws -> [PickleValue] { try popEntriesToMark().map(\.value) }
+
+    private mutating func topEntry() throws -> (value: PickleValue, depth: Int) {
+        guard let entry = stack.last else { throw fail("stack underflow") }
+        return entry
+    }
+
+    private mutating func top() throws -> PickleValue { try topEntry().value }
+
+    private mutating func push(_ value: PickleValue, depth: Int = 0) { stack.append((value, depth)) }
+
+    /// How deep the containers in a stack entry nest (0 for a scalar).
+    private func depth(_ entry: (value: PickleValue, depth: Int)) -> Int {
+        switch entry.value {
+        case let .list(list): list.depth
+        case let .dict(dict): dict.depth
+        case let .object(object): object.attributes.depth + 1
+        default: entry.depth
+        }
+    }
+
+    /// `inner` nested one level deeper, checked against `maximumDepth`.
+    private func nested(_ inner: Int) throws -> Int {
+        guard inner < Self.maximumDepth else {
+            throw fail("containers nest more than \(Self.maximumDepth) deep; a checkpoint's nest a few levels")
+        }
+        return inner + 1
+    }
+
+    /// A tuple of `entries`, with its depth.
+    private mutating func pushTuple(_ entries: some Collection<(value: PickleValue, depth: Int)>) throws {
+        push(.tuple(entries.map(\.value)), depth: try nested(entries.map(depth).max() ?? 0))
     }
 
     /// Runs to STOP and returns the result.
@@ -138,15 +185,15 @@ struct PickleMachine {
             case 0x95: _ = try take(8)                                  // FRAME
             case 0x2E: return try pop()                                 // STOP
             case 0x28: marks.append(stack.count)                        // MARK
-            case 0x7D: stack.append(.dict(PickleDict()))                // EMPTY_DICT
-            case 0x5D: stack.append(.list(PickleList()))                // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                         // EMPTY_TUPLE
-            case 0x4E: stack.append(.none)                              // NONE
-            case 0x88: stack.append(.bool(true))                        // NEWTRUE
-            case 0x89: stack.append(.bool(false))                       // NEWFALSE
-            case 0x4B: stack.append(.int(try uint(1)))                  // BININT1
-            case 0x4D: stack.append(.int(try uint(2)))                  // BININT2
-            case 0x4A: stack.append(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
+            case 0x7D: push(.dict(PickleDict()))                        // EMPTY_DICT
+            case 0x5D: push(.list(PickleList()))                        // EMPTY_LIST
+            case 0x29: push(.tuple([]), depth: 1)                       // EMPTY_TUPLE
+            case 0x4E: push(.none)                              // NONE
+            case 0x88: push(.bool(true))                        // NEWTRUE
+            case 0x89: push(.bool(false))                       // NEWFALSE
+            case 0x4B: push(.int(try uint(1)))                  // BININT1
+            case 0x4D: push(.int(try uint(2)))                  // BININT2
+            case 0x4A: push(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
             case 0x8A:                                                  // LONG1
                 let count = try uint(1)
                 guard count <= 8 else { throw fail("integer of \(count) bytes is out of range") }
@@ -154,80 +201,123 @@ struct PickleMachine {
                 var value: Int64 = 0
                 for i in (0..<count).reversed() { value = value << 8 | Int64(raw[i]) }
                 if count > 0 && count < 8 && raw[count - 1] & 0x80 != 0 { value -= Int64(1) << (8 * count) }
-                stack.append(.int(Int(value)))
+                push(.int(Int(value)))
             case 0x47:                                                  // BINFLOAT (big-endian)
                 let raw = try take(8)
                 var bits: UInt64 = 0
                 for byte in raw { bits = bits << 8 | UInt64(byte) }
-                stack.append(.float(Double(bitPattern: bits)))
-            case 0x58: stack.append(.string(try string(try uint(4))))   // BINUNICODE
-            case 0x8C: stack.append(.string(try string(try uint(1))))   // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try string(try uint(8))))   // BINUNICODE8
-            case 0x43: stack.append(.bytes(Array(try take(try uint(1)))))  // SHORT_BINBYTES
-            case 0x42: stack.append(.bytes(Array(try take(try uint(4)))))  // BINBYTES
-            case 0x74: stack.append(.tuple(try popToMark()))            // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))                // TUPLE1
+                push(.float(Double(bitPattern: bits)))
+            case 0x58: push(.string(try string(try uint(4))))   // BINUNICODE
+            case 0x8C: push(.string(try string(try uint(1))))   // SHORT_BINUNICODE
+            case 0x8D: push(.string(try string(try uint(8))))   // BINUNICODE8
+            case 0x43: push(.bytes(Array(try take(try uint(1)))))  // SHORT_BINBYTES
+            case 0x42: push(.bytes(Array(try take(try uint(4)))))  // BINBYTES
+            case 0x74: try pushTuple(try popEntriesToMark())            // TUPLE
+            case 0x85: try pushTuple([try popEntry()])                  // TUPLE1
             case 0x86:                                                  // TUPLE2
-                let b = try pop(), a = try pop()
-                stack.append(.tuple([a, b]))
+                let b = try popEntry(), a = try popEntry()
+                try pushTuple([a, b])
             case 0x87:                                                  // TUPLE3
-                let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple([a, b, c]))
+                let c = try popEntry(), b = try popEntry(), a = try popEntry()
+                try pushTuple([a, b, c])
             case 0x63:                                                  // GLOBAL
                 let module = try line(), name = try line()
-                stack.append(try global(module, name))
+                push(try global(module, name))
             case 0x93:                                                  // STACK_GLOBAL
                 guard case let .string(name) = try pop(), case let .string(module) = try pop() else {
                     throw fail("STACK_GLOBAL needs two strings")
                 }
-                stack.append(try global(module, name))
-            case 0x71: memo[try uint(1)] = try top()                    // BINPUT
-            case 0x72: memo[try uint(4)] = try top()                    // LONG_BINPUT
-            case 0x94: memo[memo.count] = try top()                     // MEMOIZE
+                push(try global(module, name))
+            case 0x71: memo[try uint(1)] = try topEntry()               // BINPUT
+            case 0x72: memo[try uint(4)] = try topEntry()               // LONG_BINPUT
+            case 0x94: memo[memo.count] = try topEntry()                // MEMOIZE
             case 0x68, 0x6A:                                            // BINGET, LONG_BINGET
                 let key = try uint(opcode == 0x68 ? 1 : 4)
-                guard let value = memo[key] else { throw fail("memo \(key) is not set") }
-                stack.append(value)
+                guard let entry = memo[key] else { throw fail("memo \(key) is not set") }
+                stack.append(entry)
             case 0x61:                                                  // APPEND
-                let value = try pop()
+                let value = try popEntry()
                 guard case let .list(list) = try top() else { throw fail("APPEND to a non-list") }
-                list.items.append(value)
+                list.depth = max(list.depth, try nested(depth(value)))
+                list.items.append(value.value)
             case 0x65:                                                  // APPENDS
-                let values = try popToMark()
+                let values = try popEntriesToMark()
                 guard case let .list(list) = try top() else { throw fail("APPENDS to a non-list") }
-                list.items.append(contentsOf: values)
+                list.depth = max(list.depth, try nested(values.map(depth).max() ?? 0))
+                list.items.append(contentsOf: values.map(\.value))
             case 0x73:                                                  // SETITEM
-                let value = try pop(), key = try pop()
+                let value = try popEntry(), key = try popEntry()
                 guard case let .dict(dict) = try top() else { throw fail("SETITEM on a non-dict") }
-                dict.items.append((key, value))
+                dict.depth = max(dict.depth, try nested(max(depth(key), depth(value))))
+                dict.items.append((key.value, value.value))
             case 0x75:                                                  // SETITEMS
-                let values = try popToMark()
+                let values = Array(try popEntriesToMark())
                 guard values.count % 2 == 0, case let .dict(dict) = try top() else { throw fail("SETITEMS needs key-value pairs on a dict") }
-                for i in stride(from: 0, to: values.count, by: 2) { dict.items.append((values[i], values[i + 1])) }
+                dict.depth = max(dict.depth, try nested(values.map(depth).max() ?? 0))
+                for i in stride(from: 0, to: values.count, by: 2) { dict.items.append((values[i].value, values[i + 1].value)) }
             case 0x81:                                                  // NEWOBJ
                 _ = try pop()
                 guard case let .global(.scriptClass(name)) = try pop() else { throw fail("NEWOBJ of a name that is not a TorchScript class") }
-                stack.append(.object(PickleObject(className: name)))
+                push(.object(PickleObject(className: name)))
             case 0x62:                                                  // BUILD
                 // A TorchScript object takes its attributes; other state (an OrderedDict's
                 // `_metadata`) is not needed for the tensors.
                 let state = try pop()
                 if case let .object(object) = try top() {
                     guard case let .dict(attributes) = state else { throw fail("the state of \(object.className) is not a dict of attributes") }
+                    _ = try nested(attributes.depth)
                     object.attributes = attributes
                 }
             case 0x51:                                                  // BINPERSID
-                stack.append(try persistentLoad(try pop()))
+                push(try persistentLoad(try pop()))
             case 0x52:                                                  // REDUCE
-                let arguments = try pop(), callable = try pop()
-                guard case let .global(function) = callable, case let .tuple(values) = arguments else {
+                let arguments = try popEntry(), callable = try pop()
+                guard case let .global(function) = callable, case let .tuple(values) = arguments.value else {
                     throw fail("REDUCE needs an allowed name and an argument tuple")
                 }
-                stack.append(try call(function, values))
+                // A value passed through keeps (at most) its arguments' depth.
+                push(try call(function, values), depth: arguments.depth)
             default:
                 throw fail(String(format: "opcode 0x%02x is not supported in a state dict", opcode))
             }
         }
+    }
+
+    /// Frees everything the machine built, and `root` (set to `.none`), one value at a time.
+    ///
+    /// Swift frees a value's children as part of freeing it, so a deep structure would be freed
+    /// by a deep recursion. Here every value is first held by one flat array, root first, with
+    /// lists and dicts emptied into it; the other references are dropped; then the array lets
+    /// go of its values in order, so each value freed has no child left to free but its own
+    /// entries, which the array still holds. Shared and cyclic containers are visited once.
+    mutating func dismantle(_ root: inout PickleValue) {
+        var all: [PickleValue] = [root]
+        all.append(contentsOf: stack.map(\.value))
+        all.append(contentsOf: memo.values.map(\.value))
+        root = .none
+        stack = []
+        memo = [:]
+        var visited = Set<ObjectIdentifier>()
+        var next = 0
+        while next < all.count {
+            switch all[next] {
+            case let .tuple(items):
+                all.append(contentsOf: items)
+            case let .list(list) where visited.insert(ObjectIdentifier(list)).inserted:
+                all.append(contentsOf: list.items)
+                list.items = []
+            case let .dict(dict) where visited.insert(ObjectIdentifier(dict)).inserted:
+                for (key, value) in dict.items { all += [key, value] }
+                dict.items = []
+            case let .object(object) where visited.insert(ObjectIdentifier(object)).inserted:
+                all.append(.dict(object.attributes))
+                object.attributes = PickleDict()
+            default:
+                break
+            }
+            next += 1
+        }
+        for index in all.indices { all[index] = .none }
     }
 
     private mutating func string(_ count: Int) throws -> String {

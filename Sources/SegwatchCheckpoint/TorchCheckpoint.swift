@@ -28,7 +28,10 @@ enum TorchCheckpoint {
         }
 
         var machine = PickleMachine(UnsafeRawBufferPointer(rebasing: bytes[pickle.dataOffset ..< pickle.dataOffset + pickle.size]), path: path)
-        let root = try machine.run { pid in
+        // Freed one value at a time however deep it nests, also when the pickle is refused.
+        var root = PickleValue.none
+        defer { machine.dismantle(&root) }
+        root = try machine.run { pid in
             // ('storage', storage_type, key, location, numel)
             guard case let .tuple(fields) = pid, fields.count == 5, case .string("storage") = fields[0],
                   case let .global(.storageType(dtype)) = fields[1], case let .string(key) = fields[2],

@@ -159,4 +159,52 @@ enum HandMade {
         #expect(rejected > 500, "only \(rejected) of 2000 mutations were rejected")
         #expect(Date().timeIntervalSince(started) < 60)
     }
+
+    /// `data.pkl` as a torch zip of its own (no tensors needed: the pickle is refused first).
+    private func pickleFile(_ program: [UInt8]) -> Data {
+        HandMade.zip([("any_folder/data.pkl", program), ("any_folder/byteorder", Array("little".utf8))])
+    }
+
+    // Deeply nested pickles once crashed the process with a stack overflow while the parsed
+    // structure was freed (SIGSEGV, nothing on stderr). Each is now a clear error in bounded time.
+    @Test(arguments: [("tuples", 1_000_000), ("lists", 30_000), ("dicts", 30_000)])
+    func deeplyNestedPicklesAreRefused(kind: String, levels: Int) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var program: [UInt8] = [0x80, 0x02]  // PROTO 2
+        switch kind {
+        case "tuples":  // (((None,),),) ...: NONE, then TUPLE1 again and again
+            program += [0x4E] + [UInt8](repeating: 0x85, count: levels)
+        case "lists":   // `levels` empty lists, then each APPEND puts the top one into the one below
+            program += [UInt8](repeating: 0x5D, count: levels) + [UInt8](repeating: 0x61, count: levels - 1)
+        default:        // {None: {None: ...}}: dicts and keys, then each SETITEM files the top dict under the key below it
+            for _ in 0..<levels { program += [0x7D, 0x4E] }
+            program += [0x7D] + [UInt8](repeating: 0x73, count: levels)
+        }
+        program.append(0x2E)  // STOP
+        let started = Date()
+        #expect { _ = try load(pickleFile(program), in: folder, name: "deep.pt") } throws: { error in
+            "\(error)".contains("nest more than") && "\(error)".contains("deep.pt")
+        }
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
+
+    // Nesting built through the memo, which the depth tracking cannot see (lists filled after
+    // they were put inside others), is freed without recursion all the same.
+    @Test func nestingThroughTheMemoIsFreedWithoutRecursion() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let levels = 1_000_000
+        // The root list, memo 0. Each round: a new empty list, memo 2, appended to the list
+        // below it (so every APPEND adds an empty list: depth 2 as tracked), then fetched back
+        // from the memo to receive the next round's list. The chain is `levels` deep.
+        var program: [UInt8] = [0x80, 0x02, 0x5D, 0x71, 0x00]
+        for _ in 0..<levels { program += [0x5D, 0x71, 0x02, 0x61, 0x68, 0x02] }
+        program += [0x68, 0x00, 0x2E]  // the root, STOP
+        let started = Date()
+        #expect { _ = try load(pickleFile(program), in: folder, name: "memo.pt") } throws: { error in
+            "\(error)".contains("memo.pt")
+        }
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
 }
