@@ -23,16 +23,16 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         case let .malformed(file, reason):
             return "\(file) is not a valid checkpoint: \(reason)"
         case let .forbiddenGlobal(file, name):
-            return "\(file): the pickle refers to '\(name)', which is not an allowed tensor-building name; refusing to load it"
+            return "\(file): the pickle refers to \(quoted(name)), which is not an allowed tensor-building name; refusing to load it"
         case let .missingTensor(file, key):
-            return "\(file): tensor '\(key)' is missing"
+            return "\(file): tensor \(quoted(key)) is missing"
         case let .unexpectedTensors(file, keys):
             let shown = keys.prefix(5).joined(separator: ", ") + (keys.count > 5 ? ", … (\(keys.count) in all)" : "")
             return "\(file): unexpected tensors \(shown)"
         case let .shapeMismatch(file, key, expected, actual):
-            return "\(file): tensor '\(key)' has shape \(actual), expected \(expected)"
+            return "\(file): tensor \(quoted(key)) has shape \(actual), expected \(expected)"
         case let .dtypeMismatch(file, key, expected, actual):
-            return "\(file): tensor '\(key)' has dtype \(actual), expected \(expected)"
+            return "\(file): tensor \(quoted(key)) has dtype \(actual), expected \(expected)"
         }
     }
 }

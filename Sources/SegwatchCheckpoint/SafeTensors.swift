@@ -46,26 +46,26 @@ enum SafeTensors {
                 }
                 continue
             }
-            guard let info = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
-            guard let dtypeName = info["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype") }
+            guard let info = value as? [String: Any] else { throw fail("entry \(quoted(name)) is not an object") }
+            guard let dtypeName = info["dtype"] as? String else { throw fail("tensor \(quoted(name)) has no dtype") }
             guard let dtype = dtypes[dtypeName] else {
-                throw fail("tensor '\(name)' has dtype '\(dtypeName)'; expected one of \(dtypes.keys.sorted().joined(separator: ", "))")
+                throw fail("tensor \(quoted(name)) has dtype \(quoted(dtypeName)); expected one of \(dtypes.keys.sorted().joined(separator: ", "))")
             }
             guard let shape = integers(info["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
-                throw fail("tensor '\(name)' has no valid shape (expected a list of non-negative integers)")
+                throw fail("tensor \(quoted(name)) has no valid shape (expected a list of non-negative integers)")
             }
             guard let offsets = integers(info["data_offsets"]), offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
-                throw fail("tensor '\(name)' has no valid data_offsets (expected [begin, end], 0 <= begin <= end)")
+                throw fail("tensor \(quoted(name)) has no valid data_offsets (expected [begin, end], 0 <= begin <= end)")
             }
             var count = 1
             for size in shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: size)
-                guard !overflow else { throw fail("tensor '\(name)' shape \(shape) overflows") }
+                guard !overflow else { throw fail("tensor \(quoted(name)) shape \(shape) overflows") }
                 count = product
             }
             let (byteCount, overflow) = count.multipliedReportingOverflow(by: dtype.byteCount)
             guard !overflow, byteCount == offsets[1] - offsets[0] else {
-                throw fail("tensor '\(name)' of shape \(shape) and dtype \(dtypeName) needs \(count) x \(dtype.byteCount) bytes; its data_offsets span \(offsets[1] - offsets[0])")
+                throw fail("tensor \(quoted(name)) of shape \(shape) and dtype \(dtypeName) needs \(count) x \(dtype.byteCount) bytes; its data_offsets span \(offsets[1] - offsets[0])")
             }
             spans.append((name, offsets[0], offsets[1], dtype, shape))
         }
@@ -73,8 +73,8 @@ enum SafeTensors {
         spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         var cursor = 0
         for span in spans {
-            if span.begin < cursor { throw fail("tensor '\(span.name)' overlaps the tensor before it (begins at \(span.begin), previous ends at \(cursor))") }
-            if span.begin > cursor { throw fail("a gap of \(span.begin - cursor) bytes precedes tensor '\(span.name)'") }
+            if span.begin < cursor { throw fail("tensor \(quoted(span.name)) overlaps the tensor before it (begins at \(span.begin), previous ends at \(cursor))") }
+            if span.begin > cursor { throw fail("a gap of \(span.begin - cursor) bytes precedes tensor \(quoted(span.name))") }
             cursor = span.end
         }
         guard cursor == dataLength else {

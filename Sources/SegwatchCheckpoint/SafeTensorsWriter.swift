@@ -30,9 +30,9 @@ public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)
     if !metadata.isEmpty { header["__metadata__"] = metadata }
     var offset = 0
     for (name, value) in tensors {
-        guard header[name] == nil else { throw CheckpointError.unwritable(file: path, reason: "tensor '\(name)' given twice") }
+        guard header[name] == nil else { throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) given twice") }
         if case let .int32(shape, values) = value, values.count != shape.reduce(1, *) {
-            throw CheckpointError.unwritable(file: path, reason: "tensor '\(name)' has \(values.count) values for shape \(shape)")
+            throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) has \(values.count) values for shape \(shape)")
         }
         let dtype = if case .int32 = value { "I32" } else { "F32" }
         header[name] = ["dtype": dtype, "shape": value.shape, "data_offsets": [offset, offset + value.count * 4]]

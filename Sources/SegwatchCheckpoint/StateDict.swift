@@ -34,7 +34,7 @@ public final class StateDict: Sendable {
         var byName: [String: TensorEntry] = [:]
         for entry in entries {
             guard byName[entry.name] == nil else {
-                throw CheckpointError.malformed(file: path, reason: "tensor '\(entry.name)' appears twice")
+                throw CheckpointError.malformed(file: path, reason: "tensor \(quoted(entry.name)) appears twice")
             }
             try StateDict.validate(entry, fileSize: file.count, path: path)
             byName[entry.name] = entry
@@ -60,7 +60,7 @@ public final class StateDict: Sendable {
 
     /// Checks that every element the entry addresses lies inside its storage, and the storage inside the file.
     static func validate(_ entry: TensorEntry, fileSize: Int, path: String) throws {
-        func fail(_ reason: String) -> CheckpointError { .malformed(file: path, reason: "tensor '\(entry.name)': \(reason)") }
+        func fail(_ reason: String) -> CheckpointError { .malformed(file: path, reason: "tensor \(quoted(entry.name)): \(reason)") }
         guard entry.shape.count == entry.strides.count else { throw fail("shape \(entry.shape) and strides \(entry.strides) differ in rank") }
         guard entry.shape.allSatisfy({ $0 >= 0 }), entry.strides.allSatisfy({ $0 >= 0 }) else {
             throw fail("negative size or stride in shape \(entry.shape), strides \(entry.strides)")

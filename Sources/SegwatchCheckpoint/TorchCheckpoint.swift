@@ -20,11 +20,11 @@ enum TorchCheckpoint {
         }
         // What is read must be stored; what is not (TorchScript's source) may be compressed.
         for (name, entry) in files where entry.method != 0 && (name.hasPrefix("data/") || name == "data.pkl" || name == "byteorder") {
-            throw fail("zip archive: entry '\(entry.name)' is compressed (method \(entry.method)); PyTorch stores tensors and pickles uncompressed")
+            throw fail("zip archive: entry \(quoted(entry.name)) is compressed (method \(entry.method)); PyTorch stores tensors and pickles uncompressed")
         }
         if let order = files["byteorder"] {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[order.dataOffset ..< order.dataOffset + order.size]), as: UTF8.self)
-            guard text == "little" else { throw fail("byte order '\(text)'; only little-endian files are supported") }
+            guard text == "little" else { throw fail("byte order \(quoted(text)); only little-endian files are supported") }
         }
 
         var machine = PickleMachine(UnsafeRawBufferPointer(rebasing: bytes[pickle.dataOffset ..< pickle.dataOffset + pickle.size]), path: path)
@@ -57,11 +57,11 @@ enum TorchCheckpoint {
         for (name, value) in tensors {
             guard case let .tensor(storageKey, dtype, storageCount, offset, shape, strides) = value else { continue }
             guard let storage = files["data/\(storageKey)"] else {
-                throw fail("tensor '\(name)': storage '\(storageKey)' is missing from the archive")
+                throw fail("tensor \(quoted(name)): storage \(quoted(storageKey)) is missing from the archive")
             }
             let (needed, overflow) = storageCount.multipliedReportingOverflow(by: dtype.byteCount)
             guard !overflow, needed <= storage.size else {
-                throw fail("tensor '\(name)': storage '\(storageKey)' holds \(storage.size) bytes; \(storageCount) \(dtype) elements need \(needed)")
+                throw fail("tensor \(quoted(name)): storage \(quoted(storageKey)) holds \(storage.size) bytes; \(storageCount) \(dtype) elements need \(needed)")
             }
             entries.append(TensorEntry(name: name, dtype: dtype, shape: shape, strides: strides,
                                        storageByteOffset: storage.dataOffset, storageCount: storageCount,
@@ -78,7 +78,7 @@ enum TorchCheckpoint {
         func walk(_ object: PickleObject, prefix: String, depth: Int) throws {
             // A pickle can make an object its own attribute; a module tree never does.
             guard depth < 64, visiting.insert(ObjectIdentifier(object)).inserted else {
-                throw CheckpointError.malformed(file: path, reason: "the module tree at '\(prefix)' (\(object.className)) loops or nests too deep")
+                throw CheckpointError.malformed(file: path, reason: "the module tree at \(quoted(prefix)) (\(object.className)) loops or nests too deep")
             }
             defer { visiting.remove(ObjectIdentifier(object)) }
             for (key, value) in object.attributes.items {

@@ -83,10 +83,10 @@ struct ZipArchive {
                 }
                 extra += 4 + length
             }
-            guard try u32(localOffset) == 0x0403_4B50 else { throw fail("entry '\(name)' has no local header at byte \(localOffset)") }
+            guard try u32(localOffset) == 0x0403_4B50 else { throw fail("entry \(quoted(name)) has no local header at byte \(localOffset)") }
             let dataOffset = localOffset + 30 + (try u16(localOffset + 26)) + (try u16(localOffset + 28))
             guard dataOffset <= bytes.count, compressedSize <= bytes.count - dataOffset, method != 0 || compressedSize == size else {
-                throw fail("entry '\(name)' (\(compressedSize) bytes at \(dataOffset)) runs past the end of the file (truncated?)")
+                throw fail("entry \(quoted(name)) (\(compressedSize) bytes at \(dataOffset)) runs past the end of the file (truncated?)")
             }
             entries.append(Entry(name: name, dataOffset: dataOffset, size: compressedSize, method: method))
             cursor += 46 + nameLength + extraLength + commentLength

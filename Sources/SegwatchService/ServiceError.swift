@@ -5,10 +5,3 @@ public struct ServiceError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
-
-/// `text` as an error message quotes it: at most `limit` characters, with the length of what
-/// was cut, so that a 100 KB label does not give 100 KB of stderr.
-public func quoted(_ text: some StringProtocol, limit: Int = 80) -> String {
-    guard text.count > limit else { return "'\(text)'" }
-    return "'\(text.prefix(limit))…' (\(text.count) characters)"
-}

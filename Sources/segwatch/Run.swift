@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline

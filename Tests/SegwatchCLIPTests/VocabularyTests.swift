@@ -121,6 +121,12 @@ struct VocabularyEncodingTests {
             guard case let .tooLong(origin, label, _, tokens, context) = error as? VocabularyError else { return false }
             return origin == "--label 2" && label == long && tokens > 77 && context == 77
         }
+        // A 100 KB label is quoted by a short prefix, not repeated whole (twice) in the message.
+        let huge = String(repeating: "a", count: 100_000)
+        #expect { try encoder().encode(try Vocabulary(arguments: [huge]).labels) } throws: { error in
+            let message = "\(error)"
+            return message.count < 1000 && message.contains("(100000 characters)") && message.contains("--label 1")
+        }
         // Exactly full is allowed: 75 one-token words with the bare template, plus start and end.
         let fits = Array(repeating: "word", count: 75).joined(separator: " ")
         let onlyBare = try PromptTemplates(["{}"])

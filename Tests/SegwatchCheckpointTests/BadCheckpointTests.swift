@@ -207,4 +207,15 @@ enum HandMade {
         }
         #expect(Date().timeIntervalSince(started) < 30)
     }
+
+    // A byte order read from the file is quoted on one line, whatever it holds.
+    @Test func aWrongByteOrderIsOneLine() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = HandMade.zip([("any_folder/data.pkl", HandMade.statePickle()), ("any_folder/byteorder", Array("big\n".utf8))])
+        #expect { _ = try load(data, in: folder, name: "big.pt") } throws: { error in
+            let message = "\(error)"
+            return !message.contains("\n") && message.contains("'big\\n'") && message.contains("big.pt")
+        }
+    }
 }

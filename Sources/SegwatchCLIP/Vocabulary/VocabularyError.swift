@@ -1,3 +1,5 @@
+import SegwatchCheckpoint
+
 /// What can be wrong with a vocabulary or its templates, naming the label, line or file.
 public enum VocabularyError: Error, Sendable, Equatable, CustomStringConvertible {
     case empty
@@ -20,15 +22,15 @@ public enum VocabularyError: Error, Sendable, Equatable, CustomStringConvertible
         case let .unreadable(path, reason):
             return "\(path): cannot read: \(reason)"
         case let .emptyLabel(origin, text):
-            return "\(origin): '\(text)' has an empty label or synonym; expected words, with synonyms separated by | (car|automobile)"
+            return "\(origin): \(quoted(text)) has an empty label or synonym; expected words, with synonyms separated by | (car|automobile)"
         case let .duplicate(name, first, again):
-            return "\(again): the label '\(name)' is already named at \(first); each label once (put synonyms after |)"
+            return "\(again): the label \(quoted(name)) is already named at \(first); each label once (put synonyms after |)"
         case .noTemplates:
             return "no prompt templates: give at least one, with {} where the label goes"
         case let .templateWithoutSlot(origin, template):
-            return "\(origin): the template '\(template)' has no {} where the label goes"
+            return "\(origin): the template \(quoted(template)) has no {} where the label goes"
         case let .tooLong(origin, label, prompt, tokens, context):
-            return "\(origin): the label '\(label)' makes the prompt '\(prompt)' \(tokens) tokens long; "
+            return "\(origin): the label \(quoted(label)) makes the prompt \(quoted(prompt)) \(tokens) tokens long; "
                 + "the model's context holds \(context), start and end of text included"
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SegwatchCheckpoint
 import SegwatchPipeline
 import Synchronization
 
