@@ -73,12 +73,15 @@ public struct ImageLabeler<B: Backend>: Sendable {
 
     /// The dense grid for a picture: `clipSize` on the short side, the long side the nearest
     /// multiple of the patch (at least one patch), both in patches.
+    ///
+    /// The grid holds at most four times the patches of a square one (`clipSize` on each side):
+    /// pictures up to 4:1 keep `clipSize` on the short side; a longer one is scaled down whole,
+    /// keeping its aspect, until it fits. Without the cap a 200x2 video asked for a 28x2800 grid:
+    /// 78,400 tokens, two minutes and 1.2 GB for one frame (attention grows with their square).
     public func denseGrid(height: Int, width: Int) -> (h: Int, w: Int) {
-        let patch = Double(clip.config.patchSize)
-        let short = max(1, Int((Double(options.clipSize) / patch).rounded()))
-        let long = { (side: Int, other: Int) in max(1, Int((Double(side) / Double(other) * Double(short)).rounded())) }
-        return height <= width ? (short, long(width, height)) : (long(height, width), short)
+        denseGridFor(height: height, width: width, patch: clip.config.patchSize, clipSize: options.clipSize)
     }
+
 
     /// CLIP's dense features of the whole picture resized to `denseGrid`.
     public func denseFeatures(_ picture: RGBImage) -> DenseFeatures {
@@ -128,4 +131,19 @@ public struct ImageLabeler<B: Backend>: Sendable {
         }
         return LabeledPicture(masks: masks, results: results, embeddings: embeddings, map: map, grid: features.grid, timings: timings)
     }
+}
+
+/// `ImageLabeler.denseGrid` for a model's patch size and a short side of `clipSize` pixels.
+func denseGridFor(height: Int, width: Int, patch: Int, clipSize: Int) -> (h: Int, w: Int) {
+    let short = max(1, Int((Double(clipSize) / Double(patch)).rounded()))
+    let long = { (side: Int, other: Int) in max(1, Int((Double(side) / Double(max(other, 1)) * Double(short)).rounded())) }
+    var grid = height <= width ? (h: short, w: long(width, height)) : (h: long(height, width), w: short)
+    let limit = 4 * short * short
+    if grid.h * grid.w > limit {
+        let scale = (Double(limit) / Double(grid.h * grid.w)).squareRoot()
+        grid = (max(1, Int(Double(grid.h) * scale)), max(1, Int(Double(grid.w) * scale)))
+        // A side that cannot shrink below one patch leaves the other to take the cap alone.
+        if grid.h >= grid.w { grid.h = min(grid.h, limit / grid.w) } else { grid.w = min(grid.w, limit / grid.h) }
+    }
+    return grid
 }

@@ -1,6 +1,6 @@
 import Foundation
 import SegwatchCheckpoint
-import SegwatchPipeline
+@testable import SegwatchPipeline
 import SegwatchSAM
 import SegwatchTensor
 import Testing
@@ -116,5 +116,27 @@ struct SegmentEmbedderTests {
     @Test func masksOfAnotherSizeAreRefused() throws {
         let other = maskToRLE(BinaryMask(height: 5, width: 5))
         #expect { try MaskPooledEmbedder().embed(features("wide"), masks: [other]) } throws: { "\($0)".contains("5x5") }
+    }
+}
+
+/// The dense grid: the short side at `clipSize`, up to 4:1; longer pictures scaled down whole.
+struct DenseGridTests {
+    @Test func commonAspectsKeepTheShortSide() {
+        #expect(denseGridFor(height: 272, width: 640, patch: 16, clipSize: 448) == (28, 66))
+        #expect(denseGridFor(height: 640, width: 272, patch: 16, clipSize: 448) == (66, 28))
+        #expect(denseGridFor(height: 100, width: 400, patch: 16, clipSize: 448) == (28, 112))
+        #expect(denseGridFor(height: 7, width: 7, patch: 14, clipSize: 224) == (16, 16))
+    }
+
+    // A 200x2 video once asked for 78,400 tokens per frame.
+    @Test(arguments: [(2, 200), (200, 2), (1, 10_000), (3, 4096), (10_000, 1)])
+    func extremeAspectsAreCappedKeepingTheirShape(height: Int, width: Int) {
+        let grid = denseGridFor(height: height, width: width, patch: 16, clipSize: 448)
+        #expect(grid.h >= 1 && grid.w >= 1 && grid.h * grid.w <= 4 * 28 * 28, "\(grid)")
+        // The long side stays the long side, and the aspect is kept as far as whole patches allow.
+        let aspect = Double(max(height, width)) / Double(min(height, width))
+        let gridAspect = Double(max(grid.h, grid.w)) / Double(min(grid.h, grid.w))
+        #expect((height >= width) == (grid.h >= grid.w))
+        #expect(min(grid.h, grid.w) == 1 || abs(gridAspect / aspect - 1) < 0.35, "\(grid) for \(height)x\(width)")
     }
 }

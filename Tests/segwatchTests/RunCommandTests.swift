@@ -195,6 +195,19 @@ import Testing
         #expect(written >= frames && written < 250, "\(written) video frames for \(frames) analyzed")
     }
 
+    // A 200x2 video: CLIP's grid is capped (DenseGridTests), so the frame is analyzed like any other.
+    @Test func anExtremeAspectRatioIsAnalyzed() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let out = folder.path("thin.jsonl")
+        let result = try runProcess(segwatch, ["run", "lavfi:testsrc=size=200x2:rate=5", "--sam", Self.sam, "--clip", Self.clip,
+                                               "--label", "car", "--max-frames", "1", "--state-dir", folder.path("state"),
+                                               "--json-out", out] + Self.generator, timeout: 120)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let frames = try lines(out).filter { $0["type"] as? String == "frame" }
+        #expect(frames.count == 1 && frames[0]["width"] as? Int == 200 && frames[0]["height"] as? Int == 2)
+    }
+
     // The validator the run test relies on does reject what the schema forbids.
     @Test func schemaRejectsBrokenEvents() throws {
         let schema = try JSONSchema(contentsOf: Self.schema)
