@@ -54,8 +54,9 @@ public struct ImageLabeler<B: Backend>: Sendable {
     public let embedder: MaskPooledEmbedder
     public let options: LabelerOptions
 
-    public init(sam: Sam<B>, clip: CLIP<B>, backend: B, labels: LabelEmbeddings, head: SegmentHead? = nil,
-                options: LabelerOptions = LabelerOptions()) throws(PipelineError) {
+    /// - Parameter background: the embedded `BackgroundPrompts` of the labels, for "none of these".
+    public init(sam: Sam<B>, clip: CLIP<B>, backend: B, labels: LabelEmbeddings, background: LabelEmbeddings? = nil,
+                head: SegmentHead? = nil, options: LabelerOptions = LabelerOptions()) throws(PipelineError) {
         guard (0...1).contains(options.cropWeight) else { throw .mismatch("the crop weight must be in [0, 1], not \(options.cropWeight)") }
         guard labels.dimension == (head?.outputDimension ?? clip.config.embedDim) else {
             throw .mismatch("the labels have \(labels.dimension) values; the segment embeddings have \(head?.outputDimension ?? clip.config.embedDim)")
@@ -66,7 +67,10 @@ public struct ImageLabeler<B: Backend>: Sendable {
         self.sam = sam
         self.clip = clip
         self.backend = backend
-        classifier = SegmentClassifier(labels: labels, logitScale: clip.logitScale, options: options.classifier)
+        if let background, background.dimension != labels.dimension {
+            throw .mismatch("the background prompts have \(background.dimension) values; the labels have \(labels.dimension)")
+        }
+        classifier = SegmentClassifier(labels: labels, background: background, logitScale: clip.logitScale, options: options.classifier)
         embedder = MaskPooledEmbedder(head: head)
         self.options = options
     }

@@ -41,12 +41,30 @@ public struct LabelScore: Sendable, Equatable {
     }
 }
 
+/// A segment's "none of these": generic prompts that every vocabulary is compared with besides
+/// its own labels. A softmax over one label is always 1, so without them `--label person` alone
+/// made every segment a person; with them a segment that looks more like "a thing" or "stuff"
+/// than like any label is unknown, whatever the vocabulary's size. Words a vocabulary itself
+/// names are left out of its background.
+public enum BackgroundPrompts {
+    public static let names = ["background", "object", "thing", "stuff", "texture", "something"]
+
+    /// The background names for a vocabulary: those it does not name itself.
+    public static func names(excluding labels: [VocabularyLabel]) -> [String] {
+        let named = Set(labels.flatMap(\.spellings).map { $0.lowercased() })
+        return names.filter { !named.contains($0) }
+    }
+}
+
 public struct SegmentClassifier: Sendable {
     public let labels: LabelEmbeddings
-    /// `labels.values` as the `[L, D]` weight of one product with every segment.
+    /// The background prompts (`BackgroundPrompts`), if the classifier has them: rows after the
+    /// labels' in the product and the softmax, never a segment's label.
+    public let background: LabelEmbeddings?
+    /// `labels.values`, then the background's, as the `[L + B, D]` weight of one product with every segment.
     private let labelMatrix: Tensor
-    /// For each label whose vector repeats an earlier label's (two names embedded alike), that
-    /// earlier label: the product's kernel may compute the two columns in different orders, and
+    /// For each row whose vector repeats an earlier row's (two names embedded alike), that
+    /// earlier row: the product's kernel may compute the two columns in different orders, and
     /// a tie must stay a tie, won by the label listed first.
     private let sameAs: [(label: Int, first: Int)]
     /// `exp(logit_scale)`: 100 for OpenAI's CLIP.
@@ -54,13 +72,18 @@ public struct SegmentClassifier: Sendable {
     public let options: ClassifierOptions
 
     /// `logitScale` as the model stores it (a log).
-    public init(labels: LabelEmbeddings, logitScale: Float, options: ClassifierOptions = ClassifierOptions()) {
+    public init(labels: LabelEmbeddings, background: LabelEmbeddings? = nil, logitScale: Float,
+                options: ClassifierOptions = ClassifierOptions()) {
+        precondition(background.map { $0.dimension == labels.dimension } ?? true, "the background's dimension differs from the labels'")
         self.labels = labels
-        labelMatrix = Tensor(shape: [labels.labels.count, labels.dimension], values: labels.values)
+        self.background = background
+        let rows = labels.labels.count + (background?.labels.count ?? 0)
+        let values = labels.values + (background?.values ?? [])
+        labelMatrix = Tensor(shape: [rows, labels.dimension], values: values)
         var firstOf: [ArraySlice<Float>: Int] = [:], sameAs: [(Int, Int)] = []
-        for label in labels.labels.indices {
-            let row = labels.values[(label * labels.dimension)..<((label + 1) * labels.dimension)]
-            if let first = firstOf[row] { sameAs.append((label, first)) } else { firstOf[row] = label }
+        for row in 0..<rows {
+            let vector = values[(row * labels.dimension)..<((row + 1) * labels.dimension)]
+            if let first = firstOf[vector] { sameAs.append((row, first)) } else { firstOf[vector] = row }
         }
         self.sameAs = sameAs
         scale = Float(exp(Double(logitScale)))
@@ -69,12 +92,12 @@ public struct SegmentClassifier: Sendable {
 
     /// `embeddings`: unit-norm rows of the labels' dimension.
     public func classify(_ embeddings: [[Float]]) throws(PipelineError) -> [Classification] {
-        let count = labels.labels.count, dimension = labels.dimension
+        let count = labelMatrix.shape[0], dimension = labels.dimension
         guard !embeddings.isEmpty else { return [] }
         if let row = embeddings.firstIndex(where: { $0.count != dimension }) {
             throw .mismatch("segment embedding \(row) has \(embeddings[row].count) values; the vocabulary's labels have \(dimension)")
         }
-        // [N, D] x [L, D]^T: every cosine in one product.
+        // [N, D] x [L + B, D]^T: every cosine in one product.
         var cosines = linear(Tensor(shape: [embeddings.count, dimension], values: embeddings.flatMap { $0 }),
                              weight: labelMatrix, bias: nil).toArray()
         for n in embeddings.indices {
@@ -86,16 +109,21 @@ public struct SegmentClassifier: Sendable {
         }
     }
 
+    /// One segment's cosines with every label, then every background prompt.
     func classification(cosines: [Float]) -> Classification {
+        let labelCount = labels.labels.count
         var best = 0
         for i in cosines.indices where cosines[i] > cosines[best] { best = i }
         // Softmax in double: 1,000 labels at scale 100 lose nothing to rounding.
         let exps = cosines.map { exp(Double(scale) * Double($0 - cosines[best])) }
         let total = exps.reduce(0, +)
-        let probabilities = exps.map { Float($0 / total) }
-        let order = cosines.indices.sorted { (probabilities[$0], -$0) > (probabilities[$1], -$1) }
-        let known = probabilities[best] >= options.minimumProbability && cosines[best] >= options.minimumCosine
-        return Classification(label: known ? best : nil, score: probabilities[best], cosine: cosines[best],
+        // The labels' probabilities: with a background, they sum to what it leaves them.
+        let probabilities = exps.prefix(labelCount).map { Float($0 / total) }
+        var bestLabel = 0
+        for i in 0..<labelCount where cosines[i] > cosines[bestLabel] { bestLabel = i }
+        let order = probabilities.indices.sorted { (probabilities[$0], -$0) > (probabilities[$1], -$1) }
+        let known = best < labelCount && probabilities[bestLabel] >= options.minimumProbability && cosines[bestLabel] >= options.minimumCosine
+        return Classification(label: known ? bestLabel : nil, score: probabilities[bestLabel], cosine: cosines[bestLabel],
                               top: order.prefix(options.topK).map { LabelScore(label: $0, probability: probabilities[$0]) },
                               probabilities: probabilities)
     }

@@ -33,6 +33,10 @@ struct LabelerArguments: ParsableArguments {
     @Option(help: "A segment whose best cosine similarity is below this is unknown.")
     var minCosine: Float = -1
 
+    @Flag(inversion: .prefixedNo,
+          help: "Compare every segment also with generic prompts (background, object, thing, stuff, texture, something): a segment closer to them than to every label is unknown. Without them a single --label matches everything. --no-background for closed-set benchmarks, where every segment must take a label.")
+    var background = true
+
     @OptionGroup(title: "Automatic mask generator")
     var generator: GeneratorOptions
 
@@ -81,7 +85,12 @@ struct LabelerArguments: ParsableArguments {
         let model = try CLIP.load(clip!, backend: backend)
         let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip!, backend: backend, model: model,
                                                     tokenizer: words.tokenizer)
-        return try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: labels, head: segmentHead, options: options)
+        let backgroundNames = background ? BackgroundPrompts.names(excluding: words.vocabulary.labels) : []
+        let backgroundLabels = try backgroundNames.enumerated().map { try VocabularyLabel(parsing: $1, origin: "background prompt \($0 + 1)") }
+        let backgroundEmbeddings = try backgroundLabels.isEmpty ? nil : vocabulary.embeddings(
+            (try Vocabulary(backgroundLabels), words.templates), clip: clip!, backend: backend, model: model, tokenizer: words.tokenizer).0
+        return try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: labels, background: backgroundEmbeddings,
+                                head: segmentHead, options: options)
     }
 
     /// The XXH64 digests of the models, for records that say what produced them.

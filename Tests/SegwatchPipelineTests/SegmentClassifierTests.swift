@@ -48,6 +48,31 @@ struct SegmentClassifierTests {
         #expect(try classifier(options).classify(segments).allSatisfy { $0.label == nil })
     }
 
+    // A softmax over one label is always 1: with the background prompts beside it, a segment
+    // nearer a background prompt is unknown, one nearer the label keeps it with its share.
+    @Test func theBackgroundGivesOneLabelSomethingToLoseTo() throws {
+        let person = try VocabularyLabel(parsing: "person", origin: "test")
+        let others = try ["thing", "stuff"].map { try VocabularyLabel(parsing: $0, origin: "test") }
+        let labels = LabelEmbeddings(labels: [person], dimension: 3, values: [1, 0, 0])
+        let background = LabelEmbeddings(labels: others, dimension: 3, values: [0, 1, 0, 0, 0, 1])
+        let alone = SegmentClassifier(labels: labels, logitScale: Float(log(100.0)))
+        let withBackground = SegmentClassifier(labels: labels, background: background, logitScale: Float(log(100.0)))
+        let segments: [[Float]] = [[0.6, 0.1, 0.58], [0.1, 0.99, 0.1], [0.2, 0.1, 0.97]]
+        #expect(try alone.classify(segments).allSatisfy { $0.label == 0 && $0.score == 1 })
+        let results = try withBackground.classify(segments)
+        #expect(results[0].label == 0 && results[0].score > 0.5 && results[0].score < 0.95)
+        #expect(results[1].label == nil && results[2].label == nil)
+        // What is reported is still about the labels: person's share and cosine, never a background name.
+        #expect(results.allSatisfy { $0.probabilities.count == 1 && $0.top.map(\.label) == [0] })
+        #expect(abs(results[1].cosine - 0.1) < 1e-6)
+        #expect(results[1].score < 0.01)
+    }
+
+    @Test func backgroundWordsTheVocabularyNamesAreLeftOut() throws {
+        let labels = try ["car", "Stuff|things"].map { try VocabularyLabel(parsing: $0, origin: "test") }
+        #expect(BackgroundPrompts.names(excluding: labels) == ["background", "object", "thing", "texture", "something"])
+    }
+
     @Test func embeddingsOfAnotherWidthAreRefused() throws {
         #expect(throws: PipelineError.self) { try classifier().classify([[1, 0, 0]]) }
         #expect(try classifier().classify([]).isEmpty)

@@ -367,6 +367,30 @@ let segwatch: String = {
         #expect((record["settings"] as? [String: Any])?["crop_weight"] as? Double == 0.3)
     }
 
+    // `--label person` alone once made every segment "person 1.0". With the background prompts
+    // some segments are unknown, and a person's score is a share, not always 1; --no-background
+    // gives the old closed-set answer.
+    @Test func aSingleLabelDoesNotMatchEverything() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        func segments(_ extra: [String]) throws -> [[String: Any]] {
+            let out = folder.path("one\(extra.count).json")
+            let result = try runProcess(segwatch, ["label", Self.image, "--sam", Self.fixtures.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
+                                                   "--clip", Self.fixtures.appendingPathComponent("clip_hf").path, "--label", "person",
+                                                   "--cache", folder.path("cache"), "--threads", "2", "--out-json", out] + Self.generator + extra,
+                                        timeout: 300)
+            #expect(result.status == 0, "\(result.errorOutput)")
+            let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
+            return record?["segments"] as? [[String: Any]] ?? []
+        }
+        let closed = try segments(["--no-background"])
+        #expect(!closed.isEmpty && closed.allSatisfy { $0["label"] as? String == "person" && $0["score"] as? Double == 1 })
+        let open = try segments([])
+        #expect(open.count == closed.count)
+        #expect(open.contains { $0["label"] as? String == "unknown" }, "\(open.map { $0["label"] ?? "" })")
+        #expect(open.allSatisfy { ($0["score"] as? Double ?? 1) < 1 })
+    }
+
     @Test func badInputsAreOneClearLine() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
