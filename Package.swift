@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System-library shims. pkg-config finds flags; the Debian -dev packages provide them.
@@ -77,6 +78,7 @@ let package = Package(
         .target(name: "SegwatchService", dependencies: [
             "SegwatchMedia", "SegwatchTensor", "SegwatchSAM", "SegwatchPipeline",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
 
         .executableTarget(
@@ -113,7 +115,11 @@ let package = Package(
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
         .testTarget(name: "SegwatchServiceTests", dependencies: ["SegwatchService", "SegwatchPipeline", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.
-        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchMedia", "SegwatchSAM", "SegwatchTestSupport"]),
+        // Members of modules it does not import (TOMLKit's literal conformances, through the
+        // service target) stay out of its type checking.
+        .testTarget(name: "segwatchTests", dependencies: ["segwatch", "SegwatchCheckpoint", "SegwatchMedia", "SegwatchSAM", "SegwatchTensor", "SegwatchTestSupport",
+                                                       .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                    swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]),
     ],
     swiftLanguageModes: [.v6]
 )

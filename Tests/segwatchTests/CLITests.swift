@@ -1,6 +1,7 @@
 import Foundation
 import SegwatchCheckpoint
 import SegwatchSAM
+import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
