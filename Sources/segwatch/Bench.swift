@@ -36,7 +36,7 @@ struct BenchDecode: ParsableCommand {
         discussion: """
             With --compare-ffmpeg (the default) the same work is timed through the ffmpeg CLI \
             (`ffmpeg -i INPUT -f rawvideo -pix_fmt rgb24 -y /dev/null`) in the same run, with \
-            its process start-up measured apart (`ffmpeg -version`), as ../shared/bench/peers.py does.
+            its process start-up measured apart (`ffmpeg -version`), as the reference benchmark does.
             """)
 
     @OptionGroup var source: InputOptions

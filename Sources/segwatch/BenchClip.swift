@@ -16,11 +16,11 @@ struct BenchClip: ParsableCommand {
             Without --clip the model is OpenAI's ViT-B/16 layout (open_clip 'ViT-B-16' with \
             QuickGELU: 12 blocks of 768, patch 16, text 12 blocks of 512, D 512) with random \
             weights, written to a temporary folder and loaded as any model folder is. The tower \
-            runs on a random normalized input, pooled output only, as peers.py clip-image runs \
+            runs on a random normalized input, pooled output only, as the reference benchmark runs \
             open_clip's; at 448 the position embedding is interpolated to 28x28. \
             Keys: image_tower_ms_224, image_tower_ms_448.
 
-            The vocabulary is peers.py clip-text's: --labels names ('red car', 'object number 7' \
+            The vocabulary is the reference benchmark's: --labels names ('red car', 'object number 7' \
             ...), one template 'a photo of a {}.'. vocab_cold_ms: tokenize, encode, normalize and \
             store in an empty cache (the model already loaded, as the peer's is); \
             vocab_cached_ms: the model folder's digest (remembered) and every label read back \

@@ -15,12 +15,12 @@ struct BenchLabel: ParsableCommand {
         abstract: "Time labeling one picture: the automatic mask generator, CLIP's dense features, segment embedding, classification.",
         discussion: """
             amg_ms: SamAutomaticMaskGenerator on the picture with the generator flags (default \
-            32x32 points, as peers.py amg). clip_dense_ms: the picture resized to --clip-size on \
+            32x32 points, as the reference benchmark does). clip_dense_ms: the picture resized to --clip-size on \
             its short side and through the CLIP image tower with ClearCLIP dense features. With \
             random weights the generator keeps few masks, so the segment stages run on \
             --segments synthetic masks (rectangles of many sizes, overlapping): \
             embed_ms_per_segment is USE pooling per segment; classify_ms is every segment against \
-            the --labels vocabulary (peers.py clip-text's names, one template, encoded once, not \
+            the --labels vocabulary (the reference benchmark's names, one template, encoded once, not \
             timed) plus the semantic map. total_ms = amg_ms + clip_dense_ms + segments x \
             embed_ms_per_segment + classify_ms. The mask decoder alone, per prompt, is bench sam's.
 
@@ -30,7 +30,7 @@ struct BenchLabel: ParsableCommand {
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
 
-    @Option(help: "SAM checkpoint or model name (MobileSAM's mobile_sam.pt for the issue's figures).", transform: ModelArgument.sam)
+    @Option(help: "SAM checkpoint or model name (e.g. MobileSAM's mobile_sam.pt).", transform: ModelArgument.sam)
     var sam: String
 
     @Option(help: "A CLIP model (folder, OpenAI .pt or model name) to time instead of the synthetic ViT-B/16.", transform: ModelArgument.clip)

@@ -16,14 +16,14 @@ struct BenchPipeline: ParsableCommand {
         commandName: "pipeline",
         abstract: "Time segwatch run's work per analyzed frame: keyframes, tracked frames, and each stage.",
         discussion: """
-            The first --frames frames of --video are analyzed one after another as `segwatch run \
+            The first --max-frames frames of --video are analyzed one after another as `segwatch run \
             --fps 0` does (decode, SAM encoder, CLIP dense features, the mask decoder, embedding, \
             classification against --labels labels, tracking, and the JSON lines, written to \
             nowhere), with a keyframe every --keyframe-every frames.
 
             The weights are random (MobileSAM's mobile_sam.pt of the fixtures, and a synthetic \
             ViT-B/16 unless --clip), which keep no mask at the usual thresholds. So, like \
-            peers.py pipeline, the generator runs at thresholds 0 with an NMS that suppresses \
+            the reference benchmark, the generator runs at thresholds 0 with an NMS that suppresses \
             nothing, and a keyframe keeps the --segments masks of best predicted IoU; re-prompted \
             tracks are all kept (random masks overlap so much that they would merge).
 
@@ -42,18 +42,18 @@ struct BenchPipeline: ParsableCommand {
     var video: String
 
     @Option(help: "Frames to analyze, from the first.")
-    var frames = 20
+    var maxFrames = 20
 
-    @Option(help: "SAM checkpoint or model name (MobileSAM's mobile_sam.pt for the issue's figures).", transform: ModelArgument.sam)
+    @Option(help: "SAM checkpoint or model name (e.g. MobileSAM's mobile_sam.pt).", transform: ModelArgument.sam)
     var sam: String
 
     @Option(help: "A CLIP model (folder, OpenAI .pt or model name) to time instead of the synthetic ViT-B/16.", transform: ModelArgument.clip)
     var clip: String?
 
-    @Option(help: "Labels in the vocabulary (peers.py pipeline's 20).")
+    @Option(help: "Labels in the vocabulary.")
     var labels = 20
 
-    @Option(help: "Segments a keyframe keeps (peers.py pipeline's 50).")
+    @Option(help: "Segments a keyframe keeps.")
     var segments = 50
 
     @Option(help: "A keyframe every this many analyzed frames.")
@@ -69,7 +69,7 @@ struct BenchPipeline: ParsableCommand {
     var pointsPerSide = 32
 
     func validate() throws {
-        guard frames > 0, labels > 0, segments > 0 else { throw ValidationError("--frames, --labels and --segments must be positive") }
+        guard maxFrames > 0, labels > 0, segments > 0 else { throw ValidationError("--max-frames, --labels and --segments must be positive") }
         guard (1...100_000).contains(keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
     }
 
@@ -110,7 +110,7 @@ struct BenchPipeline: ParsableCommand {
             var rss: [Double] = [], pooled: [Double] = [], heap: [Double] = []
             var segmentCounts: [Double] = []
             let progress = Progress.onTerminal()
-            for n in 0..<frames {
+            for n in 0..<maxFrames {
                 var start = DispatchTime.now()
                 guard let frame = try runReporting({ try decoder.next() }) else { break }
                 let picture = RGBImage(frame)
@@ -138,7 +138,7 @@ struct BenchPipeline: ParsableCommand {
                                      ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
                     stages[key, default: []].append(value)
                 }
-                progress.update(String(format: "frame %d/%d: %.0f ms (%@), %d segments, %d bytes of events", n + 1, frames, total,
+                progress.update(String(format: "frame %d/%d: %.0f ms (%@), %d segments, %d bytes of events", n + 1, maxFrames, total,
                                        analysis.keyframe?.rawValue ?? "tracked", analysis.segments.count, bytes))
             }
             progress.clear()

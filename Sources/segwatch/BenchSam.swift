@@ -15,7 +15,7 @@ struct BenchSam: ParsableCommand {
             The encoder runs on a random normalized 1024x1024 input. The decoder runs one \
             foreground point per prompt (plus the padding point) with multimask output, to the \
             low-resolution logits and IoU scores, against that input's embedding: the work of \
-            peers.py sam-decoder. Keys: encoder_ms, decoder_ms_per_prompt_b1, _b16, _b64.
+            the reference benchmark. Keys: encoder_ms, decoder_ms_per_prompt_b1, _b16, _b64.
             """)
 
     @OptionGroup var options: BenchOptions

@@ -39,7 +39,7 @@ struct Embed: ParsableCommand {
     @OptionGroup(title: "Vocabulary (classify the picture against labels)") var vocabulary: VocabularyOptions
 
     @Option(help: "Rows of the table with a vocabulary.")
-    var top = 10
+    var topK = 10
 
     @Option(help: "A picture to embed (anything FFmpeg decodes), or a video with --frame.")
     var image: String?
@@ -64,7 +64,7 @@ struct Embed: ParsableCommand {
         guard vocabulary.isEmpty || (image != nil && out == nil && texts.isEmpty) else {
             throw ValidationError("--label and --vocab classify an --image; they go without --text and --out")
         }
-        guard top > 0 else { throw ValidationError("--top must be positive, not \(top)") }
+        guard topK > 0 else { throw ValidationError("--top-k must be positive, not \(topK)") }
         guard image != nil || (size == nil && !dense) else { throw ValidationError("--size and --dense need --image") }
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
@@ -113,7 +113,7 @@ struct Embed: ParsableCommand {
             } else if !vocabulary.isEmpty, let imageEmbeds {
                 let (labels, _) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: backend, model: model)
                 printSimilarities(names: labels.labels.map(\.name), rows: labels.labels.indices.map { Array(labels.row($0)) },
-                                  imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: top)
+                                  imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: topK)
             } else if let textEmbeds {
                 let width = textEmbeds.shape[1], values = textEmbeds.toArray()
                 let rows = texts.indices.map { normalized(values[($0 * width)..<(($0 + 1) * width)]) }

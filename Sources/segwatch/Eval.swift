@@ -18,7 +18,7 @@ struct Eval: ParsableCommand {
             # comments): the same file is the vocabulary when segwatch labels the images.
 
             Predictions come from --pred (label maps named as the ground truth, as `segwatch \
-            label --out-map` writes them; 255, or 65535 in 16-bit maps, is unknown), or are made \
+            label --map-out` writes them; 255, or 65535 in 16-bit maps, is unknown), or are made \
             on the fly: --images DIR with --sam and --clip labels each image as `segwatch label` \
             does, with a progress bar.
 

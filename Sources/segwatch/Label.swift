@@ -27,9 +27,9 @@ struct Label: ParsableCommand {
             covering it is highest; pixels no labeled segment covers are unknown: 255 in an \
             8-bit map, 65535 in a 16-bit one (vocabularies of more than 255 labels).
 
-            --out-json FILE writes the segments (COCO RLE, bbox [x, y, w, h], area, label, \
+            --json-out FILE writes the segments (COCO RLE, bbox [x, y, w, h], area, label, \
             score, cosine, top labels), the legend, the settings and the models' XXH64 digests. \
-            --overlay FILE.png draws the picture with each segment's mask in its label's color \
+            --overlay-out FILE.png draws the picture with each segment's mask in its label's color \
             (gray: unknown), its outline, and its label and score in a box at its center, \
             larger segments first so smaller ones stay on top. The font is a real one, through \
             FreeType: --font, else $SEGWATCH_FONT, else DejaVu Sans Bold (fonts-dejavu-core). \
@@ -50,13 +50,13 @@ struct Label: ParsableCommand {
     var stuff: [String] = []
 
     @Option(help: "Write the segments and labels as JSON.")
-    var outJson: String?
+    var jsonOut: String?
 
     @Option(help: "Write the label map as PNG (8-bit indices, 16-bit over 255 labels).")
-    var outMap: String?
+    var mapOut: String?
 
     @Option(help: "Write the picture with translucent colored masks, outlines and labels as PNG.")
-    var overlay: String?
+    var overlayOut: String?
 
     @Option(help: "Font of the overlay's labels (TrueType/OpenType; default: $SEGWATCH_FONT, else DejaVu Sans Bold).")
     var font: String?
@@ -68,9 +68,9 @@ struct Label: ParsableCommand {
         try models.requireModels()
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
-        if let outJson, !outJson.hasSuffix(".json") { throw ValidationError("--out-json must end in .json, not '\(outJson)'") }
-        if let outMap, !outMap.hasSuffix(".png") { throw ValidationError("--out-map must end in .png, not '\(outMap)'") }
-        if let overlay, !overlay.hasSuffix(".png") { throw ValidationError("--overlay must end in .png, not '\(overlay)'") }
+        if let jsonOut, !jsonOut.hasSuffix(".json") { throw ValidationError("--json-out must end in .json, not '\(jsonOut)'") }
+        if let mapOut, !mapOut.hasSuffix(".png") { throw ValidationError("--map-out must end in .png, not '\(mapOut)'") }
+        if let overlayOut, !overlayOut.hasSuffix(".png") { throw ValidationError("--overlay-out must end in .png, not '\(overlayOut)'") }
         if let fontSize, !(4...512).contains(fontSize) { throw ValidationError("--font-size must be in 4...512, not \(fontSize)") }
     }
 
@@ -84,7 +84,7 @@ struct Label: ParsableCommand {
                 throw ValidationError("--stuff '\(unknown)' is not a label of the vocabulary")
             }
             let picture = try loadRGBImage(image, frame: frame)
-            let face = try overlay.map { _ in
+            let face = try overlayOut.map { _ in
                 try Font(path: try Font.locate(font), pixelSize: fontSize ?? max(12, min(picture.width, picture.height) / 30))
             }
             let labeler = try models.labeler(words, vocabulary: vocabulary)
@@ -93,21 +93,21 @@ struct Label: ParsableCommand {
             progress.clear()
             let (masks, results, map, grid) = (labeled.masks, labeled.results, labeled.map, labeled.grid)
 
-            if let outMap {
+            if let mapOut {
                 let indices = map.map { $0 < 0 ? unknownIndex : Int($0) }
                 try writePNG(names.count <= 255 ? .gray8(indices.map { UInt8($0) }) : .gray16(indices.map { UInt16($0) }),
-                             width: picture.width, height: picture.height, to: outMap)
+                             width: picture.width, height: picture.height, to: mapOut)
             }
-            if let overlay, let face {
+            if let overlayOut, let face {
                 let drawn = try drawOverlay(picture, segments: masks.indices.map { i in
                     OverlaySegment(mask: masks[i].rle, text: overlayText(results[i]?.label, results[i]?.score ?? 0, names), colorIndex: results[i]?.label)
                 }, font: face)
-                try writePNG(.rgb24(drawn.pixels), width: picture.width, height: picture.height, to: overlay)
+                try writePNG(.rgb24(drawn.pixels), width: picture.width, height: picture.height, to: overlayOut)
             }
             let segments = masks.indices.map { i in
                 SegmentRecord(mask: masks[i], result: results[i], names: names, stuff: Set(stuff))
             }
-            if let outJson {
+            if let jsonOut {
                 let settings = LabelSettings(clip_grid: [grid.h, grid.w], clip_size: models.clipSize, top_k: models.topK,
                                              min_score: models.minScore, min_cosine: models.minCosine, crop_weight: models.cropWeight,
                                              templates: words.templates.templates, points_per_side: models.generator.pointsPerSide,
@@ -115,9 +115,9 @@ struct Label: ParsableCommand {
                 let digests = try models.digests(memo: vocabulary.cacheStore()?.digestMemo)
                 try writeJSON(LabelRecord(image: image, frame: frame, width: picture.width, height: picture.height, legend: names,
                                           unknown_index: unknownIndex, stuff: stuff, settings: settings,
-                                          models: digests, segments: segments), to: outJson)
+                                          models: digests, segments: segments), to: jsonOut)
             }
-            if outJson == nil && outMap == nil && overlay == nil {
+            if jsonOut == nil && mapOut == nil && overlayOut == nil {
                 print("segment      area  bbox [x, y, w, h]       label                 score  cosine")
                 for (i, s) in segments.enumerated() {
                     print(String(format: "%7d  %8d  %-22@  %-20@  %5.3f  %6.3f", i, s.area, "\(s.bbox)" as NSString,

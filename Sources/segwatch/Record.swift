@@ -12,18 +12,20 @@ struct Record: ParsableCommand {
         abstract: "Decode an input and write it to an MP4 or MKV file (H.264, else MPEG-4).",
         discussion: """
             Source timestamps are kept. SIGINT or SIGTERM stops recording, and the file is \
-            finalized and playable; a second signal exits at once.
+            finalized and playable; a second signal does not interrupt that (SIGKILL does). \
+            H.264 and MPEG-4 store 4:2:0 color, which needs even sizes: an odd width or height \
+            loses its last column or row, and a note says so.
             """)
 
     @OptionGroup var source: InputOptions
 
-    @Option(name: [.short, .long], help: "The file to write: .mp4, .mkv or .mov.")
+    @Option(name: [.short, .customLong("out")], help: "The file to write: .mp4, .mkv or .mov.")
     var output: String
 
     @Option(help: "Stop after this many frames.")
-    var frames: Int?
+    var maxFrames: Int?
 
-    @Option(help: "Output size WIDTHxHEIGHT; default: the source's.")
+    @Option(help: "Size of the recording, WIDTHxHEIGHT (width first), e.g. 640x480; default: the source's.")
     var size: String?
 
     @Option(help: "Encoders to try in order, comma-separated.")
@@ -33,7 +35,7 @@ struct Record: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+        if let maxFrames, maxFrames <= 0 { throw ValidationError("--max-frames must be positive, not \(maxFrames)") }
         if let size, parseSize(size) == nil { throw ValidationError("--size must be WIDTHxHEIGHT, not '\(size)'") }
     }
 
@@ -48,14 +50,18 @@ struct Record: ParsableCommand {
         let (written, stopReason) = try runReporting { () throws -> (Int, String?) in
             let decoder = try VideoDecoder(spec, options: DecodeOptions(width: target?.width, height: target?.height),
                                            gate: gate)
+            let (width, height) = (target?.width ?? decoder.stream.width, target?.height ?? decoder.stream.height)
+            if width % 2 == 1 || height % 2 == 1 {
+                printError("note: \(width)x\(height) is recorded as \(width & ~1)x\(height & ~1): 4:2:0 color needs even sizes")
+            }
             let encoder = try VideoEncoder(
-                path: output, width: target?.width ?? decoder.stream.width, height: target?.height ?? decoder.stream.height,
+                path: output, width: width, height: height,
                 frameRate: decoder.stream.fps ?? 25,
                 settings: EncoderSettings(codecs: codecs.split(separator: ",").map(String.init)))
             let progress = Progress(enabled: isatty(STDERR_FILENO) == 1 && !json)
             var stopReason: String?
             do {
-                while shutdown.caughtSignal == nil, frames.map({ encoder.framesWritten < $0 }) ?? true,
+                while shutdown.caughtSignal == nil, maxFrames.map({ encoder.framesWritten < $0 }) ?? true,
                       let frame = try decoder.next() {
                     try encoder.append(frame)
                     progress.update("recorded \(encoder.framesWritten) frames")

@@ -46,7 +46,7 @@ struct Segment: ParsableCommand {
     @Flag(help: "Find every object with the automatic mask generator instead of prompts.")
     var auto = false
 
-    @OptionGroup(title: "Automatic mask generator (--auto)")
+    @OptionGroup(title: "Automatic mask generator, with --auto")
     var generator: GeneratorOptions
 
     @Option(help: "Where to write: FILE.json (COCO RLE masks) or FILE.safetensors (raw tensors; prompts only).")

@@ -24,6 +24,27 @@ import Testing
         return count
     }
 
+    // A picture whose header says 0x0: named as such, not an FFmpeg error about something else.
+    @Test func aZeroSizedPicture() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in body {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return withUnsafeBytes(of: UInt32(data.count).bigEndian, Array.init) + body + withUnsafeBytes(of: (~crc).bigEndian, Array.init)
+        }
+        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", [0, 0, 0, 0, 0, 0, 0, 0, 8, 2, 0, 0, 0])
+            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+        let path = folder.path("zero.png")
+        try Data(png).write(to: URL(fileURLWithPath: path))
+        let error = failure(within: 10) { _ = try VideoDecoder(InputSpec(path)) }
+        #expect(error.map { "\($0)".contains(path) && "\($0)".contains("0x0") && !"\($0)".contains("busy") } == true, "\(String(describing: error))")
+    }
+
     @Test func missingFile() throws {
         let path = "/nonexistent/segwatch/missing.mp4"
         let error = try #require(failure(within: 5) { _ = try decodeAll(InputSpec(path)) })

@@ -97,10 +97,21 @@ let segwatch: String = {
         defer { folder.remove() }
         let output = folder.path("clip.mkv")
         let result = try runProcess(segwatch, ["record", Fixtures.media("bikes.mp4"), "-o", output,
-                                               "--frames", "40", "--size", "320x136", "--json"], timeout: 60)
+                                               "--max-frames", "40", "--size", "320x136", "--json"], timeout: 60)
         #expect(result.status == 0, "\(result.errorOutput)")
         let probed = try ffprobeVideo(output)
         #expect(probed.frames == 40 && probed.width == 320 && probed.height == 136)
+    }
+
+    // 4:2:0 color needs even sizes: an odd size loses a row or column, and says so.
+    @Test func anOddSizeIsNamedWhenItIsRoundedDown() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let output = folder.path("odd.mp4")
+        let result = try runProcess(segwatch, ["record", "lavfi:testsrc=size=33x17:rate=5", "--out", output, "--max-frames", "3"], timeout: 60)
+        #expect(result.status == 0 && result.errorOutput.contains("33x17 is recorded as 32x16"), "\(result.errorOutput)")
+        let probed = try ffprobeVideo(output)
+        #expect(probed.width == 32 && probed.height == 16)
     }
 }
 
@@ -305,13 +316,13 @@ let segwatch: String = {
         #expect(usage.status != 0 && usage.errorOutput.contains("--label"))
     }
 
-    // The zero-shot table against a vocabulary: the best --top labels, each named once.
+    // The zero-shot table against a vocabulary: the best --top-k labels, each named once.
     @Test func embedClassifiesAPictureAgainstAVocabulary() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let image = Fixtures.root.appendingPathComponent("images/bus.png").path
         let result = try runProcess(segwatch, ["embed", "--clip", Self.clip, "--image", image, "--label", "bus", "--label", "car|automobile",
-                                               "--label", "sky", "--top", "2", "--cache", folder.path("cache"), "--threads", "2"], timeout: 60)
+                                               "--label", "sky", "--top-k", "2", "--cache", folder.path("cache"), "--threads", "2"], timeout: 60)
         #expect(result.status == 0, "\(result.errorOutput)")
         let rows = result.output.split(separator: "\n").dropFirst()
         #expect(rows.count == 2 && Set(rows.map { String($0.split(separator: " ").last!) }).count == 2, "\(result.output)")
@@ -329,8 +340,8 @@ let segwatch: String = {
         ["label", Self.image, "--sam", Self.fixtures.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
          "--clip", Self.fixtures.appendingPathComponent("clip_hf").path, "--label", "car|automobile", "--label", "road",
          "--label", "sky", "--stuff", "road", "--cache", folder.path("cache"), "--threads", "2",
-         "--out-json", folder.path("\(name).json"), "--out-map", folder.path("\(name).png"),
-         "--overlay", folder.path("\(name)-overlay.png"), "--crop-weight", "0.3"] + Self.generator
+         "--json-out", folder.path("\(name).json"), "--map-out", folder.path("\(name).png"),
+         "--overlay-out", folder.path("\(name)-overlay.png"), "--crop-weight", "0.3"] + Self.generator
     }
 
     // Random weights: the labels mean nothing, the structure does. A map of the picture's size
@@ -378,7 +389,7 @@ let segwatch: String = {
             let out = folder.path("one\(extra.count).json")
             let result = try runProcess(segwatch, ["label", Self.image, "--sam", Self.fixtures.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
                                                    "--clip", Self.fixtures.appendingPathComponent("clip_hf").path, "--label", "person",
-                                                   "--cache", folder.path("cache"), "--threads", "2", "--out-json", out] + Self.generator + extra,
+                                                   "--cache", folder.path("cache"), "--threads", "2", "--json-out", out] + Self.generator + extra,
                                         timeout: 300)
             #expect(result.status == 0, "\(result.errorOutput)")
             let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
@@ -405,7 +416,7 @@ let segwatch: String = {
             (["label", "/nonexistent/picture.png", "--sam", sam, "--clip", clip, "--label", "car"], "/nonexistent/picture.png"),
             (["label", Fixtures.media("carphone.mp4"), "--frame", "500", "--sam", sam, "--clip", clip, "--label", "car"], "--frame 500"),
             (["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--head", sam], "segment head"),
-            (["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--overlay", folder.path("o.png"), "--font", "/nonexistent/font.ttf"], "/nonexistent/font.ttf"),
+            (["label", Self.image, "--sam", sam, "--clip", clip, "--label", "car", "--overlay-out", folder.path("o.png"), "--font", "/nonexistent/font.ttf"], "/nonexistent/font.ttf"),
         ]
         for (arguments, needle) in cases {
             let result = try runProcess(segwatch, arguments + ["--cache", folder.path("cache")], timeout: 120)

@@ -104,7 +104,7 @@ import Testing
         #expect(noClasses.status == 1 && noClasses.errorOutput.contains("none.txt"))
     }
 
-    /// Labeling on the fly scores exactly what `label --out-map` then `eval --pred` scores.
+    /// Labeling on the fly scores exactly what `label --map-out` then `eval --pred` scores.
     @Test func imagesModeAgreesWithLabelThenEval() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -124,7 +124,7 @@ import Testing
                                                             "--per-image", folder.path("images.csv")] + models, timeout: 300))
         try FileManager.default.createDirectory(atPath: folder.path("pred"), withIntermediateDirectories: true)
         let label = try runProcess(segwatch, ["label", folder.path("images/street.png"), "--vocab", folder.path("classes.txt"),
-                                              "--out-map", folder.path("pred/street.png")] + models, timeout: 300)
+                                              "--map-out", folder.path("pred/street.png")] + models, timeout: 300)
         #expect(label.status == 0, "\(label.errorOutput)")
         let fromFiles = try scores(try runProcess(segwatch, ["eval", "--gt", folder.path("gt"), "--pred", folder.path("pred"),
                                                              "--classes", folder.path("classes.txt"), "--json"], timeout: 60))
