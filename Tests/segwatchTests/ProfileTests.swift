@@ -24,13 +24,18 @@ struct ProfileTests {
             source-name = "cam 1"
 
             keyframe-every = 4
+            background = false
+            no-cache = true
+            stuff = "road"
             """, in: folder)
         #expect(try Profile(contentsOf: path).arguments
-            == ["--fps=0.5", "--label=car", "--label=a \"quoted\" # not a comment", "--source-name=cam 1", "--keyframe-every=4"])
+            == ["--fps=0.5", "--label=car", "--label=a \"quoted\" # not a comment", "--source-name=cam 1", "--keyframe-every=4",
+                "--no-background", "--no-cache", "--stuff=road"])
         let expanded = try Profile.expand(["run", "in.mp4", "--profile", path, "--fps", "5", "--sam", "s.pt", "--clip", "c"])
         let run = try Run.parse(Array(expanded.dropFirst()))
         #expect(run.fps == 5 && run.keyframeEvery == 4 && run.sourceName == "cam 1" && run.input.input == "in.mp4")
         #expect(run.vocabulary.labels == ["car", "a \"quoted\" # not a comment"])
+        #expect(!run.models.background && run.vocabulary.noCache && run.stuff == ["road"])
     }
 
     @Test func mistakesAreNamedWithTheirLine() throws {
@@ -38,11 +43,19 @@ struct ProfileTests {
         defer { folder.remove() }
         let cases: [(String, String)] = [
             ("fps = 1\nkeyframe_every = 3\n", "p.toml:2: unknown key 'keyframe_every'"),
-            ("fps 1\n", "p.toml:1: expected `key = value`"),
-            ("fps = 1\nfps = 2\n", "p.toml:2: 'fps' is set twice"),
-            ("source-name = \"open\n", "p.toml:1: a string is not closed"),
-            ("source-name = cam\n", "p.toml:1: 'cam' is not a value"),
-            ("label = [\"a\" \"b\"]\n", "p.toml:1: array items are separated by commas"),
+            ("fps 1\n", "p.toml:1: not TOML"),
+            ("fps = 1\nfps = 2\n", "p.toml:2: not TOML"),
+            ("source-name = \"open\n", "p.toml:1: not TOML"),
+            ("source-name = cam\n", "p.toml:1: not TOML"),
+            ("label = [\"a\" \"b\"]\n", "p.toml:1: not TOML"),
+            // Values of the wrong type were once misread: `fps = true` took the input path as
+            // its value, `max-age = false` was dropped. Now each is named with its line.
+            ("# rate\nfps = true\n", "p.toml:2: 'fps' takes a number, not the boolean true"),
+            ("max-age = false\n", "p.toml:1: 'max-age' takes a number, not the boolean false"),
+            ("source-name = 3\n", "p.toml:1: 'source-name' takes a string in double quotes, not the integer 3"),
+            ("label = [\"a\", 1]\n", "p.toml:1: 'label' takes a string or an array of strings, not an array of other things"),
+            ("no-cache = \"yes\"\n", "p.toml:1: 'no-cache' takes true or false"),
+            ("[run]\nfps = 1\n", "p.toml:1: unknown key 'run'"),
         ]
         for (text, message) in cases {
             let path = try write(text, in: folder)

@@ -7,6 +7,10 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let line: Int?
     public let message: String
 
+    public init(file: String, line: Int?, message: String) {
+        (self.file, self.line, self.message) = (file, line, message)
+    }
+
     public var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(message)" }
 }
 
