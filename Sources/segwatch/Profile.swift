@@ -22,7 +22,7 @@ struct Profile {
                     "pred-iou-thresh", "stability-score-thresh", "stability-score-offset", "box-nms-thresh", "crop-n-layers",
                     "crop-nms-thresh", "crop-overlap-ratio", "crop-n-points-downscale-factor", "min-mask-region-area", "fps",
                     "max-frames", "max-age", "keyframe-every", "discovery-grid", "tracked-min-iou", "keyframe-below-iou",
-                    "give-up-after", "open-timeout", "read-timeout", "camera-fps"] { kinds[key] = .number }
+                    "give-up-after", "open-timeout", "read-timeout", "camera-fps", "video-segment-minutes"] { kinds[key] = .number }
         for key in ["sam", "clip", "head", "vocab", "templates", "cache", "source-name", "json-out", "video-out", "events-socket",
                     "font", "state-dir", "rtsp-transport", "camera-size", "camera-pixel-format"] { kinds[key] = .string }
         for key in ["label", "template", "stuff"] { kinds[key] = .strings }

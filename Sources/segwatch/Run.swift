@@ -89,6 +89,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Write the annotated video here (.mp4, .mkv, .mov): every source frame, with the latest masks, labels, scores and track ids.")
     var videoOut: String?
 
+    @Option(help: "Write --video-out in segments of this many minutes of video, each a file named by the time it started (OUT-YYYYMMDD-HHMMSS.mp4, UTC) and finalized when the next starts: a crash loses at most the open one.")
+    var videoSegmentMinutes: Double?
+
     @Option(help: "Also publish the events on this Unix socket, for any number of readers (`segwatch tail`); a reader that falls behind is dropped.")
     var eventsSocket: String?
 
@@ -106,6 +109,10 @@ struct Run: AsyncParsableCommand {
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard fps >= 0, fps.isFinite, fps <= 1000 else { throw ValidationError("--fps must be in 0...1000, not \(fps)") }
         if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be positive, not \(maxFrames)") }
+        if let videoSegmentMinutes {
+            guard videoSegmentMinutes > 0, videoSegmentMinutes.isFinite else { throw ValidationError("--video-segment-minutes must be positive, not \(videoSegmentMinutes)") }
+            guard videoOut != nil else { throw ValidationError("--video-segment-minutes needs --video-out") }
+        }
         if let giveUpAfter, !(giveUpAfter > 0 && giveUpAfter.isFinite) { throw ValidationError("--give-up-after must be positive seconds, not \(giveUpAfter)") }
         do {
             try analyzerOptions(stuff: []).validate()
@@ -152,7 +159,8 @@ struct Run: AsyncParsableCommand {
                                              trackIDs: trackIDs(camera: settings.name))
             var videoFps = 25.0
             if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }
-            let video = videoOut.map { VideoSink(path: $0, fps: videoFps, font: font!, names: names) }
+            let video = videoOut.map { VideoSink(path: $0, fps: videoFps, font: font!, names: names,
+                                                 segmentSeconds: videoSegmentMinutes.map { $0 * 60 }) }
             let runner = StreamRunner(input: stream, analyzer: analyzer, names: names, settings: settings, events: events, video: video,
                                       logger: Logger(label: "segwatch.run"))
             ShutdownSignal.shared.onSignal { runner.stop() }

@@ -195,6 +195,45 @@ import Testing
         #expect(written >= frames && written < 250, "\(written) video frames for \(frames) analyzed")
     }
 
+    // SIGKILL mid-run, then a restart: every line written is whole, every closed video segment
+    // is playable, the dead run's socket is replaced, and the restart appends to the JSON lines
+    // and adds segments instead of overwriting them.
+    @Test func aKilledRunKeepsWhatItWroteAndRestartsCleanly() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (out, socket) = (folder.path("k.jsonl"), folder.path("e.sock"))
+        let extra = ["--video-out", folder.path("v.mp4"), "--video-segment-minutes", "0.02", "--events-socket", socket,
+                     "--state-dir", folder.path("state"), "--fps", "2"]
+        func segments() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder.path(""))) ?? []).filter { $0.hasPrefix("v-") }.sorted()
+        }
+        let run = try BackgroundProcess(segwatch, arguments(out, extra), stdout: folder.path("stdout"), stderr: folder.path("stderr"))
+        #expect(eventually(240, every: 0.1) { segments().count >= 3 }, "\(segments()) \(run.errorOutput)")
+        run.signal(SIGKILL)
+        _ = run.wait(timeout: 30)
+        let written = try Data(contentsOf: URL(fileURLWithPath: out))
+        let schema = try JSONSchema(contentsOf: Self.schema)
+        for line in String(decoding: written, as: UTF8.self).split(separator: "\n") {
+            #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(200))")
+        }
+        let killed = segments()
+        for name in killed.dropLast() {
+            let probe = try runProcess(segwatch, ["probe", folder.path(name), "--count-frames", "--json"], timeout: 60)
+            #expect(probe.status == 0 && probe.output.contains("\"frames\""), "\(name): \(probe.errorOutput)")
+        }
+        var info = stat()
+        #expect(lstat(socket, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK, "the killed run's socket is left behind")
+        let sizes = try killed.dropLast().map { try FileManager.default.attributesOfItem(atPath: folder.path($0))[.size] as? Int }
+
+        let again = try runProcess(segwatch, arguments(out, extra + ["--max-frames", "2"]), timeout: 300)
+        #expect(again.status == 0, "\(again.errorOutput)")
+        let after = try Data(contentsOf: URL(fileURLWithPath: out))
+        #expect(after.count > written.count && after.prefix(written.count) == written)
+        #expect(Set(segments()).isSuperset(of: killed) && segments().count > killed.count)
+        #expect(try killed.dropLast().map { try FileManager.default.attributesOfItem(atPath: folder.path($0))[.size] as? Int } == sizes)
+        #expect(!FileManager.default.fileExists(atPath: socket), "the restart's socket is removed when it ends")
+    }
+
     // A 200x2 video: CLIP's grid is capped (DenseGridTests), so the frame is analyzed like any other.
     @Test func anExtremeAspectRatioIsAnalyzed() throws {
         let folder = try TemporaryFolder()
