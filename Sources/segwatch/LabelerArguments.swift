@@ -77,20 +77,16 @@ struct LabelerArguments: ParsableArguments {
         return Words(vocabulary: words.vocabulary, templates: words.templates, tokenizer: tokenizer)
     }
 
-    /// Loads both models and the label embeddings (from the cache when it has them).
+    /// Loads both models and the label embeddings (from the cache when it has them), with a
+    /// progress bar while labels the cache lacks are encoded.
     func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<CPUBackend> {
-        let segmentHead = try head.map { try SegmentHead(contentsOf: $0) }
-        let backend = CPUBackend(engine: CPUEngine(threads: threads))
-        let samModel = try Sam(contentsOf: sam!, backend: backend)
-        let model = try CLIP.load(clip!, backend: backend)
-        let (labels, _) = try vocabulary.embeddings((words.vocabulary, words.templates), clip: clip!, backend: backend, model: model,
-                                                    tokenizer: words.tokenizer)
-        let backgroundNames = background ? BackgroundPrompts.names(excluding: words.vocabulary.labels) : []
-        let backgroundLabels = try backgroundNames.enumerated().map { try VocabularyLabel(parsing: $1, origin: "background prompt \($0 + 1)") }
-        let backgroundEmbeddings = try backgroundLabels.isEmpty ? nil : vocabulary.embeddings(
-            (try Vocabulary(backgroundLabels), words.templates), clip: clip!, backend: backend, model: model, tokenizer: words.tokenizer).0
-        return try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: labels, background: backgroundEmbeddings,
-                                head: segmentHead, options: options)
+        let models = try ModelSet(sam: sam!, clip: clip!, head: head, engine: CPUEngine(threads: threads))
+        let progress = Progress.onTerminal()
+        defer { progress.clear() }
+        return try models.labeler(vocabulary: words.vocabulary, templates: words.templates, background: background, options: options,
+                                  cache: vocabulary.cacheStore(),
+                                  progress: { progress.bar("encoding the vocabulary", done: $0, total: $1, unit: "prompts") },
+                                  warn: { printError("warning: \($0)") })
     }
 
     /// The XXH64 digests of the models, for records that say what produced them.
