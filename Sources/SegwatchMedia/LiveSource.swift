@@ -54,8 +54,10 @@ public final class LiveSource: Sendable {
     /// - Parameters:
     ///   - bufferSize: frames kept for a slow consumer before the oldest is dropped.
     ///   - maxAttempts: reconnections allowed in a row without a frame in between; nil = forever.
+    ///   - paced: deliver frames no faster than their timestamps (as `ffmpeg -re`): for a file or
+    ///     a lavfi graph standing in for a camera, which would otherwise be read as fast as it decodes.
     public init(_ spec: InputSpec, options: DecodeOptions = DecodeOptions(), bufferSize: Int = 2,
-                backoff: Backoff = Backoff(), maxAttempts: Int? = nil) {
+                backoff: Backoff = Backoff(), maxAttempts: Int? = nil, paced: Bool = false) {
         self.spec = spec
         let (frames, frameSink) = AsyncStream.makeStream(of: VideoFrame.self,
                                                          bufferingPolicy: .bufferingNewest(max(bufferSize, 1)))
@@ -63,7 +65,7 @@ public final class LiveSource: Sendable {
         self.frames = frames
         self.states = states
         let reader = Thread { [self] in
-            read(options: options, backoff: backoff, maxAttempts: maxAttempts, frameSink: frameSink, stateSink: stateSink)
+            read(options: options, backoff: backoff, maxAttempts: maxAttempts, paced: paced, frameSink: frameSink, stateSink: stateSink)
         }
         reader.name = "segwatch.live-reader"
         frameSink.onTermination = { [gate] _ in gate.stop() }
@@ -82,7 +84,7 @@ public final class LiveSource: Sendable {
     /// Successful connections since the start.
     public var connections: Int { counters.withLock { $0.connections } }
 
-    private func read(options: DecodeOptions, backoff: Backoff, maxAttempts: Int?,
+    private func read(options: DecodeOptions, backoff: Backoff, maxAttempts: Int?, paced: Bool,
                       frameSink: AsyncStream<VideoFrame>.Continuation,
                       stateSink: AsyncStream<SourceState>.Continuation) {
         var attempt = 0
@@ -94,8 +96,13 @@ public final class LiveSource: Sendable {
                 let decoder = try VideoDecoder(spec, options: options, gate: gate)
                 counters.withLock { $0.connections += 1 }
                 stateSink.yield(.connected)
+                var clock: (start: Date, pts: Double)?
                 while let frame = try decoder.next() {
                     attempt = 0
+                    if paced, let pts = frame.pts {
+                        if let clock { sleep(seconds: pts - clock.pts - Date().timeIntervalSince(clock.start)) } else { clock = (Date(), pts) }
+                        if gate.isStopped { break }
+                    }
                     switch frameSink.yield(frame) {
                     case .enqueued:
                         counters.withLock { $0.delivered += 1 }

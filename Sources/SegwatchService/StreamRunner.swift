@@ -21,6 +21,10 @@ public struct StreamSettings: Sendable {
     /// A live source that delivers no frame for this many seconds, connecting and reconnecting,
     /// is given up (nil: it is retried for ever, as a daemon does).
     public var giveUpAfter: Double?
+    /// The engine shared with other streams: each analysis of a live source waits its turn.
+    public var turns: AnalysisTurns?
+    /// A live source that is not paced by nature (a file, lavfi) is read at its own rate.
+    public var paced = false
 
     public init(name: String) { self.name = name }
 }
@@ -248,7 +252,7 @@ public final class StreamRunner: @unchecked Sendable {
     /// are numbered and timed from the start of the run instead. Returns the frames dropped.
     private func runLive(_ spec: InputSpec, started: DispatchTime,
                          handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?) throws -> Void) async throws -> Int {
-        let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1)
+        let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1, paced: settings.paced)
         onStop { live.stop() }
         // Frames or a connection reset the give-up clock; the state task checks it on each retry.
         let lastSign = Mutex(DispatchTime.now())
@@ -258,7 +262,8 @@ public final class StreamRunner: @unchecked Sendable {
             for await state in live.states {
                 let record = SourceRecord(state, source: name)
                 if case .connected = state { lastSign.withLock { $0 = .now() } }
-                logger.log(level: state == .connected || state.name == "connecting" ? .info : .warning, "\(record.logText)")
+                let routine = state == .connected || state.name == "connecting" || state == .stopped(error: nil)
+                logger.log(level: routine ? .info : .warning, "\(record.logText)")
                 try? events.write(record)
                 if case let .reconnecting(_, _, error) = state, let giveUpAfter,
                    milliseconds(since: lastSign.withLock { $0 }) / 1000 >= giveUpAfter {
@@ -276,6 +281,8 @@ public final class StreamRunner: @unchecked Sendable {
                 let now = milliseconds(since: started) / 1000
                 let analyze = now >= next
                 if analyze, settings.fps > 0 { next = now + 1 / settings.fps }
+                if analyze { await settings.turns?.acquire() }
+                defer { if analyze { settings.turns?.release() } }
                 let encoded = analyze ? try analyzer.encode(RGBImage(frame)) : nil
                 if encoded != nil { analyzed += 1 }
                 try handle(frame, frameCount, fourDecimals(now), encoded)

@@ -192,16 +192,6 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// Where segwatch keeps state between runs: `$SEGWATCH_STATE_DIR`, systemd's `$STATE_DIRECTORY`,
-/// `$XDG_STATE_HOME/segwatch`, else `~/.local/state/segwatch`.
-func defaultStateDirectory() -> String {
-    let environment = ProcessInfo.processInfo.environment
-    if let folder = environment["SEGWATCH_STATE_DIR"], !folder.isEmpty { return folder }
-    if let folder = environment["STATE_DIRECTORY"]?.split(separator: ":").first { return String(folder) }
-    if let folder = environment["XDG_STATE_HOME"], !folder.isEmpty { return folder + "/segwatch" }
-    return NSHomeDirectory() + "/.local/state/segwatch"
-}
-
 /// Fails unless a file can be created at `path` (tried and removed when it does not exist yet):
 /// an output that cannot be written is found before minutes of model loading.
 func checkWritable(_ path: String) throws {

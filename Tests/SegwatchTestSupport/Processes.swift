@@ -128,12 +128,14 @@ public final class BackgroundProcess {
     public let process = Process()
     private let stdoutURL: URL, stderrURL: URL
 
-    public init(_ executable: String, _ arguments: [String], stdout: String, stderr: String) throws {
+    public init(_ executable: String, _ arguments: [String], stdout: String, stderr: String,
+                environment: [String: String]? = nil) throws {
         (stdoutURL, stderrURL) = (URL(fileURLWithPath: stdout), URL(fileURLWithPath: stderr))
         FileManager.default.createFile(atPath: stdout, contents: nil)
         FileManager.default.createFile(atPath: stderr, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardInput = FileHandle.nullDevice

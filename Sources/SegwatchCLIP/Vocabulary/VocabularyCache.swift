@@ -29,6 +29,8 @@ public struct VocabularyCache: Sendable {
     public static var defaultDirectory: URL {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["SEGWATCH_CACHE"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        // systemd's CacheDirectory=, for the service.
+        if let path = environment["CACHE_DIRECTORY"]?.split(separator: ":").first { return URL(fileURLWithPath: String(path)) }
         if let path = environment["XDG_CACHE_HOME"], !path.isEmpty {
             return URL(fileURLWithPath: path).appendingPathComponent("segwatch")
         }

@@ -1,0 +1,118 @@
+import Foundation
+import SegwatchTestSupport
+import Synchronization
+import Testing
+
+/// `segwatch serve`: several cameras on one engine, an offline one among them, under a
+/// stand-in for systemd's notify socket.
+@Suite struct ServeCommandTests {
+    /// A datagram socket at `path` collecting what is sent to it, as systemd's NOTIFY_SOCKET.
+    final class NotifyListener: @unchecked Sendable {
+        let fd: Int32
+        private let messages = Mutex<[(time: Date, text: String)]>([])
+
+        init(path: String) {
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { sun in
+                for (i, byte) in path.utf8.enumerated() { sun[i] = byte }
+            }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            Thread { [self] in
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = recv(fd, &buffer, buffer.count, 0)
+                    if count > 0 { messages.withLock { $0.append((Date(), String(decoding: buffer[..<count], as: UTF8.self))) } }
+                    if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { return }
+                }
+            }.start()
+        }
+
+        var received: [(time: Date, text: String)] { messages.withLock { $0 } }
+    }
+
+    private func lines(_ path: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    @Test func camerasShareTheEngineAndAnOfflineOneHoldsNothingUp() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let camera = { (name: String, input: String, extra: String) in
+            """
+
+            [[camera]]
+            name = "\(name)"
+            input = "\(input)"
+            fps = 0
+            labels = ["car", "person"]
+            json_out = "\(folder.path("\(name).jsonl"))"
+            discovery_grid = 3
+            tracked_min_iou = 0
+            keyframe_below_iou = 0
+            \(extra)
+            """
+        }
+        let config = """
+            [engine]
+            sam = "\(Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path)"
+            clip = "\(Fixtures.root.appendingPathComponent("clip_hf").path)"
+            threads = 2
+            state_dir = "\(folder.path("state"))"
+            cache_dir = "\(folder.path("cache"))"
+
+            [engine.generator]
+            points_per_side = 3
+            pred_iou_thresh = 0
+            stability_score_thresh = 0
+            """ + camera("a", "lavfi:testsrc=size=320x240:rate=25", "") + camera("b", "lavfi:testsrc2=size=320x240:rate=25", "")
+            + camera("dead", "rtsp://127.0.0.1:\(freePort())/none", "open_timeout = 1")
+        try config.write(toFile: folder.path("s.toml"), atomically: true, encoding: .utf8)
+        let notify = NotifyListener(path: folder.path("notify"))
+        defer { close(notify.fd) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = folder.path("notify")
+        environment["WATCHDOG_USEC"] = "2000000"
+        let serve = try BackgroundProcess(segwatch, ["serve", "--config", folder.path("s.toml")], stdout: folder.path("stdout"),
+                                          stderr: folder.path("stderr"), environment: environment)
+        defer { serve.signal(SIGKILL) }
+        func frames(_ name: String) -> Int { lines(folder.path("\(name).jsonl")).count { $0["type"] as? String == "frame" } }
+        #expect(eventually(240, every: 0.2) { frames("a") >= 4 && frames("b") >= 4 }, "\(serve.errorOutput)")
+        #expect(eventually(60, every: 0.2) { notify.received.count { $0.text == "WATCHDOG=1" } >= 2 })
+        serve.signal(SIGTERM)
+        #expect(serve.wait(timeout: 120) == 0, "\(serve.errorOutput)")
+
+        // READY first, the watchdog about every second (half of WatchdogSec=2), then STOPPING
+        // (the watchdog goes on while the outputs are finished).
+        let messages = notify.received
+        #expect(messages.first?.text.hasPrefix("READY=1\nSTATUS=3 cameras") == true, "\(messages.map(\.text))")
+        let stopping = try #require(messages.firstIndex { $0.text.hasPrefix("STOPPING=1") }, "\(messages.map(\.text))")
+        #expect(messages[..<stopping].count { $0.text == "WATCHDOG=1" } >= 2)
+        let pings = messages.filter { $0.text == "WATCHDOG=1" }.map(\.time)
+        let gaps = zip(pings, pings.dropFirst()).map { $1.timeIntervalSince($0) }
+        #expect(!gaps.isEmpty && gaps.allSatisfy { $0 > 0.5 && $0 < 1.9 }, "\(gaps)")
+
+        // Both live cameras analyzed about as often; every line is theirs and valid; tracks ended.
+        let schema = try JSONSchema(contentsOf: RunCommandTests.schema)
+        for name in ["a", "b"] {
+            let events = lines(folder.path("\(name).jsonl"))
+            #expect(events.allSatisfy { $0["source"] as? String == name })
+            let text = try String(contentsOfFile: folder.path("\(name).jsonl"), encoding: .utf8)
+            for line in text.split(separator: "\n") { #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(200))") }
+            let starts = events.count { $0["event"] as? String == "start" }, ends = events.count { $0["event"] as? String == "end" }
+            #expect(starts > 0 && starts == ends, "\(name): \(starts) starts, \(ends) ends")
+        }
+        let (a, b) = (Double(frames("a")), Double(frames("b")))
+        #expect(max(a, b) / min(a, b) <= 1.5, "a \(a), b \(b)")
+        // The offline camera: retried and reported, never analyzed, never in the way.
+        let dead = lines(folder.path("dead.jsonl"))
+        #expect(dead.allSatisfy { $0["type"] as? String == "source" } && dead.contains { $0["state"] as? String == "reconnecting" })
+        #expect(serve.errorOutput.contains("dead: reconnecting"), "\(serve.errorOutput)")
+    }
+}
