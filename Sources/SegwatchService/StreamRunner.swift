@@ -89,10 +89,12 @@ public struct RunSummary: CustomStringConvertible, Sendable {
 /// finished: the tracks are ended with `end` events, the video is finalized, the events are
 /// flushed. A run that analyzed nothing is an error.
 public final class StreamRunner: @unchecked Sendable {
-    public let settings: StreamSettings
+    public private(set) var settings: StreamSettings
     private let input: StreamInput
     private var analyzer: VideoAnalyzer<CPUBackend>
-    private let names: [String]
+    private var names: [String]
+    /// A new analyzer (vocabulary, settings) and rate, taken between two frames of a live source.
+    private let pendingUpdate = Mutex<(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double)?>(nil)
     private let events: EventLog
     private let video: VideoSink?
     private let logger: Logger
@@ -117,6 +119,13 @@ public final class StreamRunner: @unchecked Sendable {
     public func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         for handler in stopHandlers.withLock({ $0 }) { handler() }
+    }
+
+    /// Analyzes the frames from the next one on with `analyzer` (its vocabulary `names`) at
+    /// `fps`, keeping the input as it is: the decoder is not restarted. The current tracks end
+    /// (their `end` events are written) and the new analyzer starts its own. Live sources only.
+    public func update(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double) {
+        pendingUpdate.withLock { $0 = (analyzer, names, fps) }
     }
 
     private func onStop(_ handler: @escaping @Sendable () -> Void) {
@@ -173,7 +182,7 @@ public final class StreamRunner: @unchecked Sendable {
             failure = error
         }
         // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
-        do { try emit(analyzer.finish(pts: lastPts)) } catch { failure = failure ?? error }
+        do { try endTracks(at: lastPts) } catch { failure = failure ?? error }
         do { try video?.finish() } catch { failure = failure ?? error }
         summary.seconds = milliseconds(since: started) / 1000
         summary.videoMs = video?.busyMilliseconds ?? 0
@@ -182,6 +191,11 @@ public final class StreamRunner: @unchecked Sendable {
             throw ServiceError("\(settings.name): nothing was analyzed" + (stopped.load(ordering: .relaxed) ? " before the stop" : ""))
         }
         return summary
+    }
+
+    /// Ends every live track, with its `end` event.
+    private func endTracks(at pts: Double) throws {
+        for event in analyzer.finish(pts: pts) { try events.write(TrackRecord(event, source: settings.name, names: names)) }
     }
 
     /// The analyzed frames a file gives, from its header: every `1/fps` seconds of it, at most `maxFrames`.
@@ -278,6 +292,11 @@ public final class StreamRunner: @unchecked Sendable {
             for await frame in live.frames {
                 lastSign.withLock { $0 = .now() }
                 guard more, settings.maxFrames.map({ analyzed < $0 }) ?? true else { break }
+                if let update = pendingUpdate.withLock({ pending in defer { pending = nil }; return pending }) {
+                    try endTracks(at: fourDecimals(milliseconds(since: started) / 1000))
+                    (analyzer, names, settings.fps, next) = (update.analyzer, update.names, update.fps, 0)
+                    logger.info("\(settings.name): analyzing with the new settings from the next frame")
+                }
                 let now = milliseconds(since: started) / 1000
                 let analyze = now >= next
                 if analyze, settings.fps > 0 { next = now + 1 / settings.fps }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import SegwatchService
 import SegwatchTensor
@@ -20,7 +21,11 @@ struct Serve: AsyncParsableCommand {
             Under systemd (Type=notify) it says READY once every camera is set up, pings the \
             watchdog while the engine makes progress, and says STOPPING when it stops. SIGINT \
             or SIGTERM stops the inputs, finishes the frames in flight, ends the tracks and \
-            flushes and closes every output; a second signal does not interrupt that.
+            flushes and closes every output; a second signal does not interrupt that. SIGHUP \
+            reads the file again: cameras added or removed, a changed vocabulary, rate or \
+            analysis setting taken from the camera's next frame without restarting its input \
+            (its tracks end and new ones start), a changed input or output restarting that \
+            camera; a file with a mistake changes nothing. [engine] changes need a restart.
             """)
 
     @Option(help: "The configuration file (TOML), e.g. /etc/segwatch/segwatch.toml.")
@@ -28,6 +33,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         ShutdownSignal.shared.install(finalizing: true)
+        // A reload asked for while the models load is not a reason to die (SIGHUP's default).
+        signal(SIGHUP, SIG_IGN)
         try await runReporting {
             let config = try ServiceConfig.load(self.config)
             let sam = try ModelCache.standard.resolve(config.engine.sam, kind: .sam)
@@ -35,6 +42,10 @@ struct Serve: AsyncParsableCommand {
             let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, engine: CPUEngine(threads: config.engine.threads))
             let service = try Service(config: config, models: models)
             ShutdownSignal.shared.onSignal { service.stop() }
+            let hangUp = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            hangUp.setEventHandler { service.requestReload() }
+            hangUp.resume()
+            defer { hangUp.cancel() }
             await service.run()
         }
     }
