@@ -50,6 +50,8 @@ final class Camera: Sendable {
 public final class Service: Sendable {
     public let models: ModelSet
     public let turns = AnalysisTurns()
+    /// Every camera's events for the HTTP API, if it serves them.
+    private let hub: EventHub?
     private let notifier: SystemdNotifier
     private let logger: Logger
     private struct State {
@@ -65,9 +67,10 @@ public final class Service: Sendable {
 
     /// Builds every enabled camera's labeler, analyzer and outputs; a camera whose outputs or
     /// vocabulary cannot be set up is an error here, before anything runs.
-    public init(config: ServiceConfig, models: ModelSet, notifier: SystemdNotifier = SystemdNotifier(),
+    public init(config: ServiceConfig, models: ModelSet, hub: EventHub? = nil, notifier: SystemdNotifier = SystemdNotifier(),
                 logger: Logger = Logger(label: "segwatch.serve")) throws {
         self.models = models
+        self.hub = hub
         self.notifier = notifier
         self.logger = logger
         state = Mutex(State(config: config))
@@ -77,6 +80,11 @@ public final class Service: Sendable {
     }
 
     public var cameraNames: [String] { state.withLock { $0.cameras.keys.sorted() } }
+
+    /// Each running camera's settings and where its stream is, by name.
+    public func cameraStatuses() -> [(config: CameraConfig, status: StreamStatus)] {
+        state.withLock { $0.cameras.values.sorted { $0.name < $1.name } }.map { ($0.config, $0.runner.status) }
+    }
 
     /// The analyzer of `camera`'s vocabulary and settings, with its label names.
     private func makeAnalyzer(_ camera: CameraConfig, engine: EngineConfig) throws -> (VideoAnalyzer<CPUBackend>, [String]) {
@@ -113,6 +121,7 @@ public final class Service: Sendable {
             let socket = try camera.eventsSocket.map { try EventSocket(path: $0, group: camera.socketGroup) }
             var sinks: [any EventSink] = try camera.jsonOut.map { [try JSONLinesFile(path: $0, rotation: camera.jsonRotation)] } ?? []
             if let socket { sinks.append(socket) }
+            if let hub { sinks.append(HubFeed(hub)) }
             var settings = StreamSettings(name: camera.name)
             settings.fps = camera.fps
             settings.turns = turns
@@ -140,6 +149,7 @@ public final class Service: Sendable {
         for camera in cameras { camera.start(logger: logger) }
         notifier.ready(status: "\(cameras.count) cameras: \(names)")
         let stopWatchdog = startWatchdog()
+        let stopReports = startStatusReports()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = stopped.withLock { stopped in
                 if !stopped.done { stopped.waiter = continuation }
@@ -153,6 +163,35 @@ public final class Service: Sendable {
             for camera in running { group.addTask { await camera.stop() } }
         }
         stopWatchdog?()
+        stopReports?()
+    }
+
+    /// `systemctl status`'s line, every 10 s: cameras up and each one's analyzed frames a second.
+    private func startStatusReports(every interval: Double = 10) -> (@Sendable () -> Void)? {
+        guard notifier.isActive else { return nil }
+        let done = Atomic<Bool>(false)
+        let thread = Thread { [self] in
+            var previous: [String: (analyzed: Int, time: Date)] = [:]
+            while !done.load(ordering: .relaxed) {
+                let wake = Date().addingTimeInterval(interval)
+                while !done.load(ordering: .relaxed), Date() < wake { Thread.sleep(forTimeInterval: 0.1) }
+                guard !done.load(ordering: .relaxed) else { return }
+                let cameras = state.withLock { $0.cameras.values.sorted { $0.name < $1.name } }
+                var parts: [String] = [], up = 0
+                for camera in cameras {
+                    let status = camera.runner.status, now = Date()
+                    if status.state == "connected" { up += 1 }
+                    let rate = previous[camera.name].map { Double(status.analyzed - $0.analyzed) / now.timeIntervalSince($0.time) }
+                    previous[camera.name] = (status.analyzed, now)
+                    parts.append(status.state == "connected"
+                                 ? "\(camera.name) " + (rate.map { String(format: "%.2f/s", $0) } ?? "up") : "\(camera.name) \(status.state)")
+                }
+                notifier.status("\(up) of \(cameras.count) cameras up: " + parts.joined(separator: ", "))
+            }
+        }
+        thread.name = "segwatch.status"
+        thread.start()
+        return { done.store(true, ordering: .relaxed) }
     }
 
     /// Stops the service: STOPPING is announced, every camera finishes its frame and its outputs.
@@ -277,4 +316,12 @@ public final class Service: Sendable {
         thread.start()
         return { done.store(true, ordering: .relaxed) }
     }
+}
+
+/// A camera's feed into the shared hub: closing one camera's events does not close the hub.
+private final class HubFeed: EventSink {
+    let hub: EventHub
+    init(_ hub: EventHub) { self.hub = hub }
+    func write(_ line: [UInt8]) { hub.write(line) }
+    func close() {}
 }

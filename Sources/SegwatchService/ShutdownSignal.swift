@@ -15,6 +15,7 @@ public final class ShutdownSignal: Sendable {
     public static let shared = ShutdownSignal()
 
     private let received = Atomic<Int32>(0)
+    private let failure = Atomic<Bool>(false)
     private let handlers = Mutex<[@Sendable () -> Void]>([])
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
@@ -42,6 +43,16 @@ public final class ShutdownSignal: Sendable {
         let value = received.load(ordering: .relaxed)
         return value == 0 ? nil : value
     }
+
+    /// Stops as a signal would, for a failure inside (the HTTP API cannot bind): `failed` says so.
+    public func stop() {
+        failure.store(true, ordering: .relaxed)
+        guard received.exchange(SIGTERM, ordering: .relaxed) == 0 else { return }
+        for handler in handlers.withLock({ $0 }) { handler() }
+    }
+
+    /// Whether `stop()` was called for a failure.
+    public var failed: Bool { failure.load(ordering: .relaxed) }
 
     /// Runs `handler` when the first signal arrives (at once if it already has).
     public func onSignal(_ handler: @escaping @Sendable () -> Void) {

@@ -49,6 +49,23 @@ public struct StreamProgress: Sendable {
     public var seconds: Double
 }
 
+/// Where a running stream is, read by other threads (the service's status, later its metrics).
+public struct StreamStatus: Sendable, Equatable {
+    /// The input's connection: `connecting`, `connected`, `disconnected`, `reconnecting` or `ended`
+    /// (the names of `source` events); a file is `connected` while it is read.
+    public var state = "connecting"
+    public var decoded = 0
+    public var analyzed = 0
+    /// Frames a live source's reader dropped while the engine was busy.
+    public var dropped = 0
+    /// Successful connections of a live source.
+    public var connections = 0
+    /// Analyzed frames a second, smoothed over about ten analyses.
+    public var analyzedFps = 0.0
+    /// When the last analyzed frame's events were written.
+    public var lastFrame: DispatchTime?
+}
+
 /// What a run did.
 public struct RunSummary: CustomStringConvertible, Sendable {
     public var decoded = 0, analyzed = 0, keyframes = 0, tracks = 0, dropped = 0
@@ -99,6 +116,8 @@ public final class StreamRunner: @unchecked Sendable {
     private let video: VideoSink?
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    private let liveStatus = Mutex(StreamStatus())
+    private let metrics: StreamMetrics
     private let stopHandlers = Mutex<[@Sendable () -> Void]>([])
 
     /// - Parameters:
@@ -113,7 +132,11 @@ public final class StreamRunner: @unchecked Sendable {
         self.events = events
         self.video = video
         self.logger = logger
+        metrics = StreamMetrics(camera: settings.name)
     }
+
+    /// Where the stream is now. Any thread.
+    public var status: StreamStatus { liveStatus.withLock { $0 } }
 
     /// Ends the run soon: the frame in flight is finished, then the outputs. Any thread.
     public func stop() {
@@ -152,16 +175,32 @@ public final class StreamRunner: @unchecked Sendable {
                                     liveTracks: analyzer.tracker.tracks.count, seconds: milliseconds(since: started) / 1000))
         }
         /// One decoded frame: analyzed when its encoders' output is given, then handed to the video.
-        func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?) throws {
+        var lastAnalysis: DispatchTime?
+        func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?,
+                    taken: DispatchTime) throws {
             summary.decoded += 1
+            liveStatus.withLock { $0.decoded += 1 }
+            metrics.decoded.increment()
             if let encoded {
                 lastPts = pts
                 let analysis = try analyzer.analyze(encoded, pts: pts)
                 summary.add(analysis)
+                liveStatus.withLock { $0.analyzed += 1 }
+                metrics.record(analysis, liveTracks: analyzer.tracker.tracks.count)
+                let now = DispatchTime.now()
+                if let lastAnalysis {
+                    // Smoothed over about ten analyses: a rate that a scrape can read at any time.
+                    let rate = 1e9 / Double(max(now.uptimeNanoseconds - lastAnalysis.uptimeNanoseconds, 1))
+                    liveStatus.withLock { $0.analyzedFps = $0.analyzedFps == 0 ? rate : 0.9 * $0.analyzedFps + 0.1 * rate }
+                    metrics.analyzedFps.record(liveStatus.withLock { $0.analyzedFps })
+                }
+                lastAnalysis = now
                 let sinkStart = DispatchTime.now()
                 try events.write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
                                              analysis: analysis, names: names))
                 try emit(analysis.events)
+                metrics.eventLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds))
+                liveStatus.withLock { $0.lastFrame = .now() }
                 video?.show(analysis)
                 summary.sinkMs += milliseconds(since: sinkStart)
             }
@@ -173,6 +212,7 @@ public final class StreamRunner: @unchecked Sendable {
         do {
             switch input {
             case let .file(decoder):
+                liveStatus.withLock { $0.state = "connected" }
                 expectedAnalyzed = Self.expectedAnalyzed(decoder.stream, fps: settings.fps, maxFrames: maxFrames)
                 try runFile(decoder, handle: handle)
             case let .live(spec):
@@ -186,6 +226,7 @@ public final class StreamRunner: @unchecked Sendable {
         do { try video?.finish() } catch { failure = failure ?? error }
         summary.seconds = milliseconds(since: started) / 1000
         summary.videoMs = video?.busyMilliseconds ?? 0
+        liveStatus.withLock { $0.state = "ended" }
         if let failure { throw failure }
         if summary.analyzed == 0 {
             throw ServiceError("\(settings.name): nothing was analyzed" + (stopped.load(ordering: .relaxed) ? " before the stop" : ""))
@@ -210,7 +251,7 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// A file: exactly the frames the rate selects, none lost.
     private func runFile(_ decoder: VideoDecoder,
-                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?) throws -> Void) throws {
+                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?, DispatchTime) throws -> Void) throws {
         let decoded = BoundedChannel<Result<VideoFrame, any Error>>(capacity: 4)
         let reader = StageThread(name: "decode") { [decoder = UncheckedBox(decoder)] in
             defer { decoded.close() }
@@ -222,7 +263,7 @@ public final class StreamRunner: @unchecked Sendable {
                 decoded.send(.failure(error))
             }
         }
-        typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?)
+        typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?, taken: DispatchTime)
         let scheduled = BoundedChannel<Result<Scheduled, any Error>>(capacity: 2)
         let fallbackFps = decoder.stream.fps ?? 25
         let (analyzer, fps, maxFrames) = (self.analyzer, settings.fps, settings.maxFrames)
@@ -233,10 +274,11 @@ public final class StreamRunner: @unchecked Sendable {
             while let item = decoded.receive() {
                 let result = Result { () throws -> Scheduled in
                     let frame = try item.get()
+                    let taken = DispatchTime.now()
                     let pts = frame.pts ?? Double(frame.index) / fallbackFps
-                    guard schedule.selects(pts: pts), maxFrames.map({ selected < $0 }) ?? true else { return (frame, pts, nil) }
+                    guard schedule.selects(pts: pts), maxFrames.map({ selected < $0 }) ?? true else { return (frame, pts, nil, taken) }
                     selected += 1
-                    return (frame, pts, try analyzer.encode(RGBImage(frame)))
+                    return (frame, pts, try analyzer.encode(RGBImage(frame)), taken)
                 }
                 guard scheduled.send(result), case .success = result else { break }
             }
@@ -256,7 +298,7 @@ public final class StreamRunner: @unchecked Sendable {
         while more, maxFrames.map({ analyzed < $0 }) ?? true, let item = scheduled.receive() {
             let next = try item.get()  // a damaged input: what came before it is kept
             if next.encoded != nil { analyzed += 1 }
-            try handle(next.frame, next.frame.index, next.pts, next.encoded)
+            try handle(next.frame, next.frame.index, next.pts, next.encoded, next.taken)
         }
     }
 
@@ -265,16 +307,21 @@ public final class StreamRunner: @unchecked Sendable {
     /// dropped meanwhile is counted. Its timestamps start again at each reconnection, so frames
     /// are numbered and timed from the start of the run instead. Returns the frames dropped.
     private func runLive(_ spec: InputSpec, started: DispatchTime,
-                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?) throws -> Void) async throws -> Int {
+                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?, DispatchTime) throws -> Void) async throws -> Int {
         let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1, paced: settings.paced)
         onStop { live.stop() }
         // Frames or a connection reset the give-up clock; the state task checks it on each retry.
         let lastSign = Mutex(DispatchTime.now())
         let gaveUp = Mutex<String?>(nil)
-        let (name, events, logger, giveUpAfter) = (settings.name, events, logger, settings.giveUpAfter)
+        let (name, events, logger, giveUpAfter, metrics) = (settings.name, events, logger, settings.giveUpAfter, metrics)
         let states = Task {
             for await state in live.states {
                 let record = SourceRecord(state, source: name)
+                self.liveStatus.withLock { status in
+                    status.state = record.state
+                    status.connections = live.connections
+                }
+                if case .reconnecting = state { metrics.reconnects.increment() }
                 if case .connected = state { lastSign.withLock { $0 = .now() } }
                 let routine = state == .connected || state.name == "connecting" || state == .stopped(error: nil)
                 logger.log(level: routine ? .info : .warning, "\(record.logText)")
@@ -291,12 +338,19 @@ public final class StreamRunner: @unchecked Sendable {
         do {
             for await frame in live.frames {
                 lastSign.withLock { $0 = .now() }
+                let dropped = live.dropped
+                let newlyDropped = liveStatus.withLock { status in
+                    defer { status.dropped = dropped }
+                    return dropped - status.dropped
+                }
+                if newlyDropped > 0 { metrics.dropped.increment(by: Int64(newlyDropped)) }
                 guard more, settings.maxFrames.map({ analyzed < $0 }) ?? true else { break }
                 if let update = pendingUpdate.withLock({ pending in defer { pending = nil }; return pending }) {
                     try endTracks(at: fourDecimals(milliseconds(since: started) / 1000))
                     (analyzer, names, settings.fps, next) = (update.analyzer, update.names, update.fps, 0)
                     logger.info("\(settings.name): analyzing with the new settings from the next frame")
                 }
+                let taken = DispatchTime.now()
                 let now = milliseconds(since: started) / 1000
                 let analyze = now >= next
                 if analyze, settings.fps > 0 { next = now + 1 / settings.fps }
@@ -304,7 +358,7 @@ public final class StreamRunner: @unchecked Sendable {
                 defer { if analyze { settings.turns?.release() } }
                 let encoded = analyze ? try analyzer.encode(RGBImage(frame)) : nil
                 if encoded != nil { analyzed += 1 }
-                try handle(frame, frameCount, fourDecimals(now), encoded)
+                try handle(frame, frameCount, fourDecimals(now), encoded, taken)
                 frameCount += 1
             }
         } catch {

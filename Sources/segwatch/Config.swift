@@ -59,7 +59,7 @@ struct ConfigCommand: ParsableCommand {
                 }
                 let cameras = config.cameras.map { "\($0.name)\($0.enabled ? "" : " (disabled)") \($0.input.redacted)" }
                 print("\(file): ok: \(config.cameras.count) camera\(config.cameras.count == 1 ? "" : "s"); models \(config.engine.sam) and "
-                    + "\(config.engine.clip) on \(config.engine.threads) threads")
+                    + "\(config.engine.clip) on \(config.engine.threads) threads; HTTP API on \(config.http.listen)")
                 for camera in cameras { print("  \(camera)") }
                 for note in notes { print("note: \(note)") }
             }

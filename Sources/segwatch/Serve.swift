@@ -2,6 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SegwatchService
+import Logging
+import Metrics
+import Prometheus
 import SegwatchTensor
 
 /// `segwatch serve`: the daemon.
@@ -15,8 +18,12 @@ struct Serve: AsyncParsableCommand {
             is saturated. A camera that is offline or drops is retried with backoff, logged, \
             and never holds up the others; files and lavfi graphs are read at their own frame \
             rate, as a camera would send them. Events go to each camera's json_out (appended, \
-            rotated) and events_socket. `segwatch config check FILE` checks the file first; \
-            systemd/segwatch.toml documents every key.
+            rotated), its events_socket and the HTTP API. `segwatch config check FILE` checks \
+            the file first; systemd/segwatch.toml documents every key.
+
+            The HTTP API ([http] listen, or --listen; loopback unless a token_file is given): \
+            /healthz, /readyz, /metrics (Prometheus), /api/cameras, /api/events?since=N, \
+            /api/events/stream (server-sent events), POST /api/reload.
 
             Under systemd (Type=notify) it says READY once every camera is set up, pings the \
             watchdog while the engine makes progress, and says STOPPING when it stops. SIGINT \
@@ -31,22 +38,58 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The configuration file (TOML), e.g. /etc/segwatch/segwatch.toml.")
     var config: String
 
+    @Option(help: "Serve the HTTP API at HOST:PORT instead of [http] listen (127.0.0.1:8090 by default); any address but loopback needs [http] token_file.")
+    var listen: String?
+
+    func validate() throws {
+        if let listen, HTTPConfig.parseListen(listen) == nil {
+            throw ValidationError("--listen must be HOST:PORT (a port in 1...65535), e.g. 127.0.0.1:8090, not '\(listen)'")
+        }
+    }
+
     func run() async throws {
         ShutdownSignal.shared.install(finalizing: true)
         // A reload asked for while the models load is not a reason to die (SIGHUP's default).
         signal(SIGHUP, SIG_IGN)
         try await runReporting {
-            let config = try ServiceConfig.load(self.config)
+            var config = try ServiceConfig.load(self.config)
+            if let listen, let (host, port) = HTTPConfig.parseListen(listen) {
+                (config.http.host, config.http.port) = (host, port)
+                if !config.http.isLoopback, config.http.tokenFile == nil {
+                    throw ValidationError("--listen \(listen) is not a loopback address: give [http] token_file in \(self.config)")
+                }
+            }
+            let logger = Logger(label: "segwatch.serve")
+            // The API first: /healthz answers and /readyz says "loading" while the models load.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let hub = EventHub(), handle = ServiceHandle()
+            let api = try APIServer(http: config.http, registry: registry, hub: hub, handle: handle, logger: logger)
+            let http = config.http
+            let server = Task {
+                do {
+                    try await api.run { logger.info("HTTP API on \(http.host):\($0)") }
+                } catch {
+                    logger.error("the HTTP API cannot serve \(http.listen): \(error)")
+                    ShutdownSignal.shared.stop()
+                }
+            }
+
             let sam = try ModelCache.standard.resolve(config.engine.sam, kind: .sam)
             let clip = try ModelCache.standard.resolve(config.engine.clip, kind: .clip)
             let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, engine: CPUEngine(threads: config.engine.threads))
-            let service = try Service(config: config, models: models)
+            let service = try Service(config: config, models: models, hub: hub, logger: logger)
+            handle.service = service
             ShutdownSignal.shared.onSignal { service.stop() }
             let hangUp = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
             hangUp.setEventHandler { service.requestReload() }
             hangUp.resume()
             defer { hangUp.cancel() }
             await service.run()
+            hub.close()
+            await api.shutdown()
+            await server.value
+            if ShutdownSignal.shared.failed { throw ExitCode(1) }
         }
     }
 }

@@ -36,6 +36,80 @@ import Testing
         var received: [(time: Date, text: String)] { messages.withLock { $0 } }
     }
 
+    /// The fixture models with a 3x3 generator grid at thresholds 0 (random weights keep masks
+    /// only there), state and caches in `folder`.
+    private func engineTable(_ folder: TemporaryFolder, background: Bool = true) -> String {
+        """
+        [engine]
+        sam = "\(Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path)"
+        clip = "\(Fixtures.root.appendingPathComponent("clip_hf").path)"
+        threads = 2
+        background = \(background)
+        state_dir = "\(folder.path("state"))"
+        cache_dir = "\(folder.path("cache"))"
+
+        [engine.generator]
+        points_per_side = 3
+        pred_iou_thresh = 0
+        stability_score_thresh = 0
+
+        """
+    }
+
+    /// `curl` on the API: status code and body.
+    private func get(_ url: String, _ options: [String] = []) throws -> (status: Int, body: String) {
+        let result = try runProcess("/usr/bin/curl", ["-s", "--max-time", "20", "-w", "\n%{http_code}"] + options + [url], timeout: 30)
+        let text = result.output
+        let split = text.lastIndex(of: "\n") ?? text.startIndex
+        return (Int(text[split...].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, String(text[..<split]).trimmingCharacters(in: .newlines))
+    }
+
+    /// Every endpoint of the running daemon through a real HTTP client.
+    private func checkTheAPI(port: Int) throws {
+        let base = "http://127.0.0.1:\(port)"
+        let health = try get(base + "/healthz")
+        #expect(health.status == 200 && health.body == "ok")
+        let ready = try get(base + "/readyz")
+        let readiness = try #require(try JSONSerialization.jsonObject(with: Data(ready.body.utf8)) as? [String: Any])
+        let states = try #require(readiness["cameras"] as? [String: String])
+        #expect(ready.status == 200 && readiness["ready"] as? Bool == true)
+        #expect(states["a"] == "connected" && states["b"] == "connected" && ["connecting", "reconnecting", "disconnected"].contains(states["dead"]))
+        let cameras = try #require(try JSONSerialization.jsonObject(with: Data(try get(base + "/api/cameras").body.utf8)) as? [[String: Any]])
+        #expect(cameras.map { $0["name"] as? String } == ["a", "b", "dead"])
+        #expect((cameras[0]["analyzed"] as? Int ?? 0) > 0 && cameras[2]["analyzed"] as? Int == 0 && (cameras[0]["dropped"] as? Int ?? 0) > 0)
+
+        // The metrics: what promtool accepts, with per-camera series labeled camera="NAME".
+        let metrics = try get(base + "/metrics")
+        #expect(metrics.status == 200)
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try (metrics.body + "\n").write(toFile: folder.path("metrics.txt"), atomically: true, encoding: .utf8)
+        let promtool = try runProcess("/bin/sh", ["-c", "promtool check metrics < \"$0\"", folder.path("metrics.txt")], timeout: 60)
+        #expect(promtool.status == 0, "\(promtool.output) \(promtool.errorOutput)")
+        #expect(metrics.body.contains("segwatch_camera_up{camera=\"dead\"} 0") && metrics.body.contains("segwatch_camera_up{camera=\"a\"} 1"))
+        let analyzedA = metrics.body.split(separator: "\n").first { $0.hasPrefix("segwatch_frames_analyzed_total{camera=\"a\"}") }
+        #expect((analyzedA?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "\(metrics.body.prefix(400))")
+        for name in ["segwatch_frames_decoded_total", "segwatch_frames_dropped_total", "segwatch_analyzed_fps", "segwatch_stage_seconds_bucket",
+                     "segwatch_keyframes_total", "segwatch_live_tracks", "segwatch_reconnects_total", "segwatch_last_frame_age_seconds",
+                     "segwatch_event_latency_seconds_bucket", "segwatch_engine_queue_depth", "segwatch_resident_memory_bytes",
+                     "segwatch_tensor_pool_bytes"] {
+            #expect(metrics.body.contains(name), "\(name) is missing")
+        }
+
+        // Events: the kept ones by number, and the stream as server-sent events.
+        let recent = try #require(try JSONSerialization.jsonObject(with: Data(try get(base + "/api/events?since=0").body.utf8)) as? [String: Any])
+        let kept = try #require(recent["events"] as? [[String: Any]])
+        #expect(!kept.isEmpty && (recent["next"] as? Int ?? 0) == kept.count + 1)
+        let stream = try get(base + "/api/events/stream", ["-N", "--max-time", "6"])
+        let data = stream.body.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+        #expect(!data.isEmpty, "\(stream.body.prefix(300))")
+        for line in data {
+            let event = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+            #expect(["a", "b", "dead"].contains(event?["source"] as? String ?? ""))
+        }
+        #expect(try get(base + "/api/reload", ["-X", "POST"]).status == 202)
+    }
+
     private func lines(_ path: String) -> [[String: Any]] {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -59,19 +133,8 @@ import Testing
             \(extra)
             """
         }
-        let config = """
-            [engine]
-            sam = "\(Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path)"
-            clip = "\(Fixtures.root.appendingPathComponent("clip_hf").path)"
-            threads = 2
-            state_dir = "\(folder.path("state"))"
-            cache_dir = "\(folder.path("cache"))"
-
-            [engine.generator]
-            points_per_side = 3
-            pred_iou_thresh = 0
-            stability_score_thresh = 0
-            """ + camera("a", "lavfi:testsrc=size=320x240:rate=25", "") + camera("b", "lavfi:testsrc2=size=320x240:rate=25", "")
+        let port = freePort()
+        let config = engineTable(folder) + "[http]\nlisten = \"127.0.0.1:\(port)\"\n" + camera("a", "lavfi:testsrc=size=320x240:rate=25", "") + camera("b", "lavfi:testsrc2=size=320x240:rate=25", "")
             + camera("dead", "rtsp://127.0.0.1:\(freePort())/none", "open_timeout = 1")
         try config.write(toFile: folder.path("s.toml"), atomically: true, encoding: .utf8)
         let notify = NotifyListener(path: folder.path("notify"))
@@ -85,6 +148,7 @@ import Testing
         func frames(_ name: String) -> Int { lines(folder.path("\(name).jsonl")).count { $0["type"] as? String == "frame" } }
         #expect(eventually(240, every: 0.2) { frames("a") >= 4 && frames("b") >= 4 }, "\(serve.errorOutput)")
         #expect(eventually(60, every: 0.2) { notify.received.count { $0.text == "WATCHDOG=1" } >= 3 })
+        try checkTheAPI(port: port)
         serve.signal(SIGTERM)
         #expect(serve.wait(timeout: 120) == 0, "\(serve.errorOutput)")
 
@@ -136,20 +200,7 @@ import Testing
             keyframe_below_iou = 0
             """
         }
-        let engine = """
-            [engine]
-            sam = "\(Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path)"
-            clip = "\(Fixtures.root.appendingPathComponent("clip_hf").path)"
-            threads = 2
-            background = false
-            state_dir = "\(folder.path("state"))"
-            cache_dir = "\(folder.path("cache"))"
-
-            [engine.generator]
-            points_per_side = 3
-            pred_iou_thresh = 0
-            stability_score_thresh = 0
-            """
+        let engine = engineTable(folder, background: false)
         let configPath = folder.path("s.toml")
         try (engine + camera("a", "lavfi:testsrc=size=320x240:rate=25", "[\"car\", \"bus\"]")
              + camera("b", "lavfi:testsrc2=size=320x240:rate=25", "[\"tree\"]")).write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -190,5 +241,33 @@ import Testing
         let b = events("b")
         #expect(b.count { $0["event"] as? String == "start" } == b.count { $0["event"] as? String == "end" })
         #expect(events("c").allSatisfy { $0["source"] as? String == "c" } && frames("c").count >= 2)
+    }
+
+    // Any address but loopback needs the bearer token: 401 without it, 200 with it. No cameras:
+    // the API alone, with --listen over the file's [http] listen.
+    @Test func aNonLoopbackAddressNeedsTheToken() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let token = "s3cret-token-0123456789"
+        try token.write(toFile: folder.path("token"), atomically: true, encoding: .utf8)
+        try (engineTable(folder) + "[http]\ntoken_file = \"\(folder.path("token"))\"\n").write(toFile: folder.path("s.toml"), atomically: true, encoding: .utf8)
+        let port = freePort()
+        let serve = try BackgroundProcess(segwatch, ["serve", "--config", folder.path("s.toml"), "--listen", "0.0.0.0:\(port)"],
+                                          stdout: folder.path("stdout"), stderr: folder.path("stderr"))
+        defer { serve.signal(SIGKILL) }
+        let url = "http://127.0.0.1:\(port)"
+        #expect(eventually(60, every: 0.2) { (try? get(url + "/healthz").status) == 401 }, "\(serve.errorOutput)")
+        for path in ["/healthz", "/readyz", "/metrics", "/api/cameras", "/api/events?since=0"] {
+            #expect(try get(url + path).status == 401, "\(path)")
+            #expect(try get(url + path, ["-H", "Authorization: Bearer wrong-token-0123456789"]).status == 401, "\(path)")
+        }
+        #expect(eventually(60, every: 0.2) { (try? get(url + "/readyz", ["-H", "Authorization: Bearer \(token)"]).status) == 200 })
+        #expect(try get(url + "/healthz", ["-H", "Authorization: Bearer \(token)"]).body == "ok")
+        serve.signal(SIGTERM)
+        #expect(serve.wait(timeout: 60) == 0, "\(serve.errorOutput)")
+        // Without a token file, a non-loopback --listen is refused before anything starts.
+        try engineTable(folder).write(toFile: folder.path("open.toml"), atomically: true, encoding: .utf8)
+        let refused = try runProcess(segwatch, ["serve", "--config", folder.path("open.toml"), "--listen", "0.0.0.0:\(port)"], timeout: 60)
+        #expect(refused.status != 0 && refused.errorOutput.contains("token_file"), "\(refused.errorOutput)")
     }
 }
