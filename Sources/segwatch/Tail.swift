@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 import SegwatchService
 
-/// `segwatch tail`: the events of a running `segwatch run --events-socket`, filtered.
+/// `segwatch tail`: the events of a running `segwatch run --events-socket`, or of a daemon's
+/// HTTP API, filtered.
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the events of a running segwatch run from its --events-socket.",
+        abstract: "Print the events of a running segwatch run (its --events-socket) or daemon (its HTTP API).",
         discussion: """
             Events are printed as the JSON lines `run` writes (or, with --pretty, one readable \
             line each). Filters: --type keeps one kind of event; --label keeps the segments of \
@@ -14,13 +15,19 @@ struct Tail: ParsableCommand {
             that score and tracks whose best score reaches it. `source` events pass every \
             filter but --type.
 
-            When the socket is not there yet, or the run stops, tail waits and connects again \
-            (every 0.1 s at first, then up to every 2 s), so it follows a daemon across \
+            When the socket or the daemon is not there yet, or it stops, tail waits and connects \
+            again (every 0.1 s at first, then up to every 2 s), so it follows a daemon across \
             restarts. SIGINT or SIGTERM ends it.
             """)
 
-    @Option(help: "The Unix socket of `segwatch run --events-socket`.")
-    var socket: String
+    @Option(help: "The Unix socket of `segwatch run --events-socket` (or of a camera's events_socket).")
+    var socket: String?
+
+    @Option(help: "A daemon's HTTP API, http://HOST:PORT (its /api/events/stream).")
+    var url: String?
+
+    @Option(help: "A file holding the daemon's bearer token (its [http] token_file), for an API off loopback.")
+    var tokenFile: String?
 
     @Option(help: "Only events of this type: frame, track or source.")
     var type: String?
@@ -35,7 +42,11 @@ struct Tail: ParsableCommand {
     var pretty = false
 
     func validate() throws {
-        guard unixSocketAddress(socket) != nil else {
+        guard (socket == nil) != (url == nil) else { throw ValidationError("give --socket PATH or --url http://HOST:PORT") }
+        if let url {
+            do { _ = try EventStreamReader(url: url, token: nil) } catch { throw ValidationError("--url: \(error)") }
+        }
+        if let socket, unixSocketAddress(socket) == nil {
             throw ValidationError("--socket: a Unix socket path is at most \(unixSocketPathLimit) bytes; this one has \(socket.utf8.count)")
         }
         if let type, !["frame", "track", "source"].contains(type) {
@@ -47,6 +58,8 @@ struct Tail: ParsableCommand {
     func run() throws {
         let shutdown = ShutdownSignal.shared
         shutdown.install()
+        if let url { return try followURL(url) }
+        let socket = self.socket!
         var delay = 0.1
         var said = false
         while shutdown.caughtSignal == nil {
@@ -66,6 +79,39 @@ struct Tail: ParsableCommand {
             guard shutdown.caughtSignal == nil else { break }
             printError("\(socket) closed; waiting for it to come back")
             said = true
+        }
+    }
+
+    /// The daemon's event stream, reconnected across its restarts; a refusal (a wrong token) is an error.
+    private func followURL(_ url: String) throws {
+        try runReporting {
+            let token = try tokenFile.map { file -> String in
+                guard let data = FileManager.default.contents(atPath: file) else { throw CommandError("\(file): cannot read the bearer token") }
+                return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let reader = try EventStreamReader(url: url, token: token)
+            var delay = 0.1
+            var said = false
+            while ShutdownSignal.shared.caughtSignal == nil {
+                do {
+                    var connected = false
+                    try reader.read(until: { ShutdownSignal.shared.caughtSignal != nil }) { line in
+                        if !connected, said { printError("connected to \(url)") }
+                        connected = true
+                        delay = 0.1
+                        if let text = filtered(line) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+                    }
+                    guard ShutdownSignal.shared.caughtSignal == nil else { break }
+                    if !said { printError("\(url) closed; waiting for it to come back") }
+                } catch let error as ServiceError where error.description.contains("answered") {
+                    throw error
+                } catch {
+                    if !said { printError("waiting for \(url): \(error)") }
+                }
+                said = true
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 2)
+            }
         }
     }
 

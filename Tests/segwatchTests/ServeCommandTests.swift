@@ -108,6 +108,20 @@ import Testing
             #expect(["a", "b", "dead"].contains(event?["source"] as? String ?? ""))
         }
         #expect(try get(base + "/api/reload", ["-X", "POST"]).status == 202)
+
+        // `segwatch tail --url` follows the same stream, filtered.
+        let folderTail = try TemporaryFolder()
+        defer { folderTail.remove() }
+        let tail = try BackgroundProcess(segwatch, ["tail", "--url", base, "--type", "frame"], stdout: folderTail.path("out"),
+                                         stderr: folderTail.path("err"))
+        defer { tail.signal(SIGKILL) }
+        #expect(eventually(60, every: 0.2) { tail.output.split(separator: "\n").count >= 2 }, "\(tail.errorOutput)")
+        tail.signal(SIGTERM)
+        #expect(tail.wait(timeout: 30) == 0)
+        for line in tail.output.split(separator: "\n") {
+            let event = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(event?["type"] as? String == "frame" && ["a", "b"].contains(event?["source"] as? String ?? ""), "\(line.prefix(100))")
+        }
     }
 
     private func lines(_ path: String) -> [[String: Any]] {
@@ -263,6 +277,9 @@ import Testing
         }
         #expect(eventually(60, every: 0.2) { (try? get(url + "/readyz", ["-H", "Authorization: Bearer \(token)"]).status) == 200 })
         #expect(try get(url + "/healthz", ["-H", "Authorization: Bearer \(token)"]).body == "ok")
+        // tail without the token is refused with a clear error, not a silent wait.
+        let refusedTail = try runProcess(segwatch, ["tail", "--url", url], timeout: 30)
+        #expect(refusedTail.status == 1 && refusedTail.errorOutput.contains("bearer token"), "\(refusedTail.errorOutput)")
         serve.signal(SIGTERM)
         #expect(serve.wait(timeout: 60) == 0, "\(serve.errorOutput)")
         // Without a token file, a non-loopback --listen is refused before anything starts.
