@@ -23,19 +23,28 @@ public final class EventHub: EventSink {
     public init() {}
 
     public func write(_ line: [UInt8]) {
-        let (number, subscribers) = state.withLock { state -> (Int, [Int: AsyncStream<(Int, [UInt8])>.Continuation]) in
+        // Numbered and handed over under the lock, so every subscriber sees the lines in order;
+        // a yield never blocks (each subscriber's buffer is bounded).
+        let behind = state.withLock { state -> [AsyncStream<(Int, [UInt8])>.Continuation] in
             let number = state.next
             state.next += 1
             state.recent.append(line)
             if state.recent.count > Self.kept { state.recent.removeFirst(state.recent.count - Self.kept) }
-            return (number, state.subscribers)
-        }
-        for (id, subscriber) in subscribers {
-            if case .dropped = subscriber.yield((number, line)) {
-                subscriber.finish()
-                state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+            var behind: [AsyncStream<(Int, [UInt8])>.Continuation] = []
+            for (id, subscriber) in state.subscribers {
+                switch subscriber.yield((number, line)) {
+                case .dropped:
+                    behind.append(subscriber)
+                    state.subscribers[id] = nil
+                case .terminated:
+                    state.subscribers[id] = nil
+                default:
+                    break
+                }
             }
+            return behind
         }
+        for subscriber in behind { subscriber.finish() }
     }
 
     /// Ends every subscription (the service is stopping).
