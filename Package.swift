@@ -80,7 +80,7 @@ let package = Package(
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
         .target(name: "SegwatchService", dependencies: [
-            "SegwatchMedia", "SegwatchTensor", "SegwatchSAM", "SegwatchPipeline",
+            "CMalloc", "SegwatchMedia", "SegwatchTensor", "SegwatchSAM", "SegwatchPipeline",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -1,6 +1,7 @@
 // One stream, start to end: its frames decoded, scheduled, analyzed (segmented, labeled and
 // tracked by a `VideoAnalyzer`) and written as events and annotated video. `segwatch run` is a
 // thin command over it; `serve` runs one per camera.
+import CMalloc
 import Dispatch
 import Foundation
 import Logging
@@ -187,6 +188,11 @@ public final class StreamRunner: @unchecked Sendable {
                 summary.add(analysis)
                 liveStatus.withLock { $0.analyzed += 1 }
                 metrics.record(analysis, liveTracks: analyzer.tracker.tracks.count)
+                // A keyframe's generator frees many buffers of many sizes; what malloc keeps of
+                // them goes back to the system, so a run of weeks keeps a flat resident size
+                // (measured: the slope of RSS over 200 frames of RunMemoryTests varied 0.001 to
+                // 0.057 MB/frame run to run without it). A few milliseconds per keyframe.
+                if analysis.keyframe != nil { malloc_trim(0) }
                 let now = DispatchTime.now()
                 if let lastAnalysis {
                     // Smoothed over about ten analyses: a rate that a scrape can read at any time.
