@@ -167,9 +167,6 @@ public final class StreamRunner: @unchecked Sendable {
         var failure: Error?
         let maxFrames = settings.maxFrames
 
-        func emit(_ trackEvents: [TrackEvent]) throws {
-            for event in trackEvents { try events.write(TrackRecord(event, source: settings.name, names: names)) }
-        }
         var expectedAnalyzed: Int?
         func report() {
             progress(StreamProgress(decoded: summary.decoded, analyzed: summary.analyzed, expectedAnalyzed: expectedAnalyzed,
@@ -197,14 +194,17 @@ public final class StreamRunner: @unchecked Sendable {
                 if let lastAnalysis {
                     // Smoothed over about ten analyses: a rate that a scrape can read at any time.
                     let rate = 1e9 / Double(max(now.uptimeNanoseconds - lastAnalysis.uptimeNanoseconds, 1))
-                    liveStatus.withLock { $0.analyzedFps = $0.analyzedFps == 0 ? rate : 0.9 * $0.analyzedFps + 0.1 * rate }
-                    metrics.analyzedFps.record(liveStatus.withLock { $0.analyzedFps })
+                    let fps = liveStatus.withLock { status in
+                        status.analyzedFps = status.analyzedFps == 0 ? rate : 0.9 * status.analyzedFps + 0.1 * rate
+                        return status.analyzedFps
+                    }
+                    metrics.analyzedFps.record(fps)
                 }
                 lastAnalysis = now
                 let sinkStart = DispatchTime.now()
                 try events.write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
                                              analysis: analysis, names: names))
-                try emit(analysis.events)
+                try write(analysis.events)
                 metrics.eventLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds))
                 liveStatus.withLock { $0.lastFrame = .now() }
                 video?.show(analysis)
@@ -242,7 +242,12 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// Ends every live track, with its `end` event.
     private func endTracks(at pts: Double) throws {
-        for event in analyzer.finish(pts: pts) { try events.write(TrackRecord(event, source: settings.name, names: names)) }
+        try write(analyzer.finish(pts: pts))
+    }
+
+    /// `track` events, with this stream's name and label names.
+    private func write(_ trackEvents: [TrackEvent]) throws {
+        for event in trackEvents { try events.write(TrackRecord(event, source: settings.name, names: names)) }
     }
 
     /// The analyzed frames a file gives, from its header: every `1/fps` seconds of it, at most `maxFrames`.
