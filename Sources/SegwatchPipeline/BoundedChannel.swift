@@ -9,14 +9,19 @@ import Foundation
 public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     public let capacity: Int
     private let condition = NSCondition()
-    // Guarded by `condition`.
-    private var buffer: [Element] = []
+    // Guarded by `condition`. A ring whose slot is emptied as its element is received: a
+    // received element (a decoded frame, an encoder's output) is freed by its consumer, not
+    // kept until the queue moves on. (A compacted array held up to 64 received frames and
+    // their features, and a run's memory rose and fell by that much.)
+    private var slots: [Element?]
     private var head = 0
+    private var count = 0
     private var closed = false
 
     public init(capacity: Int) {
         precondition(capacity > 0, "a channel holds at least one element")
         self.capacity = capacity
+        slots = Array(repeating: nil, count: capacity)
     }
 
     /// Appends `element`, waiting for room; false (and the element dropped) once closed.
@@ -24,9 +29,10 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     public func send(_ element: Element) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while !closed && buffer.count - head >= capacity { condition.wait() }
+        while !closed && count == capacity { condition.wait() }
         guard !closed else { return false }
-        buffer.append(element)
+        slots[(head + count) % capacity] = element
+        count += 1
         condition.broadcast()
         return true
     }
@@ -35,15 +41,11 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     public func receive() -> Element? {
         condition.lock()
         defer { condition.unlock() }
-        while !closed && head == buffer.count { condition.wait() }
-        guard head < buffer.count else { return nil }
-        let element = buffer[head]
-        head += 1
-        // Compact now and then instead of removing from the front each time.
-        if head == buffer.count || head >= 64 {
-            buffer.removeFirst(head)
-            head = 0
-        }
+        while !closed && count == 0 { condition.wait() }
+        guard count > 0 else { return nil }
+        let element = slots[head].take()
+        head = (head + 1) % capacity
+        count -= 1
         condition.broadcast()
         return element
     }
@@ -60,8 +62,8 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     public func cancel() {
         condition.lock()
         closed = true
-        buffer.removeAll()
-        head = 0
+        slots = Array(repeating: nil, count: capacity)
+        count = 0
         condition.broadcast()
         condition.unlock()
     }

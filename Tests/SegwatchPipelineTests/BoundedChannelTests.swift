@@ -52,4 +52,29 @@ import Testing
         #expect(channel.receive() == "b")
         #expect(channel.receive() == nil)
     }
+
+    final class Counter: Sendable { let value = Atomic<Int>(0) }
+    final class Tracked: Sendable {
+        let freed: Counter
+        init(_ freed: Counter) { self.freed = freed }
+        deinit { freed.value.add(1, ordering: .relaxed) }
+    }
+
+    // Guards memory: a received element is the consumer's alone, so it is freed when the
+    // consumer lets it go, however long the channel lives on (it held the last 64 frames once).
+    @Test func aReceivedElementIsNotKept() {
+        let freed = Counter()
+        let channel = BoundedChannel<Tracked>(capacity: 2)
+        for round in 1...100 {
+            channel.send(Tracked(freed))
+            channel.send(Tracked(freed))
+            _ = channel.receive()
+            #expect(freed.value.load(ordering: .relaxed) == 2 * round - 1)
+            _ = channel.receive()
+            #expect(freed.value.load(ordering: .relaxed) == 2 * round)
+        }
+        channel.send(Tracked(freed))
+        channel.cancel()
+        #expect(freed.value.load(ordering: .relaxed) == 201, "a cancelled channel drops what it held")
+    }
 }
