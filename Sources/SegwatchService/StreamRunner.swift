@@ -65,6 +65,32 @@ public struct StreamStatus: Sendable, Equatable {
     public var analyzedFps = 0.0
     /// When the last analyzed frame's events were written.
     public var lastFrame: DispatchTime?
+    /// From a frame taken to its events written, over the last analyses: the median and the
+    /// 95th percentile in milliseconds (nil before the first).
+    public var latencyP50Ms: Double? { recentLatencies.percentile(0.5) }
+    public var latencyP95Ms: Double? { recentLatencies.percentile(0.95) }
+    var recentLatencies = RecentValues(capacity: 256)
+}
+
+/// The last `capacity` values recorded, for percentiles over a recent window.
+struct RecentValues: Sendable, Equatable {
+    private var values: [Double] = []
+    private var next = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func record(_ value: Double) {
+        if values.count < capacity { values.append(value) } else { values[next] = value }
+        next = (next + 1) % capacity
+    }
+
+    /// The nearest-rank percentile `p` in 0...1.
+    func percentile(_ p: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+    }
 }
 
 /// What a run did.
@@ -205,8 +231,12 @@ public final class StreamRunner: @unchecked Sendable {
                 try events.write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
                                              analysis: analysis, names: names))
                 try write(analysis.events)
-                metrics.eventLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds))
-                liveStatus.withLock { $0.lastFrame = .now() }
+                let latency = DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds
+                metrics.eventLatency.recordNanoseconds(Int64(latency))
+                liveStatus.withLock { status in
+                    status.lastFrame = .now()
+                    status.recentLatencies.record(Double(latency) / 1e6)
+                }
                 video?.show(analysis)
                 summary.sinkMs += milliseconds(since: sinkStart)
             }

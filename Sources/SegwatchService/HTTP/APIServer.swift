@@ -89,7 +89,9 @@ public final class APIServer: Sendable {
                 CameraRecord(name: camera.config.name, input: camera.config.input.redacted, state: camera.status.state,
                              decoded: camera.status.decoded, analyzed: camera.status.analyzed, dropped: camera.status.dropped,
                              connections: camera.status.connections, analyzed_fps: fourDecimals(camera.status.analyzedFps),
-                             last_frame_age: camera.status.lastFrame.map { fourDecimals(Double(now - $0.uptimeNanoseconds) / 1e9) })
+                             last_frame_age: camera.status.lastFrame.map { fourDecimals(Double(now - $0.uptimeNanoseconds) / 1e9) },
+                             latency_p50_ms: camera.status.latencyP50Ms.map(fourDecimals),
+                             latency_p95_ms: camera.status.latencyP95Ms.map(fourDecimals))
             }))
         }
         router.get("api/events") { [hub] request, _ in
@@ -199,6 +201,9 @@ struct CameraRecord: Encodable {
     var connections: Int
     var analyzed_fps: Double
     var last_frame_age: Double?
+    /// Frame taken to events written, over the last 256 analyses.
+    var latency_p50_ms: Double?
+    var latency_p95_ms: Double?
 }
 
 /// 401 for a request without `Authorization: Bearer TOKEN`; the comparison takes the same

@@ -30,7 +30,7 @@ public struct EventStreamReader {
     /// Connects, and calls `line` with each event line until the stream ends, `stop()` says
     /// so, or the connection fails (thrown, with what the daemon answered).
     public func read(until stop: () -> Bool, _ line: (Substring) -> Void) throws {
-        let fd = try connect()
+        let fd = try connectTCP(host: host, port: port)
         defer { close(fd) }
         var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
@@ -97,27 +97,5 @@ public struct EventStreamReader {
             }
             guard try fill() else { return }
         }
-    }
-
-    private func connect() throws -> Int32 {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
-            throw ServiceError("http://\(host):\(port): cannot resolve \(host)")
-        }
-        defer { freeaddrinfo(list) }
-        var failure = "no address"
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let address = entry {
-            let fd = socket(address.pointee.ai_family, address.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.ai_protocol)
-            if fd >= 0 {
-                if Glibc.connect(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 { return fd }
-                failure = String(cString: strerror(errno))
-                close(fd)
-            }
-            entry = address.pointee.ai_next
-        }
-        throw ServiceError("http://\(host):\(port): cannot connect: \(failure)")
     }
 }
