@@ -38,10 +38,10 @@ import Testing
 
     /// The fixture models with a 3x3 generator grid at thresholds 0 (random weights keep masks
     /// only there), state and caches in `folder`.
-    private func engineTable(_ folder: TemporaryFolder, background: Bool = true) -> String {
+    private func engineTable(_ folder: TemporaryFolder, background: Bool = true, sam: String = "mobile_sam/mobile_sam.pt") -> String {
         """
         [engine]
-        sam = "\(Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path)"
+        sam = "\(Fixtures.root.appendingPathComponent(sam).path)"
         clip = "\(Fixtures.root.appendingPathComponent("clip_hf").path)"
         threads = 2
         background = \(background)
@@ -286,5 +286,83 @@ import Testing
         try engineTable(folder).write(toFile: folder.path("open.toml"), atomically: true, encoding: .utf8)
         let refused = try runProcess(segwatch, ["serve", "--config", folder.path("open.toml"), "--listen", "0.0.0.0:\(port)"], timeout: 60)
         #expect(refused.status != 0 && refused.errorOutput.contains("token_file"), "\(refused.errorOutput)")
+    }
+
+    // Guards isolation across a camera's failure: with two RTSP cameras and a lavfi one sharing
+    // the engine, killing one server lowers neither other camera's analysis rate (they take its
+    // share); the dead camera shows as down in /readyz and /metrics, and analyzes again once
+    // its server is back on the same port.
+    @Test func aDeadServerSlowsNoOtherCameraAndItsCameraResumes() throws {
+        try #require(RTSPServer.isAvailable, "Debian's python3-gi and GStreamer's RTSP server are installed by .ci/install")
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (port1, port2, apiPort) = (freePort(), freePort(), freePort())
+        var server1 = try RTSPServer(file: Fixtures.media("bigbuckbunny.mp4"), port: port1)
+        let server2 = try RTSPServer(file: Fixtures.media("bigbuckbunny.mp4"), port: port2)
+        defer { server1.stop(); server2.stop() }
+        var config = engineTable(folder, sam: "sam_vit/sam_vit_tiny.pth") + "[http]\nlisten = \"127.0.0.1:\(apiPort)\"\n"
+        for (name, input) in [("r1", server1.url), ("r2", server2.url), ("l", "lavfi:testsrc=size=320x240:rate=25")] {
+            config += """
+
+                [[camera]]
+                name = "\(name)"
+                input = "\(input)"
+                fps = 0
+                labels = ["car", "person"]
+                discovery_grid = 3
+                tracked_min_iou = 0
+                keyframe_below_iou = 0
+
+                """
+        }
+        try config.write(toFile: folder.path("s.toml"), atomically: true, encoding: .utf8)
+        let serve = try BackgroundProcess(segwatch, ["serve", "--config", folder.path("s.toml")], stdout: folder.path("stdout"),
+                                          stderr: folder.path("stderr"))
+        defer { serve.signal(SIGKILL) }
+        let base = "http://127.0.0.1:\(apiPort)"
+        func cameras() -> [String: (state: String, analyzed: Int)] {
+            guard let body = try? get(base + "/api/cameras").body,
+                  let list = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]] else { return [:] }
+            return Dictionary(uniqueKeysWithValues: list.map { ($0["name"] as! String, ($0["state"] as! String, $0["analyzed"] as! Int)) })
+        }
+        /// Each camera's analyzed frames a second over `seconds`.
+        func rates(over seconds: Double) -> [String: Double] {
+            let (start, before) = (Date(), cameras())
+            Thread.sleep(forTimeInterval: seconds)
+            let (after, elapsed) = (cameras(), Date().timeIntervalSince(start))
+            return after.mapValues { Double($0.analyzed) / elapsed }.merging(before.mapValues { -Double($0.analyzed) / elapsed }, uniquingKeysWith: +)
+        }
+        #expect(eventually(240, every: 0.5) { cameras().values.count { $0.analyzed >= 2 } == 3 }, "\(serve.errorOutput)")
+        let before = rates(over: 25)
+
+        server1.stop()
+        #expect(eventually(30, every: 0.2) { cameras()["r1"]?.state == "reconnecting" }, "\(cameras())")
+        // The frames the decoder still held when the connection ended are analyzed first.
+        var last = (count: -1, since: Date())
+        #expect(eventually(60, every: 0.5) {
+            let count = cameras()["r1"]?.analyzed ?? -1
+            if count != last.count { last = (count, Date()) }
+            return Date().timeIntervalSince(last.since) >= 5
+        })
+        let down = rates(over: 25)
+        for name in ["r2", "l"] {
+            #expect(down[name]! >= 0.9 * before[name]!, "\(name): \(before[name]!) analyzed a second before, \(down[name]!) with r1 down")
+        }
+        #expect(down["r1"]! == 0)
+        print("ServeCommandTests: analyzed a second before \(before), with r1 down \(down)")
+        let ready = try get(base + "/readyz")
+        // (r2 reconnects briefly at each loop of its server's file: the lavfi camera is the steady one.)
+        #expect(ready.status == 200 && !ready.body.contains(#""r1":"connected""#) && ready.body.contains(#""l":"connected""#), "\(ready.body)")
+        let metrics = try get(base + "/metrics").body
+        #expect(metrics.contains(#"segwatch_camera_up{camera="r1"} 0"#) && metrics.contains(#"segwatch_camera_up{camera="l"} 1"#))
+
+        server1 = try RTSPServer(file: Fixtures.media("bigbuckbunny.mp4"), port: port1)
+        let analyzed = cameras()["r1"]!.analyzed
+        #expect(eventually(90, every: 0.5) { (cameras()["r1"]?.analyzed ?? 0) >= analyzed + 2 }, "\(cameras())")
+        // (The server ends its stream at each loop of the file, and the camera reconnects.)
+        #expect(eventually(30, every: 0.2) { (try? get(base + "/metrics").body.contains(#"segwatch_camera_up{camera="r1"} 1"#)) == true })
+        serve.signal(SIGTERM)
+        #expect(serve.wait(timeout: 120) == 0, "\(serve.errorOutput)")
+        #expect(serve.errorOutput.contains("r1: reconnecting") && serve.errorOutput.contains("r1: connected"))
     }
 }
