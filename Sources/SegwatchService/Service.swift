@@ -131,8 +131,13 @@ public final class Service: Sendable {
             settings.paced = !input.isLive
             input.isLive = true
             let events = EventLog(sinks: sinks)
+            // Frames come at the camera's rate, whatever it is: the video is timed by their pts.
+            let video = try camera.videoOut.map { path in
+                VideoSink(path: path, fps: camera.input.options["framerate"].flatMap(Double.init) ?? 25, font: try Font.locate(camera.font),
+                          segmentSeconds: camera.videoSegmentMinutes * 60)
+            }
             let runner = StreamRunner(input: .live(input), analyzer: analyzer, names: names, settings: settings, events: events,
-                                      video: nil, logger: Logger(label: "segwatch.\(camera.name)"))
+                                      video: video, logger: Logger(label: "segwatch.\(camera.name)"))
             return Camera(camera, runner: runner, events: events)
         } catch let error as ServiceError {
             throw ServiceError("camera \(camera.name): \(error.description)")
@@ -255,7 +260,7 @@ public final class Service: Sendable {
                     let old = camera.config
                     if Self.sameStream(old, new) {
                         guard !Self.sameAnalysis(old, new) else { continue }
-                        let (analyzer, names) = try makeAnalyzer(new, engine: running.engine)
+                        let (analyzer, names) = try await onOwnThread { try self.makeAnalyzer(new, engine: running.engine) }
                         camera.runner.update(analyzer: analyzer, names: names, fps: new.fps)
                         logger.info("reload: \(name) takes its new vocabulary and settings; its input goes on")
                         continue
@@ -265,7 +270,7 @@ public final class Service: Sendable {
                 } else {
                     logger.info("reload: \(name) added")
                 }
-                let camera = try makeCamera(new, engine: running.engine)
+                let camera = try await onOwnThread { try self.makeCamera(new, engine: running.engine) }
                 state.withLock { $0.cameras[name] = camera }
                 camera.start(logger: logger)
             } catch {
@@ -275,6 +280,14 @@ public final class Service: Sendable {
         }
         state.withLock { $0.config = ServiceConfig(file: file, engine: running.engine, http: running.http, cameras: config.cameras) }
         notifier.status("\(cameraNames.count) cameras: \(cameraNames.joined(separator: ", "))")
+    }
+
+    /// Runs `body` on a thread of its own: a new labeler embeds its vocabulary (seconds of CLIP),
+    /// which must not hold one of Swift's few cooperative threads meanwhile.
+    private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 
     /// The same models and engine settings.
@@ -287,7 +300,8 @@ public final class Service: Sendable {
     /// The same input and outputs: the camera's decoder and files can go on.
     private static func sameStream(_ a: CameraConfig, _ b: CameraConfig) -> Bool {
         a.input == b.input && a.jsonOut == b.jsonOut && a.jsonRotation == b.jsonRotation && a.eventsSocket == b.eventsSocket
-            && a.socketGroup == b.socketGroup
+            && a.socketGroup == b.socketGroup && a.videoOut == b.videoOut && a.videoSegmentMinutes == b.videoSegmentMinutes
+            && a.font == b.font
     }
 
     /// The same vocabulary, analysis settings and rate.

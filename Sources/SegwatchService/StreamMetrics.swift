@@ -17,6 +17,8 @@ struct StreamMetrics: Sendable {
     let eventLatency: Timer
     /// Each stage's time per analyzed frame (`AnalyzerTimings`), by `stage`.
     private let samEncoder, clipDense, decoder, embed, classify, track: Timer
+    /// Keyframes by `reason`.
+    private let keyframes: [KeyframeReason: Counter]
 
     init(camera: String) {
         self.camera = camera
@@ -31,6 +33,9 @@ struct StreamMetrics: Sendable {
         let stage = { (name: String) in Timer(label: "segwatch_stage_seconds", dimensions: labels + [("stage", name)]) }
         (samEncoder, clipDense, decoder) = (stage("sam_encoder"), stage("clip_dense"), stage("decoder"))
         (embed, classify, track) = (stage("embed"), stage("classify"), stage("track"))
+        keyframes = Dictionary(uniqueKeysWithValues: KeyframeReason.allCases.map { reason in
+            (reason, Counter(label: "segwatch_keyframes_total", dimensions: labels + [("reason", reason.rawValue)]))
+        })
     }
 
     /// One analyzed frame: its stages' times, its keyframe reason, the tracks live after it.
@@ -41,9 +46,7 @@ struct StreamMetrics: Sendable {
                                       (embed, t.embed), (classify, t.classify), (track, t.track)] {
             timer.recordNanoseconds(Int64(milliseconds * 1e6))
         }
-        if let reason = analysis.keyframe {
-            Counter(label: "segwatch_keyframes_total", dimensions: [("camera", camera), ("reason", reason.rawValue)]).increment()
-        }
+        if let reason = analysis.keyframe { keyframes[reason]?.increment() }
         liveTracks.record(count)
     }
 }

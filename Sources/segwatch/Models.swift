@@ -9,17 +9,18 @@ struct Models: ParsableCommand {
         abstract: "List and fetch the published SAM and CLIP checkpoints.",
         discussion: """
             Models are fetched from where their authors publish them (Meta's SAM, MobileSAM's \
-            repository, OpenAI's CLIP files) into $SEGWATCH_CACHE/models, else \
-            $XDG_CACHE_HOME/segwatch/models, else ~/.cache/segwatch/models, each checked against \
-            its published SHA-256. An interrupted download resumes where it stopped. Once \
-            fetched, a model's name can stand for its file: segwatch run video.mp4 --sam \
+            repository, OpenAI's CLIP files, and for CLIP also OpenAI's copies on the Hugging \
+            Face hub, tried when the first source fails) into $SEGWATCH_CACHE/models, else \
+            $XDG_CACHE_HOME/segwatch/models, else ~/.cache/segwatch/models, each file checked \
+            against its published SHA-256. An interrupted download resumes where it stopped. \
+            Once fetched, a model's name can stand for its file: segwatch run video.mp4 --sam \
             mobile_sam --clip clip_vit_b16.
             """,
         subcommands: [List.self, Fetch.self]
     )
 
     struct CatalogOptions: ParsableArguments {
-        @Option(help: ArgumentHelp("A JSON file of more models, or replacements: [{\"name\", \"kind\": \"sam\" or \"clip\", \"url\", \"sha256\"}].", valueName: "file"))
+        @Option(help: ArgumentHelp("A JSON file of more models, or replacements: [{\"name\", \"kind\": \"sam\" or \"clip\", \"url\", \"sha256\"}], or with \"sources\": [{\"name\", \"files\": [{\"name\", \"url\", \"sha256\"}]}] for a model of several files or places (\"sha256\": null where none is published).", valueName: "file"))
         var catalog: String?
 
         func entries() throws -> [ModelEntry] {
@@ -38,16 +39,24 @@ struct Models: ParsableCommand {
         func run() throws {
             let cache = ModelCache.standard
             for entry in try options.entries() {
-                let fetched = cache.isFetched(entry)
+                let fetched = cache.fetchedSource(entry)
+                let path = fetched.map { cache.location(entry, $0).path }
                 if json {
-                    struct Line: Encodable { var name, kind, url, sha256: String; var about: String?; var path: String?; var fetched: Bool }
-                    let line = Line(name: entry.name, kind: entry.kind.rawValue, url: entry.url, sha256: entry.sha256, about: entry.about,
-                                    path: fetched ? cache.file(entry).path : nil, fetched: fetched)
-                    print(String(decoding: try JSONEncoder().encode(line), as: UTF8.self))
+                    struct Line: Encodable {
+                        var name, kind: String
+                        var about: String?
+                        var sources: [ModelSource]
+                        var path: String?
+                        var fetched: Bool
+                    }
+                    let line = Line(name: entry.name, kind: entry.kind.rawValue, about: entry.about, sources: entry.sources, path: path,
+                                    fetched: fetched != nil)
+                    print(try jsonString(line))
                 } else {
                     let name = entry.name.padding(toLength: 18, withPad: " ", startingAt: 0)
                     let about = (entry.about ?? entry.kind.rawValue).padding(toLength: 38, withPad: " ", startingAt: 0)
-                    print("\(name)\(about)\(fetched ? cache.file(entry).path : "not fetched")")
+                    let sources = "from " + entry.sources.map(\.name).joined(separator: ", then ")
+                    print("\(name)\(about)\(path ?? "not fetched (\(sources))")")
                 }
             }
         }
@@ -57,16 +66,25 @@ struct Models: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Download models into the cache, resuming and verifying.",
             discussion: """
-                Prints each model's path when it is in place. A model already fetched is not \
-                downloaded again. SIGINT stops the download and keeps what arrived: the same \
-                command resumes it. --base-url fetches the same file names from a mirror.
+                Prints each model's path when it is in place: its file, or the folder of a model \
+                published as several files. A model already fetched is not downloaded again. Its \
+                sources are tried in order (see 'segwatch models list'); when every one fails, \
+                the error names each and says how to place the files by hand. SIGINT stops the \
+                download and keeps what arrived: the same command resumes it. --base-url fetches \
+                the same file names from a mirror.
                 """)
 
         @Argument(help: "Model names (see 'segwatch models list').")
         var names: [String]
 
-        @Option(help: ArgumentHelp("Fetch <url>/<file name> instead of each model's published URL (a mirror).", valueName: "url"))
+        @Option(help: ArgumentHelp("Fetch only from this source of each model (e.g. huggingface).", valueName: "name"))
+        var source: String?
+
+        @Option(help: ArgumentHelp("Fetch <url>/<file name> instead of each file's published URL (a mirror).", valueName: "url"))
         var baseURL: String?
+
+        @Flag(help: "Fetch files whose source publishes no SHA-256, record the digest they arrive with, and hold every later fetch to it.")
+        var trustOnFirstUse = false
 
         @OptionGroup var options: CatalogOptions
 
@@ -84,22 +102,42 @@ struct Models: ParsableCommand {
                 guard let entry = entries.first(where: { $0.name == name }) else {
                     throw ValidationError("\(ModelError.unknown(name: name, known: entries.map(\.name)))")
                 }
-                let url = baseURL.map { $0.hasSuffix("/") ? $0 + entry.fileName : $0 + "/" + entry.fileName } ?? entry.url
-                if cache.isFetched(entry) {
-                    print(cache.file(entry).path)
+                var sources = entry.sources
+                if let source {
+                    sources = sources.filter { $0.name == source }
+                    guard !sources.isEmpty else {
+                        throw ValidationError("\(ModelError.unknownSource(name: name, source: source, known: entry.sources.map(\.name)))")
+                    }
+                }
+                if let baseURL {
+                    let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
+                    sources = sources.map { source in
+                        var mirrored = source
+                        mirrored.files = source.files.map { var file = $0; file.url = base + file.name; return file }
+                        return mirrored
+                    }
+                }
+                if let fetched = cache.fetchedSource(entry) {
+                    print(cache.location(entry, fetched).path)
                     continue
                 }
-                printError("fetching \(name) from \(url)")
                 let progress = Progress.onTerminal()
-                let start = Date()
+                var start = Date(), current = ""
                 do {
-                    let file = try cache.fetch(entry, from: url, gate: gate) { done, total in
+                    let location = try cache.fetch(entry, from: sources, trustOnFirstUse: trustOnFirstUse, gate: gate) { file, done, total in
+                        if current != file.url {
+                            (current, start) = (file.url, Date())
+                            progress.clear()
+                            printError("fetching \(name): \(file.name) from \(file.url)")
+                        }
                         let rate = String(format: "%.1f MB/s", Double(done) / 1_048_576 / max(Date().timeIntervalSince(start), 0.001))
-                        guard let total, total > 0 else { return progress.update(String(format: "%@ %.1f MB, ", name, Double(done) / 1_048_576) + rate) }
-                        progress.bar(name, done: Int(done >> 20), total: Int(total >> 20), unit: "MB", detail: rate)
+                        guard let total, total > 0 else {
+                            return progress.update(String(format: "%@ %.1f MB, ", file.name, Double(done) / 1_048_576) + rate)
+                        }
+                        progress.bar(file.name, done: Int(done >> 20), total: Int(total >> 20), unit: "MB", detail: rate)
                     }
                     progress.clear()
-                    print(file.path)
+                    print(location.path)
                 } catch {
                     progress.clear()
                     printError("\(error)")

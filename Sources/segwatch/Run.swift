@@ -159,7 +159,7 @@ struct Run: AsyncParsableCommand {
                                              trackIDs: trackIDs(camera: settings.name))
             var videoFps = 25.0
             if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }
-            let video = videoOut.map { VideoSink(path: $0, fps: videoFps, font: font!, names: names,
+            let video = videoOut.map { VideoSink(path: $0, fps: videoFps, font: font!,
                                                  segmentSeconds: videoSegmentMinutes.map { $0 * 60 }) }
             let runner = StreamRunner(input: stream, analyzer: analyzer, names: names, settings: settings, events: events, video: video,
                                       logger: Logger(label: "segwatch.run"))

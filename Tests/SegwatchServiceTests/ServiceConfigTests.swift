@@ -46,6 +46,7 @@ struct ServiceConfigTests {
         #expect(front.jsonOut == "/var/log/segwatch/front.jsonl" && front.jsonRotation.maximumBytes == 100 << 20)
         #expect(front.jsonRotation.maximumAge == 86400 && front.jsonRotation.keep == 7 && front.eventsSocket == "/run/segwatch/front.sock")
         #expect(!lab.enabled && lab.fps == 2 && lab.input.options["video_size"] == "640x480" && lab.input.options["input_format"] == "mjpeg")
+        #expect(lab.videoOut == "/var/lib/segwatch/lab.mp4" && lab.videoSegmentMinutes == 10 && front.videoOut == nil)
     }
 
     @Test func unknownKeysAreNamedWithTheirLineAndASuggestion() throws {

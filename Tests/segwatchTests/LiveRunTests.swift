@@ -4,12 +4,6 @@ import Testing
 
 /// `segwatch run` on a live RTSP source that goes away mid-run and comes back.
 @Suite struct LiveRunTests {
-    private func events(_ path: String) -> [[String: Any]] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        // Only whole lines: the run may be writing the next one.
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
     @Test func sourceEventsShowTheReconnectAndFramesResume() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -22,8 +16,8 @@ import Testing
                                                    "--fps", "0", "--threads", "2", "--json-out", out] + RunCommandTests.generator,
                                         stdout: folder.path("stdout"), stderr: folder.path("stderr"))
         defer { run.signal(SIGKILL) }
-        func frames() -> Int { events(out).count { $0["type"] as? String == "frame" } }
-        func states() -> [String] { events(out).filter { $0["type"] as? String == "source" }.map { $0["state"] as! String } }
+        func frames() -> Int { jsonLines(out).count { $0["type"] as? String == "frame" } }
+        func states() -> [String] { jsonLines(out).filter { $0["type"] as? String == "source" }.map { $0["state"] as! String } }
 
         #expect(eventually(240, every: 0.1) { frames() >= 2 }, "\(run.errorOutput)")
         server?.stop()
@@ -34,7 +28,7 @@ import Testing
         run.signal(SIGTERM)
         #expect(run.wait(timeout: 60) == 0, "\(run.errorOutput)")
 
-        let all = events(out)
+        let all = jsonLines(out)
         let schema = try JSONSchema(contentsOf: RunCommandTests.schema)
         let text = try String(contentsOfFile: out, encoding: .utf8)
         for line in text.split(separator: "\n") { #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(200))") }
@@ -67,7 +61,7 @@ import Testing
         #expect(result.status != 0, "\(result.errorOutput)")
         #expect(Date().timeIntervalSince(started) < 60)
         #expect(result.errorOutput.contains("dead: reconnecting") && result.errorOutput.contains("gave up after 3 s"), "\(result.errorOutput)")
-        let states = events(out).filter { $0["type"] as? String == "source" }.map { $0["state"] as! String }
+        let states = jsonLines(out).filter { $0["type"] as? String == "source" }.map { $0["state"] as! String }
         #expect(states.contains("reconnecting") && states.last == "ended", "\(states)")
     }
 }

@@ -134,4 +134,108 @@ import Testing
         let escaping = try setup.segwatch(["models", "list", "--catalog", badCatalog])
         #expect(escaping.status != 0 && escaping.errorOutput.contains("../x"), "\(escaping.errorOutput)")
     }
+
+    /// A catalog of one CLIP model, `tiny_clip`, with `sources` (JSON), in a new cache.
+    static func clipSetup(_ sources: String) throws -> Setup {
+        let setup = try Setup(url: "unused", sha256: String(repeating: "0", count: 64))
+        try Data(#"[{"name": "tiny_clip", "kind": "clip", "sources": \#(sources)}]"#.utf8).write(to: URL(fileURLWithPath: setup.catalog))
+        return setup
+    }
+
+    static let clipFolder = Fixtures.root.appendingPathComponent("clip_hf")
+
+    static func file(_ name: String, _ url: String, _ sha256: String?) -> String {
+        #"{"name": "\#(name)", "url": "\#(url)", "sha256": \#(sha256.map { "\"\($0)\"" } ?? "null")}"#
+    }
+
+    // Guards the second source: when the first one's file is gone (404), the model comes from
+    // the next, a folder of files (transformers layout), each checked; its name then stands
+    // for the folder.
+    @Test func aSecondSourceServesWhenTheFirstFails() throws {
+        let server = try HTTPFileServer(folder: Self.clipFolder.path)
+        defer { server.stop() }
+        let config = try Self.sha256sum(Self.clipFolder.appendingPathComponent("config.json").path)
+        let weights = try Self.sha256sum(Self.clipFolder.appendingPathComponent("model.safetensors").path)
+        let setup = try Self.clipSetup("""
+            [{"name": "openai", "files": [\(Self.file("ViT-B-16.pt", server.url("ViT-B-16.pt"), String(repeating: "5", count: 64)))]},
+             {"name": "hub", "files": [\(Self.file("config.json", server.url("config.json"), config)),
+                                       \(Self.file("model.safetensors", server.url("model.safetensors"), weights))]}]
+            """)
+        defer { setup.folder.remove() }
+        let fetched = try setup.segwatch(["models", "fetch", "tiny_clip", "--catalog", setup.catalog])
+        let folder = setup.folder.path("cache/models/tiny_clip/hub")
+        #expect(fetched.status == 0 && fetched.output == folder + "\n", "\(fetched.errorOutput)")
+        #expect(try Self.sha256sum(folder + "/model.safetensors") == weights)
+        let list = try setup.segwatch(["models", "list", "--catalog", setup.catalog, "--json"])
+        #expect(list.output.contains(#""path":"\#(folder)""#), "\(list.output)")
+        let embed = try setup.segwatch(["embed", "--clip", "tiny_clip", "--text", "a photo of a bus", "--out", setup.folder.path("e.safetensors")])
+        #expect(embed.status == 0, "\(embed.errorOutput)")
+    }
+
+    // Guards trust on first use: a file without a published digest is fetched only when asked,
+    // its digest is pinned, and a later fetch of different bytes under that name is refused.
+    @Test func anUnpublishedDigestIsPinnedOnFirstUse() throws {
+        let changed = try TemporaryFolder()
+        defer { changed.remove() }
+        let server = try HTTPFileServer(folder: Self.clipFolder.path)
+        defer { server.stop() }
+        let weights = try Self.sha256sum(Self.clipFolder.appendingPathComponent("model.safetensors").path)
+        let sources = { (base: HTTPFileServer) in
+            """
+            [{"name": "hub", "files": [\(Self.file("config.json", base.url("config.json"), nil)),
+                                       \(Self.file("model.safetensors", base.url("model.safetensors"), weights))]}]
+            """
+        }
+        let setup = try Self.clipSetup(sources(server))
+        defer { setup.folder.remove() }
+        let refused = try setup.segwatch(["models", "fetch", "tiny_clip", "--catalog", setup.catalog])
+        #expect(refused.status == 1 && refused.errorOutput.contains("config.json") && refused.errorOutput.contains("--trust-on-first-use"),
+                "\(refused.errorOutput)")
+        #expect(!FileManager.default.fileExists(atPath: setup.folder.path("cache/models/tiny_clip/hub/model.safetensors")))
+
+        let trusted = try setup.segwatch(["models", "fetch", "tiny_clip", "--catalog", setup.catalog, "--trust-on-first-use"])
+        #expect(trusted.status == 0, "\(trusted.errorOutput)")
+        let pins = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: setup.folder.path("cache/models/pins.json")))) as? [String: String]
+        let config = try Self.sha256sum(Self.clipFolder.appendingPathComponent("config.json").path)
+        #expect(pins?["tiny_clip/hub/config.json"] == config)
+
+        // The same names with other bytes: the pinned digest refuses them, even when trusting.
+        try FileManager.default.removeItem(atPath: setup.folder.path("cache/models/tiny_clip"))
+        try FileManager.default.copyItem(at: Self.clipFolder.appendingPathComponent("model.safetensors"),
+                                         to: URL(fileURLWithPath: changed.path("model.safetensors")))
+        try Data("{\"changed\": true}\n".utf8).write(to: URL(fileURLWithPath: changed.path("config.json")))
+        let other = try HTTPFileServer(folder: changed.path(""))
+        defer { other.stop() }
+        try Data(#"[{"name": "tiny_clip", "kind": "clip", "sources": \#(sources(other))}]"#.utf8).write(to: URL(fileURLWithPath: setup.catalog))
+        let swapped = try setup.segwatch(["models", "fetch", "tiny_clip", "--catalog", setup.catalog, "--trust-on-first-use"])
+        #expect(swapped.status == 1 && swapped.errorOutput.contains("pinned") && swapped.errorOutput.contains(config), "\(swapped.errorOutput)")
+    }
+
+    // Guards the last resort: when every source fails, the error names each with its reason
+    // and says where to put the files by hand; files put there are then checked and taken.
+    @Test func everySourceFailingNamesThemAndFilesPlacedByHandAreTaken() throws {
+        let dead = "http://127.0.0.1:\(freePort())"
+        let config = try Self.sha256sum(Self.clipFolder.appendingPathComponent("config.json").path)
+        let weights = try Self.sha256sum(Self.clipFolder.appendingPathComponent("model.safetensors").path)
+        let setup = try Self.clipSetup("""
+            [{"name": "openai", "files": [\(Self.file("ViT-B-16.pt", dead + "/ViT-B-16.pt", String(repeating: "5", count: 64)))]},
+             {"name": "hub", "files": [\(Self.file("config.json", dead + "/config.json", config)),
+                                       \(Self.file("model.safetensors", dead + "/model.safetensors", weights))]}]
+            """)
+        defer { setup.folder.remove() }
+        let failed = try setup.segwatch(["models", "fetch", "tiny_clip", "--catalog", setup.catalog], timeout: 90)
+        let folder = setup.folder.path("cache/models/tiny_clip/hub")
+        #expect(failed.status == 1, "\(failed.errorOutput)")
+        for expected in ["every source failed", "openai:", "hub:", "by hand", setup.folder.path("cache/models/tiny_clip") + "/", folder + "/", weights] {
+            #expect(failed.errorOutput.contains(expected), "\(expected) is missing: \(failed.errorOutput)")
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for name in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: Self.clipFolder.appendingPathComponent(name), to: URL(fileURLWithPath: folder + "/" + name))
+        }
+        let placed = try setup.segwatch(["models", "fetch", "tiny_clip", "--catalog", setup.catalog], timeout: 90)
+        #expect(placed.status == 0 && placed.output == folder + "\n", "\(placed.errorOutput)")
+        #expect(!placed.errorOutput.contains("fetching"), "files in place were downloaded again: \(placed.errorOutput)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/model.safetensors.part"))
+    }
 }

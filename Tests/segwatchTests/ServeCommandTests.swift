@@ -124,11 +124,6 @@ import Testing
         }
     }
 
-    private func lines(_ path: String) -> [[String: Any]] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
     @Test func camerasShareTheEngineAndAnOfflineOneHoldsNothingUp() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -148,7 +143,8 @@ import Testing
             """
         }
         let port = freePort()
-        let config = engineTable(folder) + "[http]\nlisten = \"127.0.0.1:\(port)\"\n" + camera("a", "lavfi:testsrc=size=320x240:rate=25", "") + camera("b", "lavfi:testsrc2=size=320x240:rate=25", "")
+        let video = "video_out = \"\(folder.path("b.mp4"))\"\nvideo_segment_minutes = 0.05"
+        let config = engineTable(folder) + "[http]\nlisten = \"127.0.0.1:\(port)\"\n" + camera("a", "lavfi:testsrc=size=320x240:rate=25", "") + camera("b", "lavfi:testsrc2=size=320x240:rate=25", video)
             + camera("dead", "rtsp://127.0.0.1:\(freePort())/none", "open_timeout = 1")
         try config.write(toFile: folder.path("s.toml"), atomically: true, encoding: .utf8)
         let notify = NotifyListener(path: folder.path("notify"))
@@ -159,7 +155,7 @@ import Testing
         let serve = try BackgroundProcess(segwatch, ["serve", "--config", folder.path("s.toml")], stdout: folder.path("stdout"),
                                           stderr: folder.path("stderr"), environment: environment)
         defer { serve.signal(SIGKILL) }
-        func frames(_ name: String) -> Int { lines(folder.path("\(name).jsonl")).count { $0["type"] as? String == "frame" } }
+        func frames(_ name: String) -> Int { jsonLines(folder.path("\(name).jsonl")).count { $0["type"] as? String == "frame" } }
         #expect(eventually(240, every: 0.2) { frames("a") >= 4 && frames("b") >= 4 }, "\(serve.errorOutput)")
         #expect(eventually(60, every: 0.2) { notify.received.count { $0.text == "WATCHDOG=1" } >= 3 })
         try checkTheAPI(port: port)
@@ -180,7 +176,7 @@ import Testing
         // Both live cameras analyzed about as often; every line is theirs and valid; tracks ended.
         let schema = try JSONSchema(contentsOf: RunCommandTests.schema)
         for name in ["a", "b"] {
-            let events = lines(folder.path("\(name).jsonl"))
+            let events = jsonLines(folder.path("\(name).jsonl"))
             #expect(events.allSatisfy { $0["source"] as? String == name })
             let text = try String(contentsOfFile: folder.path("\(name).jsonl"), encoding: .utf8)
             for line in text.split(separator: "\n") { #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(200))") }
@@ -189,8 +185,15 @@ import Testing
         }
         let (a, b) = (Double(frames("a")), Double(frames("b")))
         #expect(max(a, b) / min(a, b) <= 1.5, "a \(a), b \(b)")
+        // b's annotated video: segments of 3 s named by their start, each one playable.
+        let segments = try FileManager.default.contentsOfDirectory(atPath: folder.path("")).filter { $0.hasPrefix("b-") && $0.hasSuffix(".mp4") }
+        #expect(segments.count >= 2, "\(segments)")
+        for name in segments {
+            let probe = try runProcess(segwatch, ["probe", folder.path(name), "--count-frames", "--json"], timeout: 60)
+            #expect(probe.status == 0 && probe.output.contains("\"frames\""), "\(name): \(probe.errorOutput)")
+        }
         // The offline camera: retried and reported, never analyzed, never in the way.
-        let dead = lines(folder.path("dead.jsonl"))
+        let dead = jsonLines(folder.path("dead.jsonl"))
         #expect(dead.allSatisfy { $0["type"] as? String == "source" } && dead.contains { $0["state"] as? String == "reconnecting" })
         #expect(serve.errorOutput.contains("dead: reconnecting"), "\(serve.errorOutput)")
     }
@@ -220,7 +223,7 @@ import Testing
              + camera("b", "lavfi:testsrc2=size=320x240:rate=25", "[\"tree\"]")).write(toFile: configPath, atomically: true, encoding: .utf8)
         let serve = try BackgroundProcess(segwatch, ["serve", "--config", configPath], stdout: folder.path("stdout"), stderr: folder.path("stderr"))
         defer { serve.signal(SIGKILL) }
-        func events(_ name: String) -> [[String: Any]] { lines(folder.path("\(name).jsonl")) }
+        func events(_ name: String) -> [[String: Any]] { jsonLines(folder.path("\(name).jsonl")) }
         func frames(_ name: String) -> [[String: Any]] { events(name).filter { $0["type"] as? String == "frame" } }
         #expect(eventually(240, every: 0.2) { frames("a").count >= 2 && frames("b").count >= 2 }, "\(serve.errorOutput)")
 

@@ -49,7 +49,7 @@ public struct AnalyzerOptions: Sendable, Equatable {
 }
 
 /// Why a frame was a keyframe.
-public enum KeyframeReason: String, Sendable {
+public enum KeyframeReason: String, Sendable, CaseIterable {
     case first, interval, sceneCut = "scene_cut", coverage, iou
 }
 

@@ -194,12 +194,17 @@ public struct CameraConfig: Sendable {
     public var jsonRotation = JSONLinesFile.Rotation()
     public var eventsSocket: String?
     public var socketGroup: String?
+    /// The annotated video, in segments of `videoSegmentMinutes` (10 by default), each named by
+    /// the wall clock when it started.
+    public var videoOut: String?
+    public var videoSegmentMinutes = 10.0
+    public var font: String?
     public var enabled = true
 
     static let keys = ["name", "input", "rtsp_transport", "open_timeout", "read_timeout", "camera_size", "camera_fps",
                        "camera_pixel_format", "fps", "labels", "vocab", "templates", "stuff", "keyframe_every", "discovery_grid",
                        "max_age", "tracked_min_iou", "keyframe_below_iou", "json_out", "json_rotate_mb", "json_rotate_hours",
-                       "json_keep", "events_socket", "socket_group", "enabled"]
+                       "json_keep", "events_socket", "socket_group", "video_out", "video_segment_minutes", "font", "enabled"]
 
     init(_ t: TableReader) throws {
         index = Int(t.path.drop { $0 != "[" }.dropFirst().prefix { $0 != "]" }) ?? 0
@@ -257,6 +262,9 @@ public struct CameraConfig: Sendable {
         jsonRotation.keep = try t.int("json_keep", in: 1...10_000, "rotated JSON lines files kept") ?? jsonRotation.keep
         eventsSocket = try t.string("events_socket", "a Unix socket path")
         socketGroup = try t.string("socket_group", "the group that may read the events socket")
+        videoOut = try t.string("video_out", "an MP4 path; written in segments named by their start time")
+        videoSegmentMinutes = try t.double("video_segment_minutes", in: 0.05...1440, "minutes of video per file") ?? videoSegmentMinutes
+        font = try t.string("font", "a TrueType or OpenType font for the video's labels")
         enabled = try t.bool("enabled") ?? enabled
         try t.finish(known: Self.keys)
     }

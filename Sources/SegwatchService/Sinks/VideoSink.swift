@@ -12,7 +12,7 @@ import SegwatchPipeline
 /// a restart never overwrites what an earlier run wrote.
 public final class VideoSink: @unchecked Sendable {
     private enum Work: Sendable {
-        case show(FrameAnalysis)
+        case show(FrameAnalysis, names: [String])
         case frame(VideoFrame)
     }
 
@@ -24,7 +24,7 @@ public final class VideoSink: @unchecked Sendable {
     // Owned by the stage thread until `finish()` has joined it.
     private var video: AnnotatedVideo?
     // The latest analysis, shown on the next file the video opens.
-    private var pending: FrameAnalysis?
+    private var pending: (analysis: FrameAnalysis, names: [String])?
     // The open segment: where its video starts (pts, else wall seconds), and the files written.
     private var segmentStart: Double?
     private var previousTime: Double?
@@ -32,14 +32,14 @@ public final class VideoSink: @unchecked Sendable {
     private var stage: StageThread!
 
     /// - Parameter segmentSeconds: seconds of video per file (nil: one file at `path`).
-    public init(path: String, fps: Double, font: String, names: [String], segmentSeconds: Double? = nil) {
+    public init(path: String, fps: Double, font: String, segmentSeconds: Double? = nil) {
         stage = StageThread(name: "video-out") { [self] in
             while let item = work.receive() {
                 let start = DispatchTime.now()
                 do {
                     switch item {
-                    case let .show(analysis):
-                        pending = analysis
+                    case let .show(analysis, names):
+                        pending = (analysis, names)
                         video?.show(analysis, names: names)
                     case let .frame(frame):
                         // The video's time: the frame's pts, or the wall clock when it has none
@@ -57,7 +57,7 @@ public final class VideoSink: @unchecked Sendable {
                             video = try AnnotatedVideo(path: file, width: frame.width, height: frame.height, fps: fps, font: font)
                             lock.withLock { files.append(file) }
                             segmentStart = time
-                            if let pending { video!.show(pending, names: names) }
+                            if let pending { video!.show(pending.analysis, names: pending.names) }
                         }
                         try video!.append(frame)
                     }
@@ -98,7 +98,8 @@ public final class VideoSink: @unchecked Sendable {
         return candidate
     }
 
-    public func show(_ analysis: FrameAnalysis) { work.send(.show(analysis)) }
+    /// Draws `analysis` (labels by index into `names`) on the frames from the next one on.
+    public func show(_ analysis: FrameAnalysis, names: [String]) { work.send(.show(analysis, names: names)) }
 
     public func append(_ frame: VideoFrame) { work.send(.frame(frame)) }
 
