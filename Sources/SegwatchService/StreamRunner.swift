@@ -375,26 +375,42 @@ public final class StreamRunner: @unchecked Sendable {
         }
         var frameCount = 0, analyzed = 0
         var next = 0.0
+        /// Frames received but passed over for a newer one that came while waiting for a turn.
+        var passedOver = 0
+        func countDrops() {
+            let dropped = live.dropped + passedOver
+            let newlyDropped = liveStatus.withLock { status in
+                defer { status.dropped = dropped }
+                return dropped - status.dropped
+            }
+            if newlyDropped > 0 { metrics.dropped.increment(by: Int64(newlyDropped)) }
+        }
+        var frames = live.frames.makeAsyncIterator()
         do {
-            for await frame in live.frames {
+            while var frame = await frames.next() {
                 lastSign.withLock { $0 = .now() }
-                let dropped = live.dropped
-                let newlyDropped = liveStatus.withLock { status in
-                    defer { status.dropped = dropped }
-                    return dropped - status.dropped
-                }
-                if newlyDropped > 0 { metrics.dropped.increment(by: Int64(newlyDropped)) }
+                countDrops()
                 guard more, settings.maxFrames.map({ analyzed < $0 }) ?? true else { break }
                 if let update = pendingUpdate.withLock({ pending in defer { pending = nil }; return pending }) {
                     try endTracks(at: fourDecimals(milliseconds(since: started) / 1000))
                     (analyzer, names, settings.fps, next) = (update.analyzer, update.names, update.fps, 0)
                     logger.info("\(settings.name): analyzing with the new settings from the next frame")
                 }
-                let taken = DispatchTime.now()
-                let now = milliseconds(since: started) / 1000
+                var taken = DispatchTime.now()
+                var now = milliseconds(since: started) / 1000
                 let analyze = now >= next
                 if analyze, settings.fps > 0 { next = now + 1 / settings.fps }
-                if analyze { await settings.turns?.acquire() }
+                if analyze, let turns = settings.turns {
+                    let seen = live.delivered
+                    await turns.acquire()
+                    // While this camera waited for its turn, its reader went on: the newest frame
+                    // is analyzed, not the one that was newest when the wait began.
+                    if live.delivered > seen, let newer = await frames.next() {
+                        (frame, taken, now) = (newer, .now(), milliseconds(since: started) / 1000)
+                        passedOver += 1
+                        countDrops()
+                    }
+                }
                 defer { if analyze { settings.turns?.release() } }
                 let encoded = analyze ? try analyzer.encode(RGBImage(frame)) : nil
                 if encoded != nil { analyzed += 1 }
