@@ -39,10 +39,10 @@ struct ModelEntry: Decodable, Sendable, Equatable {
         (self.name, self.kind, self.sources, self.about) = (name, kind, sources, about)
     }
 
-    /// One file from one place, named after the URL's last component.
-    init(name: String, kind: Kind, url: String, sha256: String, digests: String? = nil, about: String?) {
+    /// One file from one place (`source`), named after the URL's last component.
+    init(name: String, kind: Kind, source: String, url: String, sha256: String, about: String?) {
         let file = ModelFile(name: String(url.split(separator: "/").last ?? Substring(name)), url: url, sha256: sha256)
-        self.init(name: name, kind: kind, sources: [ModelSource(name: "published", files: [file], digests: digests)], about: about)
+        self.init(name: name, kind: kind, sources: [ModelSource(name: source, files: [file])], about: about)
     }
 
     private enum Keys: String, CodingKey { case name, kind, about, sources, url, sha256 }
@@ -90,13 +90,13 @@ enum ModelCatalog {
     }
 
     static let builtIn: [ModelEntry] = [
-        ModelEntry(name: "mobile_sam", kind: .sam, url: "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+        ModelEntry(name: "mobile_sam", kind: .sam, source: "github", url: "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
                    sha256: "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", about: "MobileSAM (TinyViT), 39 MB"),
-        ModelEntry(name: "sam_vit_b", kind: .sam, url: "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+        ModelEntry(name: "sam_vit_b", kind: .sam, source: "meta", url: "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
                    sha256: "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", about: "SAM ViT-B, 358 MB"),
-        ModelEntry(name: "sam_vit_l", kind: .sam, url: "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+        ModelEntry(name: "sam_vit_l", kind: .sam, source: "meta", url: "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
                    sha256: "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", about: "SAM ViT-L, 1.2 GB"),
-        ModelEntry(name: "sam_vit_h", kind: .sam, url: "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+        ModelEntry(name: "sam_vit_h", kind: .sam, source: "meta", url: "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
                    sha256: "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", about: "SAM ViT-H, 2.4 GB"),
         ModelEntry(name: "clip_vit_b16", kind: .clip, sources: [
             openAI("5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f", "ViT-B-16.pt"),
