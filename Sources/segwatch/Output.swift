@@ -24,6 +24,7 @@ extension CLIPTokenizerError: InputError {}
 extension VocabularyError: InputError {}
 extension PipelineError: InputError {}
 extension ServiceError: InputError {}
+extension HTTPRefusal: InputError {}
 extension ModelError: InputError {}
 
 /// A command's own complaint about its input (files that do not fit together).

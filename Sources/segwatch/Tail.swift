@@ -85,10 +85,7 @@ struct Tail: ParsableCommand {
     /// The daemon's event stream, reconnected across its restarts; a refusal (a wrong token) is an error.
     private func followURL(_ url: String) throws {
         try runReporting {
-            let token = try tokenFile.map { file -> String in
-                guard let data = FileManager.default.contents(atPath: file) else { throw CommandError("\(file): cannot read the bearer token") }
-                return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
+            let token = try tokenFile.map(readBearerToken)
             let reader = try EventStreamReader(url: url, token: token)
             var delay = 0.1
             var said = false
@@ -103,8 +100,8 @@ struct Tail: ParsableCommand {
                     }
                     guard ShutdownSignal.shared.caughtSignal == nil else { break }
                     if !said { printError("\(url) closed; waiting for it to come back") }
-                } catch let error as ServiceError where error.description.contains("answered") {
-                    throw error
+                } catch let refusal as HTTPRefusal {
+                    throw refusal
                 } catch {
                     if !said { printError("waiting for \(url): \(error)") }
                 }

@@ -43,10 +43,9 @@ public final class APIServer: Sendable {
         self.handle = handle
         self.logger = logger
         if let file = http.tokenFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard let token = try? readBearerToken(file) else {
                 throw ServiceError("\(file): cannot read the API's bearer token (the [http] token_file)")
             }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard token.count >= 16 else { throw ServiceError("\(file): the bearer token must be at least 16 characters") }
             self.token = token
         } else {

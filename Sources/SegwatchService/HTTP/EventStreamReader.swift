@@ -28,16 +28,10 @@ public struct EventStreamReader {
     }
 
     /// Connects, and calls `line` with each event line until the stream ends, `stop()` says
-    /// so, or the connection fails (thrown, with what the daemon answered).
+    /// so, or the connection fails (thrown; `HTTPRefusal` when the daemon answered but not 200).
     public func read(until stop: () -> Bool, _ line: (Substring) -> Void) throws {
-        let fd = try connectTCP(host: host, port: port)
+        let fd = try openRequest("GET", host: host, port: port, path: path, token: token, headers: ["Accept: text/event-stream"])
         defer { close(fd) }
-        var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n"
-        if let token { request += "Authorization: Bearer \(token)\r\n" }
-        request += "\r\n"
-        guard request.utf8.withContiguousStorageIfAvailable({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.utf8.count else {
-            throw ServiceError("http://\(host):\(port): cannot send the request: \(String(cString: strerror(errno)))")
-        }
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         /// More bytes into `buffer`; false at the end of the connection.
@@ -54,42 +48,27 @@ public struct EventStreamReader {
             }
             return false
         }
-        // The head: status line and headers.
-        var headEnd: Int?
-        while headEnd == nil {
-            headEnd = buffer.indices.dropLast(3).first { buffer[$0] == 13 && buffer[$0 + 1] == 10 && buffer[$0 + 2] == 13 && buffer[$0 + 3] == 10 }
-            if headEnd == nil { guard try fill() else { return } }
+        var head = ResponseHead(buffer)
+        while head == nil {
+            guard try fill() else { return }
             if buffer.count > 65536 { throw ServiceError("http://\(host):\(port): the response's head is over 64 KB") }
+            head = ResponseHead(buffer)
         }
-        let head = String(decoding: buffer[..<headEnd!], as: UTF8.self).split(separator: "\r\n")
-        buffer.removeSubrange(...(headEnd! + 3))
-        let status = head.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        guard status == 200 else {
-            let reason = status == 401 ? "the daemon wants its bearer token (--token-file)" : "expected 200"
-            throw ServiceError("http://\(host):\(port)\(path): the daemon answered \(head.first.map(String.init) ?? "nothing"); \(reason)")
+        guard head!.status == 200 else {
+            let reason = head!.status == 401 ? "the daemon wants its bearer token (--token-file)" : "expected 200"
+            throw HTTPRefusal(description: "http://\(host):\(port)\(path): the daemon answered \(head!.statusLine); \(reason)")
         }
-        let chunked = head.contains { $0.lowercased().hasPrefix("transfer-encoding:") && $0.lowercased().contains("chunked") }
-        var body: [UInt8] = []
+        buffer.removeSubrange(..<head!.bodyStart)
+        var chunks = head!.chunked ? ChunkedDecoder() : nil
         var text: [UInt8] = []
         while true {
-            if chunked {
-                // size CRLF data CRLF, until a zero size.
-                while let lineEnd = buffer.indices.dropLast().first(where: { buffer[$0] == 13 && buffer[$0 + 1] == 10 }) {
-                    let sizeText = String(decoding: buffer[..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
-                    guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
-                        throw ServiceError("http://\(host):\(port): a chunk size is not hexadecimal: \(quoted(sizeText))")
-                    }
-                    if size == 0 { return }
-                    guard buffer.count >= lineEnd + 2 + size + 2 else { break }
-                    body += buffer[(lineEnd + 2)..<(lineEnd + 2 + size)]
-                    buffer.removeSubrange(..<(lineEnd + 2 + size + 2))
-                }
+            if chunks != nil {
+                do { text += try chunks!.decode(buffer) } catch { throw ServiceError("http://\(host):\(port): \(error)") }
+                if chunks!.finished { return }
             } else {
-                body += buffer
-                buffer.removeAll()
+                text += buffer
             }
-            text += body
-            body.removeAll()
+            buffer.removeAll()
             while let newline = text.firstIndex(of: UInt8(ascii: "\n")) {
                 let sseLine = Substring(decoding: text[..<newline], as: UTF8.self)
                 text.removeSubrange(...newline)
