@@ -85,12 +85,14 @@ struct RecentValues: Sendable, Equatable {
         next = (next + 1) % capacity
     }
 
-    /// The nearest-rank percentile `p` in 0...1.
-    func percentile(_ p: Double) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
-    }
+    func percentile(_ p: Double) -> Double? { nearestRankPercentile(values, p) }
+}
+
+/// The nearest-rank percentile `p` (in 0...1) of `values`; nil when there are none.
+func nearestRankPercentile(_ values: [Double], _ p: Double) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
 }
 
 /// What a run did.
