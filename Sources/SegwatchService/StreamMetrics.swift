@@ -6,7 +6,6 @@ import SegwatchPipeline
 /// format (`/metrics`); elsewhere no backend is bootstrapped and they cost next to nothing.
 /// Every series carries the label `camera`.
 struct StreamMetrics: Sendable {
-    let camera: String
     let decoded: Counter
     let analyzed: Counter
     let dropped: Counter
@@ -21,7 +20,6 @@ struct StreamMetrics: Sendable {
     private let keyframes: [KeyframeReason: Counter]
 
     init(camera: String) {
-        self.camera = camera
         let labels = [("camera", camera)]
         decoded = Counter(label: "segwatch_frames_decoded_total", dimensions: labels)
         analyzed = Counter(label: "segwatch_frames_analyzed_total", dimensions: labels)

@@ -3,9 +3,6 @@ import Dispatch
 import Foundation
 import SegwatchService
 import Logging
-import Metrics
-import Prometheus
-import SegwatchTensor
 
 /// `segwatch serve`: the daemon.
 struct Serve: AsyncParsableCommand {
@@ -59,37 +56,7 @@ struct Serve: AsyncParsableCommand {
                     throw ValidationError("--listen \(listen) is not a loopback address: give [http] token_file in \(self.config)")
                 }
             }
-            let logger = Logger(label: "segwatch.serve")
-            // The API first: /healthz answers and /readyz says "loading" while the models load.
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            let hub = EventHub(), handle = ServiceHandle()
-            let api = try APIServer(http: config.http, registry: registry, hub: hub, handle: handle, logger: logger)
-            let http = config.http
-            let server = Task {
-                do {
-                    try await api.run { logger.info("HTTP API on \(http.host):\($0)") }
-                } catch {
-                    logger.error("the HTTP API cannot serve \(http.listen): \(error)")
-                    ShutdownSignal.shared.stop()
-                }
-            }
-
-            let sam = try ModelCache.standard.resolve(config.engine.sam, kind: .sam)
-            let clip = try ModelCache.standard.resolve(config.engine.clip, kind: .clip)
-            let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, engine: CPUEngine(threads: config.engine.threads))
-            let service = try Service(config: config, models: models, hub: hub, logger: logger)
-            handle.service = service
-            ShutdownSignal.shared.onSignal { service.stop() }
-            let hangUp = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-            hangUp.setEventHandler { service.requestReload() }
-            hangUp.resume()
-            defer { hangUp.cancel() }
-            await service.run()
-            hub.close()
-            await api.shutdown()
-            await server.value
-            if ShutdownSignal.shared.failed { throw ExitCode(1) }
+            if try await Daemon.run(config: config, logger: Logger(label: "segwatch.serve")) { throw ExitCode(1) }
         }
     }
 }
