@@ -54,17 +54,24 @@ let package = Package(
         ),
         // CPUID, for choosing the kernel build at run time.
         .target(name: "CCPUID"),
-        // The AVX2 product with pre-packed weights (`linear`), chosen at run time like the kernels.
+        // The AVX2 and AVX-512 products with pre-packed weights (`linear`) and attention heads,
+        // chosen at run time like the kernels.
         .target(name: "CGemm"),
 
         .target(name: "SegwatchMedia", dependencies: ["CFFmpeg"]),
-        // The CPU kernels, built twice from the same files (SegwatchKernelsAVX2 holds symlinks):
-        // for any x86-64, and for x86-64-v3 (AVX2, FMA; spelled "haswell", the name this
-        // toolchain's target-cpu knows). SegwatchTensor calls one at run time (CCPUID).
+        // The CPU kernels, built three times from the same files (SegwatchKernelsAVX2 and
+        // SegwatchKernelsAVX512 hold symlinks): for any x86-64, for x86-64-v3 (AVX2, FMA; spelled
+        // "haswell", the name this toolchain's target-cpu knows) and for x86-64-v4 (AVX-512;
+        // "skylake-avx512": this toolchain does not accept "x86-64-v4"). SegwatchTensor calls
+        // one at run time (CCPUID).
         .target(name: "SegwatchKernels"),
         .target(name: "SegwatchKernelsAVX2",
                 swiftSettings: [.define("SEGWATCH_AVX2"), .unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "CGemm", "SegwatchKernels", "SegwatchKernelsAVX2"]),
+        .target(name: "SegwatchKernelsAVX512",
+                swiftSettings: [.define("SEGWATCH_AVX2"), .define("SEGWATCH_AVX512"),
+                                .unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+        .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "CGemm", "SegwatchKernels", "SegwatchKernelsAVX2",
+                                                       "SegwatchKernelsAVX512"]),
         .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
         // The weight reader and torch.nn layers shared by the models.
         .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
@@ -113,7 +120,8 @@ let package = Package(
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
         .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["reference_digest.py", "checkpoint_digests.json", "TorchScript"]),
-        .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "SegwatchTensor"]),
+        .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "SegwatchKernelsAVX512",
+                                                                 "SegwatchTensor"]),
         .testTarget(name: "SegwatchTensorTests", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["make_op_references.py", "op_references.safetensors"]),
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],

@@ -3,15 +3,19 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 
+static unsigned long long xcr0(void) {
+    unsigned low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    return ((unsigned long long)high << 32) | low;
+}
+
 int ccpuid_supports_x86_64_v3(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     const unsigned fma = 1u << 12, movbe = 1u << 22, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
     if ((c & (fma | movbe | osxsave | avx | f16c)) != (fma | movbe | osxsave | avx | f16c)) return 0;
     // The OS must save the XMM and YMM registers on a context switch (XCR0 bits 1 and 2).
-    unsigned xcr0_low, xcr0_high;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    if ((xcr0_low & 6u) != 6u) return 0;
+    if ((xcr0() & 6u) != 6u) return 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     const unsigned bmi1 = 1u << 3, avx2 = 1u << 5, bmi2 = 1u << 8;
     if ((b & (bmi1 | avx2 | bmi2)) != (bmi1 | avx2 | bmi2)) return 0;
@@ -19,6 +23,18 @@ int ccpuid_supports_x86_64_v3(void) {
     const unsigned lzcnt = 1u << 5;
     return (c & lzcnt) != 0;
 }
+
+int ccpuid_supports_x86_64_v4(void) {
+    if (!ccpuid_supports_x86_64_v3()) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const unsigned f = 1u << 16, dq = 1u << 17, cd = 1u << 28, bw = 1u << 30, vl = 1u << 31;
+    if ((b & (f | dq | cd | bw | vl)) != (f | dq | cd | bw | vl)) return 0;
+    // ... and the opmask registers and all 32 ZMM registers (XCR0 bits 5, 6 and 7): a kernel
+    // or hypervisor may hide them even where CPUID lists AVX-512.
+    return (xcr0() & 0xE6u) == 0xE6u;
+}
 #else
 int ccpuid_supports_x86_64_v3(void) { return 0; }
+int ccpuid_supports_x86_64_v4(void) { return 0; }
 #endif

@@ -12,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    KC_MAX = 768,     // inputs per block: a panel's block, 48 KB, streams from L2
-    A_BLOCK = 163840, // floats of packed activations per block (640 KB: blocks within Zen 3's 512 KB L2 measured no faster)
-};
-
-static long k_blocks(long k) { return (k + KC_MAX - 1) / KC_MAX; }
-static long k_block_size(long k) { long blocks = k_blocks(k); return (k + blocks - 1) / blocks; }
-
 size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
 void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed) {
@@ -92,11 +84,14 @@ void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, lon
         }                                                                                     \
         float spill[NR];                                                                      \
         if (columns < NR) {                                                                   \
-            /* c, start and bias have only `columns` values: added lane by lane. */           \
+            /* c, start and bias have only `columns` values: added lane by lane, in the  */  \
+            /* order of the whole panels' vectors.                                         */  \
             _mm256_storeu_ps(spill, c##r##0);                                                 \
             _mm256_storeu_ps(spill + 8, c##r##1);                                             \
-            for (long j = 0; j < columns; j++)                                                \
-                spill[j] += (start ? start[j] : 0) + (bias ? bias[j] : 0);                    \
+            for (long j = 0; j < columns; j++) {                                              \
+                if (start) spill[j] += start[j];                                              \
+                if (bias) spill[j] += bias[j];                                                \
+            }                                                                                 \
             c##r##0 = _mm256_loadu_ps(spill);                                                 \
             c##r##1 = _mm256_loadu_ps(spill + 8);                                             \
         } else {                                                                              \

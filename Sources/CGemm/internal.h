@@ -7,9 +7,20 @@
 enum {
     MR = 6,  // rows per register tile
     NR = 16, // columns per tile: a weight's panel of outputs
+    KC_MAX = 768,     // inputs per block: a panel's block, 48 KB, streams from L2
+    A_BLOCK = 163840, // floats of packed activations per block (640 KB: blocks within Zen 3's 512 KB L2 measured no faster)
 };
 
+/// The size of the blocks `k` inputs are split into: equal, at most KC_MAX. Packing and both
+/// products use it, so a weight packed once serves either product.
+static inline long k_block_size(long k) {
+    long blocks = (k + KC_MAX - 1) / KC_MAX;
+    return (k + blocks - 1) / blocks;
+}
+
 #define TARGET __attribute__((target("avx2,fma")))
+/// x86-64-v4's AVX-512 subset (what `ccpuid_supports_x86_64_v4` checks).
+#define TARGET512 __attribute__((target("avx2,fma,avx512f,avx512cd,avx512bw,avx512dq,avx512vl")))
 
 /// A buffer of at least `floats`, 64-byte aligned, one per thread and kept for the thread's
 /// life; a larger request replaces it (the previous pointer is then invalid).

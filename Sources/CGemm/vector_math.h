@@ -1,6 +1,7 @@
-// Eight-lane float math for the products' epilogues and attention's softmax: the same
-// approximations as the AVX2 Swift kernels (SegwatchKernelsAVX2/VectorMath.swift), so that an
-// activation fused into a product agrees with the one applied on its own to within an ulp or two.
+// Float math for the products' epilogues and attention's softmax, on eight lanes (AVX2) and
+// sixteen (AVX-512): the same approximations as the Swift kernels (SegwatchKernels/VectorMath.swift),
+// lane for lane the same operations in both widths, so that an activation fused into a product
+// agrees with the one applied on its own to within an ulp or two, whichever build runs.
 #ifndef CGEMM_VECTOR_MATH_H
 #define CGEMM_VECTOR_MATH_H
 
@@ -78,6 +79,72 @@ TARGET static inline __m256 gelu256(__m256 x) {
 TARGET static inline __m256 quick_gelu256(__m256 x) {
     __m256 e = exp256(_mm256_mul_ps(_mm256_set1_ps(-1.702f), x));
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1), e));
+}
+
+/// `exp_mantissa` on sixteen lanes.
+TARGET512 static inline __m512 exp_mantissa512(__m512 x, __m512 *shifted) {
+    __m512 magic = _mm512_set1_ps(12582912.f);
+    *shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), magic);
+    __m512 n = _mm512_sub_ps(*shifted, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_fmadd_ps(r, _mm512_set1_ps(1.9875691500e-4f), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    return _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+}
+
+/// `exp_nonpositive` on sixteen lanes.
+TARGET512 static inline __m512 exp_nonpositive512(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-87.33654f), x);
+    __m512 shifted, p = exp_mantissa512(x, &shifted);
+    __m512i bits = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000 - 127));
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(bits, 23)));
+}
+
+/// `exp256` on sixteen lanes.
+TARGET512 static inline __m512 exp512(__m512 x) {
+    __m512 low = _mm512_set1_ps(-87.33654f), high = _mm512_set1_ps(88.72283f);
+    __m512 shifted, p = exp_mantissa512(_mm512_min_ps(high, _mm512_max_ps(low, x)), &shifted);
+    __m512i n = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    __m512i half = _mm512_srai_epi32(n, 1), bias = _mm512_set1_epi32(127);
+    __m512 first = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, bias), 23));
+    __m512 second = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(n, half), bias), 23));
+    __m512 result = _mm512_mul_ps(_mm512_mul_ps(p, first), second);
+    result = _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), _mm512_setzero_ps());
+    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, high, _CMP_GT_OQ), _mm512_set1_ps(__builtin_inff()));
+}
+
+/// `erf256` on sixteen lanes.
+TARGET512 static inline __m512 erf512(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(4), _mm512_max_ps(_mm512_set1_ps(-4), x));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.72614225801306e-10f), _mm512_set1_ps(2.77068142495902e-08f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.10102402082508e-06f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-5.69250639462346e-05f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-7.34990630326855e-04f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.95459980854025e-03f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1.60960333262415e-02f));
+    p = _mm512_mul_ps(p, x);
+    __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(-1.45660718464996e-05f), _mm512_set1_ps(-2.13374055278905e-04f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.68282697438203e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-7.37332916720468e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.42647390514189e-02f));
+    return _mm512_div_ps(p, q);
+}
+
+/// `gelu256` on sixteen lanes.
+TARGET512 static inline __m512 gelu512(__m512 x) {
+    __m512 e = erf512(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1), e));
+}
+
+/// `quick_gelu256` on sixteen lanes.
+TARGET512 static inline __m512 quick_gelu512(__m512 x) {
+    __m512 e = exp512(_mm512_mul_ps(_mm512_set1_ps(-1.702f), x));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1), e));
 }
 
 #endif

@@ -7,9 +7,9 @@
 /// `nn.GELU()`: `x/2 * (1 + erf(x/sqrt 2))`.
 public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
     var i = 0
-    while i + 8 <= count {
+    while i + Vector.scalarCount <= count {
         output.store(gelu(input.vector(at: i)), at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     if i < count { output.store(gelu(input.vector(at: i, lanes: count - i)), at: i, lanes: count - i) }
 }
@@ -20,9 +20,9 @@ public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<F
 /// `1 + tanh(y) = 2 - 2 / (e^2y + 1)`.
 public func geluTanh(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
     var i = 0
-    while i + 8 <= count {
+    while i + Vector.scalarCount <= count {
         output.store(geluTanh(input.vector(at: i)), at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     if i < count { output.store(geluTanh(input.vector(at: i, lanes: count - i)), at: i, lanes: count - i) }
 }
@@ -35,9 +35,9 @@ public func geluTanh(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoint
 /// CLIP's `x * sigmoid(1.702 x)`.
 public func quickGelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
     var i = 0
-    while i + 8 <= count {
+    while i + Vector.scalarCount <= count {
         output.store(quickGelu(input.vector(at: i)), at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     if i < count { output.store(quickGelu(input.vector(at: i, lanes: count - i)), at: i, lanes: count - i) }
 }
@@ -46,9 +46,9 @@ public func quickGelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoin
 
 public func relu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
     var i = 0
-    while i + 8 <= count {
+    while i + Vector.scalarCount <= count {
         output.store(relu(input.vector(at: i)), at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     if i < count { output.store(relu(input.vector(at: i, lanes: count - i)), at: i, lanes: count - i) }
 }
@@ -58,9 +58,9 @@ public func relu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<F
 
 public func sigmoid(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
     var i = 0
-    while i + 8 <= count {
+    while i + Vector.scalarCount <= count {
         output.store(sigmoid(input.vector(at: i)), at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     if i < count { output.store(sigmoid(input.vector(at: i, lanes: count - i)), at: i, lanes: count - i) }
 }

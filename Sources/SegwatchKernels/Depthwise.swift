@@ -7,7 +7,7 @@ public typealias ConvolutionAxis = (stride: Int, padding: Int, dilation: Int)
 /// plus `bias`, zero outside the input. input: [height, width], filter: [kh, kw], output: [outH, outW].
 ///
 /// The interior columns, whose taps all fall inside the row, run without bounds checks; with
-/// stride 1 they are computed 32 and then 8 at a time, every tap accumulated in registers (four
+/// stride 1 they are computed four vectors and then one at a time, every tap accumulated in registers (four
 /// independent sums, so the multiply-adds do not wait on each other). The border columns check
 /// each tap.
 public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int,
@@ -44,32 +44,33 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
             ox += 1
         }
         if x.stride == 1 {
-            while ox + 32 <= interior.upperBound {
+            let n = Vector.scalarCount
+            while ox + 4 * n <= interior.upperBound {
                 var s0 = biases, s1 = biases, s2 = biases, s3 = biases
                 for ki in taps {
                     let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
                     for kj in 0..<kw {
                         let w = Vector(repeating: filter[ki * kw + kj]), tap = line + kj * x.dilation
                         s0 = muladd(tap.vector(at: 0), w, s0)
-                        s1 = muladd(tap.vector(at: 8), w, s1)
-                        s2 = muladd(tap.vector(at: 16), w, s2)
-                        s3 = muladd(tap.vector(at: 24), w, s3)
+                        s1 = muladd(tap.vector(at: n), w, s1)
+                        s2 = muladd(tap.vector(at: 2 * n), w, s2)
+                        s3 = muladd(tap.vector(at: 3 * n), w, s3)
                     }
                 }
                 out.store(s0, at: ox)
-                out.store(s1, at: ox + 8)
-                out.store(s2, at: ox + 16)
-                out.store(s3, at: ox + 24)
-                ox += 32
+                out.store(s1, at: ox + n)
+                out.store(s2, at: ox + 2 * n)
+                out.store(s3, at: ox + 3 * n)
+                ox += 4 * n
             }
-            while ox + 8 <= interior.upperBound {
+            while ox + n <= interior.upperBound {
                 var sum = biases
                 for ki in taps {
                     let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
                     for kj in 0..<kw { sum = muladd(line.vector(at: kj * x.dilation), filter[ki * kw + kj], sum) }
                 }
                 out.store(sum, at: ox)
-                ox += 8
+                ox += n
             }
         }
         while ox < interior.upperBound {
@@ -91,7 +92,7 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
 /// A depthwise convolution on channels-last rows, for `rows` of the output:
 /// `output[oy, ox, c] = bias[c] + sum over (ki, kj) of filter[ki, kj, c] * input[oy*sy - py + ki*dy, ox*sx - px + kj*dx, c]`,
 /// zero outside the input. input: [height, width, channels], filter: [kh, kw, channels],
-/// bias: [channels], output: [outH, outW, channels]. Each pixel's channels are eight lanes at
+/// bias: [channels], output: [outH, outW, channels]. Each pixel's channels are a vector at
 /// a time, contiguous in memory: no transpose to NCHW and back.
 public func depthwiseConv2dChannelsLast(input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
                                         filter: UnsafePointer<Float>, kh: Int, kw: Int, y: ConvolutionAxis, x: ConvolutionAxis,
@@ -104,7 +105,7 @@ public func depthwiseConv2dChannelsLast(input: UnsafePointer<Float>, height: Int
             let out = output + (oy * outW + ox) * channels
             var c = 0
             while c < channels {
-                let lanes = min(8, channels - c)
+                let lanes = min(Vector.scalarCount, channels - c)
                 var sum = bias.vector(at: c, lanes: lanes)
                 for ki in 0..<kh {
                     let iy = firstRow + ki * y.dilation
@@ -117,7 +118,7 @@ public func depthwiseConv2dChannelsLast(input: UnsafePointer<Float>, height: Int
                     }
                 }
                 out.store(sum, at: c, lanes: lanes)
-                c += 8
+                c += Vector.scalarCount
             }
         }
     }

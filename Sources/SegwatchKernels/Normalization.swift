@@ -2,12 +2,12 @@
 /// * gamma[i] + beta[i]` over `width` floats, with the biased variance. `target` may be `source`.
 public func layerNormRow(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, width: Int,
                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float) {
-    let whole = width & ~7
+    let whole = width & ~(Vector.scalarCount - 1)
     var sums = Vector.zero
     var i = 0
     while i < whole {
         sums += source.vector(at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     var sum = sums.sum()
     for j in whole..<width { sum += source[j] }
@@ -19,7 +19,7 @@ public func layerNormRow(_ source: UnsafePointer<Float>, _ target: UnsafeMutable
     while i < whole {
         let d = source.vector(at: i) - mean
         squares = muladd(d, d, squares)
-        i += 8
+        i += Vector.scalarCount
     }
     var square = squares.sum()
     for j in whole..<width { square += (source[j] - mean) * (source[j] - mean) }
@@ -28,7 +28,7 @@ public func layerNormRow(_ source: UnsafePointer<Float>, _ target: UnsafeMutable
     while i < whole {
         let normalized = (source.vector(at: i) - mean) * inverse
         target.store(muladd(normalized, gamma.vector(at: i), beta.vector(at: i)), at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     for j in whole..<width { target[j] = (source[j] - mean) * inverse * gamma[j] + beta[j] }
 }
@@ -43,7 +43,7 @@ public func layerNormPixels(_ input: UnsafePointer<Float>, _ output: UnsafeMutab
     let scale = 1 / Float(channels)
     var i = 0
     while i < count {
-        let lanes = min(8, count - i)
+        let lanes = min(Vector.scalarCount, count - i)
         var sum = Vector.zero
         for c in 0..<channels { sum += input.vector(at: c * stride + i, lanes: lanes) }
         let m = sum * scale
@@ -54,7 +54,7 @@ public func layerNormPixels(_ input: UnsafePointer<Float>, _ output: UnsafeMutab
         }
         mean.store(m, at: i, lanes: lanes)
         inverse.store(1 / (squares * scale + eps).squareRoot(), at: i, lanes: lanes)
-        i += 8
+        i += Vector.scalarCount
     }
     for c in 0..<channels {
         let row = input + c * stride, target = output + c * stride

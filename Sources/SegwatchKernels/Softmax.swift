@@ -1,14 +1,14 @@
 /// Softmax of one row of `width` floats, in place (`torch.softmax(x, -1)`). A row of all
 /// `-infinity` (fully masked) becomes zeros rather than NaN.
 public func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
-    let whole = width & ~7, tail = width - whole
+    let whole = width & ~(Vector.scalarCount - 1), tail = width - whole
     // Tail lanes are padded with -infinity: they change neither the maximum nor the sum.
     var largest = tail > 0 ? row.vector(at: whole, lanes: tail, padding: -.infinity) : Vector(repeating: -.infinity)
     var i = 0
     while i < whole {
         let v = row.vector(at: i)
         largest = largest.replacing(with: v, where: v .> largest)
-        i += 8
+        i += Vector.scalarCount
     }
     let top = largest.max()
     if top == -.infinity {
@@ -21,7 +21,7 @@ public func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
         let e = exp(row.vector(at: i) - top)
         row.store(e, at: i)
         sums += e
-        i += 8
+        i += Vector.scalarCount
     }
     if tail > 0 {
         let e = exp(row.vector(at: whole, lanes: tail, padding: -.infinity) - top)
@@ -32,7 +32,7 @@ public func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
     i = 0
     while i < whole {
         row.store(row.vector(at: i) * inverse, at: i)
-        i += 8
+        i += Vector.scalarCount
     }
     for j in whole..<width { row[j] *= inverse }
 }
@@ -50,7 +50,7 @@ public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ widt
     let chunkRows = 128
     for first in stride(from: 0, to: rows, by: chunkRows) {
         let chunk = data + first * width, count = min(chunkRows, rows - first) * width
-        let whole = count & ~7
+        let whole = count & ~(Vector.scalarCount - 1)
         // Softmax does not change when a row is shifted; the maximum is subtracted only so
         // that exp cannot overflow or every term underflow, which inside +-80 it cannot.
         var lowest = Vector(repeating: .infinity), highest = Vector(repeating: -.infinity)
@@ -59,7 +59,7 @@ public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ widt
             let v = chunk.vector(at: i)
             lowest = lowest.replacing(with: v, where: v .< lowest)
             highest = highest.replacing(with: v, where: v .> highest)
-            i += 8
+            i += Vector.scalarCount
         }
         for j in whole..<count {
             lowest[0] = Swift.min(lowest[0], chunk[j])
@@ -78,7 +78,7 @@ public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ widt
         i = 0
         while i < whole {
             chunk.store(exp(chunk.vector(at: i)), at: i)
-            i += 8
+            i += Vector.scalarCount
         }
         if whole < count { chunk.store(exp(chunk.vector(at: whole, lanes: count - whole)), at: whole, lanes: count - whole) }
         row = chunk

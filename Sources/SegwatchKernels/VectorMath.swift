@@ -1,19 +1,27 @@
-// The kernels in this module are compiled twice: as `SegwatchKernels` for any x86-64 and, from
-// the same files (symlinks), as `SegwatchKernelsAVX2` for x86-64-v3 with SEGWATCH_AVX2 defined.
+// The kernels in this module are compiled three times: as `SegwatchKernels` for any x86-64 and,
+// from the same files (symlinks), as `SegwatchKernelsAVX2` for x86-64-v3 with SEGWATCH_AVX2
+// defined, and as `SegwatchKernelsAVX512` for x86-64-v4 with SEGWATCH_AVX512 defined as well.
 // `SegwatchTensor` picks one set at run time from the CPU's features. Nothing here calls libm:
 // every lane, tails included, goes through the same vector code, so both builds agree with
 // themselves element for element.
 
+#if SEGWATCH_AVX512
+/// Sixteen-lane float math for the kernels' inner loops: one AVX-512 register.
+typealias Vector = SIMD16<Float>
+typealias IntVector = SIMD16<Int32>
+#else
 /// Eight-lane float math for the kernels' inner loops: two SSE registers on baseline x86-64,
 /// one AVX register on x86-64-v3.
 typealias Vector = SIMD8<Float>
+typealias IntVector = SIMD8<Int32>
+#endif
 
 extension UnsafePointer<Float> {
     @inline(__always) func vector(at i: Int) -> Vector { UnsafeRawPointer(self + i).loadUnaligned(as: Vector.self) }
 
-    /// The `lanes` floats from `i`; when fewer than 8, the other lanes are `padding`.
+    /// The `lanes` floats from `i`; when fewer than a vector, the other lanes are `padding`.
     @inline(__always) func vector(at i: Int, lanes: Int, padding: Float = 0) -> Vector {
-        if lanes == 8 { return vector(at: i) }
+        if lanes == Vector.scalarCount { return vector(at: i) }
         var v = Vector(repeating: padding)
         for lane in 0..<lanes { v[lane] = self[i + lane] }
         return v
@@ -29,7 +37,7 @@ extension UnsafeMutablePointer<Float> {
 
     /// Stores the first `lanes` lanes of `v` from `i`.
     @inline(__always) func store(_ v: Vector, at i: Int, lanes: Int) {
-        if lanes == 8 { return store(v, at: i) }
+        if lanes == Vector.scalarCount { return store(v, at: i) }
         for lane in 0..<lanes { self[i + lane] = v[lane] }
     }
 }
@@ -67,7 +75,7 @@ func exp(_ x: Vector) -> Vector {
     p = muladd(p * r, r, r + 1)
     // 2^n from n's bits, (n + 127) << 23, in two halves: n reaches 128 and -126, where one
     // power alone would overflow or fall into the denormals.
-    let n1 = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000)
+    let n1 = (unsafeBitCast(shifted, to: IntVector.self) &- 0x4B40_0000)
     let half = n1 &>> 1
     let first = unsafeBitCast((half &+ 127) &<< 23, to: Vector.self)
     let second = unsafeBitCast((n1 &- half &+ 127) &<< 23, to: Vector.self)

@@ -1,12 +1,14 @@
 import Foundation
 @testable import SegwatchKernels
 @testable import SegwatchKernelsAVX2
+@testable import SegwatchKernelsAVX512
 @testable import SegwatchTensor
 import Testing
 
-/// One build of the kernels: the same source compiled for baseline x86-64 and for x86-64-v3.
-/// Every test runs on each build this CPU can execute, against double-precision references:
-/// the kernel table SegwatchTensor dispatches through, plus the vector `exp` and `erf`.
+/// One build of the kernels: the same source compiled for baseline x86-64, x86-64-v3 and
+/// x86-64-v4. Every test runs on each build this CPU can execute, against double-precision
+/// references: the kernel table SegwatchTensor dispatches through, plus the vector `exp` and
+/// `erf` (on eight lanes; the AVX-512 build's sixteen are filled twice).
 @dynamicMemberLookup
 struct KernelBuild: Sendable, CustomStringConvertible {
     let kernels: KernelSet
@@ -16,11 +18,21 @@ struct KernelBuild: Sendable, CustomStringConvertible {
 
     subscript<T>(dynamicMember path: KeyPath<KernelSet, T>) -> T { kernels[keyPath: path] }
 
-    static let all: [KernelBuild] = {
-        let baseline = KernelBuild(kernels: .baseline, exp: SegwatchKernels.exp, erf: SegwatchKernels.erf)
-        let avx2 = KernelBuild(kernels: .avx2, exp: SegwatchKernelsAVX2.exp, erf: SegwatchKernelsAVX2.erf)
-        return KernelSet.avx2Supported ? [baseline, avx2] : [baseline]
-    }()
+    static let all: [KernelBuild] = KernelSet.supported.map { set in
+        switch set.product {
+        case nil: KernelBuild(kernels: set, exp: SegwatchKernels.exp, erf: SegwatchKernels.erf)
+        case .avx2: KernelBuild(kernels: set, exp: SegwatchKernelsAVX2.exp, erf: SegwatchKernelsAVX2.erf)
+        case .avx512: KernelBuild(kernels: set, exp: { sixteen(SegwatchKernelsAVX512.exp, $0) }, erf: { sixteen(SegwatchKernelsAVX512.erf, $0) })
+        }
+    }
+
+    /// `f` on sixteen lanes: `x` in both halves, each half's result checked to be the same.
+    private static func sixteen(_ f: (SIMD16<Float>) -> SIMD16<Float>, _ x: SIMD8<Float>) -> SIMD8<Float> {
+        let y = f(SIMD16(lowHalf: x, highHalf: x))
+        precondition(y.lowHalf == y.highHalf || y.lowHalf.indices.contains { y.lowHalf[$0].isNaN },
+                     "the AVX-512 build's lanes disagree: \(y)")
+        return y.lowHalf
+    }
 }
 
 /// Deterministic values in `-scale...scale`.

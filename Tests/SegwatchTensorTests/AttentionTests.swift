@@ -72,10 +72,12 @@ import Testing
     }
 
     // Guards the fused head (cgemm_attention_head), which attention takes without mask or
-    // terms where weights are packed (x86-64-v3): against softmax(scale q k^T) v in double
-    // precision, at queries not a multiple of 16 (one, 17, a ViT's 197), keys not a multiple of
-    // 6 (one key, 7, 300), depths that fill no vector (13) and value depths unlike the keys'
-    // (5, 70), on strided views of one buffer as a fused qkv projection gives them.
+    // terms where weights are packed (AVX2, AVX-512): against softmax(scale q k^T) v in double
+    // precision, at queries not a multiple of 16 or 64 (one, 17, 33, a ViT's 197), keys not a
+    // multiple of 6 (one key, 7, 300), depths that fill no vector (13) and value depths unlike
+    // the keys' (5, 70), on strided views of one buffer as a fused qkv projection gives them.
+    // Through `attention` with the kernels in use, then each head build this CPU runs, called
+    // directly: every build gives the AVX2 one's bits.
     @Test(arguments: [(1, 2, 1, 1, 8, 8), (2, 3, 197, 197, 64, 64), (1, 2, 17, 7, 13, 5), (1, 4, 33, 300, 16, 70)])
     func unmaskedEqualsDoublePrecision(batch: Int, heads: Int, queries: Int, keys: Int, depth: Int, valueDepth: Int) throws {
         let width = queries * depth + keys * (depth + valueDepth)  // one token's q, k and v for all heads, as [q | k | v]
@@ -90,7 +92,33 @@ import Testing
         let scale: Float = 0.37
         let result = attention(q: q, k: k, v: v, .init(scale: scale))
         #expect(result.shape == [batch, queries, heads * valueDepth])
-        let (qs, ks, vs, out) = (q.toArray(), k.toArray(), v.toArray(), result.toArray())
+        expectDoublePrecision(q: q, k: k, v: v, scale: scale, result.toArray(), "attention (\(cpuKernelSet))")
+
+        var outputs: [[Float]] = []
+        for build in KernelSet.supported.compactMap(\.product) {
+            let out = Tensor(zeros: [batch, queries, heads * valueDepth])
+            for b in 0..<batch {
+                for h in 0..<heads {
+                    build.attentionHead(queries, keys, depth, valueDepth, scale,
+                                        q.pointer + b * q.strides[0] + h * q.strides[1], q.strides[2],
+                                        k.pointer + b * k.strides[0] + h * k.strides[1], k.strides[2],
+                                        v.pointer + b * v.strides[0] + h * v.strides[1], v.strides[2],
+                                        out.pointer + b * queries * heads * valueDepth + h * valueDepth, heads * valueDepth)
+                }
+            }
+            expectDoublePrecision(q: q, k: k, v: v, scale: scale, out.toArray(), "\(build) head")
+            outputs.append(out.toArray())
+            if let mismatch = outputs.last!.indices.first(where: { outputs.last![$0].bitPattern != outputs[0][$0].bitPattern }) {
+                Issue.record("\(build) head: element \(mismatch) is \(outputs.last![mismatch]), the first build gives \(outputs[0][mismatch])")
+            }
+        }
+    }
+
+    /// `out` ([B, queries, heads * valueDepth]) within rounding of softmax(scale q k^T) v in double.
+    private func expectDoublePrecision(q: Tensor, k: Tensor, v: Tensor, scale: Float, _ out: [Float], _ name: String) {
+        let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let (keys, valueDepth) = (k.shape[2], v.shape[3])
+        let (qs, ks, vs) = (q.toArray(), k.toArray(), v.toArray())
         // A score's rounding is a few ulps of its terms' magnitudes, and moves the output by as
         // much times the values' spread: the bound allows 8 ulps of each.
         let spread = Double(vs.map(abs).max() ?? 0), ulp = Double(Float.ulpOfOne)
@@ -116,7 +144,7 @@ import Testing
                         var weighted = 0.0
                         for j in 0..<keys { weighted += scores[j] * Double(vs[(item * keys + j) * valueDepth + d]) }
                         let got = Double(out[(b * queries + i) * heads * valueDepth + h * valueDepth + d])
-                        #expect(abs(got - weighted / sum) <= bound, "head \(item), query \(i), channel \(d): \(got) for \(weighted / sum)")
+                        #expect(abs(got - weighted / sum) <= bound, "\(name): head \(item), query \(i), channel \(d): \(got) for \(weighted / sum)")
                     }
                 }
             }

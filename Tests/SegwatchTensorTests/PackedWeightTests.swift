@@ -1,13 +1,16 @@
+import CGemm
 import Glibc
 @testable import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
-/// The AVX2 product on weights packed at load, against a double-precision product of the same
-/// values: edges of every block (rows not a multiple of 6, outputs not of 16, inputs split into
-/// 2 and 3 blocks), bias and residual, and each threading path.
+/// The products on weights packed at load (AVX2, AVX-512), against a double-precision product
+/// of the same values: edges of every block (rows not a multiple of 6, outputs not of 16 or 64,
+/// inputs split into 2 and 3 blocks), bias and residual, and each threading path.
 @Suite(.twoThreads) struct PackedWeightTests {
-    static var packs: Bool { cpuKernelSet == "x86-64-v3" && getenv("SEGWATCH_GEMM") == nil }
+    static var packs: Bool { cpuKernelSet != "x86-64" && getenv("SEGWATCH_GEMM") == nil }
+    /// The product builds this CPU runs.
+    static let builds = KernelSet.supported.compactMap(\.product)
 
     private func values(_ count: Int, seed: Int) -> [Float] {
         (0..<count).map { Float((($0 &+ seed) &* 2654435761) % 2001) / 1000 - 1 }
@@ -56,6 +59,40 @@ import Testing
         }
     }
 
+    // Each product build this CPU runs, called directly, on the same packed weight: each within
+    // the double product's bound, and every build the same bits as the AVX2 one (the same sums
+    // in the same order), fused activations included. Outputs 16 to 200 reach every width of
+    // the AVX-512 tile (1 to 4 panels) and its masked columns.
+    @Test(.enabled(if: !PackedWeightTests.builds.isEmpty, "no product build runs on this CPU"),
+          arguments: [(5, 7, 17), (13, 1537, 33), (61, 1000, 70), (100, 800, 200), (6, 64, 64), (3000, 64, 20)])
+    func everyBuildMatchesADoubleProduct(m: Int, k: Int, n: Int) {
+        let x = values(m * k, seed: 21), plain = values(n * k, seed: 22), bias = values(n, seed: 23), residual = values(m * n, seed: 24)
+        let weight = PackedWeight(Tensor(shape: [n, k], values: plain))
+        let expected = reference(x, plain, bias, residual, m: m, n: n, k: k)
+        for activation in [CGEMM_IDENTITY, CGEMM_GELU, CGEMM_QUICK_GELU] {
+            let outputs = Self.builds.map { build in
+                var out = [Float](repeating: 0, count: m * n)
+                x.withUnsafeBufferPointer { a in
+                    out.withUnsafeMutableBufferPointer { c in
+                        packedProduct(m: m, a: a.baseAddress!, lda: k, weight, c: c.baseAddress!, ldc: n, bias: bias, residual: residual,
+                                      activation: activation, build: build)
+                    }
+                }
+                return out
+            }
+            for (build, out) in zip(Self.builds, outputs) {
+                if activation == CGEMM_IDENTITY {
+                    let worst = out.indices.max { abs(out[$0] - expected.values[$0]) / expected.bounds[$0] < abs(out[$1] - expected.values[$1]) / expected.bounds[$1] }!
+                    #expect(abs(out[worst] - expected.values[worst]) <= expected.bounds[worst],
+                            "\(build) [\(m), \(k)] x [\(n), \(k)]: element \(worst) is \(out[worst]), expected \(expected.values[worst])")
+                }
+                if let mismatch = out.indices.first(where: { out[$0].bitPattern != outputs[0][$0].bitPattern }) {
+                    Issue.record("\(build) \(activation) [\(m), \(k)] x [\(n), \(k)]: element \(mismatch) is \(out[mismatch]), \(Self.builds[0]) gives \(outputs[0][mismatch])")
+                }
+            }
+        }
+    }
+
     // An activation fused into the product's store (GELU, quickGELU) equals the product followed
     // by the activation's own kernel: at partial panels and rows, with bias and residual, applied
     // once after the last of 3 blocks of inputs (not per block), and out to where quickGELU's
@@ -79,7 +116,7 @@ import Testing
 
     // A packed weight is the panels alone: the plain values go with the tensor they came in,
     // so a model does not hold its linear weights twice.
-    @Test(.enabled(if: PackedWeightTests.packs, "weights are packed only with the AVX2 kernels"))
+    @Test(.enabled(if: PackedWeightTests.packs, "weights are packed only with the AVX2 and AVX-512 kernels"))
     func packingKeepsNoPlainCopy() {
         weak var original: TensorStorage?
         var packed: Tensor

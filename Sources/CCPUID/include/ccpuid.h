@@ -5,6 +5,10 @@
 /// LZCNT, MOVBE, with the YMM state enabled by the OS), else 0. Always 0 off x86-64.
 int ccpuid_supports_x86_64_v3(void);
 
+/// 1 when this CPU and OS can also run code compiled for x86-64-v4 (AVX-512 F, CD, BW, DQ and
+/// VL, with the opmask and ZMM state enabled by the OS), else 0. Always 0 off x86-64.
+int ccpuid_supports_x86_64_v4(void);
+
 /// The spin-wait hint (x86 PAUSE): a waiting loop yields the core's pipeline to its SMT sibling
 /// and leaves the loop without a memory-order mis-speculation. Nothing elsewhere.
 static inline void ccpuid_spin_pause(void) {

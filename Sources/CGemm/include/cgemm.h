@@ -37,4 +37,16 @@ void cgemm_attention_head(long queries, long keys, long depth, long value_depth,
                           const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                           float *out, long ldo);
 
+/// `cgemm_packed_product` on AVX-512 (x86-64-v4): the same arguments, the same packed weight, and
+/// the same results, bit for bit.
+void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                                 const float *packed, long panel_begin, long panel_end,
+                                 float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                                 enum cgemm_activation activation);
+
+/// `cgemm_attention_head` on AVX-512 (x86-64-v4), 64 queries per pass.
+void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
+                                 const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                                 float *out, long ldo);
+
 #endif

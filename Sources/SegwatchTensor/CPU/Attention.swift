@@ -29,7 +29,7 @@ let attentionTile = 128
 ///
 /// Computed head by head and `attentionTile` query rows at a time, so the scores of 4096 tokens
 /// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`. Without a
-/// mask or terms, on the AVX2 kernels, a head is one fused pass instead (`cgemm_attention_head`).
+/// mask or terms, where weights are packed, a head is one fused pass instead (`cgemm_attention_head`).
 public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be [B, heads, N, d]")
     let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
@@ -53,12 +53,12 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     }
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
     let items = batch * heads
-    if packsWeights, bias == nil, relative == nil, !options.causal, items >= CPUEngine.current.threads {
+    if let product = packedKernels, bias == nil, relative == nil, !options.causal, items >= CPUEngine.current.threads {
         // A ViT's attention: each head in one fused pass (cgemm_attention_head), heads in parallel.
         parallelFor(items) { range in
             for item in range {
                 let (b, h) = (item / heads, item % heads)
-                cgemm_attention_head(queries, keys, depth, valueDepth, options.scale,
+                product.attentionHead(queries, keys, depth, valueDepth, options.scale,
                                      q.pointer + b * q.strides[0] + h * q.strides[1], q.strides[2],
                                      k.pointer + b * k.strides[0] + h * k.strides[1], k.strides[2],
                                      v.pointer + b * v.strides[0] + h * v.strides[1], v.strides[2],
@@ -71,7 +71,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     // a few rows (ViT's 197 tokens), and the scores still fit in cache.
     let tile = queries <= 2 * attentionTile ? queries : attentionTile
 
-    /// Keys and values packed for the AVX2 product, once per head (where OpenBLAS would pack
+    /// Keys and values packed for the packed product, once per head (where OpenBLAS would pack
     /// them again for every tile), when a head runs on one thread.
     struct PackedHead {
         let keys: Tensor, values: Tensor
@@ -96,7 +96,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             let rows = min(tile, queries - start)
             let output = result.pointer + (b * queries + start) * heads * valueDepth + h * valueDepth
             if let packed {
-                cgemm_packed_product(0, rows, keys, depth, qBase + start * q.strides[2], q.strides[2], packed.keys.pointer,
+                packedKernels!.packedProduct(0, rows, keys, depth, qBase + start * q.strides[2], q.strides[2], packed.keys.pointer,
                                      0, (keys + 15) / 16, options.scale, scores, keys, nil, nil, 0, CGEMM_IDENTITY)
             } else {
                 sgemm(m: rows, n: keys, k: depth, alpha: options.scale, a: qBase + start * q.strides[2], lda: q.strides[2],
@@ -125,7 +125,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             }
             if parallelRows { parallelFor(rows, grain: 4, finish) } else { finish(0..<rows) }
             if let packed {
-                cgemm_packed_product(0, rows, valueDepth, keys, scores, keys, packed.values.pointer, 0, (valueDepth + 15) / 16, 1,
+                packedKernels!.packedProduct(0, rows, valueDepth, keys, scores, keys, packed.values.pointer, 0, (valueDepth + 15) / 16, 1,
                                      output, heads * valueDepth, nil, nil, 0, CGEMM_IDENTITY)
             } else {
                 sgemm(m: rows, n: valueDepth, k: keys, a: scores, lda: keys, b: vBase, ldb: v.strides[2],

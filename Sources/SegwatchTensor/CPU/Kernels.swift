@@ -2,16 +2,24 @@ import CCPUID
 import Glibc
 import SegwatchKernels
 import SegwatchKernelsAVX2
+import SegwatchKernelsAVX512
 
 /// The build of the CPU kernels this machine runs: `SegwatchKernels` is compiled for any
 /// x86-64 (SSE2), `SegwatchKernelsAVX2` from the same source for x86-64-v3 (AVX2 and FMA,
-/// twice the lanes and one instruction per multiply-add). Chosen once, from CPUID; the
-/// environment variable `SEGWATCH_KERNELS=x86-64` forces the baseline build.
+/// twice the lanes and one instruction per multiply-add), `SegwatchKernelsAVX512` for
+/// x86-64-v4 (sixteen lanes, 32 registers). With each go the product on packed weights and
+/// the attention head it calls (cgemm.h): none on baseline x86-64, where OpenBLAS does the
+/// products. Chosen once, from CPUID; the environment variable `SEGWATCH_KERNELS` (`x86-64`,
+/// `avx2`) asks for a build below the best this CPU runs, to compare them.
 struct KernelSet: Sendable {
+    /// The product and attention head of cgemm.h that a build calls.
+    enum Product: Sendable { case avx2, avx512 }
+
     typealias Unary = @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     typealias Binary = @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
 
     let name: String
+    let product: Product?
     let gelu, geluTanh, quickGelu, relu, sigmoid: Unary
     let add, subtract, multiply, divide: Binary
     let affine: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, _ scale: Float, _ shift: Float) -> Void
@@ -29,7 +37,7 @@ struct KernelSet: Sendable {
                                                 UnsafeMutablePointer<Float>, Int, Range<Int>) -> Void
 
     static let baseline = KernelSet(
-        name: "x86-64",
+        name: "x86-64", product: nil,
         gelu: SegwatchKernels.gelu, geluTanh: SegwatchKernels.geluTanh, quickGelu: SegwatchKernels.quickGelu,
         relu: SegwatchKernels.relu, sigmoid: SegwatchKernels.sigmoid,
         add: SegwatchKernels.add, subtract: SegwatchKernels.subtract, multiply: SegwatchKernels.multiply,
@@ -40,7 +48,7 @@ struct KernelSet: Sendable {
         depthwiseConv2dChannelsLast: SegwatchKernels.depthwiseConv2dChannelsLast)
 
     static let avx2 = KernelSet(
-        name: "x86-64-v3",
+        name: "avx2", product: .avx2,
         gelu: SegwatchKernelsAVX2.gelu, geluTanh: SegwatchKernelsAVX2.geluTanh, quickGelu: SegwatchKernelsAVX2.quickGelu,
         relu: SegwatchKernelsAVX2.relu, sigmoid: SegwatchKernelsAVX2.sigmoid,
         add: SegwatchKernelsAVX2.add, subtract: SegwatchKernelsAVX2.subtract, multiply: SegwatchKernelsAVX2.multiply,
@@ -50,15 +58,28 @@ struct KernelSet: Sendable {
         depthwiseConv2d: SegwatchKernelsAVX2.depthwiseConv2d,
         depthwiseConv2dChannelsLast: SegwatchKernelsAVX2.depthwiseConv2dChannelsLast)
 
-    /// Whether this CPU can run the x86-64-v3 build.
-    static let avx2Supported = ccpuid_supports_x86_64_v3() != 0
+    static let avx512 = KernelSet(
+        name: "avx512", product: .avx512,
+        gelu: SegwatchKernelsAVX512.gelu, geluTanh: SegwatchKernelsAVX512.geluTanh, quickGelu: SegwatchKernelsAVX512.quickGelu,
+        relu: SegwatchKernelsAVX512.relu, sigmoid: SegwatchKernelsAVX512.sigmoid,
+        add: SegwatchKernelsAVX512.add, subtract: SegwatchKernelsAVX512.subtract, multiply: SegwatchKernelsAVX512.multiply,
+        divide: SegwatchKernelsAVX512.divide, affine: SegwatchKernelsAVX512.affine, softmaxRow: SegwatchKernelsAVX512.softmaxRow,
+        softmaxRows: SegwatchKernelsAVX512.softmaxRows,
+        layerNormRow: SegwatchKernelsAVX512.layerNormRow, layerNormPixels: SegwatchKernelsAVX512.layerNormPixels,
+        depthwiseConv2d: SegwatchKernelsAVX512.depthwiseConv2d,
+        depthwiseConv2dChannelsLast: SegwatchKernelsAVX512.depthwiseConv2dChannelsLast)
+
+    /// The builds this CPU can run, baseline first and the best last.
+    static let supported: [KernelSet] = ccpuid_supports_x86_64_v4() != 0 ? [baseline, avx2, avx512]
+        : ccpuid_supports_x86_64_v3() != 0 ? [baseline, avx2] : [baseline]
 }
 
-/// The kernels every CPU op calls.
+/// The kernels every CPU op calls: the best build this CPU runs, or the one `SEGWATCH_KERNELS`
+/// names when the CPU runs it.
 let kernels: KernelSet = {
-    let forced = getenv("SEGWATCH_KERNELS").map { String(cString: $0) }
-    return KernelSet.avx2Supported && forced != KernelSet.baseline.name ? .avx2 : .baseline
+    let asked = getenv("SEGWATCH_KERNELS").map { String(cString: $0) }
+    return KernelSet.supported.first { $0.name == asked } ?? KernelSet.supported.last!
 }()
 
-/// The name of the kernel build in use ("x86-64-v3" or "x86-64"), for benchmarks and logs.
+/// The name of the kernel build in use (`x86-64`, `avx2` or `avx512`), for benchmarks and logs.
 public var cpuKernelSet: String { kernels.name }

@@ -2,7 +2,7 @@ import CGemm
 import Glibc
 
 /// A linear layer's `[outputs, inputs]` weight packed once, at load, into the panels the AVX2
-/// product reads (`cgemm.h`): 16 outputs at a time, blocks of inputs in the order the product
+/// and AVX-512 products read (`cgemm.h`): 16 outputs at a time, blocks of inputs in the order the product
 /// uses them. A call then packs only its activations, where OpenBLAS packs the weight on every
 /// call — at the 197-token products of CLIP's image tower, a tenth of the time.
 final class PackedWeight: Sendable {
@@ -33,10 +33,37 @@ final class PackedWeight: Sendable {
     deinit { panels.deallocate() }
 }
 
-/// Whether weights are packed: on CPUs with the AVX2 kernels, unless `SEGWATCH_GEMM=openblas`
-/// asks for OpenBLAS's product everywhere (to compare the two).
-let packsWeights = kernels.name == KernelSet.avx2.name
-    && getenv("SEGWATCH_GEMM").map { String(cString: $0) } != "openblas"
+/// The build of cgemm.h's product and attention head that the CPU ops call on packed weights:
+/// that of the kernels in use (none on baseline x86-64), unless `SEGWATCH_GEMM=openblas` asks
+/// for OpenBLAS's product everywhere (to compare the two).
+let packedKernels: KernelSet.Product? = getenv("SEGWATCH_GEMM").map { String(cString: $0) } == "openblas" ? nil : kernels.product
+
+/// Whether weights are packed at load.
+var packsWeights: Bool { packedKernels != nil }
+
+extension KernelSet.Product {
+    typealias ProductFunction = @convention(c) (Int, Int, Int, Int, UnsafePointer<Float>?, Int, UnsafePointer<Float>?, Int, Int, Float,
+                                                UnsafeMutablePointer<Float>?, Int, UnsafePointer<Float>?, UnsafePointer<Float>?, Int,
+                                                cgemm_activation) -> Void
+    typealias AttentionFunction = @convention(c) (Int, Int, Int, Int, Float, UnsafePointer<Float>?, Int, UnsafePointer<Float>?, Int,
+                                                  UnsafePointer<Float>?, Int, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// `cgemm_packed_product` of this build: the same weights, arguments and results.
+    var packedProduct: ProductFunction {
+        switch self {
+        case .avx2: cgemm_packed_product
+        case .avx512: cgemm_packed_product_avx512
+        }
+    }
+
+    /// `cgemm_attention_head` of this build.
+    var attentionHead: AttentionFunction {
+        switch self {
+        case .avx2: cgemm_attention_head
+        case .avx512: cgemm_attention_head_avx512
+        }
+    }
+}
 
 /// `weight` packed for `linear` when this CPU packs and the weight is large enough to pay:
 /// a tensor of the same shape whose storage is the packed panels alone (the plain values are
@@ -70,13 +97,15 @@ func fusedActivation(_ activation: Activation?) -> cgemm_activation? {
 /// `c = activation(a * weightᵀ + bias + residual)` for `m` rows of `a` (row stride `lda`;
 /// `residual` shaped as `c`): over the current engine's threads by panels of 16 outputs, each
 /// thread packing the activations it reads; by rows when there are too few panels to share.
+/// `build` is the product's build, that of the kernels in use unless a test asks for another.
 func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWeight,
                    c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                   activation: cgemm_activation = CGEMM_IDENTITY) {
+                   activation: cgemm_activation = CGEMM_IDENTITY, build: KernelSet.Product? = packedKernels) {
     let (n, k) = (weight.outputs, weight.inputs)
     let panels = (n + 15) / 16
+    let product = build!.packedProduct
     func call(_ rows: Range<Int>, _ panelRange: Range<Int>) {
-        cgemm_packed_product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
+        product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
                              panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc, activation)
     }
     if m * n * k < sgemmSplitThreshold {

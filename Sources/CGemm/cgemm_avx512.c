@@ -1,0 +1,216 @@
+// The product and attention head of cgemm.c and attention.c for AVX-512: the same packed
+// weights and six-row activation slivers, four panels at a time. A 6x64 tile keeps 24
+// accumulators of 16 floats in the 32 registers; per input, six broadcasts and four weight
+// vectors feed 24 multiply-adds, within the two vector loads a cycle of the cores that have
+// two FMA units. Every output sums its inputs in the same order as the AVX2 tile, and the
+// epilogue and softmax apply the same operations lane for lane, so both builds give the same
+// bits.
+#include "cgemm.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include "vector_math.h"
+
+enum {
+    GROUP = 4,           // panels per tile
+    NQ = GROUP * NR,     // attention's queries per pass
+};
+
+/// Adds one sliver `a [kc][MR]` times `width` panels into `acc`: panel `w`'s input `i` is at
+/// `b + w * panel_stride + i * k_stride`. Inlined with a constant `width`, so that the
+/// accumulators stay in registers.
+TARGET512 __attribute__((always_inline)) static inline void accumulate(const int width, long kc, const float *a, const float *b,
+                                                                      long k_stride, long panel_stride, __m512 acc[MR][GROUP]) {
+    for (int r = 0; r < MR; r++)
+        for (int w = 0; w < GROUP; w++) acc[r][w] = _mm512_setzero_ps();
+    _Pragma("clang loop unroll_count(2)")
+    for (long i = 0; i < kc; i++, a += MR, b += k_stride) {
+        __m512 panel[GROUP];
+        for (int w = 0; w < width; w++) panel[w] = _mm512_loadu_ps(b + w * panel_stride);
+        for (int r = 0; r < MR; r++) {
+            __m512 x = _mm512_set1_ps(a[r]);
+            for (int w = 0; w < width; w++) acc[r][w] = _mm512_fmadd_ps(x, panel[w], acc[r][w]);
+        }
+    }
+}
+
+/// The lanes of a panel whose first column is `first` of `columns`.
+TARGET512 static inline __mmask16 lanes(long columns, long first) {
+    long left = columns - first;
+    return left >= NR ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/// `c[0..<rows][0..<columns] = activation(alpha * a * b + start)` for one sliver and `width`
+/// panels (packed: `kc * NR` apart), where `start` is `c` itself when accumulating, else
+/// `residual` (rows `ldr` apart) plus `bias`, each when given: cgemm.c's `tile`.
+TARGET512 __attribute__((always_inline)) static inline void tile(const int width, long kc, const float *a, const float *b,
+                                                                float *c, long ldc, long rows, long columns, float alpha,
+                                                                int accumulate_c, const float *bias, const float *residual,
+                                                                long ldr, enum cgemm_activation activation) {
+    for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    __m512 acc[MR][GROUP];
+    accumulate(width, kc, a, b, NR, kc * NR, acc);
+    for (int r = 0; r < MR && r < rows; r++) {
+        float *q = c + r * ldc;
+        const float *start = accumulate_c ? q : residual ? residual + r * ldr : NULL;
+        for (int w = 0; w < width; w++) {
+            __mmask16 mask = lanes(columns, w * NR);
+            __m512 v = acc[r][w];
+            if (alpha != 1) v = _mm512_mul_ps(_mm512_set1_ps(alpha), v);
+            if (start) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, start + w * NR), v);
+            if (bias) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias + w * NR), v);
+            if (activation == CGEMM_QUICK_GELU) v = quick_gelu512(v);
+            else if (activation == CGEMM_GELU) v = gelu512(v);
+            _mm512_mask_storeu_ps(q + w * NR, mask, v);
+        }
+    }
+}
+
+TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                                           const float *packed, long panel_begin, long panel_end,
+                                           float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                                           enum cgemm_activation activation) {
+    long m = row_end - row_begin;
+    if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
+    long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
+    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
+    if (tiles_max < 1) tiles_max = 1;
+    long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
+    float *sliver = cgemm_workspace((size_t)block_tiles * MR * kc_max);
+    for (long k0 = 0; k0 < k; k0 += kc_max) {
+        long kc = k - k0 < kc_max ? k - k0 : kc_max;
+        const float *weights = packed + (size_t)k0 * panels * NR;
+        int first = k0 == 0, last = k0 + kc == k;
+        for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
+            long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
+            cgemm_pack_slivers(a, lda, r0, r1, k0, kc, sliver);
+            long block_tiles_here = (r1 - r0 + MR - 1) / MR;
+            for (long p = panel_begin; p < panel_end; p += GROUP) {
+                long width = panel_end - p < GROUP ? panel_end - p : GROUP;
+                const float *b = weights + (size_t)p * kc * NR;
+                // The next group's blocks are fetched a share per tile while this one is in use.
+                long next_width = panel_end - p - width < GROUP ? panel_end - p - width : GROUP;
+                const char *next = (const char *)(b + width * kc * NR);
+                long lines = next_width * kc * NR * (long)sizeof(float) / 64;
+                long per_tile = (lines + block_tiles_here - 1) / block_tiles_here;
+                long columns = n - p * NR;
+                for (long t = 0; t < block_tiles_here; t++) {
+                    for (long l = t * per_tile; l < (t + 1) * per_tile && l < lines; l++) _mm_prefetch(next + l * 64, _MM_HINT_T0);
+                    long row = r0 + t * MR, rows = r1 - row < MR ? r1 - row : MR;
+                    const float *s = sliver + (size_t)t * MR * kc;
+                    float *out = c + (size_t)row * ldc + p * NR;
+                    const float *start_bias = first && bias ? bias + p * NR : NULL;
+                    const float *start_residual = first && residual ? residual + (size_t)row * ldr + p * NR : NULL;
+                    enum cgemm_activation act = last ? activation : CGEMM_IDENTITY;
+                    switch (width) {
+                    case 4: tile(4, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
+                    case 3: tile(3, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
+                    case 2: tile(2, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
+                    default: tile(1, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows `0..<rows` of `c [MR][NQ]` = one sliver `a [kc][MR]` times `width` panels of `b [kc][NQ]`;
+/// with `max`, its lanes also take the maximum over the rows stored: attention.c's `panel_tile`.
+TARGET512 __attribute__((always_inline)) static inline void panel_tile(const int width, long kc, const float *a, const float *b,
+                                                                      float *c, long rows, __m512 *max) {
+    __m512 acc[MR][GROUP];
+    accumulate(width, kc, a, b, NQ, NR, acc);
+    for (int r = 0; r < MR && r < rows; r++)
+        for (int w = 0; w < width; w++) {
+            _mm512_store_ps(c + r * NQ + w * NR, acc[r][w]);
+            if (max) max[w] = _mm512_max_ps(max[w], acc[r][w]);
+        }
+}
+
+TARGET512 static void panel_tile_width(long width, long kc, const float *a, const float *b, float *c, long rows, __m512 *max) {
+    switch (width) {
+    case 4: panel_tile(4, kc, a, b, c, rows, max); break;
+    case 3: panel_tile(3, kc, a, b, c, rows, max); break;
+    case 2: panel_tile(2, kc, a, b, c, rows, max); break;
+    default: panel_tile(1, kc, a, b, c, rows, max); break;
+    }
+}
+
+static long slivers(long rows) { return (rows + MR - 1) / MR; }
+/// Floats rounded up to whole 64-byte lines, so that each buffer carved from the workspace is aligned.
+static size_t lines(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
+                                           const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                                           float *out, long ldo) {
+    if (queries <= 0 || value_depth <= 0) return;
+    if (keys <= 0) {
+        for (long i = 0; i < queries; i++) memset(out + i * ldo, 0, (size_t)value_depth * sizeof(float));
+        return;
+    }
+    long key_slivers = slivers(keys), value_slivers = slivers(value_depth);
+    size_t key_floats = lines((size_t)key_slivers * MR * depth), value_floats = lines((size_t)value_slivers * MR * keys);
+    size_t query_floats = lines((size_t)depth * NQ), score_floats = (size_t)keys * NQ;
+    float *packed_keys = cgemm_workspace(key_floats + value_floats + query_floats + score_floats + value_slivers * MR * NQ);
+    float *packed_values = packed_keys + key_floats;      // [dimension sliver][keys][MR]: v transposed
+    float *packed_queries = packed_values + value_floats; // [depth][NQ], scaled
+    float *scores = packed_queries + query_floats;        // [keys][NQ]
+    float *result = scores + score_floats;                // [value dimension][NQ]
+
+    cgemm_pack_slivers(k, ldk, 0, keys, 0, depth, packed_keys);
+    for (long s = 0; s < value_slivers; s++)
+        for (long j = 0; j < keys; j++)
+            for (long r = 0; r < MR; r++)
+                packed_values[((size_t)s * keys + j) * MR + r] = s * MR + r < value_depth ? v[j * ldv + s * MR + r] : 0;
+
+    for (long q0 = 0; q0 < queries; q0 += NQ) {
+        long columns = queries - q0 < NQ ? queries - q0 : NQ, width = (columns + NR - 1) / NR;
+        for (long i = 0; i < depth; i++)
+            for (long c = 0; c < width * NR; c++)
+                packed_queries[i * NQ + c] = c < columns ? scale * q[(q0 + c) * ldq + i] : 0;
+        __m512 max[GROUP];
+        for (int w = 0; w < GROUP; w++) max[w] = _mm512_set1_ps(-INFINITY);
+        for (long s = 0; s < key_slivers; s++) {
+            long rows = keys - s * MR < MR ? keys - s * MR : MR;
+            panel_tile_width(width, depth, packed_keys + s * MR * depth, packed_queries, scores + s * MR * NQ, rows, max);
+        }
+        float inverse[NQ];
+        for (long w = 0; w < width; w++) {
+            __m512 sum = _mm512_setzero_ps();
+            for (long j = 0; j < keys; j++) {
+                __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), max[w]));
+                _mm512_store_ps(scores + j * NQ + w * NR, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            _mm512_storeu_ps(inverse + w * NR, _mm512_div_ps(_mm512_set1_ps(1), sum));
+        }
+        // result = v^T p: value dimensions down, the queries across.
+        for (long s = 0; s < value_slivers; s++) {
+            long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
+            panel_tile_width(width, keys, packed_values + (size_t)s * MR * keys, scores, result + s * MR * NQ, rows, NULL);
+        }
+        for (long c = 0; c < columns; c++)
+            for (long d = 0; d < value_depth; d++) out[(q0 + c) * ldo + d] = result[d * NQ + c] * inverse[c];
+    }
+}
+
+#else
+
+void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                                 const float *packed, long panel_begin, long panel_end,
+                                 float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                                 enum cgemm_activation activation) {
+    abort();  // never called: segwatch packs weights only on x86-64
+}
+
+void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
+                                 const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                                 float *out, long ldo) {
+    abort();  // never called: segwatch uses it only on x86-64 with AVX-512
+}
+
+#endif

@@ -1,0 +1,1 @@
+../SegwatchKernels/Activations.swift
