@@ -33,23 +33,35 @@ void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long
 #if defined(__x86_64__)
 #include "vector_math.h"
 
-/// `cgemm_workspace`'s buffers.
+/// `cgemm_workspace`'s buffers: a thread's array of WORKSPACES pointers.
 static pthread_key_t workspace_key;
 static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
-static void make_workspace_key(void) { pthread_key_create(&workspace_key, free); }
+static void free_workspaces(void *slots) {
+    for (int i = 0; i < WORKSPACES; i++) free(((size_t **)slots)[i]);
+    free(slots);
+}
+static void make_workspace_key(void) { pthread_key_create(&workspace_key, free_workspaces); }
 
-float *cgemm_workspace(size_t floats) {
+float *cgemm_workspace_slot(enum cgemm_workspace slot, size_t floats) {
     pthread_once(&workspace_once, make_workspace_key);
-    size_t *buffer = pthread_getspecific(workspace_key);
+    size_t **slots = pthread_getspecific(workspace_key);
+    if (!slots) {
+        slots = calloc(WORKSPACES, sizeof(size_t *));
+        if (!slots) abort();
+        pthread_setspecific(workspace_key, slots);
+    }
+    size_t *buffer = slots[slot];
     if (buffer && buffer[0] >= floats) return (float *)(buffer + 8);
     free(buffer);
     // 64 bytes of header (the capacity) keep the floats on a cache line boundary.
     buffer = aligned_alloc(64, 64 + ((floats * sizeof(float) + 63) & ~(size_t)63));
     if (!buffer) abort();
     buffer[0] = floats;
-    pthread_setspecific(workspace_key, buffer);
+    slots[slot] = buffer;
     return (float *)(buffer + 8);
 }
+
+float *cgemm_workspace(size_t floats) { return cgemm_workspace_slot(WORKSPACE_SLIVERS, floats); }
 
 void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, long kc, float *out) {
     for (long i0 = r0; i0 < r1; i0 += MR) {

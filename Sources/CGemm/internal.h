@@ -22,8 +22,18 @@ static inline long k_block_size(long k) {
 /// x86-64-v4's AVX-512 subset (what `ccpuid_supports_x86_64_v4` checks).
 #define TARGET512 __attribute__((target("avx2,fma,avx512f,avx512cd,avx512bw,avx512dq,avx512vl")))
 
-/// A buffer of at least `floats`, 64-byte aligned, one per thread and kept for the thread's
-/// life; a larger request replaces it (the previous pointer is then invalid).
+/// The buffers each thread keeps: one per use that can be live at once.
+enum cgemm_workspace {
+    WORKSPACE_SLIVERS = 0,  // the products' packed activations; attention's packed heads
+    WORKSPACE_OPERANDS = 1, // `cgemm_sgemm`'s packed B and transposed A
+    WORKSPACES = 2,
+};
+
+/// A buffer of at least `floats`, 64-byte aligned, one per thread and slot and kept for the
+/// thread's life; a larger request replaces it (the previous pointer is then invalid).
+float *cgemm_workspace_slot(enum cgemm_workspace slot, size_t floats);
+
+/// `cgemm_workspace_slot(WORKSPACE_SLIVERS, floats)`.
 float *cgemm_workspace(size_t floats);
 
 /// Rows `r0..<r1` of `a` (rows `lda` apart), inputs `k0..<k0 + kc`, as slivers `[tile][kc][MR]`:

@@ -1,4 +1,4 @@
-import SegwatchTensor
+@testable import SegwatchTensor
 import SegwatchTestSupport
 import Testing
 
@@ -53,5 +53,53 @@ import Testing
         #expect(out.shape == [3, 2] && out.toArray() == [0, 0, 0, 0, 0, 0])
         let biased = linear(Tensor(zeros: [2, 0]), weight: Tensor(zeros: [3, 0]), bias: Tensor(shape: [3], values: [1, 2, 3]))
         #expect(biased.toArray() == [1, 2, 3, 1, 2, 3])
+    }
+
+    // Guards the general product (cgemm_sgemm) of every build this CPU runs, and OpenBLAS's:
+    // each transpose of A and B, alpha, beta 0 and 1 (accumulating onto C), rows not a multiple
+    // of 6, columns not of 16 and split into blocks of packed B (n 1000 at k 300), and leading
+    // dimensions wider than the rows; against a double-precision product of the same values.
+    @Test(arguments: [(1, 1, 1), (7, 17, 5), (13, 70, 300), (50, 1000, 300), (100, 33, 1537)])
+    func sgemmOfEveryBuildMatchesADoubleProduct(m: Int, n: Int, k: Int) {
+        func values(_ count: Int, _ seed: Int) -> [Float] { (0..<count).map { Float((($0 &+ seed) &* 2654435761) % 2001) / 1000 - 1 } }
+        let pad = 3
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            // Stored as op(A) = A or Aᵀ: [m, k] rows, or [k, m] rows; likewise B.
+            let lda = (transposeA ? m : k) + pad, ldb = (transposeB ? k : n) + pad, ldc = n + pad
+            let a = values((transposeA ? k : m) * lda, 1), b = values((transposeB ? n : k) * ldb, 2), start = values(m * ldc, 3)
+            func aAt(_ i: Int, _ p: Int) -> Double { Double(transposeA ? a[p * lda + i] : a[i * lda + p]) }
+            func bAt(_ p: Int, _ j: Int) -> Double { Double(transposeB ? b[j * ldb + p] : b[p * ldb + j]) }
+            for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1)] {
+                for build in [nil] + KernelSet.supported.compactMap(\.product) {
+                    var c = start
+                    a.withUnsafeBufferPointer { a in
+                        b.withUnsafeBufferPointer { b in
+                            c.withUnsafeMutableBufferPointer { c in
+                                sgemm(m: m, n: n, k: k, alpha: alpha, a: a.baseAddress!, lda: lda, transposeA: transposeA,
+                                      b: b.baseAddress!, ldb: ldb, transposeB: transposeB, beta: beta, c: c.baseAddress!, ldc: ldc, build: build)
+                            }
+                        }
+                    }
+                    var worst: (error: Double, at: Int) = (0, 0)
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            let at = i * ldc + j
+                            guard j < n else {
+                                #expect(c[at] == start[at], "\(build.map { "\($0)" } ?? "openblas") wrote past column \(n)")
+                                continue
+                            }
+                            var (sum, size) = (Double(beta) * Double(start[at]), abs(Double(beta) * Double(start[at])))
+                            for p in 0..<k {
+                                let term = Double(alpha) * aAt(i, p) * bAt(p, j)
+                                (sum, size) = (sum + term, size + abs(term))
+                            }
+                            let error = abs(Double(c[at]) - sum) / (size * 4e-6 + 1e-6)
+                            if error > worst.error { worst = (error, at) }
+                        }
+                    }
+                    #expect(worst.error <= 1, "\(build.map { "\($0)" } ?? "openblas") m \(m) n \(n) k \(k) transposes \(transposeA) \(transposeB) alpha \(alpha) beta \(beta): element \(worst.at) off by \(worst.error) bounds")
+                }
+            }
+        }
     }
 }

@@ -1,17 +1,25 @@
+import CGemm
 import COpenBLAS
 
 /// Products smaller than this many multiply-adds run on one thread: splitting costs more.
 let sgemmSplitThreshold = 1 << 21
 
-/// Row-major `C = alpha * op(A) * op(B) + beta * C` through single-threaded OpenBLAS calls,
-/// one per thread on a block of C's rows (or of its columns when C is wide and short).
+/// Row-major `C = alpha * op(A) * op(B) + beta * C` through single-threaded calls, one per
+/// thread on a block of C's rows (or of its columns when C is wide and short): segwatch's own
+/// product (`cgemm_sgemm`, on the packed products' tiles) where the kernels have one and `beta`
+/// is 0 or 1, else OpenBLAS.
 func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
            b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
-           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, build: KernelSet.Product? = packedKernels) {
+    let tiles: cgemm_product? = beta == 0 || beta == 1 ? build.map { $0 == .avx512 ? CGEMM_PRODUCT_AVX512 : CGEMM_PRODUCT_AVX2 } : nil
     func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if let tiles {
+            cgemm_sgemm(tiles, m, n, k, alpha, a, lda, transposeA ? 1 : 0, b, ldb, transposeB ? 1 : 0, beta == 1 ? 1 : 0, c, ldc)
+        } else {
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
     }
     let threads = CPUEngine.current.threads
     guard threads > 1, m * n * k >= sgemmSplitThreshold, !insideParallelRegion else {
