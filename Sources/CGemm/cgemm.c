@@ -14,19 +14,38 @@
 
 size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
+/// One panel's block: `kc` inputs of outputs `row0..<row0 + NR` (those past `n` zero) into
+/// `out [kc][NR]`. The two layouts the products meet are copied a vector at a time (the
+/// general loop, an element at a time, took a fifth of the SAM decoder's time).
+static void pack_panel(const float *weight, long n, long row0, long k0, long kc, long n_stride, long k_stride, float *out) {
+    if (n_stride == 1 && row0 + NR <= n) {
+        // Outputs side by side in memory (B as [k, n]): each input's NR outputs are one copy.
+        for (long i = 0; i < kc; i++) memcpy(out + i * NR, weight + row0 + (k0 + i) * k_stride, NR * sizeof(float));
+    } else if (k_stride == 1 && row0 + NR <= n) {
+        // Each output's inputs contiguous (a linear weight [n, k], B transposed): a transpose,
+        // by blocks of NR x NR that stay in L1.
+        for (long i0 = 0; i0 < kc; i0 += NR) {
+            long count = kc - i0 < NR ? kc - i0 : NR;
+            for (long j = 0; j < NR; j++) {
+                const float *line = weight + (row0 + j) * n_stride + k0 + i0;
+                for (long i = 0; i < count; i++) out[(i0 + i) * NR + j] = line[i];
+            }
+        }
+    } else {
+        for (long i = 0; i < kc; i++)
+            for (long j = 0; j < NR; j++) {
+                long row = row0 + j;
+                out[i * NR + j] = row < n ? weight[row * n_stride + (k0 + i) * k_stride] : 0;
+            }
+    }
+}
+
 void cgemm_pack_strided(const float *weight, long n, long k, long n_stride, long k_stride, float *packed) {
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
         float *block = packed + (size_t)k0 * panels * NR;
-        for (long p = 0; p < panels; p++) {
-            float *out = block + (size_t)p * kc * NR;
-            for (long i = 0; i < kc; i++)
-                for (long j = 0; j < NR; j++) {
-                    long row = p * NR + j;
-                    out[i * NR + j] = row < n ? weight[row * n_stride + (k0 + i) * k_stride] : 0;
-                }
-        }
+        for (long p = 0; p < panels; p++) pack_panel(weight, n, p * NR, k0, kc, n_stride, k_stride, block + (size_t)p * kc * NR);
     }
 }
 
