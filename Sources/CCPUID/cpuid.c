@@ -1,5 +1,7 @@
 #include "ccpuid.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 
@@ -34,7 +36,17 @@ int ccpuid_supports_x86_64_v4(void) {
     // or hypervisor may hide them even where CPUID lists AVX-512.
     return (xcr0() & 0xE6u) == 0xE6u;
 }
+
+void ccpuid_brand(char brand[49]) {
+    unsigned *words = (unsigned *)brand;
+    memset(brand, 0, 49);
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000004) return;
+    for (unsigned leaf = 0; leaf < 3; leaf++)
+        __get_cpuid(0x80000002 + leaf, &words[4 * leaf], &words[4 * leaf + 1], &words[4 * leaf + 2], &words[4 * leaf + 3]);
+}
 #else
+void ccpuid_brand(char brand[49]) { memset(brand, 0, 49); }
 int ccpuid_supports_x86_64_v3(void) { return 0; }
 int ccpuid_supports_x86_64_v4(void) { return 0; }
 #endif

@@ -45,15 +45,16 @@ TARGET512 static inline __mmask16 lanes(long columns, long first) {
 }
 
 /// `c[0..<rows][0..<columns] = activation(alpha * a * b + start)` for one sliver and `width`
-/// panels (packed: `kc * NR` apart), where `start` is `c` itself when accumulating, else
+/// panels (`accumulate`'s strides), where `start` is `c` itself when accumulating, else
 /// `residual` (rows `ldr` apart) plus `bias`, each when given: cgemm.c's `tile`.
 TARGET512 __attribute__((always_inline)) static inline void tile(const int width, long kc, const float *a, const float *b,
+                                                                long k_stride, long panel_stride,
                                                                 float *c, long ldc, long rows, long columns, float alpha,
                                                                 int accumulate_c, const float *bias, const float *residual,
                                                                 long ldr, enum cgemm_activation activation) {
     for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     __m512 acc[MR][GROUP];
-    accumulate(width, kc, a, b, NR, kc * NR, acc);
+    accumulate(width, kc, a, b, k_stride, panel_stride, acc);
     for (int r = 0; r < MR && r < rows; r++) {
         float *q = c + r * ldc;
         const float *start = accumulate_c ? q : residual ? residual + r * ldr : NULL;
@@ -70,10 +71,13 @@ TARGET512 __attribute__((always_inline)) static inline void tile(const int width
     }
 }
 
-TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, const float *a, long lda,
-                                           const float *packed, long panel_begin, long panel_end,
-                                           float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
-                                           enum cgemm_activation activation) {
+/// The product's loops, over a packed weight (`ldb` 0) or over `b [k, n]` read in place (rows
+/// `ldb` apart, `n` a multiple of NR): blocks of inputs, blocks of rows packed into slivers,
+/// groups of panels, tiles.
+TARGET512 static void product(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                              const float *b, long ldb, long panel_begin, long panel_end,
+                              float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                              enum cgemm_activation activation) {
     long m = row_end - row_begin;
     if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
@@ -83,7 +87,9 @@ TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n,
     float *sliver = cgemm_workspace((size_t)block_tiles * MR * kc_max);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
-        const float *weights = packed + (size_t)k0 * panels * NR;
+        // Packed: the block's panels one after another, each [kc][NR]. In place: rows of b.
+        const float *block = ldb ? b + k0 * ldb : b + (size_t)k0 * panels * NR;
+        long k_stride = ldb ? ldb : NR, panel_stride = ldb ? NR : kc * NR;
         int first = k0 == 0, last = k0 + kc == k;
         for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
             long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
@@ -91,11 +97,11 @@ TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n,
             long block_tiles_here = (r1 - r0 + MR - 1) / MR;
             for (long p = panel_begin; p < panel_end; p += GROUP) {
                 long width = panel_end - p < GROUP ? panel_end - p : GROUP;
-                const float *b = weights + (size_t)p * kc * NR;
-                // The next group's blocks are fetched a share per tile while this one is in use.
+                const float *panel = block + p * panel_stride;
+                // A packed weight's next group is fetched a share per tile while this one is in use.
                 long next_width = panel_end - p - width < GROUP ? panel_end - p - width : GROUP;
-                const char *next = (const char *)(b + width * kc * NR);
-                long lines = next_width * kc * NR * (long)sizeof(float) / 64;
+                const char *next = (const char *)(panel + width * panel_stride);
+                long lines = ldb ? 0 : next_width * kc * NR * (long)sizeof(float) / 64;
                 long per_tile = (lines + block_tiles_here - 1) / block_tiles_here;
                 long columns = n - p * NR;
                 for (long t = 0; t < block_tiles_here; t++) {
@@ -106,16 +112,30 @@ TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n,
                     const float *start_bias = first && bias ? bias + p * NR : NULL;
                     const float *start_residual = first && residual ? residual + (size_t)row * ldr + p * NR : NULL;
                     enum cgemm_activation act = last ? activation : CGEMM_IDENTITY;
+#define TILE(w) tile(w, kc, s, panel, k_stride, panel_stride, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act)
                     switch (width) {
-                    case 4: tile(4, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
-                    case 3: tile(3, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
-                    case 2: tile(2, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
-                    default: tile(1, kc, s, b, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act); break;
+                    case 4: TILE(4); break;
+                    case 3: TILE(3); break;
+                    case 2: TILE(2); break;
+                    default: TILE(1); break;
                     }
+#undef TILE
                 }
             }
         }
     }
+}
+
+TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                                           const float *packed, long panel_begin, long panel_end,
+                                           float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                                           enum cgemm_activation activation) {
+    product(row_begin, row_end, n, k, a, lda, packed, 0, panel_begin, panel_end, alpha, c, ldc, bias, residual, ldr, activation);
+}
+
+TARGET512 void cgemm_product_in_place_avx512(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                                             int accumulate, float *c, long ldc) {
+    product(0, m, n, k, a, lda, b, ldb, 0, n / NR, alpha, c, ldc, NULL, accumulate ? c : NULL, ldc, CGEMM_IDENTITY);
 }
 
 /// Rows `0..<rows` of `c [MR][NQ]` = one sliver `a [kc][MR]` times `width` panels of `b [kc][NQ]`;
@@ -199,6 +219,11 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
 }
 
 #else
+
+void cgemm_product_in_place_avx512(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                                   int accumulate, float *c, long ldc) {
+    abort();  // never called: segwatch uses it only on x86-64 with AVX-512
+}
 
 void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, const float *a, long lda,
                                  const float *packed, long panel_begin, long panel_end,

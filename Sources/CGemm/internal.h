@@ -41,6 +41,11 @@ float *cgemm_workspace(size_t floats);
 /// rows past `r1` in the last sliver are zero. Written in order, reading six rows at a time.
 void cgemm_pack_slivers(const float *a, long lda, long r0, long r1, long k0, long kc, float *out);
 
+/// `c[m, n] = alpha * a b`, plus `c` itself when `accumulate`, on the AVX-512 tiles reading `b
+/// [k, n]` (rows `ldb` floats apart) in place, unpacked: for `n` a multiple of NR.
+void cgemm_product_in_place_avx512(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                                   int accumulate, float *c, long ldc);
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -12,7 +12,8 @@
 #include <string.h>
 
 enum {
-    B_BLOCK = 196608, // floats of packed B per block of columns (768 KB: inside a core's L2 beside the slivers)
+    B_BLOCK = 196608,    // floats of packed B per block of columns (768 KB: inside a core's L2 beside the slivers)
+    IN_PLACE_ROWS = 96,  // at most this many rows read B in place, unpacked
 };
 
 void cgemm_sgemm(enum cgemm_product product, long m, long n, long k, float alpha,
@@ -22,6 +23,13 @@ void cgemm_sgemm(enum cgemm_product product, long m, long n, long k, float alpha
     if (k <= 0) {
         if (!accumulate)
             for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    if (product == CGEMM_PRODUCT_AVX512 && !transpose_a && !transpose_b && n % NR == 0 && m <= IN_PLACE_ROWS) {
+        // Few rows use each packed value of B few times: packing it would cost more than the
+        // product gains from reading it packed (the SAM decoder's per-prompt products: 56 rows
+        // against 4096 x 256).
+        cgemm_product_in_place_avx512(m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc);
         return;
     }
     typeof(cgemm_packed_product) *tiles = product == CGEMM_PRODUCT_AVX512 ? cgemm_packed_product_avx512 : cgemm_packed_product;

@@ -10,7 +10,7 @@ import SegwatchTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure segwatch's throughput, optionally next to a peer in the same run.",
-        subcommands: [BenchDecode.self, BenchGemm.self, BenchOps.self, BenchSam.self, BenchClip.self, BenchLabel.self, BenchPipeline.self, BenchServe.self])
+        subcommands: [BenchDecode.self, BenchGemm.self, BenchOps.self, BenchSam.self, BenchClip.self, BenchLabel.self, BenchPipeline.self, BenchServe.self, BenchLive.self])
 }
 
 /// Options every benchmark shares.
@@ -110,12 +110,25 @@ struct BenchResult: Encodable {
     enum Value: Encodable {
         case number(Double)
         case string(String)
+        case bool(Bool)
+        indirect case object([String: Value])
 
         func encode(to encoder: Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
             case let .number(value): try container.encode(rounded(value))
             case let .string(value): try container.encode(value)
+            case let .bool(value): try container.encode(value)
+            case let .object(values): try container.encode(values)
+            }
+        }
+
+        var text: String {
+            switch self {
+            case let .number(number): String(format: "%.3f", number)
+            case let .string(string): string
+            case let .bool(bool): "\(bool)"
+            case let .object(values): values.keys.sorted().map { "\($0) \(values[$0]!.text)" }.joined(separator: ", ")
             }
         }
     }
@@ -143,13 +156,16 @@ struct BenchResult: Encodable {
 
     func json() throws -> String { try jsonString(self) }
 
+    /// `cpu` (the model and whether it runs AVX-512) and `kernels` (the kernel build that ran:
+    /// `x86-64`, `avx2` or `avx512`), so that figures from different machines are told apart.
+    mutating func describeMachine() {
+        let cpu = CPUDescription.current
+        self["cpu"] = .object(["model": .string(cpu.model), "avx512": .bool(cpu.avx512)])
+        self["kernels"] = .string(cpuKernelSet)
+    }
+
     func text() -> String {
-        values.keys.sorted().map { key in
-            switch values[key]! {
-            case let .number(number): return "\(key): \(String(format: "%.3f", number))"
-            case let .string(string): return "\(key): \(string)"
-            }
-        }.joined(separator: "\n")
+        values.keys.sorted().map { "\($0): \(values[$0]!.text)" }.joined(separator: "\n")
     }
 }
 

@@ -83,7 +83,7 @@ struct BenchClip: ParsableCommand {
                 if profile { record(backend, runs: vocabRuns, as: "vocab_cold", into: &result) }
             }
             result["model"] = .string(model.config.summary)
-            result["kernels"] = .string(cpuKernelSet)
+            result.describeMachine()
             result["threads"] = .number(Double(tensor.threads))
             result["runs"] = .number(Double(options.runs))
             print(options.json ? try result.json() : result.text())

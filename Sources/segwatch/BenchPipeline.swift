@@ -168,6 +168,7 @@ struct BenchPipeline: ParsableCommand {
             result["discovery_grid"] = .number(Double(discoveryGrid))
             result["sam"] = .string(samModel.imageEncoder.summary)
             result["clip"] = .string(model.config.summary)
+            result.describeMachine()
             result["threads"] = .number(Double(tensor.threads))
             print(options.json ? try result.json() : result.text())
         }

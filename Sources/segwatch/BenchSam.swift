@@ -68,6 +68,7 @@ struct BenchSam: ParsableCommand {
                 if profile { record(backend, runs: options.warmup + options.runs, as: "decoder_b\(b)", into: &result) }
             }
             result["encoder"] = .string(model.imageEncoder.summary)
+            result.describeMachine()
             result["threads"] = .number(Double(tensor.threads))
             result["runs"] = .number(Double(options.runs))
             print(options.json ? try result.json() : result.text())

@@ -27,8 +27,8 @@ struct BenchServe: ParsableCommand {
             the first third.
 
             The fixtures' random weights keep masks only at thresholds 0, so the generator \
-            runs at thresholds 0 with --points-per-side points, and tracks are re-prompted \
-            whatever their IoU, as in the tests.
+            runs at thresholds 0 with --points-per-side points (and the discovery grid with \
+            --discovery-grid), and tracks are re-prompted whatever their IoU, as in the tests.
             """)
 
     @Option(help: "Cameras in the measured run.")
@@ -64,13 +64,18 @@ struct BenchServe: ParsableCommand {
     @Option(help: "The generator's points per side.")
     var pointsPerSide = 3
 
+    @Option(help: "Points per side of the grid that looks for new objects between keyframes.")
+    var discoveryGrid = 3
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func validate() throws {
         guard (1...64).contains(cameras) else { throw ValidationError("--cameras must be 1...64, not \(cameras)") }
         guard warmup >= 0, seconds >= 3 else { throw ValidationError("--warmup must be at least 0 and --seconds at least 3") }
-        guard (1...64).contains(pointsPerSide) else { throw ValidationError("--points-per-side must be 1...64") }
+        guard (1...64).contains(pointsPerSide), (1...64).contains(discoveryGrid) else {
+            throw ValidationError("--points-per-side and --discovery-grid must be 1...64")
+        }
         let parts = size.split(separator: "x")
         guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), width >= 16, height >= 16 else {
             throw ValidationError("--size must be WIDTHxHEIGHT, e.g. 320x240, not '\(size)'")
@@ -83,7 +88,8 @@ struct BenchServe: ParsableCommand {
         try runReporting {
             var bench = ServeBenchmark(sam: sam, clip: clip, executable: try currentExecutable())
             (bench.cameras, bench.threads, bench.warmup, bench.seconds, bench.size) = (cameras, threads, warmup, seconds, size)
-            (bench.media, bench.rtspServer, bench.restartOne, bench.pointsPerSide) = (media, rtspServer, restartOne, pointsPerSide)
+            (bench.media, bench.rtspServer, bench.restartOne) = (media, rtspServer, restartOne)
+            (bench.pointsPerSide, bench.discoveryGrid) = (pointsPerSide, discoveryGrid)
             let result = try bench.run { text in
                 if !json { FileHandle.standardError.write(Data("bench serve: \(text)\n".utf8)) }
             }
@@ -104,7 +110,7 @@ struct BenchServe: ParsableCommand {
 }
 
 /// This binary, for the child daemon.
-private func currentExecutable() throws -> String {
+func currentExecutable() throws -> String {
     guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
         throw ServiceError("bench serve: cannot find its own executable (/proc/self/exe)")
     }

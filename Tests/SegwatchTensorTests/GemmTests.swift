@@ -57,9 +57,10 @@ import Testing
 
     // Guards the general product (cgemm_sgemm) of every build this CPU runs, and OpenBLAS's:
     // each transpose of A and B, alpha, beta 0 and 1 (accumulating onto C), rows not a multiple
-    // of 6, columns not of 16 and split into blocks of packed B (n 1000 at k 300), and leading
-    // dimensions wider than the rows; against a double-precision product of the same values.
-    @Test(arguments: [(1, 1, 1), (7, 17, 5), (13, 70, 300), (50, 1000, 300), (100, 33, 1537)])
+    // of 6, columns not of 16 and split into blocks of packed B (n 1000 at k 300), B read in
+    // place by few rows (50 x 256, inputs in 2 blocks), and leading dimensions wider than the
+    // rows; against a double-precision product of the same values.
+    @Test(arguments: [(1, 1, 1), (7, 17, 5), (13, 70, 300), (50, 1000, 300), (50, 256, 1000), (100, 33, 1537)])
     func sgemmOfEveryBuildMatchesADoubleProduct(m: Int, n: Int, k: Int) {
         func values(_ count: Int, _ seed: Int) -> [Float] { (0..<count).map { Float((($0 &+ seed) &* 2654435761) % 2001) / 1000 - 1 } }
         let pad = 3

@@ -9,6 +9,10 @@ int ccpuid_supports_x86_64_v3(void);
 /// VL, with the opmask and ZMM state enabled by the OS), else 0. Always 0 off x86-64.
 int ccpuid_supports_x86_64_v4(void);
 
+/// The CPU's brand string (CPUID leaves 0x80000002-4, as /proc/cpuinfo's "model name"), NUL
+/// terminated; empty where the CPU has none.
+void ccpuid_brand(char brand[49]);
+
 /// The spin-wait hint (x86 PAUSE): a waiting loop yields the core's pipeline to its SMT sibling
 /// and leaves the loop without a memory-order mis-speculation. Nothing elsewhere.
 static inline void ccpuid_spin_pause(void) {

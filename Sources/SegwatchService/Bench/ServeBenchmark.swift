@@ -18,7 +18,10 @@ public struct ServeBenchmark: Sendable {
     public var rtspServer: String?
     /// Kill the first camera's RTSP server for the middle third of the measurement, then start it again.
     public var restartOne = false
-    public var pointsPerSide = 3
+    /// The generator's points per side and the discovery grid's; nil leaves serve's defaults
+    /// (32 and 8).
+    public var pointsPerSide: Int? = 3
+    public var discoveryGrid: Int? = 3
     /// The segwatch binary to run `serve` with.
     public var executable: String
 
@@ -169,7 +172,7 @@ public struct ServeBenchmark: Sendable {
             cache_dir = \(tomlString(folder.appendingPathComponent("cache").path))
 
             [engine.generator]
-            points_per_side = \(pointsPerSide)
+            \(pointsPerSide.map { "points_per_side = \($0)" } ?? "")
             pred_iou_thresh = 0
             stability_score_thresh = 0
 
@@ -186,7 +189,7 @@ public struct ServeBenchmark: Sendable {
                 fps = 0
                 labels = ["car", "person", "bicycle", "tree", "road"]
                 json_out = \(tomlString(folder.appendingPathComponent("\(name).jsonl").path))
-                discovery_grid = 3
+                \(discoveryGrid.map { "discovery_grid = \($0)" } ?? "")
                 tracked_min_iou = 0
                 keyframe_below_iou = 0
 

@@ -83,3 +83,18 @@ let kernels: KernelSet = {
 
 /// The name of the kernel build in use (`x86-64`, `avx2` or `avx512`), for benchmarks and logs.
 public var cpuKernelSet: String { kernels.name }
+
+/// The CPU, as benchmarks report it: its brand string and whether segwatch runs AVX-512 on it.
+public struct CPUDescription: Sendable {
+    public let model: String
+    public let avx512: Bool
+
+    public static let current: CPUDescription = {
+        var brand = [CChar](repeating: 0, count: 49)
+        ccpuid_brand(&brand)
+        let model = String(decoding: brand.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // Brand strings are padded with spaces, some at the front.
+        let words = model.split(separator: " ").joined(separator: " ")
+        return CPUDescription(model: words, avx512: ccpuid_supports_x86_64_v4() != 0)
+    }()
+}
