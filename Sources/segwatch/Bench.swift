@@ -97,11 +97,18 @@ struct BenchDecode: ParsableCommand {
     }
 }
 
-/// Op times per run, as `profile.NAME.OP_ms`.
+/// Op times per run, as `profile.NAME.OP_ms`; each product's rate, as `profile.NAME.OP_gflops`,
+/// and all products' together, as `profile.NAME.products_gflops` (thread time inside
+/// `concurrently`, wall time elsewhere: on more threads, compare with the peak of as many cores).
 func record<B>(_ backend: ProfiledBackend<B>, runs: Int, as name: String, into result: inout BenchResult) {
-    for entry in backend.report() where entry.milliseconds / Double(runs) >= 0.05 {
+    let report = backend.report()
+    for entry in report where entry.milliseconds / Double(runs) >= 0.05 {
         result["profile.\(name).\(entry.op)_ms"] = .number(entry.milliseconds / Double(runs))
+        if entry.flops > 0 { result["profile.\(name).\(entry.op)_gflops"] = .number(entry.flops / entry.milliseconds / 1e6) }
     }
+    let products = report.filter { $0.flops > 0 }
+    let (flops, milliseconds) = (products.map(\.flops).reduce(0, +), products.map(\.milliseconds).reduce(0, +))
+    if milliseconds > 0 { result["profile.\(name).products_gflops"] = .number(flops / milliseconds / 1e6) }
     backend.reset()
 }
 

@@ -19,8 +19,10 @@ struct BenchLive: ParsableCommand {
             (over the last 256 analyses: at these rates, every analysis of the window).
 
             The weights are random (the fixtures' MobileSAM, and a synthetic ViT-B/16 unless \
-            --clip), which keep no mask at the usual thresholds: the generator runs at thresholds \
-            0 and tracks are re-prompted whatever their IoU, as in `bench pipeline`.
+            --clip), which keep no mask at the usual thresholds. As in `bench pipeline`, the \
+            generator runs at thresholds 0, a frame keeps 50 segments at most, tracks are \
+            re-prompted whatever their IoU and never merged, and keyframes come every 10 analyzed \
+            frames (random masks cover too little for the coverage rule).
             """)
 
     @Option(help: "SAM checkpoint or model name (e.g. the fixtures' mobile_sam.pt).", transform: ModelArgument.sam)
@@ -59,7 +61,7 @@ struct BenchLive: ParsableCommand {
             var bench = ServeBenchmark(sam: sam, clip: model.path, executable: try daemon ?? currentExecutable())
             (bench.cameras, bench.threads, bench.warmup, bench.seconds) = (1, threads, 0, seconds)
             (bench.media, bench.rtspServer) = (media, rtspServer)
-            (bench.pointsPerSide, bench.discoveryGrid) = (nil, nil)
+            (bench.pointsPerSide, bench.discoveryGrid, bench.liveSettings) = (nil, nil, true)
             let run = try bench.run { text in
                 if !json { FileHandle.standardError.write(Data("bench live: \(text)\n".utf8)) }
             }

@@ -22,6 +22,11 @@ public struct ServeBenchmark: Sendable {
     /// (32 and 8).
     public var pointsPerSide: Int? = 3
     public var discoveryGrid: Int? = 3
+    /// `bench pipeline`'s settings for random weights: an NMS that suppresses nothing, no
+    /// keyframe for lost coverage, no track merged into another, and 50 segments a frame at
+    /// most (the best predicted IoU first) (random masks overlap so much that
+    /// they would merge, and cover little).
+    public var liveSettings = false
     /// The segwatch binary to run `serve` with.
     public var executable: String
 
@@ -175,6 +180,7 @@ public struct ServeBenchmark: Sendable {
             \(pointsPerSide.map { "points_per_side = \($0)" } ?? "")
             pred_iou_thresh = 0
             stability_score_thresh = 0
+            \(liveSettings ? "box_nms_thresh = 1" : "")
 
             [http]
             listen = "127.0.0.1:\(port)"
@@ -192,6 +198,7 @@ public struct ServeBenchmark: Sendable {
                 \(discoveryGrid.map { "discovery_grid = \($0)" } ?? "")
                 tracked_min_iou = 0
                 keyframe_below_iou = 0
+                \(liveSettings ? "keyframe_below_coverage = 0\nduplicate_iou = 1\nmax_segments = 50" : "")
 
                 """
         }
