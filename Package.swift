@@ -127,7 +127,8 @@ let package = Package(
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
                     exclude: ["make_amg_references.py"]),
         .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
-        .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchTestSupport"],
+        .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchMedia",
+                                                             "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
         .testTarget(name: "SegwatchServiceTests", dependencies: ["SegwatchService", "SegwatchPipeline", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.

@@ -68,6 +68,9 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Points per side of the keyframes' generator grid.")
     var pointsPerSide = 32
 
+    @Flag(help: "Embed every segment on every frame (CLIP's dense features each frame), as before selective re-embedding.")
+    var embedEveryFrame = false
+
     func validate() throws {
         guard maxFrames > 0, labels > 0, segments > 0 else { throw ValidationError("--max-frames, --labels and --segments must be positive") }
         guard (1...100_000).contains(keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
@@ -98,6 +101,7 @@ struct BenchPipeline: ParsableCommand {
             analyzerOptions.keyframeBelowIoU = 0
             analyzerOptions.keyframeBelowCoverage = 0
             analyzerOptions.duplicateIoU = 1
+            analyzerOptions.embedEveryFrame = embedEveryFrame
             var analyzer = try runReporting {
                 try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
                                   options: analyzerOptions)

@@ -26,7 +26,7 @@ struct Profile {
         for key in ["sam", "clip", "head", "vocab", "templates", "cache", "source-name", "json-out", "video-out", "events-socket",
                     "font", "state-dir", "rtsp-transport", "camera-size", "camera-pixel-format"] { kinds[key] = .string }
         for key in ["label", "template", "stuff"] { kinds[key] = .strings }
-        for key in ["no-cache", "ffmpeg-log"] { kinds[key] = .flag }
+        for key in ["no-cache", "ffmpeg-log", "embed-every-frame"] { kinds[key] = .flag }
         kinds["background"] = .invertible
         return kinds
     }()

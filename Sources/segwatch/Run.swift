@@ -77,6 +77,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A keyframe comes early when the re-prompted masks' mean predicted IoU falls below this.")
     var keyframeBelowIou = 0.7
 
+    @Flag(help: "Embed every segment on every analyzed frame (CLIP's dense features each frame). By default a tracked segment keeps its last embedding and scores while its mask stays much as it was, its label's vote is settled and it was embedded fewer than 10 frames ago; its events say when it was scored (scored_pts).")
+    var embedEveryFrame = false
+
     @Option(name: .customLong("stuff"), help: "A background label (sky, road): reported per frame with its area, not tracked. Repeatable.")
     var stuff: [String] = []
 
@@ -128,6 +131,7 @@ struct Run: AsyncParsableCommand {
         options.trackedMinimumIoU = trackedMinIou
         options.keyframeBelowIoU = keyframeBelowIou
         options.tracker.maxAge = maxAge
+        options.embedEveryFrame = embedEveryFrame
         options.stuff = stuff
         return options
     }

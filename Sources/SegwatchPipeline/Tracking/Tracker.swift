@@ -79,6 +79,14 @@ public struct Track: Sendable {
     var velocity = (x: 0.0, y: 0.0)
     /// Decayed sums of the segments' probabilities; the last entry is the unknown vote.
     var votes: [Float]
+
+    /// Whether the vote is settled: the voted label (or unknown) leads every other by
+    /// `factor`, the tracker's hysteresis, so that frames like the ones seen keep it.
+    public func isSettled(by factor: Float) -> Bool {
+        guard !votes.isEmpty else { return false }
+        let current = label ?? votes.count - 1
+        return votes.indices.allSatisfy { $0 == current || votes[current] >= factor * votes[$0] }
+    }
 }
 
 /// Where new tracks get their ids. Without one, a tracker numbers its tracks from 1; a service

@@ -44,6 +44,8 @@ public struct TrackPrompt: Sendable {
 
 /// A track's mask on the new frame, with the logits to feed back on the next one.
 public struct PromptedMask: Sendable {
+    /// The track that prompted it.
+    public var track: Int
     /// Its area is 0 when the decoder found nothing.
     public var mask: GeneratedMask
     public var binary: BinaryMask
@@ -89,7 +91,7 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
                                  predictedIou: iou, pointCoords: point, stabilityScore: stability, cropBox: [0, 0, width, height])
         let feedback = Tensor(shape: [1, lowRes.shape[2], lowRes.shape[3]],
                               values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
-        return PromptedMask(mask: mask, binary: binary, box: box, lowResLogits: feedback)
+        return PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
     }
     return (predicted, kept)
 }

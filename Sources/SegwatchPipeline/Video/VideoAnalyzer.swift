@@ -2,7 +2,10 @@
 // between them each live track is segmented again by prompting the decoder with where it is
 // expected (`TrackPrompt`), all tracks in one batch against the frame's embedding, and a sparse
 // point grid over what no track covers finds new objects. Every segment is embedded on the
-// frame's CLIP features, classified, and handed to the tracker.
+// frame's CLIP features, classified, and handed to the tracker. Between keyframes a tracked
+// segment keeps its last embedding while its label cannot be in doubt (its mask much as when
+// it was embedded, its track's vote settled, not embedded too long ago): CLIP's dense features,
+// the larger part of a tracked frame, are computed only on frames where some segment needs them.
 import SegwatchSAM
 import SegwatchTensor
 
@@ -28,6 +31,13 @@ public struct AnalyzerOptions: Sendable, Equatable {
     /// Segments per frame at most (the best predicted IoU first on a keyframe; new objects
     /// only up to it between keyframes): what a frame costs stays bounded.
     public var maximumSegments = 200
+    /// Every segment embedded on every frame, as a keyframe's are; otherwise a tracked segment
+    /// keeps its track's last embedding and scores unless its mask's IoU with the mask then
+    /// embedded falls below `reembedBelowIoU`, its track's vote is unsettled, or it was
+    /// embedded `reembedEvery` analyzed frames ago.
+    public var embedEveryFrame = false
+    public var reembedBelowIoU = 0.8
+    public var reembedEvery = 10
     public var tracker = TrackerOptions()
     /// Labels of background classes: their segments are reported, not tracked.
     public var stuff: Set<Int> = []
@@ -41,10 +51,12 @@ public struct AnalyzerOptions: Sendable, Equatable {
         try check((0...64).contains(discoveryGrid), "the discovery grid must be in 0...64 points per side, not \(discoveryGrid)")
         for (name, value) in [("tracked minimum IoU", trackedMinimumIoU), ("keyframe IoU", keyframeBelowIoU),
                               ("keyframe coverage", keyframeBelowCoverage), ("scene cut", sceneCut),
-                              ("discovery overlap", discoveryMaximumOverlap), ("duplicate IoU", duplicateIoU)] {
+                              ("discovery overlap", discoveryMaximumOverlap), ("duplicate IoU", duplicateIoU),
+                              ("re-embedding IoU", reembedBelowIoU)] {
             try check((0...1).contains(value), "the \(name) must be in 0...1, not \(value)")
         }
         try check((1...100_000).contains(tracker.maxAge), "the maximum age must be in 1...100000, not \(tracker.maxAge)")
+        try check((1...100_000).contains(reembedEvery), "the re-embedding interval must be in 1...100000, not \(reembedEvery)")
     }
 }
 
@@ -83,6 +95,9 @@ public struct AnalyzedSegment: Sendable {
     /// The track's voted label after this frame (nil: unknown, or a stuff segment). It can
     /// differ from the segment's own best label this frame, which one noisy frame can flip.
     public var trackLabel: Int?
+    /// The pts of the frame whose embedding `classification` came from: this frame's, or an
+    /// earlier one's for a tracked segment that kept its track's last embedding.
+    public var scoredPts: Double
 }
 
 public struct FrameAnalysis: Sendable {
@@ -108,6 +123,19 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     private var keyframeCoverage = 0.0
     private var pending: KeyframeReason? = .first
     private var previousHistogram: [Float]?
+    /// Each live track's last embedded segment.
+    private var embedded: [Int: EmbeddedSegment] = [:]
+
+    /// A segment as it was embedded and classified, kept for its track's later frames.
+    private struct EmbeddedSegment {
+        var mask: BinaryMask
+        var box: MaskBox
+        var embedding: [Float]
+        var classification: Classification
+        var pts: Double
+        /// Analyzed frames since.
+        var age = 0
+    }
 
     /// - Parameter trackIDs: where new tracks get their ids (default: from 1).
     public init(labeler: ImageLabeler<B>, options: AnalyzerOptions, trackIDs: (any TrackIDSource)? = nil) throws {
@@ -123,11 +151,13 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     public struct EncodedFrame: Sendable {
         public let picture: RGBImage
         let features: SamImageFeatures<B.Value>
-        let dense: DenseFeatures
+        /// Nil unless every frame is embedded: the analysis computes them when some segment
+        /// needs them.
+        let dense: DenseFeatures?
         let timings: AnalyzerTimings
     }
 
-    /// The SAM encoder and CLIP's dense features on `picture`.
+    /// The SAM encoder on `picture`, and CLIP's dense features when every frame is embedded.
     public func encode(_ picture: RGBImage) throws -> EncodedFrame {
         try labeler.backend.runOnHost { () throws -> EncodedFrame in try encodeOnHost(picture) }
     }
@@ -135,7 +165,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     private func encodeOnHost(_ picture: RGBImage) throws -> EncodedFrame {
         var timings = AnalyzerTimings()
         let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
-        let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
+        let dense = options.embedEveryFrame ? timed(&timings, \.clipDense) { labeler.denseFeatures(picture) } : nil
         return EncodedFrame(picture: picture, features: features, dense: dense, timings: timings)
     }
 
@@ -160,8 +190,9 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         previousHistogram = histogram
         pending = nil
 
-        let (features, dense) = (encoded.features, encoded.dense)
-        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], lowRes: [Tensor?] = []
+        let features = encoded.features
+        // Each mask's prompting track (nil: the generator's, or a new object's).
+        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], lowRes: [Tensor?] = [], prompters: [Int?] = []
         var meanIoU = 1.0
         try timed(&timings, \.decoder) {
             if reason != nil {
@@ -172,6 +203,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 }
                 binaries = masks.map { rleToMask($0.rle) }
                 lowRes = Array(repeating: nil, count: masks.count)
+                prompters = Array(repeating: nil, count: masks.count)
                 return
             }
             let prompts = tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
@@ -193,6 +225,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 binaries.append(candidate.binary)
                 keptBoxes.append(box)
                 lowRes.append(candidate.lowResLogits)
+                prompters.append(candidate.track)
             }
             let covered = union(binaries, height: picture.height, width: picture.width)
             let n = options.discoveryGrid
@@ -209,31 +242,57 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 masks.append(found)
                 binaries.append(binary)
                 lowRes.append(nil)
+                prompters.append(nil)
             }
         }
 
-        let embeddings = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: masks.map(\.rle)) }
+        // The tracked segments whose label cannot be in doubt keep their last embedding; the
+        // others are embedded on this frame's dense features, computed only if there are any.
+        let kept = masks.indices.map { keptEmbedding(prompters[$0], binaries[$0], keyframe: reason != nil) }
+        let fresh = masks.indices.filter { kept[$0] == nil }
+        var embeddings = kept.map { $0?.embedding }
+        var classifications = kept.map { $0?.classification }
+        if !fresh.isEmpty {
+            let dense = encoded.dense ?? timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
+            let computed = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: fresh.map { masks[$0].rle }) }
+            for (i, embedding) in zip(fresh, computed) { embeddings[i] = embedding }
+            let scored = fresh.filter { embeddings[$0] != nil }
+            let results = try timed(&timings, \.classify) { try labeler.classifier.classify(scored.map { embeddings[$0]! }) }
+            for (i, result) in zip(scored, results) { classifications[i] = result }
+        }
         let present = embeddings.indices.filter { embeddings[$0] != nil }
-        let classifications = try timed(&timings, \.classify) { try labeler.classifier.classify(present.map { embeddings[$0]! }) }
 
         // Segments follow `present`; the objects among them (not stuff) go to the tracker.
         var segments: [AnalyzedSegment] = [], objects: [Int] = [], observations: [TrackerObservation] = []
-        for (i, classification) in zip(present, classifications) {
+        for i in present {
+            let classification = classifications[i]!
             if !(classification.label.map(options.stuff.contains) ?? false) {
                 objects.append(segments.count)
                 observations.append(TrackerObservation(mask: binaries[i], embedding: embeddings[i]!, classification: classification))
             }
-            segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil, trackLabel: nil))
+            segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil, trackLabel: nil,
+                                            scoredPts: kept[i]?.pts ?? pts))
         }
         let update = timed(&timings, \.track) { tracker.update(observations, pts: pts) }
         var nextFeedback: [Int: Tensor] = [:]
         let votedLabels = Dictionary(uniqueKeysWithValues: tracker.tracks.map { ($0.id, $0.label) })
+        var nextEmbedded: [Int: EmbeddedSegment] = [:]
         for (s, track) in zip(objects, update.tracks) {
             segments[s].track = track
             segments[s].trackLabel = track.flatMap { votedLabels[$0] ?? nil }
-            if let track, let logits = lowRes[present[s]] { nextFeedback[track] = logits }
+            guard let track else { continue }
+            let i = present[s]
+            if let logits = lowRes[i] { nextFeedback[track] = logits }
+            if var last = kept[i] {
+                last.age += 1
+                nextEmbedded[track] = last
+            } else if let box = MaskBox(binaries[i]) {
+                nextEmbedded[track] = EmbeddedSegment(mask: binaries[i], box: box, embedding: embeddings[i]!,
+                                                      classification: classifications[i]!, pts: pts)
+            }
         }
         feedback = nextFeedback
+        embedded = nextEmbedded
 
         let coverage = Double(union(present.map { binaries[$0] }, height: picture.height, width: picture.width).reduce(0) { $0 + Int($1) })
             / Double(max(picture.height * picture.width, 1))
@@ -251,9 +310,22 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, coverage: coverage, timings: timings)
     }
 
+    /// The last embedding of the track that prompted `mask`, when it still stands for it: not on
+    /// a keyframe or with every frame embedded, and only while the mask is much as it was then,
+    /// the track's vote settled, and the embedding younger than `reembedEvery` frames.
+    private func keptEmbedding(_ prompter: Int?, _ mask: BinaryMask, keyframe: Bool) -> EmbeddedSegment? {
+        guard !keyframe, !options.embedEveryFrame, let prompter, let last = embedded[prompter],
+              last.age + 1 < options.reembedEvery,
+              tracker.tracks.first(where: { $0.id == prompter })?.isSettled(by: tracker.options.hysteresis) == true,
+              let box = MaskBox(mask),
+              maskIoU(last.mask, last.box, shiftedBy: (0, 0), mask, box) >= options.reembedBelowIoU else { return nil }
+        return last
+    }
+
     /// Ends every live track (the end of the input).
     public mutating func finish(pts: Double) -> [TrackEvent] {
         feedback = [:]
+        embedded = [:]
         return tracker.finish(pts: pts)
     }
 }

@@ -204,7 +204,7 @@ public struct CameraConfig: Sendable {
     static let keys = ["name", "input", "rtsp_transport", "open_timeout", "read_timeout", "camera_size", "camera_fps",
                        "camera_pixel_format", "fps", "labels", "vocab", "templates", "stuff", "keyframe_every", "discovery_grid",
                        "max_age", "tracked_min_iou", "keyframe_below_iou", "keyframe_below_coverage", "duplicate_iou",
-                       "max_segments", "json_out", "json_rotate_mb", "json_rotate_hours",
+                       "max_segments", "embed_every_frame", "json_out", "json_rotate_mb", "json_rotate_hours",
                        "json_keep", "events_socket", "socket_group", "video_out", "video_segment_minutes", "font", "enabled"]
 
     init(_ t: TableReader) throws {
@@ -258,6 +258,7 @@ public struct CameraConfig: Sendable {
             ?? analyzer.keyframeBelowCoverage
         analyzer.duplicateIoU = try t.double("duplicate_iou", in: 0...1, "the IoU at which two tracks' masks are one object") ?? analyzer.duplicateIoU
         analyzer.maximumSegments = try t.int("max_segments", in: 1...10_000, "segments per frame at most") ?? analyzer.maximumSegments
+        analyzer.embedEveryFrame = try t.bool("embed_every_frame") ?? analyzer.embedEveryFrame
         jsonOut = try t.string("json_out", "a JSON lines file, appended to")
         if let megabytes = try t.double("json_rotate_mb", in: 0.001...1_000_000, "megabytes at which the JSON lines file rotates") {
             jsonRotation.maximumBytes = Int(megabytes * 1_048_576)

@@ -53,6 +53,7 @@ public struct FrameSegment: Encodable, Sendable {
     public var score: Double
     public var segment_label: String
     public var labels: [[LabelScoreValue]]
+    public var scored_pts: Double
     public var bbox: [Int]
     public var area: Int
     public var predicted_iou: Double
@@ -66,6 +67,7 @@ public struct FrameSegment: Encodable, Sendable {
         score = fourDecimals(segment.trackLabel.map { result.probabilities[$0] } ?? result.score)
         segment_label = labelName(result.label, names)
         labels = result.top.map { [.name(names[$0.label]), .probability($0.probability)] }
+        scored_pts = segment.scoredPts
         bbox = boxXYXYToXYWH(mask.box)
         area = mask.area
         predicted_iou = fourDecimals(mask.predictedIou)
