@@ -36,33 +36,46 @@ public struct VisionTransformer<B: Backend>: Sendable {
 
     /// The position embedding for a `gh x gw` grid: the class row kept, the native grid resized
     /// with bicubic (align_corners=False, no antialias), as `interpolate_pos_encoding` does.
-    func positions(_ grid: (h: Int, w: Int)) -> Tensor {
-        guard grid != (nativeGrid, nativeGrid) else { return positionEmbedding.reshaped([1] + positionEmbedding.shape) }
+    /// With a window, the rows and columns of the picture the window cuts out of the grid.
+    func positions(_ grid: (h: Int, w: Int), window: PatchWindow? = nil) -> Tensor {
         let width = positionEmbedding.shape[1]
-        let native = positionEmbedding.sliced(0, 1..<positionEmbedding.shape[0])
-            .reshaped([1, nativeGrid, nativeGrid, width]).permuted([0, 3, 1, 2])
-        let resized = interpolate(native, size: grid, mode: .bicubic).permuted([0, 2, 3, 1]).reshaped([1, grid.h * grid.w, width])
-        return concat([positionEmbedding.sliced(0, 0..<1).reshaped([1, 1, width]), resized], dim: 1)
+        var patches: Tensor
+        if grid == (nativeGrid, nativeGrid) {
+            patches = positionEmbedding.sliced(0, 1..<positionEmbedding.shape[0]).reshaped([1, grid.h, grid.w, width])
+        } else {
+            let native = positionEmbedding.sliced(0, 1..<positionEmbedding.shape[0])
+                .reshaped([1, nativeGrid, nativeGrid, width]).permuted([0, 3, 1, 2])
+            patches = interpolate(native, size: grid, mode: .bicubic).permuted([0, 2, 3, 1])
+        }
+        if let window { patches = patches.sliced(1, window.rows).sliced(2, window.columns) }
+        let count = patches.shape[1] * patches.shape[2]
+        return concat([positionEmbedding.sliced(0, 0..<1).reshaped([1, 1, width]), patches.contiguous().reshaped([1, count, width])], dim: 1)
     }
 
     /// pixels `[N, 3, H, W]` (normalized) -> the input of the last block `[N, 1 + gh * gw, W]`.
-    func trunk(_ pixels: B.Value) -> (x: B.Value, grid: (h: Int, w: Int)) {
+    /// With a window, the pixels are its part of a picture whose grid is the window's `grid`.
+    func trunk(_ pixels: B.Value, window: PatchWindow? = nil) -> (x: B.Value, grid: (h: Int, w: Int)) {
         let shape = backend.shape(pixels)
         let (batch, grid) = (shape[0], (h: shape[2] / patchSize, w: shape[3] / patchSize))
+        if let window {
+            precondition(grid == (window.rows.count, window.columns.count), "pixels of \(grid) patches for a window of \(window)")
+        }
         let width = classEmbedding.count
         let patches = backend.permute(backend.reshape(patchEmbedding(pixels), [batch, width, grid.h * grid.w]), [0, 2, 1])
         let classTokens = concat(Array(repeating: classEmbedding.reshaped([1, 1, width]), count: batch), dim: 0)
         var x = backend.concat([backend.upload(classTokens), patches], dim: 1)
-        x = backend.binary(x, .add, backend.upload(positions(grid)))
+        x = backend.binary(x, .add, backend.upload(positions(window?.grid ?? grid, window: window)))
         x = preNorm(x)
         for block in blocks.dropLast() { x = block(x, causal: false) }
         return (x, grid)
     }
 
     /// The pooled embeddings `[N, D]` (not normalized) and, with `dense`, the ClearCLIP patch
-    /// features `[N, gh, gw, D]` in the joint space (not normalized), sharing the trunk.
-    public func callAsFunction(_ pixels: B.Value, dense: Bool) -> (pooled: B.Value, dense: B.Value?) {
-        let (x, grid) = trunk(pixels)
+    /// features `[N, gh, gw, D]` in the joint space (not normalized), sharing the trunk. With a
+    /// window, `pixels` are that window of a larger picture: its patches get the positions
+    /// they have in the whole picture's grid (the same scale), and attend to each other only.
+    public func callAsFunction(_ pixels: B.Value, dense: Bool, window: PatchWindow? = nil) -> (pooled: B.Value, dense: B.Value?) {
+        let (x, grid) = trunk(pixels, window: window)
         let last = blocks[blocks.count - 1]
         let classToken = backend.select(last(x, causal: false), dim: 1, 0)
         let pooled = backend.linear(postNorm(classToken), weight: projection, bias: nil)
@@ -79,4 +92,23 @@ public struct VisionTransformer<B: Backend>: Sendable {
 func loadProjection<B: Backend>(_ root: Weights<B>, _ key: String, width: Int, embedDim: Int, linear: Bool) throws -> B.Value {
     if linear { return try root(key, [embedDim, width]) }
     return root.backend.upload(try root.host(key, [width, embedDim]).permuted([1, 0]).contiguous())
+}
+
+/// A rectangle of whole patches cut out of a picture whose patch grid is `grid`.
+public struct PatchWindow: Sendable, Equatable, CustomStringConvertible {
+    public let grid: (h: Int, w: Int)
+    public let rows: Range<Int>
+    public let columns: Range<Int>
+
+    public init(grid: (h: Int, w: Int), rows: Range<Int>, columns: Range<Int>) {
+        precondition(!rows.isEmpty && !columns.isEmpty && rows.lowerBound >= 0 && columns.lowerBound >= 0
+                     && rows.upperBound <= grid.h && columns.upperBound <= grid.w, "window \(rows) x \(columns) of a \(grid) grid")
+        (self.grid, self.rows, self.columns) = (grid, rows, columns)
+    }
+
+    public var isWhole: Bool { rows == 0..<grid.h && columns == 0..<grid.w }
+
+    public static func == (a: PatchWindow, b: PatchWindow) -> Bool { a.grid == b.grid && a.rows == b.rows && a.columns == b.columns }
+
+    public var description: String { "rows \(rows), columns \(columns) of \(grid.h)x\(grid.w)" }
 }

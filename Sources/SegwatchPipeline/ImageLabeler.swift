@@ -87,17 +87,25 @@ public struct ImageLabeler<B: Backend>: Sendable {
     }
 
 
-    /// CLIP's dense features of the whole picture resized to `denseGrid`.
-    public func denseFeatures(_ picture: RGBImage) -> DenseFeatures {
-        backend.runOnHost { denseFeaturesOnHost(picture) }
+    /// CLIP's dense features of the whole picture resized to `denseGrid`, or of the patches of
+    /// `window` in it: the same pixels and positions, the attention within the window (ClearCLIP
+    /// on a crop at the same scale).
+    public func denseFeatures(_ picture: RGBImage, window: PatchWindow? = nil) -> DenseFeatures {
+        backend.runOnHost { denseFeaturesOnHost(picture, window: window) }
     }
 
-    private func denseFeaturesOnHost(_ picture: RGBImage) -> DenseFeatures {
+    private func denseFeaturesOnHost(_ picture: RGBImage, window: PatchWindow?) -> DenseFeatures {
         let grid = denseGrid(height: picture.height, width: picture.width), patch = clip.config.patchSize
-        let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
+        var pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
                                 size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
-        let (_, dense) = clip.vision(backend.upload(pixels), dense: true)
-        return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width))
+        let window = window.flatMap { $0.isWhole ? nil : $0 }
+        if let window {
+            precondition(window.grid == grid, "a window of \(window.grid) patches on a picture of \(grid)")
+            pixels = pixels.sliced(2, window.rows.lowerBound * patch..<window.rows.upperBound * patch)
+                .sliced(3, window.columns.lowerBound * patch..<window.columns.upperBound * patch).contiguous()
+        }
+        let (_, dense) = clip.vision(backend.upload(pixels), dense: true, window: window)
+        return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width), window: window)
     }
 
     /// Segments, embeds, classifies and maps one picture. `progress(done, total)` follows the

@@ -1,23 +1,30 @@
 // Segment embeddings in CLIP's joint space: the USE embedding of each mask of a frame.
+import SegwatchCLIP
 import SegwatchSAM
 import SegwatchTensor
 
 /// One frame's CLIP patch features in the joint space (`clearclip_last_block`), and the size of
-/// the frame they describe.
+/// the frame they describe: over the whole frame, or over a window of it.
 public struct DenseFeatures: Sendable {
     /// `[grid.h * grid.w, dimension]`, row-major.
     public let values: Tensor
     public let grid: (h: Int, w: Int)
     public let frame: (height: Int, width: Int)
+    /// Where `grid` lies in the grid laid over the whole frame (all of it, unless the features
+    /// were computed on a window).
+    public let window: PatchWindow
 
     public var dimension: Int { values.shape[1] }
 
-    /// `dense`: the vision tower's `[1, grid.h, grid.w, D]` output.
-    public init(dense: Tensor, frame: (height: Int, width: Int)) {
+    /// `dense`: the vision tower's `[1, grid.h, grid.w, D]` output, on `window` of the frame's grid
+    /// when given.
+    public init(dense: Tensor, frame: (height: Int, width: Int), window: PatchWindow? = nil) {
         precondition(dense.rank == 4 && dense.shape[0] == 1, "dense features \(dense.shape); expected [1, h, w, D]")
         grid = (dense.shape[1], dense.shape[2])
         values = dense.contiguous().reshaped([grid.h * grid.w, dense.shape[3]])
         self.frame = frame
+        self.window = window ?? PatchWindow(grid: grid, rows: 0..<grid.h, columns: 0..<grid.w)
+        precondition(self.window.rows.count == grid.h && self.window.columns.count == grid.w, "features of \(grid) for a window of \(self.window)")
     }
 }
 
@@ -49,9 +56,21 @@ public struct MaskPooledEmbedder: SegmentEmbedder {
             guard mask.height == features.frame.height, mask.width == features.frame.width else {
                 throw .mismatch("mask \(n) is \(mask.width)x\(mask.height); the frame is \(features.frame.width)x\(features.frame.height)")
             }
-            let coverage = patchCoverage(mask, grid: features.grid)
-            weights += coverage
-            totals.append(coverage.reduce(0, +))
+            // Coverage on the frame's grid; on a window, its patches only (a window is cut around
+            // the masks embedded on it).
+            let window = features.window, coverage = patchCoverage(mask, grid: window.grid)
+            guard !window.isWhole else {
+                weights += coverage
+                totals.append(coverage.reduce(0, +))
+                continue
+            }
+            var total: Float = 0
+            for row in window.rows {
+                let line = coverage[(row * window.grid.w + window.columns.lowerBound)..<(row * window.grid.w + window.columns.upperBound)]
+                weights += line
+                total += line.reduce(0, +)
+            }
+            totals.append(total)
         }
         // [N, P] x [P, D]: every segment's weighted sum in one product; the head, if any, on all
         // the averages at once.

@@ -1,5 +1,5 @@
 import Foundation
-import SegwatchCLIP
+@testable import SegwatchCLIP
 import SegwatchTensor
 import SegwatchTestSupport
 import Testing
@@ -45,6 +45,45 @@ struct CLIPParityTests {
                 Issue.record("\(fixture): unknown case kind \(item.kind)")
             }
         }
+    }
+
+    // A window of the patch grid (what a tracked frame computes around the segments it embeds):
+    // its position embeddings are the whole grid's at those rows and columns, a window of the
+    // whole grid is the picture itself, and the window's patch features stay close to the
+    // whole picture's at the same patches (they attend to the window's patches only).
+    @Test func aWindowKeepsThePositionsOfItsPatches() throws {
+        let parity = try ParityFixture("clip_hf")
+        let backend = testBackend
+        let model = try CLIP.load(parity.directory.path, backend: backend)
+        let patch = model.vision.patchSize
+        let pixels = Tensor(shape: [1, 3, 6 * patch, 8 * patch],
+                            values: (0..<(3 * 48 * patch * patch)).map { Float(($0 &* 2654435761) % 2001) / 1000 - 1 })
+        let grid = (h: 6, w: 8), window = PatchWindow(grid: grid, rows: 1..<5, columns: 2..<7)
+        let all = model.vision.positions(grid), part = model.vision.positions(grid, window: window)
+        let width = all.shape[2]
+        #expect(part.shape == [1, 1 + 4 * 5, width])
+        for (n, (row, column)) in window.rows.flatMap({ r in window.columns.map { (r, $0) } }).enumerated() {
+            let expected = all.sliced(1, (1 + row * grid.w + column)..<(2 + row * grid.w + column)).toArray()
+            #expect(part.sliced(1, (1 + n)..<(2 + n)).toArray() == expected, "patch (\(row), \(column))")
+        }
+        let whole = backend.download(try #require(model.vision(backend.upload(pixels), dense: true).dense))
+        let wholeWindow = PatchWindow(grid: grid, rows: 0..<6, columns: 0..<8)
+        #expect(backend.download(try #require(model.vision(backend.upload(pixels), dense: true, window: wholeWindow).dense)).toArray() == whole.toArray())
+        let cut = pixels.sliced(2, patch..<(5 * patch)).sliced(3, (2 * patch)..<(7 * patch)).contiguous()
+        let windowed = backend.download(try #require(model.vision(backend.upload(cut), dense: true, window: window).dense))
+        #expect(windowed.shape == [1, 4, 5, whole.shape[3]])
+        var cosines: [Float] = []
+        for r in 0..<4 {
+            for c in 0..<5 {
+                let a = windowed.sliced(1, r..<(r + 1)).sliced(2, c..<(c + 1)).toArray()
+                let b = whole.sliced(1, (r + 1)..<(r + 2)).sliced(2, (c + 2)..<(c + 3)).toArray()
+                let dot = zip(a, b).map(*).reduce(0, +)
+                cosines.append(dot / (a.map { $0 * $0 }.reduce(0, +).squareRoot() * b.map { $0 * $0 }.reduce(0, +).squareRoot()))
+            }
+        }
+        let mean = cosines.reduce(0, +) / Float(cosines.count)
+        print("window features against the whole picture's: mean cosine \(mean), least \(cosines.min()!)")
+        #expect(mean > 0.9)
     }
 
     // Both layouts of the same weights read alike: pytorch_model.bin (shared q/k/v storage,

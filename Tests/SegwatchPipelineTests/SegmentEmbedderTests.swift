@@ -1,5 +1,6 @@
 import Foundation
 import SegwatchCheckpoint
+import SegwatchCLIP
 @testable import SegwatchPipeline
 import SegwatchSAM
 import SegwatchTensor
@@ -60,6 +61,34 @@ struct SegmentEmbedderTests {
     private func features(_ name: String) throws -> DenseFeatures {
         let masks = try References.tensor("\(name).masks")
         return DenseFeatures(dense: try References.tensor("\(name).features"), frame: (masks.shape[1], masks.shape[2]))
+    }
+
+    // Features on a window of the grid (what a tracked frame computes around the segments it
+    // embeds): a mask inside the window pools the same patches with the same weights as on
+    // the whole grid, so its embedding is the reference's; a mask reaching outside pools only
+    // the window's part of it, and one wholly outside gets none.
+    @Test func aWindowPoolsItsPatchesAsTheWholeGridDoes() throws {
+        let (height, width, grid, dimension) = (40, 60, (h: 4, w: 6), 8)
+        let values = (0..<(grid.h * grid.w * dimension)).map { Float(($0 &* 2654435761) % 1999) / 1000 - 1 }
+        let whole = DenseFeatures(dense: Tensor(shape: [1, grid.h, grid.w, dimension], values: values), frame: (height, width))
+        let window = PatchWindow(grid: grid, rows: 1..<3, columns: 2..<5)
+        let cut = Tensor(shape: [1, grid.h, grid.w, dimension], values: values).sliced(1, window.rows).sliced(2, window.columns).contiguous()
+        let windowed = DenseFeatures(dense: cut, frame: (height, width), window: window)
+        func box(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> RLE {
+            var mask = BinaryMask(height: height, width: width)
+            for y in y0..<y1 { for x in x0..<x1 { mask.pixels[y * width + x] = 1 } }
+            return maskToRLE(mask)
+        }
+        // Patches are 10x10 pixels: inside is within rows 1..<3, columns 2..<5; across reaches
+        // column 1; outside lies in row 0.
+        let inside = box(23, 12, 47, 28), across = box(15, 12, 30, 20), outside = box(0, 0, 9, 9)
+        let embedder = MaskPooledEmbedder()
+        let onWhole = try embedder.embed(whole, masks: [inside, across])
+        let onWindow = try embedder.embed(windowed, masks: [inside, across, outside])
+        expectClose(try #require(onWindow[0]), try #require(onWhole[0]), "a mask inside the window")
+        let part = try embedder.embed(whole, masks: [box(20, 12, 30, 20)])
+        expectClose(try #require(onWindow[1]), try #require(part[0]), "the window's part of a mask across its edge")
+        #expect(onWindow[2] == nil)
     }
 
     @Test(arguments: ["wide", "tiny"])

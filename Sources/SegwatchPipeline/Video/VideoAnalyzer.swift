@@ -6,6 +6,7 @@
 // segment keeps its last embedding while its label cannot be in doubt (its mask much as when
 // it was embedded, its track's vote settled, not embedded too long ago): CLIP's dense features,
 // the larger part of a tracked frame, are computed only on frames where some segment needs them.
+import SegwatchCLIP
 import SegwatchSAM
 import SegwatchTensor
 
@@ -38,6 +39,11 @@ public struct AnalyzerOptions: Sendable, Equatable {
     public var embedEveryFrame = false
     public var reembedBelowIoU = 0.8
     public var reembedEvery = 10
+    /// Between keyframes, CLIP's dense features are computed on a window of whole patches
+    /// around the segments embedded (two patches of context on each side), at the frame's
+    /// scale and positions, when it is at most half the frame's patches: attention is quadratic
+    /// in the tokens, so half the patches cost about a third. Off: the whole frame.
+    public var denseWindow = true
     public var tracker = TrackerOptions()
     /// Labels of background classes: their segments are reported, not tracked.
     public var stuff: Set<Int> = []
@@ -253,7 +259,8 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var embeddings = kept.map { $0?.embedding }
         var classifications = kept.map { $0?.classification }
         if !fresh.isEmpty {
-            let dense = encoded.dense ?? timed(&timings, \.clipDense) { labeler.denseFeatures(picture) }
+            let window = reason == nil && options.denseWindow ? denseWindow(around: fresh.map { binaries[$0] }) : nil
+            let dense = encoded.dense ?? timed(&timings, \.clipDense) { labeler.denseFeatures(picture, window: window) }
             let computed = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: fresh.map { masks[$0].rle }) }
             for (i, embedding) in zip(fresh, computed) { embeddings[i] = embedding }
             let scored = fresh.filter { embeddings[$0] != nil }
@@ -320,6 +327,30 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
               let box = MaskBox(mask),
               maskIoU(last.mask, last.box, shiftedBy: (0, 0), mask, box) >= options.reembedBelowIoU else { return nil }
         return last
+    }
+
+    /// The patches of the frame's dense grid that `masks` touch, two more on each side; nil
+    /// when that is more than half the grid (the whole frame then costs little more).
+    private func denseWindow(around masks: [BinaryMask]) -> PatchWindow? {
+        guard let first = masks.first else { return nil }
+        let (height, width) = (first.height, first.width)
+        let grid = labeler.denseGrid(height: height, width: width)
+        var (top, bottom, left, right) = (grid.h, 0, grid.w, 0)
+        for mask in masks {
+            guard let box = MaskBox(mask) else { continue }
+            // Patch i spans pixels [i H / gh, (i + 1) H / gh): pixels y0...y1 touch patches
+            // floor(y0 gh / H) ..< ceil((y1 + 1) gh / H).
+            top = min(top, box.y0 * grid.h / height)
+            bottom = max(bottom, ((box.y1 + 1) * grid.h + height - 1) / height)
+            left = min(left, box.x0 * grid.w / width)
+            right = max(right, ((box.x1 + 1) * grid.w + width - 1) / width)
+        }
+        guard top < bottom, left < right else { return nil }
+        let context = 2
+        let rows = max(0, top - context)..<min(grid.h, bottom + context)
+        let columns = max(0, left - context)..<min(grid.w, right + context)
+        guard 2 * rows.count * columns.count <= grid.h * grid.w else { return nil }
+        return PatchWindow(grid: grid, rows: rows, columns: columns)
     }
 
     /// Ends every live track (the end of the input).
