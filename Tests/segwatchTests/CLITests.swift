@@ -51,7 +51,7 @@ let segwatch: String = {
     }
 
     @Test func everyCommandHasHelpAndVersion() throws {
-        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["label"], ["eval"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"], ["bench", "label"], ["bench", "pipeline"], ["run"], ["tail"], ["models"], ["models", "list"], ["models", "fetch"]] {
+        for command in [[], ["probe"], ["record"], ["segment"], ["embed"], ["vocab"], ["label"], ["eval"], ["bench"], ["bench", "decode"], ["bench", "sam"], ["bench", "clip"], ["bench", "label"], ["bench", "pipeline"], ["bench", "serve"], ["bench", "live"], ["run"], ["tail"], ["models"], ["models", "list"], ["models", "fetch"]] {
             let help = try runProcess(segwatch, command + ["--help"], timeout: 20)
             #expect(help.status == 0 && help.output.contains("USAGE:"), "\(command) --help")
             let version = try runProcess(segwatch, command + ["--version"], timeout: 20)
@@ -148,9 +148,15 @@ let segwatch: String = {
                                                "--batches", "1,2", "--profile"], timeout: 180)
         #expect(result.status == 0, "\(result.errorOutput)")
         let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
-        for key in ["encoder_ms", "decoder_ms_per_prompt_b1", "decoder_ms_per_prompt_b2", "profile.encoder.linear_ms"] {
+        for key in ["encoder_ms", "decoder_ms_per_prompt_b1", "decoder_ms_per_prompt_b2", "profile.encoder.linear_ms",
+                    "profile.encoder.linear_gflops", "profile.encoder.products_gflops"] {
             #expect((object[key] as? Double ?? 0) > 0, "\(key)")
         }
+        // The machine: the CPU and the kernel build that ran.
+        let cpu = try #require(object["cpu"] as? [String: Any])
+        #expect(cpu["model"] is String && cpu["avx512"] is Bool)
+        #expect(["x86-64", "avx2", "avx512"].contains(object["kernels"] as? String ?? ""))
+        #expect((object["kernels"] as? String == "avx512") == (cpu["avx512"] as? Bool == true))
         let bad = try runProcess(segwatch, ["bench", "sam", "--sam", checkpoint, "--batches", "0"], timeout: 30)
         #expect(bad.status != 0 && bad.errorOutput.contains("--batches"))
     }

@@ -4,10 +4,12 @@ import Testing
 
 /// `run --events-socket` and `segwatch tail`, as processes.
 @Suite struct TailCommandTests {
+    /// Every frame embedded, so that a segment's score differs from frame to frame (the filters
+    /// need scores on both sides of a threshold; a track that keeps its embedding repeats one).
     private func run(_ out: String, socket: String, frames: Int) throws -> ProcessResult {
         try runProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
                                   "--label", "car", "--label", "person", "--fps", "5", "--threads", "2", "--max-frames", "\(frames)",
-                                  "--json-out", out, "--events-socket", socket] + RunCommandTests.generator, timeout: 300)
+                                  "--embed-every-frame", "--json-out", out, "--events-socket", socket] + RunCommandTests.generator, timeout: 300)
     }
 
     // tail is started before the run, sees it end, waits, and follows the next run on the same

@@ -22,10 +22,10 @@ public struct ServeBenchmark: Sendable {
     /// (32 and 8).
     public var pointsPerSide: Int? = 3
     public var discoveryGrid: Int? = 3
-    /// `bench pipeline`'s settings for random weights: an NMS that suppresses nothing, no
-    /// keyframe for lost coverage, no track merged into another, and 50 segments a frame at
-    /// most (the best predicted IoU first) (random masks overlap so much that
-    /// they would merge, and cover little).
+    /// `bench pipeline`'s settings for random weights, whose masks overlap so much that they
+    /// would merge and cover little: an NMS that suppresses nothing, no track merged into
+    /// another, no keyframe for lost coverage, and 50 segments a frame at most (the best
+    /// predicted IoU first).
     public var liveSettings = false
     /// The segwatch binary to run `serve` with.
     public var executable: String
