@@ -25,7 +25,7 @@ static inline long k_block_size(long k) {
 /// The buffers each thread keeps: one per use that can be live at once.
 enum cgemm_workspace {
     WORKSPACE_SLIVERS = 0,  // the products' packed activations; attention's packed heads
-    WORKSPACE_OPERANDS = 1, // `cgemm_sgemm`'s packed B and transposed A
+    WORKSPACE_OPERANDS = 1, // `cgemm_sgemm_avx512`'s packed B and transposed A
     WORKSPACES = 2,
 };
 

@@ -49,18 +49,12 @@ void cgemm_attention_head_avx512(long queries, long keys, long depth, long value
                                  const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo);
 
-/// Which build of the products `cgemm_sgemm` runs on.
-enum cgemm_product {
-    CGEMM_PRODUCT_AVX2 = 0,
-    CGEMM_PRODUCT_AVX512 = 1,
-};
-
 /// Row-major `c[m, n] = alpha * op(a) op(b)`, plus `c` itself when `accumulate`: `op(a)` is
 /// `a [m, k]`, or `a [k, m]` transposed; `op(b)` is `b [k, n]`, or `b [n, k]` transposed (rows
-/// `lda`, `ldb` floats apart). On one thread, with `product`'s tiles: call only where the CPU
-/// runs that build.
-void cgemm_sgemm(enum cgemm_product product, long m, long n, long k, float alpha,
-                 const float *a, long lda, int transpose_a, const float *b, long ldb, int transpose_b,
-                 int accumulate, float *c, long ldc);
+/// `lda`, `ldb` floats apart). On one thread, with the AVX-512 tiles: call only where the CPU
+/// runs x86-64-v4.
+void cgemm_sgemm_avx512(long m, long n, long k, float alpha,
+                        const float *a, long lda, int transpose_a, const float *b, long ldb, int transpose_b,
+                        int accumulate, float *c, long ldc);
 
 #endif

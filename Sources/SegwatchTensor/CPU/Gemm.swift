@@ -5,17 +5,16 @@ import COpenBLAS
 let sgemmSplitThreshold = 1 << 21
 
 /// Row-major `C = alpha * op(A) * op(B) + beta * C` through single-threaded calls, one per
-/// thread on a block of C's rows (or of its columns when C is wide and short): segwatch's own
-/// product (`cgemm_sgemm`, on the packed products' tiles) where the kernels have one and `beta`
-/// is 0 or 1, else OpenBLAS.
+/// thread on a block of C's rows (or of its columns when C is wide and short): on the AVX-512
+/// build, segwatch's own product (`cgemm_sgemm_avx512`) when `beta` is 0 or 1; else OpenBLAS.
 func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
            b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, build: KernelSet.Product? = packedKernels) {
-    let tiles: cgemm_product? = beta == 0 || beta == 1 ? build.map { $0 == .avx512 ? CGEMM_PRODUCT_AVX512 : CGEMM_PRODUCT_AVX2 } : nil
+    let ownProduct = build == .avx512 && (beta == 0 || beta == 1)
     func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-        if let tiles {
-            cgemm_sgemm(tiles, m, n, k, alpha, a, lda, transposeA ? 1 : 0, b, ldb, transposeB ? 1 : 0, beta == 1 ? 1 : 0, c, ldc)
+        if ownProduct {
+            cgemm_sgemm_avx512(m, n, k, alpha, a, lda, transposeA ? 1 : 0, b, ldb, transposeB ? 1 : 0, beta == 1 ? 1 : 0, c, ldc)
         } else {
             cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
