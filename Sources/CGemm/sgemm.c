@@ -53,6 +53,6 @@ void cgemm_sgemm_avx512(long m, long n, long k, float alpha,
         long columns = n - j0 < block ? n - j0 : block;
         cgemm_pack_strided(b + j0 * n_stride, columns, k, n_stride, k_stride, packed);
         cgemm_packed_product_avx512(0, m, columns, k, a, lda, packed, 0, (columns + NR - 1) / NR, alpha, c + j0, ldc,
-              NULL, accumulate ? c + j0 : NULL, ldc, CGEMM_IDENTITY);
+                                    NULL, accumulate ? c + j0 : NULL, ldc, CGEMM_IDENTITY);
     }
 }
