@@ -8,8 +8,8 @@ public typealias ConvolutionAxis = (stride: Int, padding: Int, dilation: Int)
 ///
 /// The interior columns, whose taps all fall inside the row, run without bounds checks; with
 /// stride 1 they are computed four vectors and then one at a time, every tap accumulated in registers (four
-/// independent sums, so the multiply-adds do not wait on each other). The border columns check
-/// each tap.
+/// independent sums, so the multiply-adds do not wait on each other), with stride 2 a vector at
+/// a time. The border columns check each tap.
 public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int,
                             filter: UnsafePointer<Float>, kh: Int, kw: Int, y: ConvolutionAxis, x: ConvolutionAxis,
                             bias: Float, output: UnsafeMutablePointer<Float>, outH: Int, outW: Int) {
@@ -68,6 +68,24 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
                 for ki in taps {
                     let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
                     for kj in 0..<kw { sum = muladd(line.vector(at: kj * x.dilation), filter[ki * kw + kj], sum) }
+                }
+                out.store(sum, at: ox)
+                ox += n
+            }
+        } else if x.stride == 2 {
+            // Every other input column: the even lanes of two vectors. The second vector reads
+            // one column past the last tap, so the vectors stop where that column is still in
+            // the row.
+            let n = Vector.scalarCount
+            while ox + n <= interior.upperBound, 2 * (ox + n) - x.padding + (kw - 1) * x.dilation <= width {
+                var sum = biases
+                for ki in taps {
+                    let line = input + (firstRow + ki * y.dilation) * width + 2 * ox - x.padding
+                    for kj in 0..<kw {
+                        let tap = line + kj * x.dilation
+                        let even = Vector(lowHalf: tap.vector(at: 0).evenHalf, highHalf: tap.vector(at: n).evenHalf)
+                        sum = muladd(even, filter[ki * kw + kj], sum)
+                    }
                 }
                 out.store(sum, at: ox)
                 ox += n
