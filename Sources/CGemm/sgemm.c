@@ -9,7 +9,6 @@
 #include "cgemm.h"
 #include "internal.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 enum {

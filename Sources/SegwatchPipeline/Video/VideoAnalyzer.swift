@@ -197,8 +197,9 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         pending = nil
 
         let features = encoded.features
-        // Each mask's prompting track (nil: the generator's, or a new object's).
-        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], lowRes: [Tensor?] = [], prompters: [Int?] = []
+        // Each mask's box (nil: empty) and prompting track (nil: the generator's, or a new object's).
+        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], boxes: [MaskBox?] = [], lowRes: [Tensor?] = []
+        var prompters: [Int?] = []
         var meanIoU = 1.0
         try timed(&timings, \.decoder) {
             if reason != nil {
@@ -208,6 +209,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                     masks = best.prefix(options.maximumSegments).sorted().map { masks[$0] }
                 }
                 binaries = masks.map { rleToMask($0.rle) }
+                boxes = binaries.map(MaskBox.init)
                 lowRes = Array(repeating: nil, count: masks.count)
                 prompters = Array(repeating: nil, count: masks.count)
                 return
@@ -219,17 +221,16 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             if !prompted.predictedIoUs.isEmpty {
                 meanIoU = prompted.predictedIoUs.reduce(0) { $0 + Double($1) } / Double(prompted.predictedIoUs.count)
             }
-            var keptBoxes: [MaskBox] = []
             for candidate in prompted.kept {
                 guard let box = candidate.box else { continue }
                 // Tracks are oldest first, so a later duplicate is the younger track's.
-                let duplicate = zip(binaries, keptBoxes).contains { kept, keptBox in
-                    maskIoU(kept, keptBox, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU
+                let duplicate = zip(binaries, boxes).contains { kept, keptBox in
+                    keptBox.map { maskIoU(kept, $0, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU } ?? false
                 }
                 guard !duplicate else { continue }
                 masks.append(candidate.mask)
                 binaries.append(candidate.binary)
-                keptBoxes.append(box)
+                boxes.append(box)
                 lowRes.append(candidate.lowResLogits)
                 prompters.append(candidate.track)
             }
@@ -247,6 +248,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 guard Double(overlap) <= options.discoveryMaximumOverlap * Double(found.area) else { continue }
                 masks.append(found)
                 binaries.append(binary)
+                boxes.append(MaskBox(binary))
                 lowRes.append(nil)
                 prompters.append(nil)
             }
@@ -254,12 +256,16 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
         // The tracked segments whose label cannot be in doubt keep their last embedding; the
         // others are embedded on this frame's dense features, computed only if there are any.
-        let kept = masks.indices.map { keptEmbedding(prompters[$0], binaries[$0], keyframe: reason != nil) }
+        let settled = Set(tracker.tracks.filter { $0.isSettled(by: tracker.options.hysteresis) }.map(\.id))
+        let kept = masks.indices.map { i in
+            reason == nil ? keptEmbedding(prompters[i], binaries[i], boxes[i], settled: settled) : nil
+        }
         let fresh = masks.indices.filter { kept[$0] == nil }
         var embeddings = kept.map { $0?.embedding }
         var classifications = kept.map { $0?.classification }
         if !fresh.isEmpty {
-            let window = reason == nil && options.denseWindow ? denseWindow(around: fresh.map { binaries[$0] }) : nil
+            let window = reason == nil && options.denseWindow
+                ? denseWindow(around: fresh.compactMap { boxes[$0] }, frame: (picture.height, picture.width)) : nil
             let dense = encoded.dense ?? timed(&timings, \.clipDense) { labeler.denseFeatures(picture, window: window) }
             let computed = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: fresh.map { masks[$0].rle }) }
             for (i, embedding) in zip(fresh, computed) { embeddings[i] = embedding }
@@ -293,7 +299,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             if var last = kept[i] {
                 last.age += 1
                 nextEmbedded[track] = last
-            } else if let box = MaskBox(binaries[i]) {
+            } else if let box = boxes[i] {
                 nextEmbedded[track] = EmbeddedSegment(mask: binaries[i], box: box, embedding: embeddings[i]!,
                                                       classification: classifications[i]!, pts: pts)
             }
@@ -317,27 +323,24 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, coverage: coverage, timings: timings)
     }
 
-    /// The last embedding of the track that prompted `mask`, when it still stands for it: not on
-    /// a keyframe or with every frame embedded, and only while the mask is much as it was then,
-    /// the track's vote settled, and the embedding younger than `reembedEvery` frames.
-    private func keptEmbedding(_ prompter: Int?, _ mask: BinaryMask, keyframe: Bool) -> EmbeddedSegment? {
-        guard !keyframe, !options.embedEveryFrame, let prompter, let last = embedded[prompter],
-              last.age + 1 < options.reembedEvery,
-              tracker.tracks.first(where: { $0.id == prompter })?.isSettled(by: tracker.options.hysteresis) == true,
-              let box = MaskBox(mask),
+    /// The last embedding of the track that prompted `mask` (on a frame between keyframes), when
+    /// it still stands for it: not with every frame embedded, and only while the mask is much as
+    /// it was then, the track's vote settled (its id in `settled`), and the embedding younger
+    /// than `reembedEvery` frames.
+    private func keptEmbedding(_ prompter: Int?, _ mask: BinaryMask, _ box: MaskBox?, settled: Set<Int>) -> EmbeddedSegment? {
+        guard !options.embedEveryFrame, let prompter, let last = embedded[prompter], settled.contains(prompter),
+              last.age + 1 < options.reembedEvery, let box,
               maskIoU(last.mask, last.box, shiftedBy: (0, 0), mask, box) >= options.reembedBelowIoU else { return nil }
         return last
     }
 
-    /// The patches of the frame's dense grid that `masks` touch, two more on each side; nil
-    /// when that is more than half the grid (the whole frame then costs little more).
-    private func denseWindow(around masks: [BinaryMask]) -> PatchWindow? {
-        guard let first = masks.first else { return nil }
-        let (height, width) = (first.height, first.width)
+    /// The patches of the frame's dense grid that masks in `boxes` touch, two more on each side;
+    /// nil when that is more than half the grid (the whole frame then costs little more).
+    private func denseWindow(around boxes: [MaskBox], frame: (height: Int, width: Int)) -> PatchWindow? {
+        let (height, width) = frame
         let grid = labeler.denseGrid(height: height, width: width)
         var (top, bottom, left, right) = (grid.h, 0, grid.w, 0)
-        for mask in masks {
-            guard let box = MaskBox(mask) else { continue }
+        for box in boxes {
             // Patch i spans pixels [i H / gh, (i + 1) H / gh): pixels y0...y1 touch patches
             // floor(y0 gh / H) ..< ceil((y1 + 1) gh / H).
             top = min(top, box.y0 * grid.h / height)
