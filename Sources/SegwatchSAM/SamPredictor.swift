@@ -93,6 +93,12 @@ public struct SamPredictor<B: Backend>: Sendable {
                              maskLogits: masks.reshaped(Array(masks.shape.dropFirst())))
     }
 
+    /// `postprocess` of one plane at a time on the host, for `features`' image.
+    public func maskUpscaling(_ features: SamImageFeatures<B.Value>) -> MaskUpscaling {
+        MaskUpscaling(lowRes: (model.promptEncoder.maskInputSize.h, model.promptEncoder.maskInputSize.w), modelSize: model.imageSize,
+                      inputSize: features.inputSize, originalSize: features.originalSize)
+    }
+
     /// `Sam.postprocess_masks`: `[B, C, 256, 256]` logits, bilinear to 1024, the padding
     /// cropped, bilinear to the original size: `[B, C, H, W]`.
     public func postprocess(_ lowRes: B.Value, _ features: SamImageFeatures<B.Value>) -> B.Value {
@@ -101,5 +107,37 @@ public struct SamPredictor<B: Backend>: Sendable {
         var masks = backend.interpolate(lowRes, size: (side, side), mode: .bilinear)
         masks = backend.slice(backend.slice(masks, dim: 2, 0..<features.inputSize.height), dim: 3, 0..<features.inputSize.width)
         return backend.interpolate(masks, size: (features.originalSize.height, features.originalSize.width), mode: .bilinear)
+    }
+}
+
+/// `Sam.postprocess_masks` of one plane of low-resolution logits, on the host: the same values
+/// as `SamPredictor.postprocess`, but the 1024x1024 stage computed only where the padding crop
+/// keeps it (a 16:9 frame keeps 56 % of it), and no plane larger than the image kept.
+public struct MaskUpscaling: Sendable {
+    /// Low resolution -> the model's input, only the resized image's part.
+    private let toInput: PlaneInterpolation
+    /// That part -> the original image; nil when they are the same size.
+    private let toImage: PlaneInterpolation?
+
+    public init(lowRes: (h: Int, w: Int), modelSize: Int, inputSize: (height: Int, width: Int), originalSize: (height: Int, width: Int)) {
+        toInput = PlaneInterpolation(input: lowRes, size: (modelSize, modelSize), keeping: (inputSize.height, inputSize.width), mode: .bilinear)
+        toImage = inputSize == originalSize ? nil
+            : PlaneInterpolation(input: (inputSize.height, inputSize.width), size: (originalSize.height, originalSize.width), mode: .bilinear)
+    }
+
+    public var lowResCount: Int { toInput.input.h * toInput.input.w }
+    public var outputCount: Int { (toImage ?? toInput).output.h * (toImage ?? toInput).output.w }
+    /// The floats of scratch `apply` needs.
+    public var scratchCount: Int {
+        toInput.scratchCount + (toImage.map { toInput.output.h * toInput.output.w + $0.scratchCount } ?? 0)
+    }
+
+    /// The logits of `plane` (`lowResCount` floats) at the original size, into `target`
+    /// (`outputCount` floats), using `scratch` (`scratchCount` floats).
+    public func apply(_ plane: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        guard let toImage else { return toInput.apply(plane, into: target, rows: scratch) }
+        let resized = scratch + toInput.scratchCount
+        toInput.apply(plane, into: resized, rows: scratch)
+        toImage.apply(resized, into: target, rows: resized + toInput.output.h * toInput.output.w)
     }
 }

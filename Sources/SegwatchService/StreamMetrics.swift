@@ -15,7 +15,7 @@ struct StreamMetrics: Sendable {
     /// From a frame taken (decoded, or handed over by a live source's reader) to its events written.
     let eventLatency: Timer
     /// Each stage's time per analyzed frame (`AnalyzerTimings`), by `stage`.
-    private let samEncoder, clipDense, decoder, embed, classify, track: Timer
+    private let samEncoder, clipDense, decoder, masks, embed, classify, track: Timer
     /// Keyframes by `reason`.
     private let keyframes: [KeyframeReason: Counter]
 
@@ -29,7 +29,7 @@ struct StreamMetrics: Sendable {
         analyzedFps = Gauge(label: "segwatch_analyzed_fps", dimensions: labels)
         eventLatency = Timer(label: "segwatch_event_latency_seconds", dimensions: labels)
         let stage = { (name: String) in Timer(label: "segwatch_stage_seconds", dimensions: labels + [("stage", name)]) }
-        (samEncoder, clipDense, decoder) = (stage("sam_encoder"), stage("clip_dense"), stage("decoder"))
+        (samEncoder, clipDense, decoder, masks) = (stage("sam_encoder"), stage("clip_dense"), stage("decoder"), stage("masks"))
         (embed, classify, track) = (stage("embed"), stage("classify"), stage("track"))
         keyframes = Dictionary(uniqueKeysWithValues: KeyframeReason.allCases.map { reason in
             (reason, Counter(label: "segwatch_keyframes_total", dimensions: labels + [("reason", reason.rawValue)]))
@@ -40,7 +40,7 @@ struct StreamMetrics: Sendable {
     func record(_ analysis: FrameAnalysis, liveTracks count: Int) {
         analyzed.increment()
         let t = analysis.timings
-        for (timer, milliseconds) in [(samEncoder, t.samEncoder), (clipDense, t.clipDense), (decoder, t.decoder),
+        for (timer, milliseconds) in [(samEncoder, t.samEncoder), (clipDense, t.clipDense), (decoder, t.decoder), (masks, t.masks),
                                       (embed, t.embed), (classify, t.classify), (track, t.track)] {
             timer.recordNanoseconds(Int64(milliseconds * 1e6))
         }

@@ -115,7 +115,7 @@ public struct RunSummary: CustomStringConvertible, Sendable {
     public var description: String {
         func per(_ ms: Double) -> String { analyzed > 0 ? String(format: "%.0f ms", ms / Double(analyzed)) : "-" }
         let stages = "SAM encoder \(per(timings.samEncoder)), CLIP \(per(timings.clipDense)), decoder \(per(timings.decoder)), "
-            + "embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
+            + "masks \(per(timings.masks)), embed \(per(timings.embed)), classify \(per(timings.classify)), track \(per(timings.track)), output \(per(sinkMs))"
             + (videoMs > 0 ? ", video \(per(videoMs)) alongside" : "")
         return "\(decoded) frames decoded, \(analyzed) analyzed (\(keyframes) keyframes), \(dropped) dropped, \(tracks) tracks in "
             + "\(String(format: "%.1f", seconds)) s; per analyzed frame: \(stages)"

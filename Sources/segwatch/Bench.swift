@@ -123,7 +123,8 @@ struct BenchResult: Encodable {
         func encode(to encoder: Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
-            case let .number(value): try container.encode(rounded(value))
+            // A figure not measured (no tracked frame, say) is NaN: JSON has no NaN, so null.
+            case let .number(value): if value.isFinite { try container.encode(rounded(value)) } else { try container.encodeNil() }
             case let .string(value): try container.encode(value)
             case let .bool(value): try container.encode(value)
             case let .object(values): try container.encode(values)
@@ -158,7 +159,7 @@ struct BenchResult: Encodable {
     func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         for (key, value) in values { try container.encode(value, forKey: Key(stringValue: key)) }
-        try container.encode(samples.mapValues { $0.map(rounded) }, forKey: Key(stringValue: "samples"))
+        try container.encode(samples.mapValues { $0.map { $0.isFinite ? rounded($0) : nil } }, forKey: Key(stringValue: "samples"))
     }
 
     func json() throws -> String { try jsonString(self) }

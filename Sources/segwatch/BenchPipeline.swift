@@ -139,7 +139,8 @@ struct BenchPipeline: ParsableCommand {
                 }
                 segmentCounts.append(Double(analysis.segments.count))
                 for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
-                                     ("decoder_ms", t.decoder), ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
+                                     ("decoder_ms", t.decoder), ("masks_ms", t.masks),
+                                     ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
                     stages[key, default: []].append(value)
                 }
                 progress.update(String(format: "frame %d/%d: %.0f ms (%@), %d segments, %d bytes of events", n + 1, maxFrames, total,

@@ -152,4 +152,33 @@ struct TrackerTests {
         #expect(maskIoU(a, boxA, shiftedBy: (180, 0), edge, MaskBox(edge)!) == 0.5)
         #expect(boxA.area == 100 && boxA.centroid == (14.5, 14.5) && MaskBox(BinaryMask(height: 4, width: 4)) == nil)
     }
+
+    /// Irregular masks (random blobs, any byte value set) moved every way, some off the frame:
+    /// the IoU counted pixel by pixel over the whole frame.
+    @Test func maskIoUCountsEveryPixel() {
+        var generator = SystemRandomNumberGenerator()
+        func blob() -> BinaryMask {
+            var mask = BinaryMask(height: 37, width: 53)
+            let (x0, y0) = (Int.random(in: 0..<53, using: &generator), Int.random(in: 0..<37, using: &generator))
+            let (x1, y1) = (Int.random(in: x0..<53, using: &generator), Int.random(in: y0..<37, using: &generator))
+            for y in y0...y1 { for x in x0...x1 where Int.random(in: 0..<3, using: &generator) > 0 { mask.pixels[y * 53 + x] = UInt8.random(in: 1...255, using: &generator) } }
+            return mask
+        }
+        for _ in 0..<300 {
+            let (a, b) = (blob(), blob())
+            guard let boxA = MaskBox(a), let boxB = MaskBox(b) else { continue }
+            let shift = (x: Int.random(in: -60...60, using: &generator), y: Int.random(in: -40...40, using: &generator))
+            var (shifted, intersection) = (0, 0)
+            for y in 0..<37 {
+                for x in 0..<53 {
+                    let (sx, sy) = (x - shift.x, y - shift.y)
+                    guard (0..<53).contains(sx), (0..<37).contains(sy), a.pixels[sy * 53 + sx] != 0 else { continue }
+                    shifted += 1
+                    if b.pixels[y * 53 + x] != 0 { intersection += 1 }
+                }
+            }
+            let union = shifted + boxB.area - intersection
+            #expect(maskIoU(a, boxA, shiftedBy: shift, b, boxB) == (union > 0 ? Double(intersection) / Double(union) : 0))
+        }
+    }
 }

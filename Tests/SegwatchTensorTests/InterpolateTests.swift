@@ -10,6 +10,24 @@ import Testing
         try expectMatches(out, "interpolate.\(mode.rawValue)_\(size.0)x\(size.1)")
     }
 
+    /// Keeping the top-left part computes exactly those values of the whole output.
+    @Test(arguments: [InterpolationMode.bilinear, .bicubic], [((9, 4), (9, 1)), ((12, 15), (5, 15)), ((40, 30), (17, 23))])
+    func keepingComputesThePartOfTheWholeOutput(mode: InterpolationMode, sizes: ((Int, Int), (Int, Int))) throws {
+        let (size, kept) = sizes
+        let x = try References.tensor("interpolate.x")
+        let whole = interpolate(x, size: size, mode: mode)
+        let (height, width) = (x.shape[2], x.shape[3])
+        let part = PlaneInterpolation(input: (height, width), size: size, keeping: kept, mode: mode)
+        var out = [Float](repeating: .nan, count: kept.0 * kept.1)
+        var rows = [Float](repeating: .nan, count: part.scratchCount)
+        for plane in 0..<(x.shape[0] * x.shape[1]) {
+            part.apply(x.contiguous().pointer + plane * height * width, into: &out, rows: &rows)
+            let expected = whole.sliced(0, plane / x.shape[1]..<plane / x.shape[1] + 1).sliced(1, plane % x.shape[1]..<plane % x.shape[1] + 1)
+                .sliced(2, 0..<kept.0).sliced(3, 0..<kept.1).toArray()
+            #expect(out == expected)
+        }
+    }
+
     @Test func sameSizeIsACopy() throws {
         let x = try References.tensor("interpolate.x")
         #expect(interpolate(x, size: (5, 7), mode: .bicubic).toArray() == x.toArray())

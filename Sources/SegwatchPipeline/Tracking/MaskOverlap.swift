@@ -43,16 +43,47 @@ public func maskIoU(_ a: BinaryMask, _ aBox: MaskBox, shiftedBy shift: (x: Int, 
     a.pixels.withUnsafeBufferPointer { ap in
         b.pixels.withUnsafeBufferPointer { bp in
             guard ax0 <= ax1, ay0 <= ay1 else { return }
+            // Where b's box covers the row, both masks are read; elsewhere a's alone.
+            let bx0 = max(bBox.x0, ax0), bx1 = min(bBox.x1, ax1)
             for y in ay0...ay1 {
-                let aRow = (y - shift.y) * a.width - shift.x, bRow = y * b.width
-                let inB = y >= bBox.y0 && y <= bBox.y1
-                for x in ax0...ax1 where ap[aRow + x] != 0 {
-                    shiftedArea += 1
-                    if inB, x >= bBox.x0, x <= bBox.x1, bp[bRow + x] != 0 { intersection += 1 }
+                let aRow = ap.baseAddress! + (y - shift.y) * a.width - shift.x, bRow = bp.baseAddress! + y * b.width
+                guard y >= bBox.y0, y <= bBox.y1, bx0 <= bx1 else {
+                    shiftedArea += setPixels(aRow + ax0, ax1 + 1 - ax0).a
+                    continue
                 }
+                let both = setPixels(aRow + bx0, bx1 + 1 - bx0, and: bRow + bx0)
+                shiftedArea += setPixels(aRow + ax0, bx0 - ax0).a + both.a + setPixels(aRow + bx1 + 1, ax1 - bx1).a
+                intersection += both.both
             }
         }
     }
     let union = shiftedArea + bBox.area - intersection
     return union > 0 ? Double(intersection) / Double(union) : 0
+}
+
+/// The set bytes among `count` at `a`, and (with `b`) the places set in both: 16 bytes at a
+/// time, as random-weight masks span the frame and the tracker compares every pair.
+private func setPixels(_ a: UnsafePointer<UInt8>, _ count: Int, and b: UnsafePointer<UInt8>? = nil) -> (a: Int, both: Int) {
+    typealias Bytes = SIMD16<UInt8>
+    let one = Bytes(repeating: 1)
+    var (aTotal, bothTotal) = (0, 0)
+    var i = 0
+    while i + Bytes.scalarCount <= count {
+        // Byte counters, emptied before they can wrap.
+        var (aCount, bothCount) = (Bytes(), Bytes())
+        let end = min(count, i + 255 * Bytes.scalarCount)
+        while i + Bytes.scalarCount <= end {
+            let aSet = pointwiseMin(UnsafeRawPointer(a + i).loadUnaligned(as: Bytes.self), one)
+            aCount &+= aSet
+            if let b { bothCount &+= aSet & pointwiseMin(UnsafeRawPointer(b + i).loadUnaligned(as: Bytes.self), one) }
+            i += Bytes.scalarCount
+        }
+        aTotal += aCount.indices.reduce(0) { $0 + Int(aCount[$1]) }
+        bothTotal += bothCount.indices.reduce(0) { $0 + Int(bothCount[$1]) }
+    }
+    for j in i..<max(i, count) where a[j] != 0 {
+        aTotal += 1
+        if let b, b[j] != 0 { bothTotal += 1 }
+    }
+    return (aTotal, bothTotal)
 }

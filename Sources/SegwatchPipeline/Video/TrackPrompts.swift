@@ -3,6 +3,7 @@
 // resolution logits of its last prompted mask, as SAM's interactive loop feeds a mask back.
 import SegwatchSAM
 import SegwatchTensor
+import Synchronization
 
 /// One track's prompt on a new frame, in the frame's pixels.
 public struct TrackPrompt: Sendable {
@@ -58,9 +59,10 @@ public struct PromptedMask: Sendable {
 /// Every prompt decoded against one encoded frame (prompts of one shape share a decoder batch;
 /// the image side is computed once): each prompt's predicted IoU, and the masks of the prompts
 /// whose predicted IoU reaches `minimumIoU`, in prompt order. Only those are upsampled to the
-/// frame.
+/// frame, side by side, a prompt per thread. Where the time went is added to `timings`.
 public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPredictor<B>, features: SamImageFeatures<B.Value>,
-                                      stabilityOffset: Double, minimumIoU: Double) throws -> (predictedIoUs: [Float], kept: [PromptedMask]) {
+                                      stabilityOffset: Double, minimumIoU: Double,
+                                      timings: inout GeneratorTimings) throws -> (predictedIoUs: [Float], kept: [PromptedMask]) {
     guard !prompts.isEmpty else { return ([], []) }
     let model = predictor.model, backend = model.backend
     let (height, width) = features.originalSize
@@ -72,15 +74,23 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
         let a = transformed(prompt.box.x0, prompt.box.y0), b = transformed(prompt.box.x1, prompt.box.y1)
         return SamPrompt(points: [(p.x, p.y, 1)], box: (a.x, a.y, b.x, b.y), maskInput: prompt.lowResLogits)
     }
+    var start = ContinuousClock.now
     let out = try model.decode(features.embedding, prompts: samPrompts, multimask: false)
     let ious = backend.download(out.iouPredictions).contiguous()
     let lowRes = backend.download(out.lowResLogits).contiguous()
-    let side = lowRes.shape[2] * lowRes.shape[3], plane = height * width
+    timings.decoder += start.duration(to: .now)
+    start = .now
+    defer { timings.masks += start.duration(to: .now) }
+    let upscaling = predictor.maskUpscaling(features)
+    let side = upscaling.lowResCount
     let predicted = (0..<prompts.count).map { ious.pointer[$0] }
-    let kept = prompts.indices.filter { Double(predicted[$0]) >= minimumIoU }.map { b in
-        let iou = predicted[b]
-        let logits = backend.download(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, b..<b + 1), features)).contiguous()
-        let values = UnsafeBufferPointer(start: logits.pointer, count: plane)
+    let selected = prompts.indices.filter { Double(predicted[$0]) >= minimumIoU }
+    let found = Mutex([PromptedMask?](repeating: nil, count: selected.count))
+    backend.concurrently(selected.count) { k in
+        let b = selected[k]
+        let logits = Tensor(uninitialized: [upscaling.outputCount]), scratch = Tensor(uninitialized: [upscaling.scratchCount])
+        upscaling.apply(lowRes.pointer + b * side, into: logits.pointer, scratch: scratch.pointer)
+        let values = UnsafeBufferPointer(start: logits.pointer, count: upscaling.outputCount)
         let binary = BinaryMask(logits: values, height: height, width: width, threshold: 0)
         // One pass gives the box and the area; the official empty box is [0, 0, 0, 0].
         let box = MaskBox(binary)
@@ -88,10 +98,11 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
                                                 thresholdOffset: stabilityOffset)
         let point = SIMD2(prompts[b].point.x, prompts[b].point.y)
         let mask = GeneratedMask(rle: maskToRLE(binary), area: box?.area ?? 0, box: box.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? [0, 0, 0, 0],
-                                 predictedIou: iou, pointCoords: point, stabilityScore: stability, cropBox: [0, 0, width, height])
+                                 predictedIou: predicted[b], pointCoords: point, stabilityScore: stability, cropBox: [0, 0, width, height])
         let feedback = Tensor(shape: [1, lowRes.shape[2], lowRes.shape[3]],
                               values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
-        return PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
+        let prompted = PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
+        found.withLock { $0[k] = prompted }
     }
-    return (predicted, kept)
+    return (predicted, found.withLock { $0.map { $0! } })
 }

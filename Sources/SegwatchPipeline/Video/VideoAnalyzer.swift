@@ -75,19 +75,22 @@ public enum KeyframeReason: String, Sendable, CaseIterable {
 public struct AnalyzerTimings: Sendable, Equatable {
     public var samEncoder = 0.0
     public var clipDense = 0.0
-    /// The mask decoder and its post-processing: the generator on keyframes, the track prompts
-    /// and the discovery grid between them.
+    /// The mask decoder's arithmetic: the generator's points on keyframes, the track prompts and
+    /// the discovery grid between them.
     public var decoder = 0.0
+    /// The masks made of its logits: upscaling to the frame, thresholds, stability, RLE, NMS,
+    /// and matching them with the tracks.
+    public var masks = 0.0
     public var embed = 0.0
     public var classify = 0.0
     public var track = 0.0
 
-    public var total: Double { samEncoder + clipDense + decoder + embed + classify + track }
+    public var total: Double { samEncoder + clipDense + decoder + masks + embed + classify + track }
 
     public init() {}
 
     public static func += (a: inout AnalyzerTimings, b: AnalyzerTimings) {
-        a.samEncoder += b.samEncoder; a.clipDense += b.clipDense; a.decoder += b.decoder
+        a.samEncoder += b.samEncoder; a.clipDense += b.clipDense; a.decoder += b.decoder; a.masks += b.masks
         a.embed += b.embed; a.classify += b.classify; a.track += b.track
     }
 }
@@ -201,9 +204,11 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], boxes: [MaskBox?] = [], lowRes: [Tensor?] = []
         var prompters: [Int?] = []
         var meanIoU = 1.0
-        try timed(&timings, \.decoder) {
+        var generated = GeneratorTimings()
+        let segmenting = ContinuousClock.now
+        try {
             if reason != nil {
-                masks = try generator.generate(picture, features: features)
+                masks = try generator.generate(picture, features: features, timings: &generated)
                 if masks.count > options.maximumSegments {
                     let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }
                     masks = best.prefix(options.maximumSegments).sorted().map { masks[$0] }
@@ -217,7 +222,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             let prompts = tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
             let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
                                              stabilityOffset: labeler.options.generator.stabilityScoreOffset,
-                                             minimumIoU: options.trackedMinimumIoU)
+                                             minimumIoU: options.trackedMinimumIoU, timings: &generated)
             if !prompted.predictedIoUs.isEmpty {
                 meanIoU = prompted.predictedIoUs.reduce(0) { $0 + Double($1) } / Double(prompted.predictedIoUs.count)
             }
@@ -241,7 +246,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 covered[min(Int($0.y), picture.height - 1) * picture.width + min(Int($0.x), picture.width - 1)] == 0
             }
             guard !points.isEmpty else { return }
-            for found in try generator.proposals(at: points, features: features) where masks.count < options.maximumSegments {
+            for found in try generator.proposals(at: points, features: features, timings: &generated) where masks.count < options.maximumSegments {
                 let binary = rleToMask(found.rle)
                 var overlap = 0
                 for (a, b) in zip(binary.pixels, covered) where a != 0 && b != 0 { overlap += 1 }
@@ -252,7 +257,9 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 lowRes.append(nil)
                 prompters.append(nil)
             }
-        }
+        }()
+        timings.decoder += generated.decoder / .milliseconds(1)
+        timings.masks += (segmenting.duration(to: .now) - generated.decoder) / .milliseconds(1)
 
         // The tracked segments whose label cannot be in doubt keep their last embedding; the
         // others are embedded on this frame's dense features, computed only if there are any.

@@ -3,6 +3,7 @@
 // masks filtered by predicted IoU and stability, de-duplicated by box NMS, small regions
 // cleaned up.
 import SegwatchTensor
+import Synchronization
 
 /// `SamAutomaticMaskGenerator`'s parameters, with its defaults.
 public struct MaskGeneratorOptions: Sendable, Equatable {
@@ -58,6 +59,16 @@ public struct GeneratedMask: Sendable {
     }
 }
 
+/// Where the generator's time went.
+public struct GeneratorTimings: Sendable, Equatable {
+    /// The mask decoder: its prompts' arithmetic, to the low-resolution logits.
+    public var decoder = Duration.zero
+    /// The rest: upscaling, thresholds, stability, boxes, RLE and NMS.
+    public var masks = Duration.zero
+
+    public init() {}
+}
+
 public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     public let predictor: SamPredictor<B>
     public let options: MaskGeneratorOptions
@@ -77,6 +88,13 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     /// is `image` already encoded: the whole-image crop does not encode it again.
     public func generate(_ image: RGBImage, features: SamImageFeatures<B.Value>? = nil,
                          progress: ((Int, Int) -> Void)? = nil) throws -> [GeneratedMask] {
+        var timings = GeneratorTimings()
+        return try generate(image, features: features, timings: &timings, progress: progress)
+    }
+
+    /// `generate`, adding where its time went to `timings`.
+    public func generate(_ image: RGBImage, features: SamImageFeatures<B.Value>? = nil, timings: inout GeneratorTimings,
+                         progress: ((Int, Int) -> Void)? = nil) throws -> [GeneratedMask] {
         let (height, width) = (image.height, image.width)
         if let features, features.originalSize != (height, width) {
             throw SamError.invalidInput("the features are of a \(features.originalSize.width)x\(features.originalSize.height) image; the image is \(width)x\(height)")
@@ -89,11 +107,13 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         var data: [GeneratedMask] = []
         for (cropBox, layer) in zip(crops.boxes, crops.layerIndices) {
             let whole = cropBox == [0, 0, width, height]
-            data += try processCrop(image, cropBox: cropBox, layer: layer, features: whole ? features : nil) {
+            data += try processCrop(image, cropBox: cropBox, layer: layer, features: whole ? features : nil, timings: &timings) {
                 done += 1
                 progress?(done, totalBatches)
             }
         }
+        let start = ContinuousClock.now
+        defer { timings.masks += start.duration(to: .now) }
         if crops.boxes.count > 1 {
             // Prefer masks from smaller crops: score 1 / crop area.
             let scores = data.map { 1 / Float(($0.cropBox[2] - $0.cropBox[0]) * ($0.cropBox[3] - $0.cropBox[1])) }
@@ -110,30 +130,35 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
 
     /// Masks proposed by single points (image pixels) of a whole image already encoded: the
     /// generator's batches, filters and NMS on `points` instead of its grid.
-    public func proposals(at points: [SIMD2<Double>], features: SamImageFeatures<B.Value>) throws -> [GeneratedMask] {
+    public func proposals(at points: [SIMD2<Double>], features: SamImageFeatures<B.Value>,
+                          timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         let (height, width) = features.originalSize
-        return try processPoints(points, features: features, cropBox: [0, 0, width, height], imageSize: (height, width)) {}
+        return try processPoints(points, features: features, cropBox: [0, 0, width, height], imageSize: (height, width),
+                                 timings: &timings) {}
     }
 
     /// `_process_crop`: encode the crop, run its points in batches, NMS within the crop.
     func processCrop(_ image: RGBImage, cropBox: [Int], layer: Int, features: SamImageFeatures<B.Value>?,
-                     batchDone: () -> Void) throws -> [GeneratedMask] {
+                     timings: inout GeneratorTimings, batchDone: () -> Void) throws -> [GeneratedMask] {
         let cropped = image.cropped(x0: cropBox[0], y0: cropBox[1], x1: cropBox[2], y1: cropBox[3])
         let features = try features ?? predictor.setImage(cropped)
         let scale = SIMD2(Double(cropped.width), Double(cropped.height))
         return try processPoints(pointGrids[layer].map { $0 * scale }, features: features, cropBox: cropBox,
-                                 imageSize: (image.height, image.width), batchDone: batchDone)
+                                 imageSize: (image.height, image.width), timings: &timings, batchDone: batchDone)
     }
 
     /// A crop's points in batches, then NMS within the crop, the survivors in image coordinates.
     func processPoints(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
-                       imageSize: (height: Int, width: Int), batchDone: () -> Void) throws -> [GeneratedMask] {
+                       imageSize: (height: Int, width: Int), timings: inout GeneratorTimings,
+                       batchDone: () -> Void) throws -> [GeneratedMask] {
         var data: [GeneratedMask] = []
         for start in stride(from: 0, to: points.count, by: options.pointsPerBatch) {
             data += try processBatch(Array(points[start..<min(start + options.pointsPerBatch, points.count)]), features: features,
-                                     cropBox: cropBox, imageSize: imageSize)
+                                     cropBox: cropBox, imageSize: imageSize, timings: &timings)
             batchDone()
         }
+        let start = ContinuousClock.now
+        defer { timings.masks += start.duration(to: .now) }
         // NMS on boxes in crop coordinates, scored by predicted IoU; then back to the image.
         let keep = batchedNMS(boxes: data.map { $0.box.map(Float.init) }, scores: data.map(\.predictedIou),
                               categories: [Int](repeating: 0, count: data.count), iouThreshold: options.boxNmsThresh)
@@ -148,29 +173,37 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     }
 
     /// `_process_batch`: one multimask prediction per point; all three masks are candidates.
+    /// The points' masks are post-processed side by side, a point per thread.
     func processBatch(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
-                      imageSize: (height: Int, width: Int)) throws -> [GeneratedMask] {
+                      imageSize: (height: Int, width: Int), timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         let model = predictor.model, backend = model.backend
         let (cropHeight, cropWidth) = features.originalSize
         let prompts = points.map { point in
             let p = predictor.transform.apply(x: point.x, y: point.y, originalHeight: cropHeight, originalWidth: cropWidth)
             return SamPrompt(points: [(p.x, p.y, 1)])
         }
+        var start = ContinuousClock.now
         let out = try model.decode(features.embedding, prompts: prompts, multimask: true)
         let ious = backend.download(out.iouPredictions).contiguous()
+        let logits = backend.download(out.lowResLogits).contiguous()
+        timings.decoder += start.duration(to: .now)
+        start = .now
+        defer { timings.masks += start.duration(to: .now) }
+        let upscaling = predictor.maskUpscaling(features)
         let perPoint = ious.shape[1]
-        var data: [GeneratedMask] = []
-        for (b, point) in points.enumerated() {
+        let options = options
+        let found = Mutex([[GeneratedMask]](repeating: [], count: points.count))
+        backend.concurrently(points.count) { b in
             // Candidates that pass the IoU filter, before paying for full-size logits.
             let candidates = (0..<perPoint).filter { m in
                 options.predIouThresh <= 0 || ious.pointer[b * perPoint + m] > Float(options.predIouThresh)
             }
-            guard !candidates.isEmpty else { continue }
-            // Full-size logits one point at a time: a batch of 64 at crop size would take gigabytes.
-            let logits = backend.download(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, b..<b + 1), features)).contiguous()
-            let plane = cropHeight * cropWidth
+            guard !candidates.isEmpty else { return }
+            let plane = Tensor(uninitialized: [upscaling.outputCount]), scratch = Tensor(uninitialized: [upscaling.scratchCount])
+            var masks: [GeneratedMask] = []
             for m in candidates {
-                let values = UnsafeBufferPointer(start: logits.pointer + m * plane, count: plane)
+                upscaling.apply(logits.pointer + (b * perPoint + m) * upscaling.lowResCount, into: plane.pointer, scratch: scratch.pointer)
+                let values = UnsafeBufferPointer(start: plane.pointer, count: upscaling.outputCount)
                 let stability = calculateStabilityScore(logits: values, height: cropHeight, width: cropWidth,
                                                         maskThreshold: 0, thresholdOffset: options.stabilityScoreOffset)
                 if options.stabilityScoreThresh > 0 && !(stability >= Float(options.stabilityScoreThresh)) { continue }
@@ -178,11 +211,12 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
                 let box = mask.box
                 if isBoxNearCropEdge(box, cropBox: cropBox, origBox: [0, 0, imageSize.width, imageSize.height]) { continue }
                 let rle = maskToRLE(uncropMask(mask, cropBox: cropBox, origHeight: imageSize.height, origWidth: imageSize.width))
-                data.append(GeneratedMask(rle: rle, area: areaFromRLE(rle), box: box, predictedIou: ious.pointer[b * perPoint + m],
-                                          pointCoords: point, stabilityScore: stability, cropBox: cropBox))
+                masks.append(GeneratedMask(rle: rle, area: areaFromRLE(rle), box: box, predictedIou: ious.pointer[b * perPoint + m],
+                                           pointCoords: points[b], stabilityScore: stability, cropBox: cropBox))
             }
+            found.withLock { $0[b] = masks }
         }
-        return data
+        return found.withLock { $0.flatMap { $0 } }
     }
 
     /// `postprocess_small_regions`: fill small holes, remove small islands; masks that changed

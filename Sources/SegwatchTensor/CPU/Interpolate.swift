@@ -11,32 +11,70 @@ public func interpolate(_ x: Tensor, size: (h: Int, w: Int), mode: Interpolation
     let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
     let x = x.contiguous()
     if (height, width) == size { return x.copied() }
-    let horizontal = InterpolationTaps(input: width, output: size.w, mode: mode)
-    let vertical = InterpolationTaps(input: height, output: size.h, mode: mode)
+    let resampling = PlaneInterpolation(input: (height, width), size: size, mode: mode)
     let result = Tensor(uninitialized: [x.shape[0], x.shape[1], size.h, size.w])
     let input = x.pointer, output = result.pointer
     parallelFor(planes) { range in
-        var rows = [Float](repeating: 0, count: height * size.w)
-        for plane in range {
-            let source = input + plane * height * width
-            for y in 0..<height {
-                horizontal.apply(source + y * width, into: &rows, at: y * size.w)
-            }
-            let target = output + plane * size.h * size.w
-            rows.withUnsafeBufferPointer { rows in
-                for oy in 0..<size.h {
-                    let line = target + oy * size.w
-                    line.update(repeating: 0, count: size.w)
-                    for t in 0..<vertical.count {
-                        let weight = vertical.weights[oy * vertical.count + t]
-                        let source = rows.baseAddress! + vertical.indices[oy * vertical.count + t] * size.w
-                        for ox in 0..<size.w { line[ox] += weight * source[ox] }
-                    }
-                }
+        var rows = [Float](repeating: 0, count: resampling.scratchCount)
+        rows.withUnsafeMutableBufferPointer { rows in
+            for plane in range {
+                resampling.apply(input + plane * height * width, into: output + plane * size.h * size.w, rows: rows.baseAddress!)
             }
         }
     }
     return result
+}
+
+/// `interpolate` of one plane at a time, optionally only the top-left `kept` part of the
+/// output: what a later crop keeps (SAM's masks, upscaled to 1024 and cropped to the image),
+/// without computing the rest. Each output value is computed as `interpolate` computes it.
+public struct PlaneInterpolation: Sendable {
+    public let input: (h: Int, w: Int)
+    /// The part of the interpolated plane that is computed: `[0, h) x [0, w)`.
+    public let output: (h: Int, w: Int)
+    private let horizontal: InterpolationTaps
+    private let vertical: InterpolationTaps
+
+    /// - Parameter kept: the top-left part of the `size` output to compute (default: all).
+    public init(input: (h: Int, w: Int), size: (h: Int, w: Int), keeping kept: (h: Int, w: Int)? = nil, mode: InterpolationMode) {
+        let kept = kept ?? size
+        precondition(input.h > 0 && input.w > 0 && (1...size.h).contains(kept.h) && (1...size.w).contains(kept.w),
+                     "interpolate: a \(input) plane to \(size), keeping \(kept)")
+        self.input = input
+        output = kept
+        horizontal = InterpolationTaps(input: input.w, output: size.w, mode: mode, keeping: kept.w)
+        vertical = InterpolationTaps(input: input.h, output: size.h, mode: mode, keeping: kept.h)
+    }
+
+    /// The floats `apply` needs as scratch.
+    public var scratchCount: Int { input.h * output.w }
+
+    /// Resamples `source` (`input`, row-major) into `target` (`output`, row-major); `rows`
+    /// holds `scratchCount` floats of scratch.
+    public func apply(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Float>) {
+        for y in 0..<input.h {
+            horizontal.apply(source + y * input.w, into: rows + y * output.w)
+        }
+        if vertical.count == 2 {
+            // Bilinear: the general loop's sums in one pass over the line (`0 +` is the sum's start).
+            for oy in 0..<output.h {
+                let line = target + oy * output.w
+                let (w0, w1) = (vertical.weights[2 * oy], vertical.weights[2 * oy + 1])
+                let a = rows + vertical.indices[2 * oy] * output.w, b = rows + vertical.indices[2 * oy + 1] * output.w
+                for ox in 0..<output.w { line[ox] = (0 + w0 * a[ox]) + w1 * b[ox] }
+            }
+            return
+        }
+        for oy in 0..<output.h {
+            let line = target + oy * output.w
+            line.update(repeating: 0, count: output.w)
+            for t in 0..<vertical.count {
+                let weight = vertical.weights[oy * vertical.count + t]
+                let source = rows + vertical.indices[oy * vertical.count + t] * output.w
+                for ox in 0..<output.w { line[ox] += weight * source[ox] }
+            }
+        }
+    }
 }
 
 /// For each output position along one axis, the input indices it reads and their weights.
@@ -45,7 +83,8 @@ struct InterpolationTaps {
     var indices: [Int]
     var weights: [Float]
 
-    init(input: Int, output: Int, mode: InterpolationMode) {
+    /// The taps of the first `kept` (default: all) of `output` positions.
+    init(input: Int, output: Int, mode: InterpolationMode, keeping kept: Int? = nil) {
         // torch's area_pixel_compute_scale and source index, align_corners=False.
         let scale = Float(input) / Float(output)
         switch mode {
@@ -53,7 +92,7 @@ struct InterpolationTaps {
             count = 2
             indices = []
             weights = []
-            for o in 0..<output {
+            for o in 0..<(kept ?? output) {
                 let source = max(scale * (Float(o) + 0.5) - 0.5, 0)
                 let i0 = min(Int(source), input - 1), i1 = min(i0 + 1, input - 1)
                 let lambda = source - Float(i0)
@@ -64,7 +103,7 @@ struct InterpolationTaps {
             count = 4
             indices = []
             weights = []
-            for o in 0..<output {
+            for o in 0..<(kept ?? output) {
                 let source = scale * (Float(o) + 0.5) - 0.5
                 let floor = source.rounded(.down)
                 let t = source - floor
@@ -75,12 +114,18 @@ struct InterpolationTaps {
         }
     }
 
-    /// Resamples one input row into `target[offset...]`.
-    func apply(_ source: UnsafePointer<Float>, into target: inout [Float], at offset: Int) {
+    /// Resamples one input row into `target`.
+    func apply(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        if count == 2 {
+            for o in 0..<(indices.count / 2) {
+                target[o] = (0 + weights[2 * o] * source[indices[2 * o]]) + weights[2 * o + 1] * source[indices[2 * o + 1]]
+            }
+            return
+        }
         for o in 0..<(indices.count / count) {
             var sum: Float = 0
             for t in 0..<count { sum += weights[o * count + t] * source[indices[o * count + t]] }
-            target[offset + o] = sum
+            target[o] = sum
         }
     }
 }
