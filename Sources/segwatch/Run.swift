@@ -77,6 +77,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A keyframe comes early when the re-prompted masks' mean predicted IoU falls below this.")
     var keyframeBelowIou = 0.7
 
+    @Option(help: "Decode a keyframe's point grid over this many analyzed frames, a slice each beside the tracks' prompts, so that no frame waits for a whole keyframe (a live source's latency); 1: whole keyframes, as SAM's automatic mask generator.")
+    var keyframeSlices = 1
+
     @Flag(help: "Embed every segment on every analyzed frame (CLIP's dense features each frame). By default a tracked segment keeps its last embedding and scores while its mask stays much as it was, its label's vote is settled and it was embedded fewer than 10 frames ago; its events say when it was scored (scored_pts).")
     var embedEveryFrame = false
 
@@ -132,6 +135,7 @@ struct Run: AsyncParsableCommand {
         options.keyframeBelowIoU = keyframeBelowIou
         options.tracker.maxAge = maxAge
         options.embedEveryFrame = embedEveryFrame
+        options.keyframeSlices = keyframeSlices
         options.stuff = stuff
         return options
     }

@@ -25,7 +25,8 @@ struct VideoAnalyzerTests {
 
     /// The fixture models with three random labels, or one label per embedding of `prototypes`;
     /// CLIP's `logitScale` replaced when given.
-    private func analyzer(pointsPerSide: Int = 2, boxNms: Double = 0.7, prototypes: [[Float]]? = nil, logitScale: Float? = nil,
+    private func analyzer(pointsPerSide: Int = 2, pointsPerBatch: Int = 64, boxNms: Double = 0.7, prototypes: [[Float]]? = nil,
+                          logitScale: Float? = nil,
                           _ configure: (inout AnalyzerOptions) -> Void) throws -> VideoAnalyzer<CPUBackend> {
         let backend = testBackend
         let sam = try Sam(contentsOf: Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path, backend: backend)
@@ -39,6 +40,7 @@ struct VideoAnalyzerTests {
                                      values: values)
         var labelerOptions = LabelerOptions()
         labelerOptions.generator.pointsPerSide = pointsPerSide
+        labelerOptions.generator.pointsPerBatch = pointsPerBatch
         labelerOptions.generator.boxNmsThresh = boxNms
         labelerOptions.generator.predIouThresh = 0
         labelerOptions.generator.stabilityScoreThresh = 0
@@ -77,6 +79,61 @@ struct VideoAnalyzerTests {
             }
         }
         #expect(reasons == [.first, nil, nil, .interval, .sceneCut, nil])
+    }
+
+    /// A keyframe spread over 3 frames of a still picture: each frame decodes a slice beside the
+    /// tracks' prompts, the keyframe ends with the last slice and gives the whole generator's
+    /// masks, and the interval counts from there; a scene cut starts the slices again.
+    @Test func aSlicedKeyframeOfAStillPictureIsTheWholeKeyframe() throws {
+        var analyzer = try analyzer(pointsPerSide: 4, pointsPerBatch: 5) {
+            $0.keyframeEvery = 3
+            $0.keyframeSlices = 3
+        }
+        let still = picture(gray: 60, squareAt: 20), other = picture(gray: 200, squareAt: 5)
+        let generator = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: analyzer.labeler.sam),
+                                                      options: analyzer.labeler.options.generator)
+        let wholes = [try generator.generate(still), try generator.generate(other)]
+        #expect(!wholes[0].isEmpty && !wholes[1].isEmpty)
+        var reasons: [KeyframeReason?] = [], slices: [Int?] = [], completed: [Int] = []
+        for (n, frame) in ([still, still, still, still, still, still, still, other, other, other] as [RGBImage]).enumerated() {
+            let analysis = try analyzer.analyze(frame, pts: Double(n))
+            reasons.append(analysis.keyframe)
+            slices.append(analysis.keyframeSlice.map { $0.index })
+            #expect(analysis.keyframeSlice.map { $0.count == 3 } ?? true)
+            #expect(!analysis.segments.isEmpty && analysis.segments.allSatisfy { $0.track != nil })
+            if let masks = analysis.slicedKeyframeMasks {
+                completed.append(n)
+                let whole = wholes[n < 7 ? 0 : 1]
+                #expect(analysis.keyframeSlice?.index == 3)
+                #expect(masks.count == whole.count)
+                for (a, b) in zip(masks, whole) {
+                    #expect(a.rle == b.rle && a.box == b.box && a.predictedIou == b.predictedIou && a.stabilityScore == b.stabilityScore)
+                }
+            } else {
+                #expect(analysis.keyframeSlice?.index != 3)
+            }
+        }
+        #expect(reasons == [.first, nil, nil, nil, nil, .interval, nil, .sceneCut, nil, nil])
+        #expect(slices == [1, 2, 3, nil, nil, 1, 2, 1, 2, 3] && completed == [2, 9])
+    }
+
+    @Test func slicedKeyframesNeedAGridWithoutCrops() throws {
+        let sam = try Sam(contentsOf: Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path, backend: testBackend)
+        let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: testBackend)
+        let labels = LabelEmbeddings(labels: [try VocabularyLabel(parsing: "thing", origin: "test")], dimension: clip.config.embedDim,
+                                     values: normalized([Float](repeating: 1, count: clip.config.embedDim)[...]))
+        var labelerOptions = LabelerOptions()
+        labelerOptions.generator.cropNLayers = 1
+        let labeler = try ImageLabeler(sam: sam, clip: clip, backend: testBackend, labels: labels, options: labelerOptions)
+        var options = AnalyzerOptions()
+        options.keyframeSlices = 2
+        #expect(throws: PipelineError.self) { try VideoAnalyzer(labeler: labeler, options: options) }
+        options.keyframeSlices = 0
+        labelerOptions.generator.cropNLayers = 0
+        #expect(throws: PipelineError.self) {
+            try VideoAnalyzer(labeler: try ImageLabeler(sam: sam, clip: clip, backend: testBackend, labels: labels, options: labelerOptions),
+                              options: options)
+        }
     }
 
     /// What a replay of bikes.mp4 (every `step`-th frame) did in two analyzers on the same

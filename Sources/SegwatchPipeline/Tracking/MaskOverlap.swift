@@ -63,7 +63,7 @@ public func maskIoU(_ a: BinaryMask, _ aBox: MaskBox, shiftedBy shift: (x: Int, 
 
 /// The set bytes among `count` at `a`, and (with `b`) the places set in both: 16 bytes at a
 /// time, as random-weight masks span the frame and the tracker compares every pair.
-private func setPixels(_ a: UnsafePointer<UInt8>, _ count: Int, and b: UnsafePointer<UInt8>? = nil) -> (a: Int, both: Int) {
+func setPixels(_ a: UnsafePointer<UInt8>, _ count: Int, and b: UnsafePointer<UInt8>? = nil) -> (a: Int, both: Int) {
     typealias Bytes = SIMD16<UInt8>
     let one = Bytes(repeating: 1)
     var (aTotal, bothTotal) = (0, 0)

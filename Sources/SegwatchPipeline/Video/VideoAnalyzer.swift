@@ -44,6 +44,11 @@ public struct AnalyzerOptions: Sendable, Equatable {
     /// scale and positions, when it is at most half the frame's patches: attention is quadratic
     /// in the tokens, so half the patches cost about a third. Off: the whole frame.
     public var denseWindow = true
+    /// A keyframe's point grid is decoded over this many analyzed frames, a slice each, beside
+    /// the tracks' prompts, so that no frame waits for a whole keyframe (1: whole keyframes).
+    /// Each slice's new objects join as the discovery grid's do; the keyframe ends with the
+    /// last slice.
+    public var keyframeSlices = 1
     public var tracker = TrackerOptions()
     /// Labels of background classes: their segments are reported, not tracked.
     public var stuff: Set<Int> = []
@@ -63,6 +68,7 @@ public struct AnalyzerOptions: Sendable, Equatable {
         }
         try check((1...100_000).contains(tracker.maxAge), "the maximum age must be in 1...100000, not \(tracker.maxAge)")
         try check((1...100_000).contains(reembedEvery), "the re-embedding interval must be in 1...100000, not \(reembedEvery)")
+        try check((1...1024).contains(keyframeSlices), "the keyframe slices must be in 1...1024, not \(keyframeSlices)")
     }
 }
 
@@ -113,8 +119,13 @@ public struct FrameAnalysis: Sendable {
     /// Objects (with their track) and stuff, in the order they were found.
     public var segments: [AnalyzedSegment]
     public var events: [TrackEvent]
-    /// Nil for a frame between keyframes.
+    /// Nil for a frame between keyframes; with sliced keyframes, set on the frame of the first slice.
     public var keyframe: KeyframeReason?
+    /// With sliced keyframes: the slice this frame decoded (1-based) and the slices in all.
+    public var keyframeSlice: (index: Int, count: Int)?
+    /// On the frame of a sliced keyframe's last slice: every slice's masks after the
+    /// generator's NMS across them (on a still picture, a whole keyframe's masks).
+    public var slicedKeyframeMasks: [GeneratedMask]?
     /// The fraction of the frame the segments cover.
     public var coverage: Double
     public var timings: AnalyzerTimings
@@ -134,6 +145,8 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     private var previousHistogram: [Float]?
     /// Each live track's last embedded segment.
     private var embedded: [Int: EmbeddedSegment] = [:]
+    /// The sliced keyframe under way.
+    private var slices: GridSlices<B>?
 
     /// A segment as it was embedded and classified, kept for its track's later frames.
     private struct EmbeddedSegment {
@@ -153,6 +166,10 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         self.options = options
         tracker = Tracker(options: options.tracker, ids: trackIDs)
         generator = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: labeler.sam), options: labeler.options.generator)
+        if options.keyframeSlices > 1, generator.options.cropNLayers > 0 {
+            throw PipelineError.mismatch("keyframes with crop layers (crop-n-layers \(generator.options.cropNLayers)) cannot be sliced: "
+                + "use one keyframe slice")
+        }
     }
 
     /// What the image encoders make of one frame: it depends on the picture alone, not on the
@@ -193,11 +210,16 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         let picture = encoded.picture
         var timings = encoded.timings
         let histogram = lumaHistogram(picture)
-        var reason = pending
+        // While a sliced keyframe is under way only a scene cut starts another.
+        var reason = slices == nil ? pending : nil
         if reason == nil, let previous = previousHistogram, histogramDistance(previous, histogram) > options.sceneCut { reason = .sceneCut }
-        if reason == nil, sinceKeyframe + 1 >= options.keyframeEvery { reason = .interval }
+        if reason == nil, slices == nil, sinceKeyframe + 1 >= options.keyframeEvery { reason = .interval }
         previousHistogram = histogram
         pending = nil
+        let whole = reason != nil && options.keyframeSlices == 1
+        if reason != nil, !whole { slices = try GridSlices(generator: generator, slices: options.keyframeSlices) }
+        var keyframeSlice: (index: Int, count: Int)?
+        var slicedKeyframeMasks: [GeneratedMask]?
 
         let features = encoded.features
         // Each mask's box (nil: empty) and prompting track (nil: the generator's, or a new object's).
@@ -207,7 +229,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var generated = GeneratorTimings()
         let segmenting = ContinuousClock.now
         try {
-            if reason != nil {
+            if whole {
                 masks = try generator.generate(picture, features: features, timings: &generated)
                 if masks.count > options.maximumSegments {
                     let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }
@@ -219,7 +241,9 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 prompters = Array(repeating: nil, count: masks.count)
                 return
             }
-            let prompts = tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
+            // After a scene cut the tracks are of another scene: they are left to age out.
+            let prompts = reason == .sceneCut ? []
+                : tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
             let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
                                              stabilityOffset: labeler.options.generator.stabilityScoreOffset,
                                              minimumIoU: options.trackedMinimumIoU, timings: &generated)
@@ -239,17 +263,33 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 lowRes.append(candidate.lowResLogits)
                 prompters.append(candidate.track)
             }
+            // New objects: those of the keyframe's slice, or else of the discovery grid's points
+            // that no tracked mask covers, where they overlap the tracked masks little.
             let covered = union(binaries, height: picture.height, width: picture.width)
-            let n = options.discoveryGrid
-            guard n > 0 else { return }
-            let points = buildPointGrid(pointsPerSide: n).map { $0 * SIMD2(Double(picture.width), Double(picture.height)) }.filter {
-                covered[min(Int($0.y), picture.height - 1) * picture.width + min(Int($0.x), picture.width - 1)] == 0
+            let proposals: [GeneratedMask]
+            if var grid = slices {
+                proposals = try grid.decodeNext(features: features, timings: &generated)
+                keyframeSlice = (grid.decoded, grid.count)
+                if grid.isComplete {
+                    slicedKeyframeMasks = grid.masks()
+                    slices = nil
+                } else {
+                    slices = grid
+                }
+            } else {
+                let n = options.discoveryGrid
+                guard n > 0 else { return }
+                let points = buildPointGrid(pointsPerSide: n).map { $0 * SIMD2(Double(picture.width), Double(picture.height)) }.filter {
+                    covered[min(Int($0.y), picture.height - 1) * picture.width + min(Int($0.x), picture.width - 1)] == 0
+                }
+                guard !points.isEmpty else { return }
+                proposals = try generator.proposals(at: points, features: features, timings: &generated)
             }
-            guard !points.isEmpty else { return }
-            for found in try generator.proposals(at: points, features: features, timings: &generated) where masks.count < options.maximumSegments {
+            for found in proposals where masks.count < options.maximumSegments {
                 let binary = rleToMask(found.rle)
-                var overlap = 0
-                for (a, b) in zip(binary.pixels, covered) where a != 0 && b != 0 { overlap += 1 }
+                let overlap = binary.pixels.withUnsafeBufferPointer { a in
+                    covered.withUnsafeBufferPointer { b in setPixels(a.baseAddress!, a.count, and: b.baseAddress!).both }
+                }
                 guard Double(overlap) <= options.discoveryMaximumOverlap * Double(found.area) else { continue }
                 masks.append(found)
                 binaries.append(binary)
@@ -316,10 +356,10 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
         let coverage = Double(union(present.map { binaries[$0] }, height: picture.height, width: picture.width).reduce(0) { $0 + Int($1) })
             / Double(max(picture.height * picture.width, 1))
-        if reason != nil {
+        if whole || slicedKeyframeMasks != nil {
             sinceKeyframe = 0
             keyframeCoverage = coverage
-        } else {
+        } else if slices == nil {
             sinceKeyframe += 1
             if meanIoU < options.keyframeBelowIoU {
                 pending = .iou
@@ -327,7 +367,8 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 pending = .coverage
             }
         }
-        return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, coverage: coverage, timings: timings)
+        return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, keyframeSlice: keyframeSlice,
+                             slicedKeyframeMasks: slicedKeyframeMasks, coverage: coverage, timings: timings)
     }
 
     /// The last embedding of the track that prompted `mask` (on a frame between keyframes), when
@@ -367,6 +408,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
     public mutating func finish(pts: Double) -> [TrackEvent] {
         feedback = [:]
         embedded = [:]
+        slices = nil
         return tracker.finish(pts: pts)
     }
 }

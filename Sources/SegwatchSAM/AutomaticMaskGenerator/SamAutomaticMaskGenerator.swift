@@ -159,7 +159,12 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         }
         let start = ContinuousClock.now
         defer { timings.masks += start.duration(to: .now) }
-        // NMS on boxes in crop coordinates, scored by predicted IoU; then back to the image.
+        return suppressed(data, cropBox: cropBox)
+    }
+
+    /// The end of `_process_crop`: NMS on boxes in crop coordinates, scored by predicted IoU;
+    /// the survivors' boxes and points then in the image's.
+    func suppressed(_ data: [GeneratedMask], cropBox: [Int]) -> [GeneratedMask] {
         let keep = batchedNMS(boxes: data.map { $0.box.map(Float.init) }, scores: data.map(\.predictedIou),
                               categories: [Int](repeating: 0, count: data.count), iouThreshold: options.boxNmsThresh)
         let imagePoints = uncropPoints(keep.map { data[$0].pointCoords }, cropBox: cropBox)

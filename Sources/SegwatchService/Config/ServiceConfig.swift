@@ -92,6 +92,11 @@ public struct EngineConfig: Sendable {
     public var stateDirectory: String?
     public var generator = MaskGeneratorOptions()
 
+    /// A camera's keyframe grid is spread over this many analyzed frames unless it says
+    /// otherwise: one 64-point batch of the 32x32 grid each, so that no event waits for a whole
+    /// keyframe (about 20 s on two cores).
+    static let keyframeSlices = 16
+
     static let keys = ["sam", "clip", "threads", "clip_size", "head", "background", "top_k", "min_score", "min_cosine",
                        "cache_dir", "state_dir", "generator"]
 
@@ -201,10 +206,15 @@ public struct CameraConfig: Sendable {
     public var font: String?
     public var enabled = true
 
+    /// A camera's keyframe grid is spread over this many analyzed frames unless it says
+    /// otherwise: one 64-point batch of the 32x32 grid each, so that no event waits for a whole
+    /// keyframe (about 20 s on two cores).
+    static let keyframeSlices = 16
+
     static let keys = ["name", "input", "rtsp_transport", "open_timeout", "read_timeout", "camera_size", "camera_fps",
                        "camera_pixel_format", "fps", "labels", "vocab", "templates", "stuff", "keyframe_every", "discovery_grid",
                        "max_age", "tracked_min_iou", "keyframe_below_iou", "keyframe_below_coverage", "duplicate_iou",
-                       "max_segments", "embed_every_frame", "json_out", "json_rotate_mb", "json_rotate_hours",
+                       "max_segments", "embed_every_frame", "keyframe_slices", "json_out", "json_rotate_mb", "json_rotate_hours",
                        "json_keep", "events_socket", "socket_group", "video_out", "video_segment_minutes", "font", "enabled"]
 
     init(_ t: TableReader) throws {
@@ -259,6 +269,8 @@ public struct CameraConfig: Sendable {
         analyzer.duplicateIoU = try t.double("duplicate_iou", in: 0...1, "the IoU at which two tracks' masks are one object") ?? analyzer.duplicateIoU
         analyzer.maximumSegments = try t.int("max_segments", in: 1...10_000, "segments per frame at most") ?? analyzer.maximumSegments
         analyzer.embedEveryFrame = try t.bool("embed_every_frame") ?? analyzer.embedEveryFrame
+        analyzer.keyframeSlices = try t.int("keyframe_slices", in: 1...1024, "analyzed frames a keyframe's grid is decoded over")
+            ?? Self.keyframeSlices
         jsonOut = try t.string("json_out", "a JSON lines file, appended to")
         if let megabytes = try t.double("json_rotate_mb", in: 0.001...1_000_000, "megabytes at which the JSON lines file rotates") {
             jsonRotation.maximumBytes = Int(megabytes * 1_048_576)
