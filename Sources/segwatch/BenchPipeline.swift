@@ -76,6 +76,9 @@ struct BenchPipeline: ParsableCommand {
     @Flag(help: "Embed every segment on every frame (CLIP's dense features each frame), as before selective re-embedding.")
     var embedEveryFrame = false
 
+    @Flag(help: "Keyframes prompt the live tracks and decode only the grid points their masks leave uncovered; keyframe_recovered then says how many of the whole generator's masks (its --segments best) they recover at IoU >= 0.9.")
+    var keyframeTrackPrompts = false
+
     func validate() throws {
         guard maxFrames > 0, labels > 0, segments > 0 else { throw ValidationError("--max-frames, --labels and --segments must be positive") }
         guard (1...100_000).contains(keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
@@ -109,6 +112,8 @@ struct BenchPipeline: ParsableCommand {
             analyzerOptions.keyframeBelowCoverage = 0
             analyzerOptions.duplicateIoU = 1
             analyzerOptions.embedEveryFrame = embedEveryFrame
+            analyzerOptions.keyframeTrackPrompts = keyframeTrackPrompts
+            let exact = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: samModel), options: settings.generator)
             var analyzer = try runReporting {
                 try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
                                   options: analyzerOptions)
@@ -119,7 +124,8 @@ struct BenchPipeline: ParsableCommand {
             var frameMs: [Double] = [], keyframeMs: [Double] = [], trackedMs: [Double] = []
             var stages: [String: [Double]] = [:]
             var rss: [Double] = [], pooled: [Double] = [], heap: [Double] = []
-            var segmentCounts: [Double] = []
+            var segmentCounts: [Double] = [], prompts: [Double] = [], keyframePrompts: [Double] = []
+            var recovered = 0, exactMasks = 0
             let progress = Progress.onTerminal()
             for n in 0..<maxFrames {
                 var start = DispatchTime.now()
@@ -145,6 +151,21 @@ struct BenchPipeline: ParsableCommand {
                     heap.append(heapMegabytes())
                 }
                 segmentCounts.append(Double(analysis.segments.count))
+                prompts.append(Double(analysis.prompts))
+                if analysis.keyframe != nil {
+                    keyframePrompts.append(Double(analysis.prompts))
+                    if keyframeTrackPrompts, n > 0 {
+                        // The whole generator on the same frame (untimed): which of its masks came back.
+                        var whole = try exact.generate(picture)
+                        whole = Array(whole.sorted { $0.predictedIou > $1.predictedIou }.prefix(segments))
+                        let found = analysis.segments.map { rleToMask($0.mask.rle) }.compactMap { mask in MaskBox(mask).map { (mask, $0) } }
+                        for mask in whole.map({ rleToMask($0.rle) }) {
+                            guard let box = MaskBox(mask) else { continue }
+                            exactMasks += 1
+                            if found.contains(where: { maskIoU($0.0, $0.1, shiftedBy: (0, 0), mask, box) >= 0.9 }) { recovered += 1 }
+                        }
+                    }
+                }
                 for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
                                      ("decoder_ms", t.decoder), ("masks_ms", t.masks),
                                      ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
@@ -176,6 +197,9 @@ struct BenchPipeline: ParsableCommand {
             result["frames"] = .number(Double(frameMs.count))
             result["keyframes"] = .number(Double(keyframeMs.count))
             result["segments_per_frame"] = .number(mean(segmentCounts))
+            result["prompts_per_frame"] = .number(mean(prompts))
+            result["keyframe_prompts"] = .number(mean(keyframePrompts))
+            if keyframeTrackPrompts { result["keyframe_recovered"] = .number(exactMasks > 0 ? Double(recovered) / Double(exactMasks) : .nan) }
             result["labels"] = .number(Double(labels))
             result["keyframe_every"] = .number(Double(keyframeEvery))
             result["discovery_grid"] = .number(Double(discoveryGrid))

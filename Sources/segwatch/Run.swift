@@ -80,6 +80,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Decode a keyframe's point grid over this many analyzed frames, a slice each beside the tracks' prompts, so that no frame waits for a whole keyframe (a live source's latency); 1: whole keyframes, as SAM's automatic mask generator.")
     var keyframeSlices = 1
 
+    @Flag(help: "Let a whole keyframe prompt the live tracks first and decode only the grid points their masks leave uncovered: faster, but the parts of tracked objects the generator would have found separately are not looked for.")
+    var keyframeTrackPrompts = false
+
     @Flag(help: "Embed every segment on every analyzed frame (CLIP's dense features each frame). By default a tracked segment keeps its last embedding and scores while its mask stays much as it was, its label's vote is settled and it was embedded fewer than 10 frames ago; its events say when it was scored (scored_pts).")
     var embedEveryFrame = false
 
@@ -136,6 +139,7 @@ struct Run: AsyncParsableCommand {
         options.tracker.maxAge = maxAge
         options.embedEveryFrame = embedEveryFrame
         options.keyframeSlices = keyframeSlices
+        options.keyframeTrackPrompts = keyframeTrackPrompts
         options.stuff = stuff
         return options
     }

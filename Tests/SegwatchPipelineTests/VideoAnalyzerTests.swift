@@ -117,6 +117,24 @@ struct VideoAnalyzerTests {
         #expect(slices == [1, 2, 3, nil, nil, 1, 2, 1, 2, 3] && completed == [2, 9])
     }
 
+    /// Keyframes that prompt the tracks first: the grid points their masks cover are not
+    /// decoded, and the tracks go on through the keyframe.
+    @Test func keyframesPromptedByTracksDecodeOnlyUncoveredPoints() throws {
+        var analyzer = try analyzer(pointsPerSide: 4) {
+            $0.keyframeEvery = 1
+            $0.keyframeTrackPrompts = true
+        }
+        let still = picture(gray: 60, squareAt: 20)
+        let first = try analyzer.analyze(still, pts: 0)
+        #expect(first.keyframe == .first && first.prompts == 16)
+        let tracks = Set(first.segments.compactMap(\.track))
+        let second = try analyzer.analyze(still, pts: 1)
+        #expect(second.keyframe == .interval)
+        // Every live track is prompted once; of the grid, the points outside the prompted masks.
+        #expect(second.prompts >= tracks.count && second.prompts < tracks.count + 16)
+        #expect(!tracks.isDisjoint(with: second.segments.compactMap(\.track)))
+    }
+
     @Test func slicedKeyframesNeedAGridWithoutCrops() throws {
         let sam = try Sam(contentsOf: Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path, backend: testBackend)
         let clip = try CLIP.load(Fixtures.root.appendingPathComponent("clip_hf").path, backend: testBackend)

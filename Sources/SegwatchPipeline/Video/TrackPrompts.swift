@@ -75,6 +75,7 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
         return SamPrompt(points: [(p.x, p.y, 1)], box: (a.x, a.y, b.x, b.y), maskInput: prompt.lowResLogits)
     }
     var start = ContinuousClock.now
+    timings.prompts += samPrompts.count
     let out = try model.decode(features.embedding, prompts: samPrompts, multimask: false)
     let ious = backend.download(out.iouPredictions).contiguous()
     let lowRes = backend.download(out.lowResLogits).contiguous()

@@ -49,6 +49,10 @@ public struct AnalyzerOptions: Sendable, Equatable {
     /// Each slice's new objects join as the discovery grid's do; the keyframe ends with the
     /// last slice.
     public var keyframeSlices = 1
+    /// A whole keyframe prompts the live tracks first, and decodes only the grid's points that
+    /// their masks leave uncovered: the tracks' masks stand in for the generator's there (see
+    /// `SamAutomaticMaskGenerator.generate(features:known:binaries:timings:)`).
+    public var keyframeTrackPrompts = false
     public var tracker = TrackerOptions()
     /// Labels of background classes: their segments are reported, not tracked.
     public var stuff: Set<Int> = []
@@ -126,6 +130,8 @@ public struct FrameAnalysis: Sendable {
     /// On the frame of a sliced keyframe's last slice: every slice's masks after the
     /// generator's NMS across them (on a still picture, a whole keyframe's masks).
     public var slicedKeyframeMasks: [GeneratedMask]?
+    /// The prompts the mask decoder ran on: grid points, track prompts, discovery points.
+    public var prompts = 0
     /// The fraction of the frame the segments cover.
     public var coverage: Double
     public var timings: AnalyzerTimings
@@ -229,24 +235,33 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var generated = GeneratorTimings()
         let segmenting = ContinuousClock.now
         try {
-            if whole {
-                masks = try generator.generate(picture, features: features, timings: &generated)
-                if masks.count > options.maximumSegments {
-                    let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }
-                    masks = best.prefix(options.maximumSegments).sorted().map { masks[$0] }
-                }
-                binaries = masks.map { rleToMask($0.rle) }
-                boxes = binaries.map(MaskBox.init)
-                lowRes = Array(repeating: nil, count: masks.count)
-                prompters = Array(repeating: nil, count: masks.count)
-                return
-            }
             // After a scene cut the tracks are of another scene: they are left to age out.
-            let prompts = reason == .sceneCut ? []
+            let prompts = reason == .sceneCut || (whole && !options.keyframeTrackPrompts) ? []
                 : tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
             let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
                                              stabilityOffset: labeler.options.generator.stabilityScoreOffset,
                                              minimumIoU: options.trackedMinimumIoU, timings: &generated)
+            if whole {
+                let tracked = prompted.kept.filter { $0.box != nil }
+                var known: [Int?]
+                if tracked.isEmpty {
+                    masks = try generator.generate(picture, features: features, timings: &generated)
+                    known = Array(repeating: nil, count: masks.count)
+                } else {
+                    let found = try generator.generate(features: features, known: tracked.map(\.mask), binaries: tracked.map(\.binary),
+                                                       timings: &generated)
+                    (masks, known) = (found.masks, found.known)
+                }
+                if masks.count > options.maximumSegments {
+                    let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }.prefix(options.maximumSegments).sorted()
+                    (masks, known) = (best.map { masks[$0] }, best.map { known[$0] })
+                }
+                binaries = masks.map { rleToMask($0.rle) }
+                boxes = binaries.map(MaskBox.init)
+                lowRes = known.map { $0.map { tracked[$0].lowResLogits } }
+                prompters = known.map { $0.map { tracked[$0].track } }
+                return
+            }
             if !prompted.predictedIoUs.isEmpty {
                 meanIoU = prompted.predictedIoUs.reduce(0) { $0 + Double($1) } / Double(prompted.predictedIoUs.count)
             }
@@ -368,7 +383,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             }
         }
         return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, keyframeSlice: keyframeSlice,
-                             slicedKeyframeMasks: slicedKeyframeMasks, coverage: coverage, timings: timings)
+                             slicedKeyframeMasks: slicedKeyframeMasks, prompts: generated.prompts, coverage: coverage, timings: timings)
     }
 
     /// The last embedding of the track that prompted `mask` (on a frame between keyframes), when

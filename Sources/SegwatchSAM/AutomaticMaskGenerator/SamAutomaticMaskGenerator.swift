@@ -65,6 +65,8 @@ public struct GeneratorTimings: Sendable, Equatable {
     public var decoder = Duration.zero
     /// The rest: upscaling, thresholds, stability, boxes, RLE and NMS.
     public var masks = Duration.zero
+    /// The prompts decoded (one per point).
+    public var prompts = 0
 
     public init() {}
 }
@@ -165,6 +167,11 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     /// The end of `_process_crop`: NMS on boxes in crop coordinates, scored by predicted IoU;
     /// the survivors' boxes and points then in the image's.
     func suppressed(_ data: [GeneratedMask], cropBox: [Int]) -> [GeneratedMask] {
+        suppressedIndices(data, cropBox: cropBox).map(\.mask)
+    }
+
+    /// `suppressed`, each survivor with its index in `data`.
+    func suppressedIndices(_ data: [GeneratedMask], cropBox: [Int]) -> [(index: Int, mask: GeneratedMask)] {
         let keep = batchedNMS(boxes: data.map { $0.box.map(Float.init) }, scores: data.map(\.predictedIou),
                               categories: [Int](repeating: 0, count: data.count), iouThreshold: options.boxNmsThresh)
         let imagePoints = uncropPoints(keep.map { data[$0].pointCoords }, cropBox: cropBox)
@@ -173,7 +180,7 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
             mask.box = uncropBoxXYXY(mask.box, cropBox: cropBox)
             mask.pointCoords = point
             mask.cropBox = cropBox
-            return mask
+            return (i, mask)
         }
     }
 
@@ -188,6 +195,7 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
             return SamPrompt(points: [(p.x, p.y, 1)])
         }
         var start = ContinuousClock.now
+        timings.prompts += prompts.count
         let out = try model.decode(features.embedding, prompts: prompts, multimask: true)
         let ious = backend.download(out.iouPredictions).contiguous()
         let logits = backend.download(out.lowResLogits).contiguous()
@@ -228,7 +236,12 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     /// compete in an NMS against unchanged ones with score 0, and only surviving changed masks
     /// take their new shape.
     func postprocessSmallRegions(_ data: [GeneratedMask], minArea: Int, nmsThresh: Double) -> [GeneratedMask] {
-        guard !data.isEmpty else { return data }
+        postprocessSmallRegionsIndices(data, minArea: minArea, nmsThresh: nmsThresh).map(\.mask)
+    }
+
+    /// `postprocessSmallRegions`, each survivor with its index in `data`.
+    func postprocessSmallRegionsIndices(_ data: [GeneratedMask], minArea: Int, nmsThresh: Double) -> [(index: Int, mask: GeneratedMask)] {
+        guard !data.isEmpty else { return [] }
         var masks: [BinaryMask] = [], scores: [Float] = []
         for record in data {
             let (filled, holesChanged) = removeSmallRegions(rleToMask(record.rle), areaThreshold: Double(minArea), mode: .holes)
@@ -246,7 +259,7 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
                 record.area = areaFromRLE(record.rle)
                 record.box = boxes[i]
             }
-            return record
+            return (i, record)
         }
     }
 }

@@ -214,7 +214,7 @@ public struct CameraConfig: Sendable {
     static let keys = ["name", "input", "rtsp_transport", "open_timeout", "read_timeout", "camera_size", "camera_fps",
                        "camera_pixel_format", "fps", "labels", "vocab", "templates", "stuff", "keyframe_every", "discovery_grid",
                        "max_age", "tracked_min_iou", "keyframe_below_iou", "keyframe_below_coverage", "duplicate_iou",
-                       "max_segments", "embed_every_frame", "keyframe_slices", "json_out", "json_rotate_mb", "json_rotate_hours",
+                       "max_segments", "embed_every_frame", "keyframe_slices", "keyframe_track_prompts", "json_out", "json_rotate_mb", "json_rotate_hours",
                        "json_keep", "events_socket", "socket_group", "video_out", "video_segment_minutes", "font", "enabled"]
 
     init(_ t: TableReader) throws {
@@ -271,6 +271,7 @@ public struct CameraConfig: Sendable {
         analyzer.embedEveryFrame = try t.bool("embed_every_frame") ?? analyzer.embedEveryFrame
         analyzer.keyframeSlices = try t.int("keyframe_slices", in: 1...1024, "analyzed frames a keyframe's grid is decoded over")
             ?? Self.keyframeSlices
+        analyzer.keyframeTrackPrompts = try t.bool("keyframe_track_prompts") ?? analyzer.keyframeTrackPrompts
         jsonOut = try t.string("json_out", "a JSON lines file, appended to")
         if let megabytes = try t.double("json_rotate_mb", in: 0.001...1_000_000, "megabytes at which the JSON lines file rotates") {
             jsonRotation.maximumBytes = Int(megabytes * 1_048_576)
