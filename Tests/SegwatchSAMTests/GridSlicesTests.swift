@@ -52,6 +52,26 @@ struct GridSlicesTests {
         expectSame(grid.masks(), whole)
     }
 
+    /// Points in explained pixels (the left half of the picture) are not decoded.
+    @Test func explainedPointsAreLeftOut() throws {
+        let f = try SamFixture("mobile_sam")
+        let picture = try f.image("bikes_f100.image_u8")
+        let (height, width) = (picture.height, picture.width)
+        let generator = try generator(f, pointsPerSide: 4, pointsPerBatch: 4)
+        let features = try f.predictor.setImage(picture)
+        var explained = [UInt8](repeating: 0, count: height * width)
+        for y in 0..<height { for x in 0..<width / 2 { explained[y * width + x] = 1 } }
+        var grid = try GridSlices(generator: generator, slices: 2)
+        var timings = GeneratorTimings()
+        // Each slice has 8 of the 4x4 grid's points (two rows), 4 of them in the left half.
+        for _ in 0..<2 {
+            let before = timings.prompts
+            let masks = try grid.decodeNext(features: features, explained: explained, timings: &timings)
+            #expect(timings.prompts - before == 4)
+            #expect(masks.allSatisfy { Int($0.pointCoords.x) >= width / 2 })
+        }
+    }
+
     @Test func gridsWithCropLayersAreNotSliced() throws {
         let f = try SamFixture("mobile_sam")
         var options = MaskGeneratorOptions()

@@ -49,9 +49,10 @@ public struct AnalyzerOptions: Sendable, Equatable {
     /// Each slice's new objects join as the discovery grid's do; the keyframe ends with the
     /// last slice.
     public var keyframeSlices = 1
-    /// A whole keyframe prompts the live tracks first, and decodes only the grid's points that
-    /// their masks leave uncovered: the tracks' masks stand in for the generator's there (see
-    /// `SamAutomaticMaskGenerator.generate(features:known:binaries:timings:)`).
+    /// A keyframe prompts the live tracks first, and decodes only the grid's points that their
+    /// masks leave uncovered: the tracks' masks stand in for the generator's there (see
+    /// `SamAutomaticMaskGenerator.generate(features:known:binaries:timings:)`); a sliced
+    /// keyframe's slices leave out the points the frame's tracked masks cover.
     public var keyframeTrackPrompts = false
     public var tracker = TrackerOptions()
     /// Labels of background classes: their segments are reported, not tracked.
@@ -283,7 +284,8 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
             let covered = union(binaries, height: picture.height, width: picture.width)
             let proposals: [GeneratedMask]
             if var grid = slices {
-                proposals = try grid.decodeNext(features: features, timings: &generated)
+                proposals = try grid.decodeNext(features: features, explained: options.keyframeTrackPrompts ? covered : nil,
+                                                timings: &generated)
                 keyframeSlice = (grid.decoded, grid.count)
                 if grid.isComplete {
                     slicedKeyframeMasks = grid.masks()

@@ -29,15 +29,22 @@ public struct GridSlices<B: Backend>: Sendable {
     public var isComplete: Bool { decoded == count }
 
     /// The next slice's batches decoded against `features`: its masks after the generator's
-    /// filters, and, among them, those that survive its NMS within the slice.
-    public mutating func decodeNext(features: SamImageFeatures<B.Value>, timings: inout GeneratorTimings) throws -> [GeneratedMask] {
+    /// filters, and, among them, those that survive its NMS within the slice. Points where
+    /// `explained` (one byte per pixel of the frame) is set are left out: objects already known
+    /// there (a video's tracks) stand for what they would find.
+    public mutating func decodeNext(features: SamImageFeatures<B.Value>, explained: [UInt8]? = nil,
+                                    timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         precondition(!isComplete, "every slice of the grid is decoded")
         let (height, width) = features.originalSize
-        let points = generator.pointGrids[0].map { $0 * SIMD2(Double(width), Double(height)) }
-        let perBatch = generator.options.pointsPerBatch, total = batches(generator)
+        precondition(explained.map { $0.count == height * width } ?? true, "explained pixels of another size than the frame")
+        let grid = generator.pointGrids[0].map { $0 * SIMD2(Double(width), Double(height)) }
+        let total = batches(generator), perBatch = generator.options.pointsPerBatch
+        var points = Array(grid[min(grid.count, decoded * total / count * perBatch)..<min(grid.count, (decoded + 1) * total / count * perBatch)])
+        if let explained {
+            points.removeAll { explained[min(Int($0.y), height - 1) * width + min(Int($0.x), width - 1)] != 0 }
+        }
         var slice: [GeneratedMask] = []
-        for batch in decoded * total / count..<(decoded + 1) * total / count {
-            let start = batch * perBatch
+        for start in stride(from: 0, to: points.count, by: perBatch) {
             slice += try generator.processBatch(Array(points[start..<min(start + perBatch, points.count)]), features: features,
                                                 cropBox: [0, 0, width, height], imageSize: (height, width), timings: &timings)
         }

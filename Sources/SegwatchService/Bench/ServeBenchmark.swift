@@ -27,6 +27,8 @@ public struct ServeBenchmark: Sendable {
     /// another, no keyframe for lost coverage, and 50 segments a frame at most (the best
     /// predicted IoU first).
     public var liveSettings = false
+    /// Camera keys added as they are (`keyframe_slices = 32`, say): settings to compare.
+    public var cameraSettings: [String] = []
     /// The segwatch binary to run `serve` with.
     public var executable: String
 
@@ -199,6 +201,7 @@ public struct ServeBenchmark: Sendable {
                 tracked_min_iou = 0
                 keyframe_below_iou = 0
                 \(liveSettings ? "keyframe_below_coverage = 0\nduplicate_iou = 1\nmax_segments = 50" : "")
+                \(cameraSettings.joined(separator: "\n"))
 
                 """
         }
