@@ -46,7 +46,8 @@ struct BenchLive: ParsableCommand {
     @Option(help: "The segwatch binary that runs the daemon, to compare builds (default: this one).")
     var daemon: String?
 
-    @Option(help: "A camera setting of the configuration file to try, as KEY=VALUE (e.g. keyframe_slices=32). Repeatable.")
+    @Option(help: "A camera setting of the configuration file to try, as KEY=VALUE (e.g. keyframe_slices=32). Repeatable.",
+            transform: cameraSetting)
     var set: [String] = []
 
     @Flag(help: "Print one JSON object.")
@@ -55,12 +56,6 @@ struct BenchLive: ParsableCommand {
     func validate() throws {
         guard seconds >= 3 else { throw ValidationError("--seconds must be at least 3") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
-        for setting in set {
-            let parts = setting.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0 == "_" }), !parts[1].contains("\n") else {
-                throw ValidationError("--set takes KEY=VALUE, a camera key of the configuration file and its TOML value, not \(setting.debugDescription)")
-            }
-        }
     }
 
     func run() throws {
@@ -71,10 +66,7 @@ struct BenchLive: ParsableCommand {
             (bench.cameras, bench.threads, bench.warmup, bench.seconds) = (1, threads, 0, seconds)
             (bench.media, bench.rtspServer) = (media, rtspServer)
             (bench.pointsPerSide, bench.discoveryGrid, bench.liveSettings) = (nil, nil, true)
-            bench.cameraSettings = set.map { setting in
-                let parts = setting.split(separator: "=", maxSplits: 1)
-                return "\(parts[0]) = \(parts[1])"
-            }
+            bench.cameraSettings = set
             let run = try bench.run { text in
                 if !json { FileHandle.standardError.write(Data("bench live: \(text)\n".utf8)) }
             }
@@ -92,4 +84,13 @@ struct BenchLive: ParsableCommand {
             print(json ? try result.json() : result.text())
         }
     }
+}
+
+/// `--set KEY=VALUE` as the configuration file's line `KEY = VALUE`.
+private func cameraSetting(_ setting: String) throws -> String {
+    let parts = setting.split(separator: "=", maxSplits: 1)
+    guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0 == "_" }), !parts[1].contains("\n") else {
+        throw ValidationError("--set takes KEY=VALUE, a camera key of the configuration file and its TOML value, not \(setting.debugDescription)")
+    }
+    return "\(parts[0]) = \(parts[1])"
 }

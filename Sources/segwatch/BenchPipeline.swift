@@ -34,11 +34,15 @@ struct BenchPipeline: ParsableCommand {
             peak; rss_mb_first and rss_mb_last the resident size after the first and the last \
             tracked frame (samples.rss_mb: after each); pool_cached_mb what the tensor buffer cache \
             holds at the end (samples.pool_cached_mb: after each tracked frame; samples.heap_mb: \
-            malloc's heaps, in use or not).
+            malloc's heaps, in use or not). prompts_per_frame and keyframe_prompts count the mask \
+            decoder's prompts; with --keyframe-track-prompts, keyframe_recovered is the share of \
+            the whole generator's masks (its --segments best) that a keyframe after the first \
+            finds again at IoU >= 0.9.
             """)
 
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
+    @OptionGroup var keyframes: KeyframeOptions
 
     @Option(help: "The video.")
     var video: String
@@ -58,31 +62,16 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Segments a keyframe keeps.")
     var segments = 50
 
-    @Option(help: "A keyframe every this many analyzed frames.")
-    var keyframeEvery = 10
-
-    @Option(help: "Points per side of the grid that looks for new objects between keyframes.")
-    var discoveryGrid = 8
-
-    @Option(help: "Analyzed frames a keyframe's grid is decoded over, a slice each (1: whole keyframes).")
-    var keyframeSlices = 1
-
     @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")
     var clipSize = 448
 
     @Option(help: "Points per side of the keyframes' generator grid.")
     var pointsPerSide = 32
 
-    @Flag(help: "Embed every segment on every frame (CLIP's dense features each frame), as before selective re-embedding.")
-    var embedEveryFrame = false
-
-    @Flag(help: "Keyframes prompt the live tracks and decode only the grid points their masks leave uncovered; keyframe_recovered then says how many of the whole generator's masks (its --segments best) they recover at IoU >= 0.9.")
-    var keyframeTrackPrompts = false
-
     func validate() throws {
         guard maxFrames > 0, labels > 0, segments > 0 else { throw ValidationError("--max-frames, --labels and --segments must be positive") }
-        guard (1...100_000).contains(keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
-        guard (1...1024).contains(keyframeSlices) else { throw ValidationError("--keyframe-slices must be in 1...1024") }
+        guard (1...100_000).contains(keyframes.keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
+        guard (1...1024).contains(keyframes.keyframeSlices) else { throw ValidationError("--keyframe-slices must be in 1...1024") }
     }
 
     mutating func run() throws {
@@ -103,16 +92,12 @@ struct BenchPipeline: ParsableCommand {
             settings.generator.stabilityScoreThresh = 0
             settings.generator.boxNmsThresh = 1
             var analyzerOptions = AnalyzerOptions()
-            analyzerOptions.keyframeEvery = keyframeEvery
-            analyzerOptions.discoveryGrid = discoveryGrid
-            analyzerOptions.keyframeSlices = keyframeSlices
+            keyframes.apply(to: &analyzerOptions)
             analyzerOptions.maximumSegments = segments
             analyzerOptions.trackedMinimumIoU = 0
             analyzerOptions.keyframeBelowIoU = 0
             analyzerOptions.keyframeBelowCoverage = 0
             analyzerOptions.duplicateIoU = 1
-            analyzerOptions.embedEveryFrame = embedEveryFrame
-            analyzerOptions.keyframeTrackPrompts = keyframeTrackPrompts
             let exact = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: samModel), options: settings.generator)
             var analyzer = try runReporting {
                 try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
@@ -154,7 +139,7 @@ struct BenchPipeline: ParsableCommand {
                 prompts.append(Double(analysis.prompts))
                 if analysis.keyframe != nil {
                     keyframePrompts.append(Double(analysis.prompts))
-                    if keyframeTrackPrompts, n > 0 {
+                    if keyframes.keyframeTrackPrompts, n > 0 {
                         // The whole generator on the same frame (untimed): which of its masks came back.
                         var whole = try exact.generate(picture)
                         whole = Array(whole.sorted { $0.predictedIou > $1.predictedIou }.prefix(segments))
@@ -199,11 +184,11 @@ struct BenchPipeline: ParsableCommand {
             result["segments_per_frame"] = .number(mean(segmentCounts))
             result["prompts_per_frame"] = .number(mean(prompts))
             result["keyframe_prompts"] = .number(mean(keyframePrompts))
-            if keyframeTrackPrompts { result["keyframe_recovered"] = .number(exactMasks > 0 ? Double(recovered) / Double(exactMasks) : .nan) }
+            if keyframes.keyframeTrackPrompts { result["keyframe_recovered"] = .number(exactMasks > 0 ? Double(recovered) / Double(exactMasks) : .nan) }
             result["labels"] = .number(Double(labels))
-            result["keyframe_every"] = .number(Double(keyframeEvery))
-            result["discovery_grid"] = .number(Double(discoveryGrid))
-            result["keyframe_slices"] = .number(Double(keyframeSlices))
+            result["keyframe_every"] = .number(Double(keyframes.keyframeEvery))
+            result["discovery_grid"] = .number(Double(keyframes.discoveryGrid))
+            result["keyframe_slices"] = .number(Double(keyframes.keyframeSlices))
             result["sam"] = .string(samModel.imageEncoder.summary)
             result["clip"] = .string(model.config.summary)
             result.describeMachine()

@@ -65,26 +65,13 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Analyzed frames a track may go unseen before it ends.")
     var maxAge = 30
 
-    @Option(help: "A keyframe (the full automatic mask generator) every this many analyzed frames; between them the tracks are re-prompted.")
-    var keyframeEvery = 10
-
-    @Option(help: "Points per side of the sparse grid that looks for new objects between keyframes (0: none).")
-    var discoveryGrid = 8
-
     @Option(help: "A re-prompted track's mask is kept when its predicted IoU is at least this.")
     var trackedMinIou = 0.5
 
     @Option(help: "A keyframe comes early when the re-prompted masks' mean predicted IoU falls below this.")
     var keyframeBelowIou = 0.7
 
-    @Option(help: "Decode a keyframe's point grid over this many analyzed frames, a slice each beside the tracks' prompts, so that no frame waits for a whole keyframe (a live source's latency); 1: whole keyframes, as SAM's automatic mask generator.")
-    var keyframeSlices = 1
-
-    @Flag(help: "Let a whole keyframe prompt the live tracks first and decode only the grid points their masks leave uncovered: faster, but the parts of tracked objects the generator would have found separately are not looked for.")
-    var keyframeTrackPrompts = false
-
-    @Flag(help: "Embed every segment on every analyzed frame (CLIP's dense features each frame). By default a tracked segment keeps its last embedding and scores while its mask stays much as it was, its label's vote is settled and it was embedded fewer than 10 frames ago; its events say when it was scored (scored_pts).")
-    var embedEveryFrame = false
+    @OptionGroup var keyframes: KeyframeOptions
 
     @Option(name: .customLong("stuff"), help: "A background label (sky, road): reported per frame with its area, not tracked. Repeatable.")
     var stuff: [String] = []
@@ -132,14 +119,10 @@ struct Run: AsyncParsableCommand {
 
     func analyzerOptions(stuff: Set<Int>) -> AnalyzerOptions {
         var options = AnalyzerOptions()
-        options.keyframeEvery = keyframeEvery
-        options.discoveryGrid = discoveryGrid
+        keyframes.apply(to: &options)
         options.trackedMinimumIoU = trackedMinIou
         options.keyframeBelowIoU = keyframeBelowIou
         options.tracker.maxAge = maxAge
-        options.embedEveryFrame = embedEveryFrame
-        options.keyframeSlices = keyframeSlices
-        options.keyframeTrackPrompts = keyframeTrackPrompts
         options.stuff = stuff
         return options
     }

@@ -225,96 +225,12 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         pending = nil
         let whole = reason != nil && options.keyframeSlices == 1
         if reason != nil, !whole { slices = try GridSlices(generator: generator, slices: options.keyframeSlices) }
-        var keyframeSlice: (index: Int, count: Int)?
-        var slicedKeyframeMasks: [GeneratedMask]?
 
-        let features = encoded.features
-        // Each mask's box (nil: empty) and prompting track (nil: the generator's, or a new object's).
-        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], boxes: [MaskBox?] = [], lowRes: [Tensor?] = []
-        var prompters: [Int?] = []
-        var meanIoU = 1.0
         var generated = GeneratorTimings()
         let segmenting = ContinuousClock.now
-        try {
-            // After a scene cut the tracks are of another scene: they are left to age out.
-            let prompts = reason == .sceneCut || (whole && !options.keyframeTrackPrompts) ? []
-                : tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
-            let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
-                                             stabilityOffset: labeler.options.generator.stabilityScoreOffset,
-                                             minimumIoU: options.trackedMinimumIoU, timings: &generated)
-            if whole {
-                let tracked = prompted.kept.filter { $0.box != nil }
-                var known: [Int?]
-                if tracked.isEmpty {
-                    masks = try generator.generate(picture, features: features, timings: &generated)
-                    known = Array(repeating: nil, count: masks.count)
-                } else {
-                    let found = try generator.generate(features: features, known: tracked.map(\.mask), binaries: tracked.map(\.binary),
-                                                       timings: &generated)
-                    (masks, known) = (found.masks, found.known)
-                }
-                if masks.count > options.maximumSegments {
-                    let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }.prefix(options.maximumSegments).sorted()
-                    (masks, known) = (best.map { masks[$0] }, best.map { known[$0] })
-                }
-                binaries = masks.map { rleToMask($0.rle) }
-                boxes = binaries.map(MaskBox.init)
-                lowRes = known.map { $0.map { tracked[$0].lowResLogits } }
-                prompters = known.map { $0.map { tracked[$0].track } }
-                return
-            }
-            if !prompted.predictedIoUs.isEmpty {
-                meanIoU = prompted.predictedIoUs.reduce(0) { $0 + Double($1) } / Double(prompted.predictedIoUs.count)
-            }
-            for candidate in prompted.kept {
-                guard let box = candidate.box else { continue }
-                // Tracks are oldest first, so a later duplicate is the younger track's.
-                let duplicate = zip(binaries, boxes).contains { kept, keptBox in
-                    keptBox.map { maskIoU(kept, $0, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU } ?? false
-                }
-                guard !duplicate else { continue }
-                masks.append(candidate.mask)
-                binaries.append(candidate.binary)
-                boxes.append(box)
-                lowRes.append(candidate.lowResLogits)
-                prompters.append(candidate.track)
-            }
-            // New objects: those of the keyframe's slice, or else of the discovery grid's points
-            // that no tracked mask covers, where they overlap the tracked masks little.
-            let covered = union(binaries, height: picture.height, width: picture.width)
-            let proposals: [GeneratedMask]
-            if var grid = slices {
-                proposals = try grid.decodeNext(features: features, explained: options.keyframeTrackPrompts ? covered : nil,
-                                                timings: &generated)
-                keyframeSlice = (grid.decoded, grid.count)
-                if grid.isComplete {
-                    slicedKeyframeMasks = grid.masks()
-                    slices = nil
-                } else {
-                    slices = grid
-                }
-            } else {
-                let n = options.discoveryGrid
-                guard n > 0 else { return }
-                let points = buildPointGrid(pointsPerSide: n).map { $0 * SIMD2(Double(picture.width), Double(picture.height)) }.filter {
-                    covered[min(Int($0.y), picture.height - 1) * picture.width + min(Int($0.x), picture.width - 1)] == 0
-                }
-                guard !points.isEmpty else { return }
-                proposals = try generator.proposals(at: points, features: features, timings: &generated)
-            }
-            for found in proposals where masks.count < options.maximumSegments {
-                let binary = rleToMask(found.rle)
-                let overlap = binary.pixels.withUnsafeBufferPointer { a in
-                    covered.withUnsafeBufferPointer { b in setPixels(a.baseAddress!, a.count, and: b.baseAddress!).both }
-                }
-                guard Double(overlap) <= options.discoveryMaximumOverlap * Double(found.area) else { continue }
-                masks.append(found)
-                binaries.append(binary)
-                boxes.append(MaskBox(binary))
-                lowRes.append(nil)
-                prompters.append(nil)
-            }
-        }()
+        let segmentation = try segment(picture, features: encoded.features, keyframe: reason, whole: whole, timings: &generated)
+        let (masks, binaries, boxes) = (segmentation.masks, segmentation.binaries, segmentation.boxes)
+        let (lowRes, prompters) = (segmentation.lowRes, segmentation.prompters)
         timings.decoder += generated.decoder / .milliseconds(1)
         timings.masks += (segmenting.duration(to: .now) - generated.decoder) / .milliseconds(1)
 
@@ -371,21 +287,120 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         feedback = nextFeedback
         embedded = nextEmbedded
 
-        let coverage = Double(union(present.map { binaries[$0] }, height: picture.height, width: picture.width).reduce(0) { $0 + Int($1) })
+        let coverage = Double(coveredPixels(present.map { binaries[$0] }, height: picture.height, width: picture.width).reduce(0) { $0 + Int($1) })
             / Double(max(picture.height * picture.width, 1))
-        if whole || slicedKeyframeMasks != nil {
+        if whole || segmentation.slicedKeyframeMasks != nil {
             sinceKeyframe = 0
             keyframeCoverage = coverage
         } else if slices == nil {
             sinceKeyframe += 1
-            if meanIoU < options.keyframeBelowIoU {
+            if segmentation.meanIoU < options.keyframeBelowIoU {
                 pending = .iou
             } else if coverage < options.keyframeBelowCoverage * keyframeCoverage {
                 pending = .coverage
             }
         }
-        return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, keyframeSlice: keyframeSlice,
-                             slicedKeyframeMasks: slicedKeyframeMasks, prompts: generated.prompts, coverage: coverage, timings: timings)
+        return FrameAnalysis(segments: segments, events: update.events, keyframe: reason, keyframeSlice: segmentation.keyframeSlice,
+                             slicedKeyframeMasks: segmentation.slicedKeyframeMasks, prompts: generated.prompts, coverage: coverage,
+                             timings: timings)
+    }
+
+    /// A frame's masks before they are labeled, each with its box (nil: empty), the logits to
+    /// feed back to its track and the track that prompted it (nil: the generator's, or a new
+    /// object's).
+    private struct Segmentation {
+        var masks: [GeneratedMask] = [], binaries: [BinaryMask] = [], boxes: [MaskBox?] = [], lowRes: [Tensor?] = []
+        var prompters: [Int?] = []
+        /// The tracks' prompts' mean predicted IoU (1 without any).
+        var meanIoU = 1.0
+        var keyframeSlice: (index: Int, count: Int)?
+        var slicedKeyframeMasks: [GeneratedMask]?
+
+        mutating func append(_ mask: GeneratedMask, _ binary: BinaryMask, box: MaskBox?, lowRes: Tensor?, prompter: Int?) {
+            masks.append(mask)
+            binaries.append(binary)
+            boxes.append(box)
+            self.lowRes.append(lowRes)
+            prompters.append(prompter)
+        }
+    }
+
+    /// The frame's masks: a whole keyframe's generator (helped by the tracks' prompts if asked),
+    /// or the live tracks re-prompted and then the keyframe's next slice or the discovery grid.
+    private mutating func segment(_ picture: RGBImage, features: SamImageFeatures<B.Value>, keyframe reason: KeyframeReason?,
+                                  whole: Bool, timings generated: inout GeneratorTimings) throws -> Segmentation {
+        var segmentation = Segmentation()
+        // After a scene cut the tracks are of another scene: they are left to age out.
+        let prompts = reason == .sceneCut || (whole && !options.keyframeTrackPrompts) ? []
+            : tracker.tracks.filter { $0.unseen == 0 }.map { TrackPrompt($0, lowResLogits: feedback[$0.id]) }
+        let prompted = try segmentTracks(prompts, predictor: generator.predictor, features: features,
+                                         stabilityOffset: labeler.options.generator.stabilityScoreOffset,
+                                         minimumIoU: options.trackedMinimumIoU, timings: &generated)
+        if whole {
+            let tracked = prompted.kept.filter { $0.box != nil }
+            var masks: [GeneratedMask], known: [Int?]
+            if tracked.isEmpty {
+                masks = try generator.generate(picture, features: features, timings: &generated)
+                known = Array(repeating: nil, count: masks.count)
+            } else {
+                let found = try generator.generate(features: features, known: tracked.map(\.mask), binaries: tracked.map(\.binary),
+                                                   timings: &generated)
+                (masks, known) = (found.masks, found.known)
+            }
+            if masks.count > options.maximumSegments {
+                let best = masks.indices.sorted { masks[$0].predictedIou > masks[$1].predictedIou }.prefix(options.maximumSegments).sorted()
+                (masks, known) = (best.map { masks[$0] }, best.map { known[$0] })
+            }
+            for (mask, k) in zip(masks, known) {
+                let binary = rleToMask(mask.rle)
+                segmentation.append(mask, binary, box: MaskBox(binary), lowRes: k.map { tracked[$0].lowResLogits }, prompter: k.map { tracked[$0].track })
+            }
+            return segmentation
+        }
+        if !prompted.predictedIoUs.isEmpty {
+            segmentation.meanIoU = prompted.predictedIoUs.reduce(0) { $0 + Double($1) } / Double(prompted.predictedIoUs.count)
+        }
+        for candidate in prompted.kept {
+            guard let box = candidate.box else { continue }
+            // Tracks are oldest first, so a later duplicate is the younger track's.
+            let duplicate = zip(segmentation.binaries, segmentation.boxes).contains { kept, keptBox in
+                keptBox.map { maskIoU(kept, $0, shiftedBy: (0, 0), candidate.binary, box) >= options.duplicateIoU } ?? false
+            }
+            guard !duplicate else { continue }
+            segmentation.append(candidate.mask, candidate.binary, box: box, lowRes: candidate.lowResLogits, prompter: candidate.track)
+        }
+        // New objects: those of the keyframe's slice, or else of the discovery grid's points
+        // that no tracked mask covers, where they overlap the tracked masks little.
+        let covered = coveredPixels(segmentation.binaries, height: picture.height, width: picture.width)
+        let proposals: [GeneratedMask]
+        if var grid = slices {
+            proposals = try grid.decodeNext(features: features, explained: options.keyframeTrackPrompts ? covered : nil,
+                                            timings: &generated)
+            segmentation.keyframeSlice = (grid.decoded, grid.count)
+            if grid.isComplete {
+                segmentation.slicedKeyframeMasks = grid.masks()
+                slices = nil
+            } else {
+                slices = grid
+            }
+        } else {
+            let n = options.discoveryGrid
+            guard n > 0 else { return segmentation }
+            let points = buildPointGrid(pointsPerSide: n).map { $0 * SIMD2(Double(picture.width), Double(picture.height)) }.filter {
+                covered[pixelIndex(of: $0, height: picture.height, width: picture.width)] == 0
+            }
+            guard !points.isEmpty else { return segmentation }
+            proposals = try generator.proposals(at: points, features: features, timings: &generated)
+        }
+        for found in proposals where segmentation.masks.count < options.maximumSegments {
+            let binary = rleToMask(found.rle)
+            let overlap = binary.pixels.withUnsafeBufferPointer { a in
+                covered.withUnsafeBufferPointer { b in setPixels(a.baseAddress!, a.count, and: b.baseAddress!).both }
+            }
+            guard Double(overlap) <= options.discoveryMaximumOverlap * Double(found.area) else { continue }
+            segmentation.append(found, binary, box: MaskBox(binary), lowRes: nil, prompter: nil)
+        }
+        return segmentation
     }
 
     /// The last embedding of the track that prompted `mask` (on a frame between keyframes), when
@@ -428,13 +443,4 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         slices = nil
         return tracker.finish(pts: pts)
     }
-}
-
-/// The pixels set in any of `masks`, one byte each.
-private func union(_ masks: [BinaryMask], height: Int, width: Int) -> [UInt8] {
-    var covered = [UInt8](repeating: 0, count: height * width)
-    for mask in masks {
-        for (p, value) in mask.pixels.enumerated() where value != 0 { covered[p] = 1 }
-    }
-    return covered
 }

@@ -75,3 +75,18 @@ public func boxXYXYToXYWH(_ box: [Int]) -> [Int] {
     precondition(box.count == 4, "box with \(box.count) values, expected 4")
     return [box[0], box[1], box[2] - box[0], box[3] - box[1]]
 }
+
+/// The pixels set in any of `masks` (each `height x width`), one byte each (1: set).
+public func coveredPixels(_ masks: [BinaryMask], height: Int, width: Int) -> [UInt8] {
+    var covered = [UInt8](repeating: 0, count: height * width)
+    for mask in masks {
+        precondition(mask.height == height && mask.width == width, "a \(mask.width)x\(mask.height) mask on a \(width)x\(height) image")
+        for (p, value) in mask.pixels.enumerated() where value != 0 { covered[p] = 1 }
+    }
+    return covered
+}
+
+/// The row-major index of the pixel a point (image pixels) falls in, clamped to the image.
+public func pixelIndex(of point: SIMD2<Double>, height: Int, width: Int) -> Int {
+    min(Int(point.y), height - 1) * width + min(Int(point.x), width - 1)
+}

@@ -37,17 +37,14 @@ public struct GridSlices<B: Backend>: Sendable {
         precondition(!isComplete, "every slice of the grid is decoded")
         let (height, width) = features.originalSize
         precondition(explained.map { $0.count == height * width } ?? true, "explained pixels of another size than the frame")
-        let grid = generator.pointGrids[0].map { $0 * SIMD2(Double(width), Double(height)) }
+        let grid = generator.wholeImageGrid(height: height, width: width)
         let total = batches(generator), perBatch = generator.options.pointsPerBatch
         var points = Array(grid[min(grid.count, decoded * total / count * perBatch)..<min(grid.count, (decoded + 1) * total / count * perBatch)])
         if let explained {
-            points.removeAll { explained[min(Int($0.y), height - 1) * width + min(Int($0.x), width - 1)] != 0 }
+            points.removeAll { explained[pixelIndex(of: $0, height: height, width: width)] != 0 }
         }
-        var slice: [GeneratedMask] = []
-        for start in stride(from: 0, to: points.count, by: perBatch) {
-            slice += try generator.processBatch(Array(points[start..<min(start + perBatch, points.count)]), features: features,
-                                                cropBox: [0, 0, width, height], imageSize: (height, width), timings: &timings)
-        }
+        let slice = try generator.processBatches(points, features: features, cropBox: [0, 0, width, height], imageSize: (height, width),
+                                                 timings: &timings)
         decoded += 1
         found += slice
         let start = ContinuousClock.now
@@ -59,12 +56,7 @@ public struct GridSlices<B: Backend>: Sendable {
     /// in `generate`'s order; the frame of the last slice gives the crop box.
     public func masks() -> [GeneratedMask] {
         guard let last = found.last else { return [] }
-        var data = generator.suppressed(found, cropBox: last.cropBox)
-        if generator.options.minMaskRegionArea > 0 {
-            data = generator.postprocessSmallRegions(data, minArea: generator.options.minMaskRegionArea,
-                                                     nmsThresh: max(generator.options.boxNmsThresh, generator.options.cropNmsThresh))
-        }
-        return data
+        return generator.cleaned(generator.suppressed(found, cropBox: last.cropBox)).map(\.mask)
     }
 }
 

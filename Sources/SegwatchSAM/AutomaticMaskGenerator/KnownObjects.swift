@@ -35,31 +35,16 @@ extension SamAutomaticMaskGenerator {
             (options.predIouThresh <= 0 || known[k].predictedIou > Float(options.predIouThresh))
                 && (options.stabilityScoreThresh <= 0 || known[k].stabilityScore >= Float(options.stabilityScoreThresh))
         }
-        var covered = [Bool](repeating: false, count: height * width)
-        for binary in passing.map({ binaries[$0] }) {
-            precondition(binary.height == height && binary.width == width, "a known mask of \(binary.width)x\(binary.height) on a \(width)x\(height) image")
-            for (p, value) in binary.pixels.enumerated() where value != 0 { covered[p] = true }
-        }
-        let points = pointGrids[0].map { $0 * SIMD2(Double(width), Double(height)) }.filter {
-            !covered[min(Int($0.y), height - 1) * width + min(Int($0.x), width - 1)]
-        }
+        let covered = coveredPixels(passing.map { binaries[$0] }, height: height, width: width)
+        let points = wholeImageGrid(height: height, width: width).filter { covered[pixelIndex(of: $0, height: height, width: width)] == 0 }
         let cropBox = [0, 0, width, height]
-        var data: [GeneratedMask] = []
-        for start in stride(from: 0, to: points.count, by: options.pointsPerBatch) {
-            data += try processBatch(Array(points[start..<min(start + options.pointsPerBatch, points.count)]), features: features,
-                                     cropBox: cropBox, imageSize: (height, width), timings: &timings)
-        }
+        var data = try processBatches(points, features: features, cropBox: cropBox, imageSize: (height, width), timings: &timings)
         let start = ContinuousClock.now
         defer { timings.masks += start.duration(to: .now) }
         let grid = data.count
         data += passing.map { known[$0] }
-        var kept = suppressedIndices(data, cropBox: cropBox)
-        if options.minMaskRegionArea > 0 {
-            let survivors = kept
-            kept = postprocessSmallRegionsIndices(survivors.map(\.mask), minArea: options.minMaskRegionArea,
-                                                  nmsThresh: max(options.boxNmsThresh, options.cropNmsThresh))
-                .map { (survivors[$0.index].index, $0.mask) }
-        }
+        let survivors = suppressedIndices(data, cropBox: cropBox)
+        let kept = cleaned(survivors.map(\.mask)).map { (index: survivors[$0.index].index, mask: $0.mask) }
         return KnownObjectsResult(masks: kept.map(\.mask), known: kept.map { $0.index >= grid ? passing[$0.index - grid] : nil },
                                   decodedPoints: points.count)
     }

@@ -123,11 +123,19 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
                                   categories: [Int](repeating: 0, count: data.count), iouThreshold: options.cropNmsThresh)
             data = keep.map { data[$0] }
         }
-        if options.minMaskRegionArea > 0 {
-            data = postprocessSmallRegions(data, minArea: options.minMaskRegionArea,
-                                           nmsThresh: max(options.boxNmsThresh, options.cropNmsThresh))
-        }
-        return data
+        return cleaned(data).map(\.mask)
+    }
+
+    /// The end of `generate`: small regions cleaned up when `minMaskRegionArea` asks for it,
+    /// each survivor with its index in `data`.
+    func cleaned(_ data: [GeneratedMask]) -> [(index: Int, mask: GeneratedMask)] {
+        guard options.minMaskRegionArea > 0 else { return data.enumerated().map { (index: $0.offset, mask: $0.element) } }
+        return postprocessSmallRegions(data, minArea: options.minMaskRegionArea, nmsThresh: max(options.boxNmsThresh, options.cropNmsThresh))
+    }
+
+    /// The whole-image grid (the first layer's) in the pixels of a `width x height` image.
+    func wholeImageGrid(height: Int, width: Int) -> [SIMD2<Double>] {
+        pointGrids[0].map { $0 * SIMD2(Double(width), Double(height)) }
     }
 
     /// Masks proposed by single points (image pixels) of a whole image already encoded: the
@@ -153,15 +161,24 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     func processPoints(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
                        imageSize: (height: Int, width: Int), timings: inout GeneratorTimings,
                        batchDone: () -> Void) throws -> [GeneratedMask] {
+        let data = try processBatches(points, features: features, cropBox: cropBox, imageSize: imageSize, timings: &timings,
+                                      batchDone: batchDone)
+        let start = ContinuousClock.now
+        defer { timings.masks += start.duration(to: .now) }
+        return suppressed(data, cropBox: cropBox)
+    }
+
+    /// `points` in batches of `pointsPerBatch`: every batch's masks, before any NMS.
+    func processBatches(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
+                        imageSize: (height: Int, width: Int), timings: inout GeneratorTimings,
+                        batchDone: () -> Void = {}) throws -> [GeneratedMask] {
         var data: [GeneratedMask] = []
         for start in stride(from: 0, to: points.count, by: options.pointsPerBatch) {
             data += try processBatch(Array(points[start..<min(start + options.pointsPerBatch, points.count)]), features: features,
                                      cropBox: cropBox, imageSize: imageSize, timings: &timings)
             batchDone()
         }
-        let start = ContinuousClock.now
-        defer { timings.masks += start.duration(to: .now) }
-        return suppressed(data, cropBox: cropBox)
+        return data
     }
 
     /// The end of `_process_crop`: NMS on boxes in crop coordinates, scored by predicted IoU;
@@ -235,12 +252,8 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     /// `postprocess_small_regions`: fill small holes, remove small islands; masks that changed
     /// compete in an NMS against unchanged ones with score 0, and only surviving changed masks
     /// take their new shape.
-    func postprocessSmallRegions(_ data: [GeneratedMask], minArea: Int, nmsThresh: Double) -> [GeneratedMask] {
-        postprocessSmallRegionsIndices(data, minArea: minArea, nmsThresh: nmsThresh).map(\.mask)
-    }
-
-    /// `postprocessSmallRegions`, each survivor with its index in `data`.
-    func postprocessSmallRegionsIndices(_ data: [GeneratedMask], minArea: Int, nmsThresh: Double) -> [(index: Int, mask: GeneratedMask)] {
+    /// Each survivor comes with its index in `data`.
+    func postprocessSmallRegions(_ data: [GeneratedMask], minArea: Int, nmsThresh: Double) -> [(index: Int, mask: GeneratedMask)] {
         guard !data.isEmpty else { return [] }
         var masks: [BinaryMask] = [], scores: [Float] = []
         for record in data {

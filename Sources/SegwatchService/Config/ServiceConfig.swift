@@ -92,11 +92,6 @@ public struct EngineConfig: Sendable {
     public var stateDirectory: String?
     public var generator = MaskGeneratorOptions()
 
-    /// A camera's keyframe grid is spread over this many analyzed frames unless it says
-    /// otherwise: one 64-point batch of the 32x32 grid each, so that no event waits for a whole
-    /// keyframe (about 20 s on two cores).
-    static let keyframeSlices = 16
-
     static let keys = ["sam", "clip", "threads", "clip_size", "head", "background", "top_k", "min_score", "min_cosine",
                        "cache_dir", "state_dir", "generator"]
 
