@@ -83,7 +83,11 @@ let package = Package(
         .target(name: "SegwatchCLIP", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "CZlib", "CBPEVocabulary"],
                 exclude: ["Tokenizer/make_html_entities.py", "Tokenizer/make_ftfy_tables.py", "Tokenizer/make_unicode_tables.py"]),
 
-        .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "CFreeType"]),
+        // DINOv2 (transformers' Dinov2Model and Dinov2WithRegistersModel), for the USE head.
+        .target(name: "SegwatchDINOv2", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
+
+        .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "SegwatchSAM", "SegwatchCLIP",
+                                                         "SegwatchDINOv2", "CFreeType"]),
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
         .target(name: "SegwatchService", dependencies: [
@@ -104,7 +108,9 @@ let package = Package(
                 "SegwatchTensor",
                 "SegwatchCheckpoint",
                 "SegwatchSAM",
+                "SegwatchNN",
                 "SegwatchCLIP",
+                "SegwatchDINOv2",
                 "SegwatchPipeline",
                 "SegwatchService",
                 "COpenBLAS",
@@ -127,6 +133,9 @@ let package = Package(
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
                     exclude: ["make_amg_references.py"]),
         .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
+        .testTarget(name: "SegwatchDINOv2Tests", dependencies: ["SegwatchDINOv2", "SegwatchNN", "SegwatchTensor", "SegwatchCheckpoint",
+                                                               "SegwatchMedia", "SegwatchTestSupport"],
+                    exclude: ["make_dinov2_references.py", "registers_swiglu"]),
         .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchMedia",
                                                              "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),

@@ -3,6 +3,7 @@
 // of OpenAI's own checkpoint file as OpenAI's `build_model` (clip/model.py) reads them.
 import Foundation
 import SegwatchCheckpoint
+import SegwatchNN
 import SegwatchTensor
 
 /// One transformer tower.
@@ -201,59 +202,11 @@ extension CLIPConfig {
     }
 }
 
-/// Typed reads from a JSON object, with errors naming the file and the key path.
-private struct Fields {
-    let json: [String: Any]
-    let path: String
-    let prefix: String
+/// Reads of a CLIP configuration, failing as `CLIPError.unrecognized`.
+private typealias Fields = ConfigFields<CLIPError>
 
-    init(_ json: [String: Any], path: String, prefix: String = "") {
-        self.json = json
-        self.path = path
-        self.prefix = prefix
-    }
-
-    func invalid(_ key: String, _ reason: String) -> CLIPError {
-        .unrecognized(path: path, reason: "'\(prefix)\(key)': \(reason)")
-    }
-
-    func object(_ key: String) throws(CLIPError) -> Fields {
-        guard let value = json[key] as? [String: Any] else { throw invalid(key, "missing or not an object") }
-        return Fields(value, path: path, prefix: prefix + key + ".")
-    }
-
-    func int(_ key: String, default fallback: Int? = nil) throws(CLIPError) -> Int {
-        guard let value = json[key] else {
-            if let fallback { return fallback }
-            throw invalid(key, "missing; expected a positive integer")
-        }
-        guard let number = value as? NSNumber, let int = Int(exactly: number.doubleValue), int > 0 else {
-            throw invalid(key, "\(value); expected a positive integer")
-        }
-        return int
-    }
-
-    func double(_ key: String, default fallback: Double) throws(CLIPError) -> Double {
-        guard let value = json[key] else { return fallback }
-        guard let number = value as? NSNumber, number.doubleValue > 0 else { throw invalid(key, "\(value); expected a positive number") }
-        return number.doubleValue
-    }
-
-    func bool(_ key: String, default fallback: Bool) throws(CLIPError) -> Bool {
-        guard let value = json[key] else { return fallback }
-        guard let bool = value as? Bool else { throw invalid(key, "\(value); expected true or false") }
-        return bool
-    }
-
-    func string(_ key: String, default fallback: String) throws(CLIPError) -> String {
-        guard let value = json[key] else { return fallback }
-        guard let string = value as? String else { throw invalid(key, "\(value); expected a string") }
-        return string
-    }
-
-    func floats(_ key: String, count: Int, default fallback: [Float]) throws(CLIPError) -> [Float] {
-        guard let value = json[key] else { return fallback }
-        guard let numbers = value as? [NSNumber], numbers.count == count else { throw invalid(key, "\(value); expected \(count) numbers") }
-        return numbers.map { Float($0.doubleValue) }
+extension ConfigFields where E == CLIPError {
+    init(_ json: [String: Any], path: String) {
+        self.init(json, path: path) { CLIPError.unrecognized(path: $0, reason: $1) }
     }
 }

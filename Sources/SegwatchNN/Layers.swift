@@ -16,6 +16,13 @@ public struct Linear<B: Backend>: Sendable {
         self.bias = bias ? try w("bias", [output]) : nil
     }
 
+    /// A linear whose weights were computed at load (a LayerScale folded in).
+    public init(backend: B, weight: Tensor, bias: Tensor?) {
+        self.backend = backend
+        self.weight = backend.linearWeight(backend.upload(weight))
+        self.bias = bias.map { backend.upload($0) }
+    }
+
     public func callAsFunction(_ x: B.Value) -> B.Value {
         backend.linear(x, weight: weight, bias: bias)
     }

@@ -1,6 +1,7 @@
 // The classic "SAM + CLIP" segment embedding: CLIP's pooled image embedding of each segment's
 // masked crop. USE compares against it; segwatch can blend it into the USE embedding.
 import SegwatchCLIP
+import SegwatchNN
 import SegwatchSAM
 import SegwatchTensor
 
@@ -41,7 +42,7 @@ public struct CropEmbedder<B: Backend>: Sendable {
             }
             guard let square = maskedSquareCrop(picture, mask: rleToMask(rle), fill: clip.config.imageMean) else { continue }
             let resized = pilBilinearResize(square, height: side, width: side)
-            crops.append((n, clipPixels(rgb: resized.pixels, height: side, width: side, size: (side, side),
+            crops.append((n, modelPixels(rgb: resized.pixels, height: side, width: side, size: (side, side),
                                         mean: clip.config.imageMean, std: clip.config.imageStd)))
             if crops.count == batchSize { flush() }
         }

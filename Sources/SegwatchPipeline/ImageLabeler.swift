@@ -2,6 +2,7 @@
 // segment embedding on CLIP's dense features, the classifier and the semantic map, in the order
 // the USE paper runs them. `segwatch label`, `eval` and `bench label` share it.
 import SegwatchCLIP
+import SegwatchNN
 import SegwatchSAM
 import SegwatchTensor
 
@@ -96,7 +97,7 @@ public struct ImageLabeler<B: Backend>: Sendable {
 
     private func denseFeaturesOnHost(_ picture: RGBImage, window: PatchWindow?) -> DenseFeatures {
         let grid = denseGrid(height: picture.height, width: picture.width), patch = clip.config.patchSize
-        var pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
+        var pixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
                                 size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
         let window = window.flatMap { $0.isWhole ? nil : $0 }
         if let window {

@@ -3,13 +3,15 @@ import Foundation
 import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
+import SegwatchDINOv2
 import SegwatchMedia
+import SegwatchNN
 import SegwatchTensor
 
-/// `segwatch embed`: CLIP embeddings of texts and of one picture.
+/// `segwatch embed`: CLIP embeddings of texts and of one picture, and DINOv2's tokens of it.
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Embed texts and a picture with CLIP; print their cosine similarities, or write the tensors.",
+        abstract: "Embed texts and a picture with CLIP or DINOv2; print their cosine similarities, or write the tensors.",
         discussion: """
             The model folder is loaded unchanged: the transformers layout (config.json, \
             model.safetensors or pytorch_model.bin, vocab.json, merges.txt) or the open_clip \
@@ -26,12 +28,25 @@ struct Embed: ParsableCommand {
             label embedded through the prompt-template ensemble and cached (see 'segwatch vocab'), \
             and the table lists the best labels.
 
+            --dino DIR (a transformers Dinov2Model or Dinov2WithRegistersModel folder) runs \
+            DINOv2 on the picture; --out then also gets dino.last (1 x T x D: the final \
+            LayerNorm's tokens, the class token, the registers, then the patches row by row), \
+            dino.pooled (1 x D: its class token) and dino.hidden.K for each of --levels K,K \
+            (the tokens after layer K, before the final LayerNorm; 0 is the embeddings).
+
             --size HxW resizes the whole picture to exactly that size (bicubic, no crop); its \
-            sides must be multiples of the patch size. The default is the model's native size.
+            sides must be multiples of the patch size of each model given. The default is each \
+            model's native size.
             """)
 
     @Option(help: "CLIP model: a transformers or open_clip folder, OpenAI's .pt file, or a model name (segwatch models list).", transform: ModelArgument.clip)
-    var clip: String
+    var clip: String?
+
+    @Option(help: "DINOv2 model: a transformers folder (config.json, model.safetensors or pytorch_model.bin).")
+    var dino: String?
+
+    @Option(help: ArgumentHelp("DINOv2's hidden states to write with --out: layer numbers, comma-separated (1 is after the first layer).", valueName: "K,K"))
+    var levels: String?
 
     @Option(name: .customLong("text"), help: "A text to embed. Repeatable.")
     var texts: [String] = []
@@ -60,7 +75,16 @@ struct Embed: ParsableCommand {
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
+        guard clip != nil || dino != nil else { throw ValidationError("give --clip, --dino, or both") }
         guard !texts.isEmpty || image != nil else { throw ValidationError("give --text, --image, or both") }
+        guard clip != nil || (texts.isEmpty && vocabulary.isEmpty && !dense) else {
+            throw ValidationError("--text, --label, --vocab and --dense need --clip")
+        }
+        guard dino == nil || image != nil else { throw ValidationError("--dino embeds an --image") }
+        guard levels == nil || dino != nil else { throw ValidationError("--levels are DINOv2's: they need --dino") }
+        if let levels, parseLevels(levels) == nil {
+            throw ValidationError("--levels must be layer numbers separated by commas (1,4,8), not '\(levels)'")
+        }
         guard vocabulary.isEmpty || (image != nil && out == nil && texts.isEmpty) else {
             throw ValidationError("--label and --vocab classify an --image; they go without --text and --out")
         }
@@ -72,6 +96,12 @@ struct Embed: ParsableCommand {
         if let size, parseSize(size) == nil { throw ValidationError("--size must be HxW with positive integers (224x224), not '\(size)'") }
     }
 
+    func parseLevels(_ text: String) -> [Int]? {
+        let levels = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !levels.isEmpty, levels.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        return levels.compactMap { $0 }
+    }
+
     func parseSize(_ text: String) -> (h: Int, w: Int)? {
         let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
         guard parts.count == 2, let h = Int(parts[0]), let w = Int(parts[1]), h > 0, w > 0 else { return nil }
@@ -81,50 +111,79 @@ struct Embed: ParsableCommand {
     func run() throws {
         try runReporting {
             let backend = CPUBackend(engine: CPUEngine(threads: threads))
-            let model = try CLIP.load(clip, backend: backend)
+            let picture = try image.map { try loadRGBImage($0, frame: frame) }
+            let target = size.flatMap(parseSize)
             var tensors: [(name: String, value: SafeTensorsValue)] = []
-            var textEmbeds: Tensor?
-            if !texts.isEmpty {
-                let tokenizer = try CLIPTokenizer.forModel(clip)
-                let ids = texts.map(tokenizer.tokenize)
-                let embeds = backend.download(try model.text(ids))
-                tensors.append(("text.input_ids", .int32(shape: [ids.count, model.text.contextLength], values: ids.flatMap { $0 })))
-                tensors.append(("text.embeds", .float32(embeds)))
-                textEmbeds = embeds
-            }
-            var imageEmbeds: Tensor?
-            if let image {
-                let picture = try loadRGBImage(image, frame: frame)
-                let native = model.config.imageSize
-                let target = size.flatMap(parseSize) ?? (native, native)
-                let patch = model.config.patchSize
-                guard target.h % patch == 0, target.w % patch == 0 else {
-                    throw CLIPError.invalidInput("--size \(target.h)x\(target.w): both sides must be multiples of the patch size \(patch)")
+            var printed: [String] = []
+            if let clip {
+                let model = try CLIP.load(clip, backend: backend)
+                var textEmbeds: Tensor?
+                if !texts.isEmpty {
+                    let tokenizer = try CLIPTokenizer.forModel(clip)
+                    let ids = texts.map(tokenizer.tokenize)
+                    let embeds = backend.download(try model.text(ids))
+                    tensors.append(("text.input_ids", .int32(shape: [ids.count, model.text.contextLength], values: ids.flatMap { $0 })))
+                    tensors.append(("text.embeds", .float32(embeds)))
+                    textEmbeds = embeds
                 }
-                let pixels = clipPixels(rgb: picture.pixels, height: picture.height, width: picture.width, size: target,
-                                        mean: model.config.imageMean, std: model.config.imageStd)
-                let (pooled, features) = model.vision(backend.upload(pixels), dense: dense)
-                imageEmbeds = backend.download(pooled)
-                tensors.append(("image.embeds", .float32(imageEmbeds!)))
-                if let features { tensors.append(("image.dense", .float32(backend.download(features)))) }
+                var imageEmbeds: Tensor?
+                if let picture {
+                    let target = target ?? (model.config.imageSize, model.config.imageSize)
+                    try checkPatches(target, model.config.patchSize, model: "CLIP")
+                    let pixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width, size: target,
+                                             mean: model.config.imageMean, std: model.config.imageStd)
+                    let (pooled, features) = model.vision(backend.upload(pixels), dense: dense)
+                    imageEmbeds = backend.download(pooled)
+                    tensors.append(("image.embeds", .float32(imageEmbeds!)))
+                    if let features { tensors.append(("image.dense", .float32(backend.download(features)))) }
+                }
+                if out == nil, !vocabulary.isEmpty, let imageEmbeds {
+                    let (labels, _) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: backend, model: model)
+                    printSimilarities(names: labels.labels.map(\.name), rows: labels.labels.indices.map { Array(labels.row($0)) },
+                                      imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: topK)
+                } else if out == nil, let textEmbeds {
+                    let width = textEmbeds.shape[1], values = textEmbeds.toArray()
+                    let rows = texts.indices.map { normalized(values[($0 * width)..<(($0 + 1) * width)]) }
+                    if let imageEmbeds {
+                        printSimilarities(names: texts, rows: rows, imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: texts.count)
+                    } else {
+                        for (text, row) in zip(texts, rows) { print("\(text)\t|embedding| = 1, first values \(row.prefix(4).map { String(format: "%.4f", $0) })") }
+                    }
+                } else if let imageEmbeds {
+                    printed.append("image embedding: \(imageEmbeds.toArray().map { String(format: "%.4f", $0) }.joined(separator: " "))")
+                }
+            }
+            if let dino, let picture {
+                let model = try Dinov2Model.load(dino, backend: backend)
+                let native = model.config.imageSize / model.config.patchSize * model.config.patchSize
+                let target = target ?? (native, native)
+                try checkPatches(target, model.config.patchSize, model: "DINOv2")
+                let pixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width, size: target,
+                                         mean: model.config.imageMean, std: model.config.imageStd)
+                let levels = levels.flatMap(parseLevels) ?? []
+                let output = try model(backend.upload(pixels), levels: Set(levels))
+                tensors.append(("dino.last", .float32(backend.download(output.last))))
+                tensors.append(("dino.pooled", .float32(backend.download(output.pooled))))
+                for level in levels.sorted() where !tensors.contains(where: { $0.name == "dino.hidden.\(level)" }) {
+                    tensors.append(("dino.hidden.\(level)", .float32(backend.download(output.hidden[level]!))))
+                }
+                let tokens = backend.shape(output.last)[1]
+                printed.append("\(model.config.summary): \(tokens) tokens (class, \(model.config.registers) registers, "
+                               + "\(output.grid.h)x\(output.grid.w) patches); class token "
+                               + backend.download(output.pooled).toArray().prefix(8).map { String(format: "%.4f", $0) }.joined(separator: " ") + " ...")
             }
             if let out {
                 try writeSafeTensors(tensors, to: out)
-            } else if !vocabulary.isEmpty, let imageEmbeds {
-                let (labels, _) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: backend, model: model)
-                printSimilarities(names: labels.labels.map(\.name), rows: labels.labels.indices.map { Array(labels.row($0)) },
-                                  imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: topK)
-            } else if let textEmbeds {
-                let width = textEmbeds.shape[1], values = textEmbeds.toArray()
-                let rows = texts.indices.map { normalized(values[($0 * width)..<(($0 + 1) * width)]) }
-                guard let imageEmbeds else {
-                    for (text, row) in zip(texts, rows) { print("\(text)\t|embedding| = 1, first values \(row.prefix(4).map { String(format: "%.4f", $0) })") }
-                    return
-                }
-                printSimilarities(names: texts, rows: rows, imageEmbeds: imageEmbeds, logitScale: model.logitScale, limit: texts.count)
-            } else if let imageEmbeds {
-                print("image embedding: \(imageEmbeds.toArray().map { String(format: "%.4f", $0) }.joined(separator: " "))")
+            } else {
+                printed.forEach { print($0) }
             }
+        }
+    }
+
+    /// Both sides of `size` must be multiples of a model's patch.
+    private func checkPatches(_ size: (h: Int, w: Int), _ patch: Int, model: String) throws {
+        guard size.h % patch == 0, size.w % patch == 0 else {
+            throw CommandError("--size \(size.h)x\(size.w): both sides must be multiples of \(model)'s patch size \(patch)")
         }
     }
 

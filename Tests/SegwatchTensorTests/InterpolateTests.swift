@@ -10,6 +10,14 @@ import Testing
         try expectMatches(out, "interpolate.\(mode.rawValue)_\(size.0)x\(size.1)")
     }
 
+    // antialias=True: the filter stretched when shrinking (a 5x7 input to 2x3 spans most of
+    // it), Keys' A = -0.5 even when growing; guards DINOv2 with registers' positions.
+    @Test(arguments: [InterpolationMode.bilinear, .bicubic], [(9, 4), (12, 15), (3, 3), (5, 20), (2, 3)])
+    func antialiasedMatchesTorch(mode: InterpolationMode, size: (Int, Int)) throws {
+        let out = try interpolate(References.tensor("interpolate.x"), size: size, mode: mode, antialias: true)
+        try expectMatches(out, "interpolate_aa.\(mode.rawValue)_\(size.0)x\(size.1)")
+    }
+
     /// Keeping the top-left part computes exactly those values of the whole output.
     @Test(arguments: [InterpolationMode.bilinear, .bicubic], [((9, 4), (9, 1)), ((12, 15), (5, 15)), ((40, 30), (17, 23))])
     func keepingComputesThePartOfTheWholeOutput(mode: InterpolationMode, sizes: ((Int, Int), (Int, Int))) throws {

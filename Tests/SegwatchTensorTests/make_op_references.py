@@ -183,5 +183,13 @@ put("concat", a=a, b=b, out=torch.cat([d(a), d(b)], 1))
 x = rand(2, 3, 4)
 put("mean", x=x, out=d(x).mean(1, keepdim=True))
 
+# Antialiased resampling (transformers' DINOv2 with registers interpolates its positions so),
+# shrinking, growing and mixed, on the same input. Not to one column while the rows change too:
+# torch 2.15's separable kernel then repeats the first output row in every row.
+for mode in ("bilinear", "bicubic"):
+    for h, w in ((3, 3), (5, 20), (9, 4), (12, 15), (2, 3)):
+        out[f"interpolate_aa.{mode}_{h}x{w}"] = F.interpolate(
+            d(out["interpolate.x"]), size=(h, w), mode=mode, align_corners=False, antialias=True).float()
+
 save_file(out, os.path.join(os.path.dirname(os.path.abspath(__file__)), "op_references.safetensors"))
 print(f"{len(out)} tensors, {sum(t.numel() for t in out.values())} values")

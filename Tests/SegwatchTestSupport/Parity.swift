@@ -62,7 +62,8 @@ public func compare(_ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Flo
 public struct ParityFixture: Sendable {
     public let directory: URL
     public let tensors: StateDict
-    /// `expected.json` tolerances by tensor key: every object in it with `key` and `atol`.
+    /// `expected.json` tolerances by tensor key: every object in it with `key` and `atol`, and
+    /// every member `"KEY": {"atol": ...}` of an object (the DINOv2 and USE fixtures' form).
     public let tolerances: [String: (atol: Float, rtol: Float)]
 
     public enum Failure: Error, CustomStringConvertible {
@@ -90,6 +91,11 @@ public struct ParityFixture: Sendable {
             if let object = value as? [String: Any] {
                 if let key = object["key"] as? String, let atol = object["atol"] as? Double {
                     found[key] = (Float(atol), Float(object["rtol"] as? Double ?? 0))
+                }
+                for (key, member) in object {
+                    if let member = member as? [String: Any], member["key"] == nil, let atol = member["atol"] as? Double {
+                        found[key] = (Float(atol), Float(member["rtol"] as? Double ?? 0))
+                    }
                 }
                 object.values.forEach(walk)
             } else if let array = value as? [Any] {

@@ -4,14 +4,14 @@ public enum InterpolationMode: String, Sendable {
     case bicubic
 }
 
-/// `torch.nn.functional.interpolate(x, size, mode, align_corners=False)` without antialiasing,
-/// on NCHW input. Separable: rows first, then columns, each output a fixed set of taps.
-public func interpolate(_ x: Tensor, size: (h: Int, w: Int), mode: InterpolationMode) -> Tensor {
+/// `torch.nn.functional.interpolate(x, size, mode, align_corners=False, antialias)` on NCHW
+/// input. Separable: rows first, then columns, each output a fixed set of taps.
+public func interpolate(_ x: Tensor, size: (h: Int, w: Int), mode: InterpolationMode, antialias: Bool = false) -> Tensor {
     precondition(x.rank == 4 && size.h > 0 && size.w > 0, "interpolate: input \(x.shape) to \(size)")
     let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
     let x = x.contiguous()
     if (height, width) == size { return x.copied() }
-    let resampling = PlaneInterpolation(input: (height, width), size: size, mode: mode)
+    let resampling = PlaneInterpolation(input: (height, width), size: size, mode: mode, antialias: antialias)
     let result = Tensor(uninitialized: [x.shape[0], x.shape[1], size.h, size.w])
     let input = x.pointer, output = result.pointer
     parallelFor(planes) { range in
@@ -36,14 +36,17 @@ public struct PlaneInterpolation: Sendable {
     private let vertical: InterpolationTaps
 
     /// - Parameter kept: the top-left part of the `size` output to compute (default: all).
-    public init(input: (h: Int, w: Int), size: (h: Int, w: Int), keeping kept: (h: Int, w: Int)? = nil, mode: InterpolationMode) {
+    public init(input: (h: Int, w: Int), size: (h: Int, w: Int), keeping kept: (h: Int, w: Int)? = nil, mode: InterpolationMode,
+                antialias: Bool = false) {
         let kept = kept ?? size
         precondition(input.h > 0 && input.w > 0 && (1...size.h).contains(kept.h) && (1...size.w).contains(kept.w),
                      "interpolate: a \(input) plane to \(size), keeping \(kept)")
         self.input = input
         output = kept
-        horizontal = InterpolationTaps(input: input.w, output: size.w, mode: mode, keeping: kept.w)
-        vertical = InterpolationTaps(input: input.h, output: size.h, mode: mode, keeping: kept.h)
+        horizontal = antialias ? InterpolationTaps(antialiased: input.w, output: size.w, mode: mode, keeping: kept.w)
+            : InterpolationTaps(input: input.w, output: size.w, mode: mode, keeping: kept.w)
+        vertical = antialias ? InterpolationTaps(antialiased: input.h, output: size.h, mode: mode, keeping: kept.h)
+            : InterpolationTaps(input: input.h, output: size.h, mode: mode, keeping: kept.h)
     }
 
     /// The floats `apply` needs as scratch.
@@ -111,6 +114,39 @@ struct InterpolationTaps {
                 for i in 0..<4 { indices.append(min(max(base - 1 + i, 0), input - 1)) }
                 weights += cubicWeights(t)
             }
+        }
+    }
+
+    /// The taps of `antialias=True` (torch's `_upsample_{bilinear,bicubic}2d_aa`): a filter
+    /// stretched by the scale when shrinking (Keys' cubic with A = -0.5, or the triangle), over
+    /// the inputs it covers, normalized to sum 1. The float and double steps are torch's
+    /// (`HelperInterpBase::_compute_weights_aa`): its weights are computed in the tensor's type.
+    /// Outputs cover a varying number of inputs; the shorter ones are padded with zero weights.
+    init(antialiased input: Int, output: Int, mode: InterpolationMode, keeping kept: Int? = nil) {
+        let size = mode == .bicubic ? 4 : 2
+        let scale = Float(input) / Float(output)
+        let support = Float(scale >= 1 ? Double(size) * 0.5 * Double(scale) : Double(size) * 0.5)
+        let invscale = scale >= 1 ? Float(1 / Double(scale)) : 1
+        count = Int(Double(support).rounded(.up)) * 2 + 1
+        indices = []
+        weights = []
+        func filter(_ x: Float) -> Float {
+            let x = abs(x)
+            if mode == .bilinear { return x < 1 ? 1 - x : 0 }
+            let a: Float = -0.5
+            if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+            if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+            return 0
+        }
+        for o in 0..<(kept ?? output) {
+            let center = Float(Double(scale) * (Double(o) + 0.5))
+            let first = max(Int(Double(center - support) + 0.5), 0)
+            let taps = min(max(min(Int(Double(center + support) + 0.5), input) - first, 0), count)
+            var row = (0..<taps).map { j in filter(Float((Double(Float(j + first) - center) + 0.5) * Double(invscale))) }
+            let total = row.reduce(0, +)
+            if total != 0 { row = row.map { $0 / total } }
+            indices += (0..<count).map { min(first + min($0, max(taps - 1, 0)), input - 1) }
+            weights += row + [Float](repeating: 0, count: count - taps)
         }
     }
 
