@@ -86,8 +86,11 @@ let package = Package(
         // DINOv2 (transformers' Dinov2Model and Dinov2WithRegistersModel), for the USE head.
         .target(name: "SegwatchDINOv2", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
 
+        // The USE segment-embedding head: its forward pass, loss and gradients, AdamW, head files.
+        .target(name: "SegwatchUSE", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
+
         .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "SegwatchSAM", "SegwatchCLIP",
-                                                         "SegwatchDINOv2", "CFreeType"]),
+                                                         "SegwatchDINOv2", "SegwatchUSE", "CFreeType"]),
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
         .target(name: "SegwatchService", dependencies: [
@@ -133,6 +136,8 @@ let package = Package(
         .testTarget(name: "SegwatchSAMTests", dependencies: ["SegwatchSAM", "SegwatchTestSupport"],
                     exclude: ["make_amg_references.py"]),
         .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
+        .testTarget(name: "SegwatchUSETests", dependencies: ["SegwatchUSE", "SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
+                    exclude: ["make_use_head_references.py", "small_head"]),
         .testTarget(name: "SegwatchDINOv2Tests", dependencies: ["SegwatchDINOv2", "SegwatchNN", "SegwatchTensor", "SegwatchCheckpoint",
                                                                "SegwatchMedia", "SegwatchTestSupport"],
                     exclude: ["make_dinov2_references.py", "registers_swiglu"]),

@@ -39,11 +39,11 @@ enum SafeTensors {
         let dataStart = 8 + headerLength
         let dataLength = bytes.count - dataStart
         var spans: [(name: String, begin: Int, end: Int, dtype: DType, shape: [Int])] = []
+        var metadata: [String: String] = [:]
         for (name, value) in object {
             if name == "__metadata__" {
-                guard let metadata = value as? [String: Any], metadata.values.allSatisfy({ $0 is String }) else {
-                    throw fail("__metadata__ must map strings to strings")
-                }
+                guard let strings = value as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+                metadata = strings
                 continue
             }
             guard let info = value as? [String: Any] else { throw fail("entry \(quoted(name)) is not an object") }
@@ -88,7 +88,7 @@ enum SafeTensors {
                         storageByteOffset: dataStart + span.begin,
                         storageCount: span.shape.reduce(1, *), storageOffset: 0)
         }
-        return try StateDict(path: path, file: file, entries: entries)
+        return try StateDict(path: path, file: file, entries: entries, metadata: metadata)
     }
 
     /// A JSON array of integers (NSNumber without fraction), or nil.

@@ -26,10 +26,13 @@ public final class StateDict: Sendable {
     /// Names in the order the file lists them.
     public let names: [String]
     public let entries: [String: TensorEntry]
+    /// A safetensors header's `__metadata__` (empty for PyTorch files).
+    public let metadata: [String: String]
     let file: MappedFile
 
-    init(path: String, file: MappedFile, entries: [TensorEntry]) throws {
+    init(path: String, file: MappedFile, entries: [TensorEntry], metadata: [String: String] = [:]) throws {
         self.path = path
+        self.metadata = metadata
         self.file = file
         var byName: [String: TensorEntry] = [:]
         for entry in entries {

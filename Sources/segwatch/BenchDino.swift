@@ -1,0 +1,124 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SegwatchCheckpoint
+import SegwatchDINOv2
+import SegwatchService
+import SegwatchTensor
+
+/// `segwatch bench dino`: the DINOv2 image encoder, timed as ../shared/bench/peers.py `dino`
+/// times timm's.
+struct BenchDino: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dino",
+        abstract: "Time the DINOv2 image encoder at 224x224 and 448x448.",
+        discussion: """
+            Without --dino the model is DINOv2 ViT-B/14 as published (transformers' Dinov2Model: \
+            12 layers of 768, 12 heads, patch 14, LayerScale, positions for 518x518) with random \
+            weights, written to a temporary folder and loaded as any model folder is. The encoder \
+            runs on a random normalized input and gives every token after the final LayerNorm, as \
+            the reference benchmark runs timm's forward_features; the positions are resized to the \
+            grid (16x16 at 224, 32x32 at 448) as for a published checkpoint, which timm, built at \
+            each size, does not need. Keys: dino_ms_224, dino_ms_448.
+            """)
+
+    @OptionGroup var options: BenchOptions
+    @OptionGroup var tensor: TensorBenchOptions
+
+    @Option(help: "A DINOv2 model folder (transformers layout) to time instead of the synthetic ViT-B/14.")
+    var dino: String?
+
+    @Option(help: "Input sizes (square), comma-separated.")
+    var sizes = "224,448"
+
+    @Flag(help: "Also report the time spent in each kind of op, per run.")
+    var profile = false
+
+    mutating func run() throws {
+        let sides = sizes.split(separator: ",").compactMap { Int($0) }
+        guard !sides.isEmpty, sides.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--sizes must be positive numbers separated by commas, not '\(sizes)'")
+        }
+        let engine = CPUEngine(threads: tensor.threads)
+        let backend = ProfiledBackend(CPUBackend(engine: engine))
+        try engine.run {
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-dino-\(getpid())")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            if dino == nil { try writeSyntheticDINOv2(to: scratch, width: 768, layers: 12, heads: 12) }
+            let model = try runReporting { try Dinov2Model.load(dino ?? scratch.path, backend: backend) }
+            var result = BenchResult()
+            for side in sides {
+                guard side % model.config.patchSize == 0 else {
+                    throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
+                }
+                let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
+                backend.reset()
+                for _ in 0..<options.warmup { _ = try model(pixels) }
+                var samples: [Double] = []
+                for _ in 0..<options.runs {
+                    let start = DispatchTime.now()
+                    _ = try model(pixels)
+                    samples.append(milliseconds(since: start))
+                }
+                result.samples["dino_ms_\(side)"] = samples
+                result["dino_ms_\(side)"] = .number(median(samples))
+                if profile { record(backend, runs: options.warmup + options.runs, as: "dino_\(side)", into: &result) }
+            }
+            result["model"] = .string(model.config.summary)
+            result.describeMachine()
+            result["threads"] = .number(Double(tensor.threads))
+            result["runs"] = .number(Double(options.runs))
+            print(options.json ? try result.json() : result.text())
+        }
+    }
+}
+
+/// Writes a transformers DINOv2 folder (`Dinov2Model`, patch 14, positions for 518x518,
+/// ImageNet statistics) with random weights of the given shapes: what a benchmark needs when no
+/// real weights are at hand.
+func writeSyntheticDINOv2(to folder: URL, width: Int, layers: Int, heads: Int) throws {
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let config: [String: Any] = [
+        "model_type": "dinov2", "hidden_size": width, "num_hidden_layers": layers, "num_attention_heads": heads,
+        "mlp_ratio": 4, "patch_size": 14, "image_size": 518, "layer_norm_eps": 1e-6, "hidden_act": "gelu",
+        "qkv_bias": true, "use_swiglu_ffn": false,
+    ]
+    try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        .write(to: folder.appendingPathComponent("config.json"))
+    var tensors: [(name: String, tensor: Tensor)] = []
+    var seed: UInt64 = 100
+    func add(_ name: String, _ shape: [Int], scale: Float = 0.02, offset: Float = 0) {
+        seed += 1
+        let values = benchTensor(shape, seed: seed)
+        for i in 0..<values.count { values.pointer[i] = values.pointer[i] * scale + offset }
+        tensors.append((name, values))
+    }
+    let grid = 518 / 14
+    add("embeddings.cls_token", [1, 1, width])
+    add("embeddings.mask_token", [1, width])
+    add("embeddings.patch_embeddings.projection.weight", [width, 3, 14, 14])
+    add("embeddings.patch_embeddings.projection.bias", [width])
+    add("embeddings.position_embeddings", [1, 1 + grid * grid, width])
+    for i in 0..<layers {
+        let p = "encoder.layer.\(i)."
+        for norm in ["norm1", "norm2"] {
+            add(p + norm + ".weight", [width], offset: 1)
+            add(p + norm + ".bias", [width])
+        }
+        for part in ["query", "key", "value"] {
+            add(p + "attention.attention.\(part).weight", [width, width])
+            add(p + "attention.attention.\(part).bias", [width])
+        }
+        add(p + "attention.output.dense.weight", [width, width])
+        add(p + "attention.output.dense.bias", [width])
+        add(p + "layer_scale1.lambda1", [width], scale: 0, offset: 0.1)
+        add(p + "layer_scale2.lambda1", [width], scale: 0, offset: 0.1)
+        add(p + "mlp.fc1.weight", [4 * width, width])
+        add(p + "mlp.fc1.bias", [4 * width])
+        add(p + "mlp.fc2.weight", [width, 4 * width])
+        add(p + "mlp.fc2.bias", [width])
+    }
+    add("layernorm.weight", [width], offset: 1)
+    add("layernorm.bias", [width])
+    try writeSafeTensors(tensors.map { ($0.name, .float32($0.tensor)) }, to: folder.appendingPathComponent("model.safetensors").path)
+}
