@@ -114,6 +114,7 @@ let package = Package(
                 "SegwatchNN",
                 "SegwatchCLIP",
                 "SegwatchDINOv2",
+                "SegwatchUSE",
                 "SegwatchPipeline",
                 "SegwatchService",
                 "COpenBLAS",

@@ -1,19 +1,28 @@
 import Foundation
 import SegwatchTensor
 
-/// A tensor to write: float32 (segwatch's tensors) or int32 (token ids).
+/// A tensor to write: float32 (segwatch's tensors), int32 (token ids) or int64 (indices, as
+/// torch writes them).
 public enum SafeTensorsValue: Sendable {
     case float32(Tensor)
     case int32(shape: [Int], values: [Int32])
+    case int64(shape: [Int], values: [Int64])
 
     var shape: [Int] {
         switch self {
         case let .float32(tensor): tensor.shape
-        case let .int32(shape, _): shape
+        case let .int32(shape, _), let .int64(shape, _): shape
         }
     }
 
     var count: Int { shape.reduce(1, *) }
+
+    var byteCount: Int {
+        switch self {
+        case .int64: count * 8
+        default: count * 4
+        }
+    }
 }
 
 /// Writes float32 tensors as a safetensors file (see the other overload).
@@ -31,12 +40,16 @@ public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)
     var offset = 0
     for (name, value) in tensors {
         guard header[name] == nil else { throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) given twice") }
-        if case let .int32(shape, values) = value, values.count != shape.reduce(1, *) {
-            throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) has \(values.count) values for shape \(shape)")
+        let (dtype, values): (String, Int) = switch value {
+        case .float32: ("F32", value.count)
+        case let .int32(_, values): ("I32", values.count)
+        case let .int64(_, values): ("I64", values.count)
         }
-        let dtype = if case .int32 = value { "I32" } else { "F32" }
-        header[name] = ["dtype": dtype, "shape": value.shape, "data_offsets": [offset, offset + value.count * 4]]
-        offset += value.count * 4
+        guard values == value.count else {
+            throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) has \(values) values for shape \(value.shape)")
+        }
+        header[name] = ["dtype": dtype, "shape": value.shape, "data_offsets": [offset, offset + value.byteCount]]
+        offset += value.byteCount
     }
     var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
     // The data starts 8-byte aligned, as the format's own writer pads it.
@@ -49,6 +62,8 @@ public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)
         case let .float32(tensor):
             tensor.toArray().map { $0.bitPattern.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
         case let .int32(_, values):
+            values.map { $0.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
+        case let .int64(_, values):
             values.map { $0.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
         }
     }

@@ -3,9 +3,11 @@ import Foundation
 import SegwatchCheckpoint
 import SegwatchMedia
 import SegwatchCLIP
+import SegwatchDINOv2
 import SegwatchPipeline
 import SegwatchSAM
 import SegwatchService
+import SegwatchUSE
 
 /// Writes one line to stderr, prefixed with the program's name.
 func printError(_ message: String) {
@@ -20,6 +22,8 @@ extension MediaError: InputError {}
 extension CheckpointError: InputError {}
 extension SamError: InputError {}
 extension CLIPError: InputError {}
+extension DINOv2Error: InputError {}
+extension USEError: InputError {}
 extension CLIPTokenizerError: InputError {}
 extension VocabularyError: InputError {}
 extension PipelineError: InputError {}

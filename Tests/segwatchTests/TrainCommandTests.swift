@@ -1,0 +1,132 @@
+import Foundation
+import SegwatchCheckpoint
+import SegwatchTensor
+import SegwatchTestSupport
+import Testing
+
+/// A head fixture (`use_head`) as the files `segwatch train` reads: its batch as a features
+/// shard, its parameters as a head file.
+private struct FixtureFiles {
+    let parity: ParityFixture
+    let names: [String]
+    let shard: String
+    let head: String
+
+    init(_ fixture: String, in folder: TemporaryFolder) throws {
+        parity = try ParityFixture(fixture)
+        names = parity.tensors.names.filter { $0.hasPrefix("param.") }.map { String($0.dropFirst("param.".count)) }
+        let levels = { (count: Int) in "[" + (1...count).map(String.init).joined(separator: ", ") + "]" }
+        let lc = try parity.tensor("input.clip_levels").shape[0], ld = try parity.tensor("input.dino_levels").shape[0]
+        let meta = { (format: String) in ["format": format, "clip_levels": levels(lc), "dino_levels": levels(ld)] }
+        shard = folder.path("features.safetensors")
+        let target = try parity.tensor("input.target").toArray().map { Int64($0) }
+        try writeSafeTensors([
+            ("use", .float32(try parity.tensor("input.use"))), ("clip.levels", .float32(try parity.tensor("input.clip_levels"))),
+            ("dino.levels", .float32(try parity.tensor("input.dino_levels"))), ("clip.image", .float32(try parity.tensor("input.clip_image"))),
+            ("dino.cls", .float32(try parity.tensor("input.dino_cls"))), ("text.embeds", .float32(try parity.tensor("input.text"))),
+            ("target", .int64(shape: [target.count], values: target)),
+        ], metadata: meta("segwatch-use-features/1"), to: shard)
+        head = folder.path("init.safetensors")
+        try writeSafeTensors(try names.map { ($0, .float32(try parity.tensor("param.\($0)"))) }, metadata: meta("segwatch-use-head/1"), to: head)
+    }
+}
+
+@Suite struct TrainCommandTests {
+    // The contract: one step from --init on a shard of N segments, batch N, no shuffle, is the
+    // fixture's loss, then AdamW's first step (zero moments) on the fixture's gradients,
+    // computed here in double from its formula.
+    @Test(arguments: ["use_head", Fixtures.packageRoot.appendingPathComponent("Tests/SegwatchUSETests/small_head").path])
+    func oneStepIsTheFixturesStep(fixture: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let files = try FixtureFiles(fixture, in: folder)
+        let batch = try files.parity.tensor("input.use").shape[0]
+        let (lr, decay) = (0.002, 0.07)
+        let result = try runProcess(segwatch, ["train", "--features", files.shard, "--init", files.head, "--steps", "1", "--batch-size", "\(batch)",
+                                               "--no-shuffle", "--lr", "\(lr)", "--weight-decay", "\(decay)", "--warmup", "0",
+                                               "--schedule", "constant", "--out", folder.path("out.safetensors"), "--log", folder.path("log.jsonl")],
+                                    timeout: 120)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let lines = jsonLines(folder.path("log.jsonl"))
+        let loss = try #require(lines.first?["loss"] as? Double)
+        let lossCheck = try files.parity.check(Tensor(shape: [], values: [Float(loss)]), key: "loss")
+        #expect(lossCheck.passed, "\(lossCheck)")
+        #expect(lines.first?["lr"] as? Double == lr && lines.first?["step"] as? Int == 1)
+        let out = try StateDict.load(folder.path("out.safetensors"))
+        #expect(out.metadata["format"] == "segwatch-use-head/1")
+        for name in files.names {
+            let p = try files.parity.tensor("param.\(name)").toArray().map { Double($0) }
+            let g = try files.parity.tensor("grad.\(name)").toArray().map { Double($0) }
+            let keep = name == "proj.weight" ? 1 - lr * decay : 1
+            let expected = zip(p, g).map { p, g -> Float in
+                let m = (1 - 0.9) * g, v = (1 - 0.999) * g * g
+                return Float(p * keep - lr / (1 - 0.9) * m / ((v / (1 - 0.999)).squareRoot() + 1e-8))
+            }
+            let actual = try out.tensor(name).contiguous()
+            let tolerance = try #require(files.parity.tolerances["adamw.after.param.\(name)"])
+            let comparison = compare(actual, Tensor(shape: actual.shape, values: expected), atol: tolerance.atol, name: name)
+            #expect(comparison.passed, "\(comparison)")
+        }
+        // The optimizer's state is written beside the head: a resumed run goes on from step 1.
+        #expect(FileManager.default.fileExists(atPath: folder.path("out.safetensors.state")))
+        let resumed = try runProcess(segwatch, ["train", "--features", files.shard, "--resume", "--steps", "2", "--batch-size", "\(batch)",
+                                                "--no-shuffle", "--lr", "\(lr)", "--schedule", "constant", "--out", folder.path("out.safetensors"),
+                                                "--log", folder.path("log.jsonl")], timeout: 120)
+        #expect(resumed.status == 0, "\(resumed.errorOutput)")
+        #expect(jsonLines(folder.path("log.jsonl")).compactMap { $0["step"] as? Int } == [1, 2])
+    }
+
+    // Each of 24 texts names one segment, and the training-free embeddings point nowhere near
+    // them: validation top-1 starts low and training on the same set brings it to at least 95 %.
+    @Test func trainingLearnsWhichTextNamesWhichSegment() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var random = SplitMix(seed: 24)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float(Double(random.next() % 2_000_001) / 1_000_000 - 1) } }
+        let (n, e, dc, dd) = (24, 16, 20, 12)
+        var text = values(n * e)
+        for row in 0..<n {
+            let norm = text[(row * e)..<((row + 1) * e)].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for j in 0..<e { text[row * e + j] /= norm }
+        }
+        let shard = folder.path("pairs.safetensors")
+        try writeSafeTensors([
+            ("use", .float32(Tensor(shape: [n, e], values: values(n * e)))),
+            ("clip.levels", .float32(Tensor(shape: [2, n, dc], values: values(2 * n * dc)))),
+            ("dino.levels", .float32(Tensor(shape: [1, n, dd], values: values(n * dd)))),
+            ("clip.image", .float32(Tensor(shape: [n, e], values: values(n * e)))),
+            ("dino.cls", .float32(Tensor(shape: [n, dd], values: values(n * dd)))),
+            ("text.embeds", .float32(Tensor(shape: [n, e], values: text))),
+            ("target", .int64(shape: [n], values: (0..<n).map { Int64($0) })),
+        ], metadata: ["format": "segwatch-use-features/1", "clip_levels": "[6, 12]", "dino_levels": "[12]"], to: shard)
+        let result = try runProcess(segwatch, ["train", "--features", shard, "--val", shard, "--epochs", "150", "--batch-size", "8",
+                                               "--lr", "0.01", "--warmup", "10", "--seed", "3", "--out", folder.path("head.safetensors"),
+                                               "--log", folder.path("log.jsonl")], timeout: 300)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let lines = jsonLines(folder.path("log.jsonl"))
+        let before = try #require(lines.first?["val_top1_before"] as? Double)
+        let after = try #require(lines.last(where: { $0["val_top1"] != nil })?["val_top1"] as? Double)
+        #expect(before < 0.5, "top-1 before training: \(before)")
+        #expect(after >= 0.95, "top-1 after training: \(after) (before: \(before))")
+        #expect(lines.filter { $0["loss"] != nil }.count == 150 * 3)
+    }
+
+    @Test func badInputsAreOneClearLine() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let files = try FixtureFiles("use_head", in: folder)
+        let otherFolder = try TemporaryFolder()
+        defer { otherFolder.remove() }
+        let other = try FixtureFiles(Fixtures.packageRoot.appendingPathComponent("Tests/SegwatchUSETests/small_head").path, in: otherFolder)
+        let cases: [([String], String)] = [
+            (["--features", folder.path("missing.safetensors")], "no such file or folder"),
+            (["--features", files.head], "not a features shard (segwatch-use-features/1): its format is 'segwatch-use-head/1'"),
+            (["--features", files.shard, "--init", other.head], "do not fit the head"),
+            (["--features", files.shard, "--batch-size", "0"], "--batch-size must be positive"),
+        ]
+        for (arguments, message) in cases {
+            let result = try runProcess(segwatch, ["train"] + arguments + ["--out", folder.path("out.safetensors")], timeout: 60)
+            #expect(result.status != 0 && result.errorOutput.contains(message), "\(arguments): \(result.errorOutput)")
+        }
+    }
+}
