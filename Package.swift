@@ -138,7 +138,7 @@ let package = Package(
                     exclude: ["make_amg_references.py"]),
         .testTarget(name: "SegwatchCLIPTests", dependencies: ["SegwatchCLIP", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchUSETests", dependencies: ["SegwatchUSE", "SegwatchTensor", "SegwatchCheckpoint", "SegwatchTestSupport"],
-                    exclude: ["make_use_head_references.py", "small_head"]),
+                    exclude: ["make_use_head_references.py", "bench_head_training.py", "small_head"]),
         .testTarget(name: "SegwatchDINOv2Tests", dependencies: ["SegwatchDINOv2", "SegwatchNN", "SegwatchTensor", "SegwatchCheckpoint",
                                                                "SegwatchMedia", "SegwatchTestSupport"],
                     exclude: ["make_dinov2_references.py", "registers_swiglu"]),

@@ -87,6 +87,7 @@ public struct Tensor: Sendable {
 
     /// The values in row-major order.
     public func toArray() -> [Float] {
+        if isContiguous { return Array(UnsafeBufferPointer(start: storage.pointer + offset, count: count)) }
         var values: [Float] = []
         values.reserveCapacity(count)
         forEachOffset { values.append(storage.pointer[$0]) }

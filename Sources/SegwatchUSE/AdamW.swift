@@ -29,24 +29,34 @@ public struct AdamW: Sendable {
         let bias1 = 1 - Foundation.pow(beta1, Double(step)), bias2 = 1 - Foundation.pow(beta2, Double(step))
         let stepSize = Float(learningRate / bias1), bias2Root = Float(bias2.squareRoot())
         let (weight1, keep2, weight2, eps) = (Float(1 - beta1), Float(beta2), Float(1 - beta2), Float(self.eps))
-        for (name, gradient) in gradients.sorted(by: { $0.key < $1.key }) {
-            guard let parameter = head.parameters[name] else { continue }
-            let count = parameter.count, grad = gradient.contiguous().toArray()
-            var m = expAvg[name] ?? [Float](repeating: 0, count: count), v = expAvgSq[name] ?? [Float](repeating: 0, count: count)
-            var p = parameter.toArray()
-            let decay = decayed.contains(name) ? Float(1 - learningRate * weightDecay) : 1
-            for i in 0..<count {
-                // param.mul_(1 - lr wd); exp_avg.lerp_(grad, 1 - beta1);
-                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-                // param.addcdiv_(exp_avg, exp_avg_sq.sqrt() / sqrt(bc2) + eps, -lr / bc1).
-                p[i] *= decay
-                m[i] += weight1 * (grad[i] - m[i])
-                v[i] = v[i] * keep2 + weight2 * grad[i] * grad[i]
-                let denominator = v[i].squareRoot() / bias2Root + eps
-                p[i] += -stepSize * (m[i] / denominator)
-            }
+        for (name, gradient) in gradients {
+            guard let parameter = head.parameters[name]?.contiguous() else { continue }
+            let count = parameter.count, grad = gradient.contiguous()
+            precondition(grad.count == count, "AdamW: \(name)'s gradient has \(grad.count) values for \(count)")
+            // Taken out of the dictionaries while updated, so that they are not copied.
+            var m = expAvg.removeValue(forKey: name) ?? [Float](repeating: 0, count: count)
+            var v = expAvgSq.removeValue(forKey: name) ?? [Float](repeating: 0, count: count)
             // New storage: a copy of the head taken before the step keeps its values.
-            head.parameters[name] = Tensor(shape: parameter.shape, values: p)
+            let updated = Tensor(uninitialized: parameter.shape)
+            let decay = decayed.contains(name) ? Float(1 - learningRate * weightDecay) : 1
+            let (p, g, out) = (parameter.pointer, grad.pointer, updated.pointer)
+            m.withUnsafeMutableBufferPointer { m in
+                v.withUnsafeMutableBufferPointer { v in
+                    let (m, v) = (m.baseAddress!, v.baseAddress!)
+                    parallelFor(count, grain: 1 << 15) { range in
+                        for i in range {
+                            // param.mul_(1 - lr wd); exp_avg.lerp_(grad, 1 - beta1);
+                            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+                            // param.addcdiv_(exp_avg, exp_avg_sq.sqrt() / sqrt(bc2) + eps, -lr / bc1).
+                            m[i] += weight1 * (g[i] - m[i])
+                            v[i] = v[i] * keep2 + weight2 * g[i] * g[i]
+                            let denominator = v[i].squareRoot() / bias2Root + eps
+                            out[i] = p[i] * decay + -stepSize * (m[i] / denominator)
+                        }
+                    }
+                }
+            }
+            head.parameters[name] = updated
             expAvg[name] = m
             expAvgSq[name] = v
         }

@@ -144,9 +144,10 @@ public struct UseHead: Sendable {
     /// gradients within the reference's float32 error (its sums are pairwise, its LayerNorm
     /// fused; plain float32 loops here lose a few times more).
     struct Forward {
-        /// Each LayerNorm's normalized input (before its affine), `[B * width]`: the CLIP levels,
-        /// the DINOv2 levels, then the CLIP image embedding and the DINOv2 class token.
-        var normalized: [[Double]]
+        /// Each LayerNorm's normalized input (before its affine; computed in double),
+        /// `[B * width]`: the CLIP levels, the DINOv2 levels, then the CLIP image embedding and
+        /// the DINOv2 class token.
+        var normalized: [[Float]]
         /// `[B, F]`: `[m_c, m_d, k_c, k_d]`.
         var features: Tensor
         /// `|y|` per segment, and `z = y / |y|` `[B * E]`.
@@ -167,21 +168,21 @@ public struct UseHead: Sendable {
 
     func forward(_ input: UseHeadInput) -> Forward {
         let batch = input.count, width = shape.features, embed = shape.embed
-        var features = [Double](repeating: 0, count: batch * width)
-        var normalized: [[Double]] = []
+        let x = Tensor(shape: [batch, width], values: [Float](repeating: 0, count: batch * width))
+        var normalized: [[Float]] = []
         for term in terms(input) {
             let xhat = normalizeRows(term.x, eps: Self.eps), columns = term.x.shape[1]
             let scale = Double(parameter(term.scale).toArray()[term.slot])
-            let weight = parameter(term.prefix + ".weight").toArray(), bias = parameter(term.prefix + ".bias").toArray()
-            for b in 0..<batch {
-                for j in 0..<columns {
-                    features[b * width + term.column + j] += scale * (xhat[b * columns + j] * Double(weight[j]) + Double(bias[j]))
+            let weight = parameter(term.prefix + ".weight").toArray().map { Double($0) }, bias = parameter(term.prefix + ".bias").toArray().map { Double($0) }
+            let out = x.pointer + term.column
+            parallelFor(batch, grain: 16) { rows in
+                for b in rows {
+                    for j in 0..<columns { out[b * width + j] += Float(scale * (Double(xhat[b * columns + j]) * weight[j] + bias[j])) }
                 }
             }
             normalized.append(xhat)
         }
         // y = u + x proj^T + proj.bias, z = y / |y|.
-        let x = Tensor(shape: [batch, width], values: features.map { Float($0) })
         let residual = linear(x, weight: parameter("proj.weight"), bias: nil).toArray()
         let use = input.use.contiguous().toArray(), projBias = parameter("proj.bias").toArray()
         var norms = [Double](repeating: 0, count: batch), z = [Double](repeating: 0, count: batch * embed)
@@ -197,16 +198,24 @@ public struct UseHead: Sendable {
 }
 
 /// `(x - mean) / sqrt(var + eps)` per row of `x` `[B, D]` (a LayerNorm without its affine),
-/// in double: `[B * D]`.
-func normalizeRows(_ x: Tensor, eps: Float) -> [Double] {
-    let (rows, width) = (x.shape[0], x.shape[1]), values = x.contiguous().toArray()
-    var out = [Double](repeating: 0, count: rows * width)
-    for r in 0..<rows {
-        let row = values[(r * width)..<((r + 1) * width)].map { Double($0) }
-        let mean = row.reduce(0, +) / Double(width)
-        let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)
-        let inverse = 1 / (variance + Double(eps)).squareRoot()
-        for j in 0..<width { out[r * width + j] = (row[j] - mean) * inverse }
+/// computed in double: `[B * D]`.
+func normalizeRows(_ x: Tensor, eps: Float) -> [Float] {
+    let (rows, width) = (x.shape[0], x.shape[1]), x = x.contiguous()
+    var out = [Float](repeating: 0, count: rows * width)
+    out.withUnsafeMutableBufferPointer { out in
+        let (source, target) = (x.pointer, out.baseAddress!)
+        parallelFor(rows, grain: 16) { range in
+            for r in range {
+                let row = source + r * width, line = target + r * width
+                var mean = 0.0
+                for j in 0..<width { mean += Double(row[j]) }
+                mean /= Double(width)
+                var variance = 0.0
+                for j in 0..<width { variance += (Double(row[j]) - mean) * (Double(row[j]) - mean) }
+                let inverse = 1 / (variance / Double(width) + Double(eps)).squareRoot()
+                for j in 0..<width { line[j] = Float((Double(row[j]) - mean) * inverse) }
+            }
+        }
     }
     return out
 }

@@ -61,7 +61,7 @@ extension UseHead {
         gradients["proj.bias"] = Tensor(shape: [embed], values: (0..<embed).map { e in Float((0..<batch).reduce(0.0) { $0 + dy[$1 * embed + e] }) })
         let dyTensor = Tensor(shape: [batch, embed], values: dy.map { Float($0) })
         gradients["proj.weight"] = matmul(dyTensor.permuted([1, 0]).contiguous(), forward.features)
-        let dx = matmul(dyTensor, parameter("proj.weight")).toArray()
+        let dxTensor = matmul(dyTensor, parameter("proj.weight")), dx = dxTensor.pointer
         // Each term of x: scale * (xhat * w + b), in its columns.
         var scaleGradients: [String: [Float]] = ["clip.scale": [Float](repeating: 0, count: shape.clipLevels),
                                                  "dino.scale": [Float](repeating: 0, count: shape.dinoLevels), "cls.scale": [0, 0]]
@@ -69,21 +69,35 @@ extension UseHead {
             let s = Double(parameter(term.scale).toArray()[term.slot])
             let xhat = forward.normalized[index], columns = term.x.shape[1]
             let weight = parameter(term.prefix + ".weight").toArray(), bias = parameter(term.prefix + ".bias").toArray()
+            // Per column, over the batch: columns split between the threads.
             var dWeight = [Double](repeating: 0, count: columns), dBias = [Double](repeating: 0, count: columns)
-            var dS = 0.0
-            for b in 0..<batch {
-                for j in 0..<columns {
-                    let g = Double(dx[b * width + term.column + j]), h = xhat[b * columns + j]
-                    dS += g * (h * Double(weight[j]) + Double(bias[j]))
-                    dWeight[j] += s * g * h
-                    dBias[j] += s * g
+            var dScale = [Double](repeating: 0, count: columns)
+            let weights = weight.map { Double($0) }, biases = bias.map { Double($0) }
+            dWeight.withUnsafeMutableBufferPointer { dWeight in
+                dBias.withUnsafeMutableBufferPointer { dBias in
+                    dScale.withUnsafeMutableBufferPointer { dScale in
+                        parallelFor(columns, grain: 64) { range in
+                            for b in 0..<batch {
+                                let gradient = dx + b * width + term.column, h = b * columns
+                                for j in range {
+                                    let g = Double(gradient[j])
+                                    let n = Double(xhat[h + j])
+                                    dScale[j] += g * (n * weights[j] + biases[j])
+                                    dWeight[j] += s * g * n
+                                    dBias[j] += s * g
+                                }
+                            }
+                        }
+                    }
                 }
             }
+            let dS = dScale.reduce(0, +)
             scaleGradients[term.scale]![term.slot] = Float(dS)
             gradients[term.prefix + ".weight"] = Tensor(shape: [columns], values: dWeight.map { Float($0) })
             gradients[term.prefix + ".bias"] = Tensor(shape: [columns], values: dBias.map { Float($0) })
         }
         for (name, values) in scaleGradients { gradients[name] = Tensor(shape: [values.count], values: values) }
+        withExtendedLifetime(dxTensor) {}
         return UseHeadLoss(z: z, logits: Tensor(shape: [batch, texts], values: logits.map { Float($0) }), loss: Float(loss), gradients: gradients)
     }
 }

@@ -20,7 +20,7 @@ func markParallelRegion(_ inside: Bool) {
 /// threads (its `WorkerPool`), each chunk under that engine. Work smaller than `grain` items
 /// per thread, a call from inside another `parallelFor`, or one made while another thread's
 /// is running on the same engine, runs inline.
-func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     let engine = CPUEngine.current
     let threads = insideParallelRegion ? 1 : min(engine.threads, count / max(grain, 1))
     if threads > 1 {
