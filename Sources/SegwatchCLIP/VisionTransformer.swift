@@ -52,9 +52,11 @@ public struct VisionTransformer<B: Backend>: Sendable {
         return concat([positionEmbedding.sliced(0, 0..<1).reshaped([1, 1, width]), patches.contiguous().reshaped([1, count, width])], dim: 1)
     }
 
-    /// pixels `[N, 3, H, W]` (normalized) -> the input of the last block `[N, 1 + gh * gw, W]`.
-    /// With a window, the pixels are its part of a picture whose grid is the window's `grid`.
-    func trunk(_ pixels: B.Value, window: PatchWindow? = nil) -> (x: B.Value, grid: (h: Int, w: Int)) {
+    /// pixels `[N, 3, H, W]` (normalized) -> the input of the last block `[N, 1 + gh * gw, W]`,
+    /// and the residual stream after each block of `levels` before the last (1-based, as
+    /// transformers' `hidden_states`). With a window, the pixels are its part of a picture whose
+    /// grid is the window's `grid`.
+    func trunk(_ pixels: B.Value, window: PatchWindow? = nil, levels: Set<Int> = []) -> (x: B.Value, grid: (h: Int, w: Int), hidden: [Int: B.Value]) {
         let shape = backend.shape(pixels)
         let (batch, grid) = (shape[0], (h: shape[2] / patchSize, w: shape[3] / patchSize))
         if let window {
@@ -66,8 +68,12 @@ public struct VisionTransformer<B: Backend>: Sendable {
         var x = backend.concat([backend.upload(classTokens), patches], dim: 1)
         x = backend.binary(x, .add, backend.upload(positions(window?.grid ?? grid, window: window)))
         x = preNorm(x)
-        for block in blocks.dropLast() { x = block(x, causal: false) }
-        return (x, grid)
+        var hidden: [Int: B.Value] = levels.contains(0) ? [0: x] : [:]
+        for (index, block) in blocks.dropLast().enumerated() {
+            x = block(x, causal: false)
+            if levels.contains(index + 1) { hidden[index + 1] = x }
+        }
+        return (x, grid, hidden)
     }
 
     /// The pooled embeddings `[N, D]` (not normalized) and, with `dense`, the ClearCLIP patch
@@ -75,16 +81,30 @@ public struct VisionTransformer<B: Backend>: Sendable {
     /// window, `pixels` are that window of a larger picture: its patches get the positions
     /// they have in the whole picture's grid (the same scale), and attend to each other only.
     public func callAsFunction(_ pixels: B.Value, dense: Bool, window: PatchWindow? = nil) -> (pooled: B.Value, dense: B.Value?) {
-        let (x, grid) = trunk(pixels, window: window)
+        let features = features(pixels, dense: dense, window: window)
+        return (features.pooled, features.dense)
+    }
+
+    /// `callAsFunction`'s outputs, with the residual stream after each block of `levels`
+    /// (`[N, 1 + gh * gw, W]`, 1-based as transformers' `hidden_states`; 0 is the input of the
+    /// first block, after `pre_layrnorm`), from the same pass.
+    public func features(_ pixels: B.Value, dense: Bool, window: PatchWindow? = nil, levels: Set<Int> = [])
+        -> (pooled: B.Value, dense: B.Value?, hidden: [Int: B.Value]) {
+        precondition(levels.allSatisfy { (0...blocks.count).contains($0) }, "CLIP levels \(levels.sorted()) of a tower of \(blocks.count) blocks")
+        var (x, grid, hidden) = trunk(pixels, window: window, levels: levels)
         let last = blocks[blocks.count - 1]
-        let classToken = backend.select(last(x, causal: false), dim: 1, 0)
-        let pooled = backend.linear(postNorm(classToken), weight: projection, bias: nil)
-        guard dense else { return (pooled, nil) }
+        let output = last(x, causal: false)
+        if levels.contains(blocks.count) { hidden[blocks.count] = output }
+        let pooled = backend.linear(postNorm(backend.select(output, dim: 1, 0)), weight: projection, bias: nil)
+        guard dense else { return (pooled, nil, hidden) }
         let tokens = backend.linear(postNorm(last.clearCLIP(x)), weight: projection, bias: nil)
         let patches = backend.slice(tokens, dim: 1, 1..<(1 + grid.h * grid.w))
         let shape = backend.shape(tokens)
-        return (pooled, backend.reshape(backend.contiguous(patches), [shape[0], grid.h, grid.w, shape[2]]))
+        return (pooled, backend.reshape(backend.contiguous(patches), [shape[0], grid.h, grid.w, shape[2]]), hidden)
     }
+
+    /// The tower's blocks (the deepest level `features` can give).
+    public var depth: Int { blocks.count }
 }
 
 /// A tower's projection as a `[D, W]` linear weight: transformers stores it so; open_clip's

@@ -47,6 +47,29 @@ struct CLIPParityTests {
         }
     }
 
+    // CLIP's hidden states by level (the USE head's inputs), against transformers'
+    // `hidden_states` on the fixture's 10x6 input (positions interpolated): level 0 is the first
+    // block's input, after pre_layrnorm; the last is the last block's output, from the same pass
+    // as the pooled embedding, which stays the fixture's.
+    @Test func hiddenStatesByLevelMatchTransformers() throws {
+        let parity = try ParityFixture("clip_hf")
+        let references = try ParityFixture(Fixtures.packageRoot.appendingPathComponent("Tests/SegwatchCLIPTests").path,
+                                           tensors: "hidden_states.safetensors", json: "hidden_states.json")
+        let backend = testBackend
+        let model = try CLIP.load(parity.directory.path, backend: backend)
+        let pixels = try parity.tensor("dense_bikes_f100_10x6.image.pixels")
+        let levels = Set(0...model.vision.depth)
+        let features = model.vision.features(backend.upload(pixels), dense: true, levels: levels)
+        #expect(Set(features.hidden.keys) == levels)
+        for level in levels.sorted() {
+            let comparison = try references.check(backend.download(features.hidden[level]!), key: "dense_bikes_f100_10x6.hidden.\(level)")
+            #expect(comparison.passed, "\(comparison)")
+        }
+        let plain = model.vision(backend.upload(pixels), dense: true)
+        #expect(backend.download(features.dense!).toArray() == backend.download(plain.dense!).toArray())
+        #expect(backend.download(features.pooled).toArray() == backend.download(plain.pooled).toArray())
+    }
+
     // A window of the patch grid (what a tracked frame computes around the segments it embeds):
     // its position embeddings are the whole grid's at those rows and columns, a window of the
     // whole grid is the picture itself, and the window's patch features stay close to the

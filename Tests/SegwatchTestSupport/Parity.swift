@@ -78,11 +78,11 @@ public struct ParityFixture: Sendable {
         }
     }
 
-    /// Opens `fixtures/<name>` (or any folder with the two files).
-    public init(_ name: String) throws {
+    /// Opens `fixtures/<name>` (or any folder with the two files, or files of other names).
+    public init(_ name: String, tensors tensorFile: String = "expected.safetensors", json jsonName: String = "expected.json") throws {
         directory = name.hasPrefix("/") ? URL(fileURLWithPath: name) : Fixtures.root.appendingPathComponent(name)
-        tensors = try StateDict.load(directory.appendingPathComponent("expected.safetensors").path)
-        let jsonFile = directory.appendingPathComponent("expected.json")
+        tensors = try StateDict.load(directory.appendingPathComponent(tensorFile).path)
+        let jsonFile = directory.appendingPathComponent(jsonName)
         guard let json = try JSONSerialization.jsonObject(with: Data(contentsOf: jsonFile)) as? [String: Any] else {
             throw Failure.badJSON(jsonFile.path)
         }
@@ -112,7 +112,7 @@ public struct ParityFixture: Sendable {
     /// Compares `actual` with the expected output `key` under its stored tolerance.
     public func check(_ actual: Tensor, key: String) throws -> Comparison {
         guard let tolerance = tolerances[key] else {
-            throw Failure.noTolerance(key: key, file: directory.appendingPathComponent("expected.json").path)
+            throw Failure.noTolerance(key: key, file: directory.path)
         }
         return compare(actual, try tensor(key), atol: tolerance.atol, rtol: tolerance.rtol, name: key)
     }
