@@ -94,7 +94,8 @@ let package = Package(
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
         .target(name: "SegwatchService", dependencies: [
-            "CMalloc", "SegwatchMedia", "SegwatchTensor", "SegwatchSAM", "SegwatchPipeline",
+            "CMalloc", "SegwatchMedia", "SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchDINOv2", "SegwatchUSE",
+            "SegwatchPipeline",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -144,6 +145,7 @@ let package = Package(
                                                                "SegwatchMedia", "SegwatchTestSupport"],
                     exclude: ["make_dinov2_references.py", "registers_swiglu"]),
         .testTarget(name: "SegwatchPipelineTests", dependencies: ["SegwatchPipeline", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchMedia",
+                                                             "SegwatchDINOv2", "SegwatchUSE",
                                                              "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
         .testTarget(name: "SegwatchServiceTests", dependencies: ["SegwatchService", "SegwatchPipeline", "SegwatchTestSupport"]),

@@ -1,7 +1,9 @@
 // One picture in, labeled segments and a label map out: SAM's automatic mask generator, the USE
 // segment embedding on CLIP's dense features, the classifier and the semantic map, in the order
 // the USE paper runs them. `segwatch label`, `eval` and `bench label` share it.
+import Dispatch
 import SegwatchCLIP
+import SegwatchDINOv2
 import SegwatchNN
 import SegwatchSAM
 import SegwatchTensor
@@ -9,6 +11,8 @@ import SegwatchTensor
 public struct LabelerOptions: Sendable {
     /// Short side, in pixels, of the picture the dense features are computed on.
     public var clipSize = 448
+    /// Short side, in pixels, of the picture DINOv2 sees (with a USE head).
+    public var dinoSize = 448
     public var generator = MaskGeneratorOptions()
     public var classifier = ClassifierOptions()
     /// Weight of the masked-crop embedding (`CropEmbedder`) in the segment embedding:
@@ -23,12 +27,14 @@ public struct LabelTimings: Sendable, Equatable {
     public var amg = 0.0
     /// The CLIP image tower with its ClearCLIP dense features, resize included.
     public var clipDense = 0.0
+    /// DINOv2 on the whole picture, resize included (with a USE head).
+    public var dino = 0.0
     /// USE pooling (and the head) for every segment, plus the crops when blended.
     public var embed = 0.0
     public var classify = 0.0
     public var map = 0.0
 
-    public var total: Double { amg + clipDense + embed + classify + map }
+    public var total: Double { amg + clipDense + dino + embed + classify + map }
 
     public init() {}
 }
@@ -52,18 +58,21 @@ public struct ImageLabeler<B: Backend>: Sendable {
     public let clip: CLIP<B>
     public let backend: B
     public let classifier: SegmentClassifier
-    public let embedder: MaskPooledEmbedder
+    public let embedder: any SegmentEmbedder
+    public let head: LearnedHead<B>?
     public let options: LabelerOptions
 
     /// - Parameter background: the embedded `BackgroundPrompts` of the labels, for "none of these".
     public init(sam: Sam<B>, clip: CLIP<B>, backend: B, labels: LabelEmbeddings, background: LabelEmbeddings? = nil,
-                head: SegmentHead? = nil, options: LabelerOptions = LabelerOptions()) throws(PipelineError) {
+                head: LearnedHead<B>? = nil, options: LabelerOptions = LabelerOptions()) throws(PipelineError) {
         guard (0...1).contains(options.cropWeight) else { throw .mismatch("the crop weight must be in [0, 1], not \(options.cropWeight)") }
-        guard labels.dimension == (head?.outputDimension ?? clip.config.embedDim) else {
-            throw .mismatch("the labels have \(labels.dimension) values; the segment embeddings have \(head?.outputDimension ?? clip.config.embedDim)")
+        var output = clip.config.embedDim
+        if case let .linear(linear) = head { output = linear.outputDimension }
+        guard labels.dimension == output else {
+            throw .mismatch("the labels have \(labels.dimension) values; the segment embeddings have \(output)")
         }
-        if options.cropWeight > 0, head != nil, head!.outputDimension != clip.config.embedDim {
-            throw .mismatch("a crop embedding has \(clip.config.embedDim) values; the head gives \(head!.outputDimension)")
+        if options.cropWeight > 0, output != clip.config.embedDim {
+            throw .mismatch("a crop embedding has \(clip.config.embedDim) values; the head gives \(output)")
         }
         self.sam = sam
         self.clip = clip
@@ -72,7 +81,12 @@ public struct ImageLabeler<B: Backend>: Sendable {
             throw .mismatch("the background prompts have \(background.dimension) values; the labels have \(labels.dimension)")
         }
         classifier = SegmentClassifier(labels: labels, background: background, logitScale: clip.logitScale, options: options.classifier)
-        embedder = MaskPooledEmbedder(head: head)
+        switch head {
+        case let .use(use, _): embedder = UseHeadEmbedder(head: use)
+        case let .linear(linear): embedder = MaskPooledEmbedder(head: linear)
+        case nil: embedder = MaskPooledEmbedder()
+        }
+        self.head = head
         self.options = options
     }
 
@@ -105,8 +119,38 @@ public struct ImageLabeler<B: Backend>: Sendable {
             pixels = pixels.sliced(2, window.rows.lowerBound * patch..<window.rows.upperBound * patch)
                 .sliced(3, window.columns.lowerBound * patch..<window.columns.upperBound * patch).contiguous()
         }
-        let (_, dense) = clip.vision(backend.upload(pixels), dense: true, window: window)
-        return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width), window: window)
+        guard case let .use(use, dino) = head else {
+            let (_, dense) = clip.vision(backend.upload(pixels), dense: true, window: window)
+            return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width), window: window)
+        }
+        // The USE head: CLIP's levels and pooled embedding from the same pass, DINOv2 on the
+        // whole picture at its own grid.
+        let clipPass = clip.vision.features(backend.upload(pixels), dense: true, window: window, levels: Set(use.clipLevels))
+        let dense = backend.download(clipPass.dense!)
+        let patches = dense.shape[1] * dense.shape[2]
+        let clipLevels = use.clipLevels.map { backend.download(clipPass.hidden[$0]!).selected(0, 0).sliced(0, 1..<(1 + patches)).contiguous() }
+        let start = DispatchTime.now()
+        let dinoGrid = denseGridFor(height: picture.height, width: picture.width, patch: dino.config.patchSize, clipSize: options.dinoSize)
+        let dinoPixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
+                                     size: (dinoGrid.h * dino.config.patchSize, dinoGrid.w * dino.config.patchSize),
+                                     mean: dino.config.imageMean, std: dino.config.imageStd)
+        // The pixels are a multiple of the patch and the levels were checked with the head: the
+        // pass cannot refuse them.
+        let dinoPass = try! dino(backend.upload(dinoPixels), levels: Set(use.dinoLevels))
+        let first = 1 + dino.config.registers, tokens = first + dinoGrid.h * dinoGrid.w
+        let frame = HeadFrameFeatures(
+            clipLevels: clipLevels, clipImage: backend.download(clipPass.pooled).reshaped([clip.config.embedDim]),
+            dinoLevels: use.dinoLevels.map { backend.download(dinoPass.hidden[$0]!).selected(0, 0).sliced(0, first..<tokens).contiguous() },
+            dinoGrid: dinoGrid, dinoCLS: backend.download(dinoPass.pooled).reshaped([dino.config.hiddenSize]),
+            dinoMilliseconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+        return DenseFeatures(dense: dense, frame: (picture.height, picture.width), window: window, head: frame)
+    }
+
+    /// Dense features may be computed on a window of the frame: not with a USE head, whose
+    /// image tokens are the whole frame's.
+    public var computesWindows: Bool {
+        if case .use = head { return false }
+        return true
     }
 
     /// Segments, embeds, classifies and maps one picture. `progress(done, total)` follows the
@@ -121,6 +165,8 @@ public struct ImageLabeler<B: Backend>: Sendable {
             try SamAutomaticMaskGenerator(predictor: SamPredictor(model: sam), options: options.generator).generate(picture, progress: progress)
         }
         let features = timed(&timings, \.clipDense) { denseFeatures(picture) }
+        timings.dino = features.head?.dinoMilliseconds ?? 0
+        timings.clipDense -= timings.dino
         let rles = masks.map(\.rle)
         let embeddings = try timed(&timings, \.embed) { () throws -> [[Float]?] in
             let pooled = try embedder.embed(features, masks: rles)

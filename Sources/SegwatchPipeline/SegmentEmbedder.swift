@@ -14,11 +14,15 @@ public struct DenseFeatures: Sendable {
     /// were computed on a window).
     public let window: PatchWindow
 
+    /// What a USE head reads beyond the dense features, from the same passes; nil without one.
+    public var head: HeadFrameFeatures?
+
     public var dimension: Int { values.shape[1] }
 
     /// `dense`: the vision tower's `[1, grid.h, grid.w, D]` output, on `window` of the frame's grid
     /// when given.
-    public init(dense: Tensor, frame: (height: Int, width: Int), window: PatchWindow? = nil) {
+    public init(dense: Tensor, frame: (height: Int, width: Int), window: PatchWindow? = nil, head: HeadFrameFeatures? = nil) {
+        self.head = head
         precondition(dense.rank == 4 && dense.shape[0] == 1, "dense features \(dense.shape); expected [1, h, w, D]")
         grid = (dense.shape[1], dense.shape[2])
         values = dense.contiguous().reshaped([grid.h * grid.w, dense.shape[3]])
@@ -45,20 +49,42 @@ public struct MaskPooledEmbedder: SegmentEmbedder {
     }
 
     public func embed(_ features: DenseFeatures, masks: [RLE]) throws(PipelineError) -> [[Float]?] {
-        let patches = features.grid.h * features.grid.w, dimension = features.dimension
+        let dimension = features.dimension
         if let head, head.inputDimension != dimension {
             throw .mismatch("the segment head takes \(head.inputDimension) values per patch; the CLIP features have \(dimension)")
         }
         guard !masks.isEmpty else { return [] }
+        let coverage = try CoverageWeights(masks, frame: features.frame, window: features.window)
+        // Every segment's average in one product; the head, if any, on all of them at once.
+        var pooled = coverage.average(features.values)
+        if let head { pooled = head(pooled) }
+        let totals = coverage.totals
+        let width = pooled.shape[1], values = pooled.toArray()
+        return totals.enumerated().map { n, total in
+            total > 0 ? normalized(values[(n * width)..<((n + 1) * width)]) : nil
+        }
+    }
+}
+
+/// Each mask's coverage of each patch of a grid (`patchCoverage`), as the rows of one matrix:
+/// the weights of every average over the patches.
+struct CoverageWeights {
+    /// `[N, P]`.
+    let weights: Tensor
+    /// Each row's sum: the patch area a mask covers (0: it covers none, and has no average).
+    let totals: [Float]
+
+    /// Coverage on the frame's grid; on a window, of its patches only (a window is cut around
+    /// the masks embedded on it).
+    init(_ masks: [RLE], frame: (height: Int, width: Int), window: PatchWindow) throws(PipelineError) {
+        let patches = window.rows.count * window.columns.count
         var weights = [Float](), totals = [Float]()
         weights.reserveCapacity(masks.count * patches)
         for (n, mask) in masks.enumerated() {
-            guard mask.height == features.frame.height, mask.width == features.frame.width else {
-                throw .mismatch("mask \(n) is \(mask.width)x\(mask.height); the frame is \(features.frame.width)x\(features.frame.height)")
+            guard mask.height == frame.height, mask.width == frame.width else {
+                throw .mismatch("mask \(n) is \(mask.width)x\(mask.height); the frame is \(frame.width)x\(frame.height)")
             }
-            // Coverage on the frame's grid; on a window, its patches only (a window is cut around
-            // the masks embedded on it).
-            let window = features.window, coverage = patchCoverage(mask, grid: window.grid)
+            let coverage = patchCoverage(mask, grid: window.grid)
             guard !window.isWhole else {
                 weights += coverage
                 totals.append(coverage.reduce(0, +))
@@ -72,17 +98,18 @@ public struct MaskPooledEmbedder: SegmentEmbedder {
             }
             totals.append(total)
         }
-        // [N, P] x [P, D]: every segment's weighted sum in one product; the head, if any, on all
-        // the averages at once.
-        var pooled = matmul(Tensor(shape: [masks.count, patches], values: weights), features.values)
-        for n in 0..<masks.count where totals[n] > 0 {
+        self.weights = Tensor(shape: [masks.count, patches], values: weights)
+        self.totals = totals
+    }
+
+    /// `[N, P] x [P, D]` divided by each row's total: each mask's average of `values`' rows
+    /// (zeros for a mask that covers nothing).
+    func average(_ values: Tensor) -> Tensor {
+        let pooled = matmul(weights, values), dimension = values.shape[1]
+        for n in totals.indices where totals[n] > 0 {
             let row = pooled.pointer + n * dimension
             for d in 0..<dimension { row[d] /= totals[n] }
         }
-        if let head { pooled = head(pooled) }
-        let width = pooled.shape[1], values = pooled.toArray()
-        return totals.enumerated().map { n, total in
-            total > 0 ? normalized(values[(n * width)..<((n + 1) * width)]) : nil
-        }
+        return pooled
     }
 }

@@ -29,7 +29,8 @@ public enum Daemon {
 
         let sam = try ModelCache.standard.resolve(config.engine.sam, kind: .sam)
         let clip = try ModelCache.standard.resolve(config.engine.clip, kind: .clip)
-        let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, engine: CPUEngine(threads: config.engine.threads))
+        let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, dino: config.engine.dino,
+                                  engine: CPUEngine(threads: config.engine.threads), warn: { logger.warning("\($0)") })
         let service = try Service(config: config, models: models, hub: hub, logger: logger)
         handle.service = service
         ShutdownSignal.shared.onSignal { service.stop() }

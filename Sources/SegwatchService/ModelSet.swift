@@ -1,8 +1,11 @@
 import Foundation
+import SegwatchCheckpoint
 import SegwatchCLIP
+import SegwatchDINOv2
 import SegwatchPipeline
 import SegwatchSAM
 import SegwatchTensor
+import SegwatchUSE
 
 /// The models a process loads once and every stream shares: SAM, CLIP and the optional segment
 /// head, on one backend (one engine, one core budget). Each stream gets a labeler of its own
@@ -14,16 +17,34 @@ public final class ModelSet: Sendable {
     /// The CLIP folder or file: its content digest keys the vocabulary cache.
     public let clipPath: String
     public let tokenizer: CLIPTokenizer
-    public let head: SegmentHead?
+    public let head: LearnedHead<CPUBackend>?
 
-    /// Loads SAM from `sam`, CLIP from `clip` and the head from `head`, on `engine`.
-    public init(sam: String, clip: String, head: String? = nil, engine: CPUEngine) throws {
+    /// Loads SAM from `sam`, CLIP from `clip`, the head from `head` and DINOv2 from `dino`, on
+    /// `engine`. A head file of the USE format (`segwatch-use-head/1`) needs `dino`; one of the
+    /// first format (`proj.weight` only) does not. `warn` hears about a head that names no
+    /// checkpoints.
+    public init(sam: String, clip: String, head: String? = nil, dino: String? = nil, engine: CPUEngine,
+                warn: (String) -> Void = { _ in }) throws {
         backend = CPUBackend(engine: engine)
-        self.head = try head.map { try SegmentHead(contentsOf: $0) }
         self.sam = try Sam(contentsOf: sam, backend: backend)
-        self.clip = try CLIP.load(clip, backend: backend)
+        let model = try CLIP.load(clip, backend: backend)
+        self.clip = model
         clipPath = clip
         tokenizer = try CLIPTokenizer.forModel(clip)
+        let backend = backend
+        self.head = try head.map { path throws -> LearnedHead<CPUBackend> in
+            guard try StateDict.load(path).metadata["format"] != nil else {
+                guard dino == nil else { throw ServiceError("--dino \(dino!): the head \(path) is a linear head of CLIP's features (no 'format' in its metadata): it reads no DINOv2") }
+                return .linear(try SegmentHead(contentsOf: path))
+            }
+            let use = try UseHead(contentsOf: path)
+            guard let dino else {
+                throw ServiceError("the head \(path) reads DINOv2's layers \(use.dinoLevels): give the DINOv2 model it was trained with (--dino, or [engine] dino)")
+            }
+            return try LearnedHead.use(use, dino: try Dinov2Model.load(dino, backend: backend), clip: model, clipDigest: hexDigest(try CLIPFiles.digest(clip)),
+                                       dinoDigest: hexDigest(try DINOv2Files.digest(dino)), warn: warn)
+        }
+        if self.head == nil, let dino { throw ServiceError("--dino \(dino) is read by a USE head: give --head too") }
     }
 
     /// The embeddings of `vocabulary` under `templates`: from `cache` where it has them, the

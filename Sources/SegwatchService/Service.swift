@@ -94,6 +94,7 @@ public final class Service: Sendable {
         let templates = try camera.templates.map { try PromptTemplates($0) } ?? .standard
         var options = LabelerOptions()
         options.clipSize = engine.clipSize
+        options.dinoSize = engine.dinoSize
         options.generator = engine.generator
         options.classifier.topK = engine.topK
         options.classifier.minimumProbability = engine.minScore
@@ -292,7 +293,7 @@ public final class Service: Sendable {
 
     /// The same models and engine settings.
     private static func sameEngine(_ a: EngineConfig, _ b: EngineConfig) -> Bool {
-        a.sam == b.sam && a.clip == b.clip && a.head == b.head && a.threads == b.threads && a.clipSize == b.clipSize
+        a.sam == b.sam && a.clip == b.clip && a.head == b.head && a.dino == b.dino && a.dinoSize == b.dinoSize && a.threads == b.threads && a.clipSize == b.clipSize
             && a.background == b.background && a.topK == b.topK && a.minScore == b.minScore && a.minCosine == b.minCosine
             && a.generator == b.generator && a.cacheDirectory == b.cacheDirectory && a.stateDirectory == b.stateDirectory
     }

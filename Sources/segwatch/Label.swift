@@ -111,7 +111,7 @@ struct Label: ParsableCommand {
                 let settings = LabelSettings(clip_grid: [grid.h, grid.w], clip_size: models.clipSize, top_k: models.topK,
                                              min_score: models.minScore, min_cosine: models.minCosine, crop_weight: models.cropWeight,
                                              templates: words.templates.templates, points_per_side: models.generator.pointsPerSide,
-                                             head: models.head)
+                                             head: models.head, dino: models.dino, dino_size: models.dino == nil ? nil : models.dinoSize)
                 let digests = try models.digests(memo: vocabulary.cacheStore()?.digestMemo)
                 try writeJSON(LabelRecord(image: image, frame: frame, width: picture.width, height: picture.height, legend: names,
                                           unknown_index: unknownIndex, stuff: stuff, settings: settings,
@@ -138,6 +138,8 @@ private struct LabelSettings: Encodable {
     var templates: [String]
     var points_per_side: Int
     var head: String?
+    var dino: String?
+    var dino_size: Int?
 }
 
 private struct LabelRecord: Encodable {

@@ -3,6 +3,7 @@ import Foundation
 import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
+import SegwatchDINOv2
 import SegwatchPipeline
 import SegwatchSAM
 import SegwatchTensor
@@ -18,8 +19,14 @@ struct LabelerArguments: ParsableArguments {
     @Option(help: "Short side, in pixels, of the picture CLIP's dense features are computed on.")
     var clipSize = 448
 
-    @Option(help: "A learned segment head (.safetensors: proj.weight [D, D], optional proj.bias, norm.weight, norm.bias).")
+    @Option(help: "A learned segment head: a USE head from 'segwatch train' (with --dino), or a linear one (proj.weight [D, D], optional proj.bias, norm.weight, norm.bias).")
     var head: String?
+
+    @Option(help: "The DINOv2 folder (transformers layout) a USE head reads.")
+    var dino: String?
+
+    @Option(help: "Short side, in pixels, of the picture DINOv2 sees.")
+    var dinoSize = 448
 
     @Option(help: "Weight of each segment's masked-crop CLIP embedding blended into its USE embedding, 0...1 (0: no crops).")
     var cropWeight: Float = 0
@@ -46,6 +53,8 @@ struct LabelerArguments: ParsableArguments {
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
         guard (16...4096).contains(clipSize) else { throw ValidationError("--clip-size must be in 16...4096, not \(clipSize)") }
+        guard (14...4096).contains(dinoSize) else { throw ValidationError("--dino-size must be in 14...4096, not \(dinoSize)") }
+        guard dino == nil || head != nil else { throw ValidationError("--dino is read by a USE head: give --head too") }
         guard topK > 0 else { throw ValidationError("--top-k must be positive, not \(topK)") }
         guard (0...1).contains(cropWeight) else { throw ValidationError("--crop-weight must be in 0...1, not \(cropWeight)") }
         try generator.options.validate()
@@ -59,6 +68,7 @@ struct LabelerArguments: ParsableArguments {
     var options: LabelerOptions {
         var options = LabelerOptions()
         options.clipSize = clipSize
+        options.dinoSize = dinoSize
         options.generator = generator.options
         options.classifier.topK = topK
         options.classifier.minimumProbability = minScore
@@ -80,7 +90,8 @@ struct LabelerArguments: ParsableArguments {
     /// Loads both models and the label embeddings (from the cache when it has them), with a
     /// progress bar while labels the cache lacks are encoded.
     func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<CPUBackend> {
-        let models = try ModelSet(sam: sam!, clip: clip!, head: head, engine: CPUEngine(threads: threads))
+        let models = try ModelSet(sam: sam!, clip: clip!, head: head, dino: dino, engine: CPUEngine(threads: threads),
+                                  warn: { printError("warning: \($0)") })
         let progress = Progress.onTerminal()
         defer { progress.clear() }
         return try models.labeler(vocabulary: words.vocabulary, templates: words.templates, background: background, options: options,
@@ -93,7 +104,8 @@ struct LabelerArguments: ParsableArguments {
     func digests(memo: URL?) throws -> ModelDigests {
         ModelDigests(sam: hexDigest(try fileDigest(sam!, memo: memo)),
                      clip: hexDigest(try CLIPFiles.digest(clip!, memo: memo)),
-                     head: try head.map { hexDigest(try fileDigest($0)) })
+                     head: try head.map { hexDigest(try fileDigest($0)) },
+                     dino: try dino.map { hexDigest(try DINOv2Files.digest($0, memo: memo)) })
     }
 }
 
@@ -110,4 +122,5 @@ struct ModelDigests: Encodable {
     var sam: String
     var clip: String
     var head: String?
+    var dino: String?
 }

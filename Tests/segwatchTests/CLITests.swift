@@ -464,3 +464,58 @@ let segwatch: String = {
         #expect(result.output == expected.output && !result.output.isEmpty, "\(result.output) vs \(expected.output)")
     }
 }
+
+@Suite struct LabelWithUSEHeadTests {
+    /// A head for the fixture encoders (CLIP 64 wide, D 32; DINOv2 48 wide), `proj` at zero:
+    /// the training-free embedding, so the labels are the plain run's.
+    private func head(_ folder: TemporaryFolder) throws -> String {
+        let path = folder.path("head.safetensors")
+        var tensors: [(String, SafeTensorsValue)] = []
+        func add(_ name: String, _ shape: [Int], _ value: Float) {
+            tensors.append((name, .float32(Tensor(shape: shape, values: [Float](repeating: value, count: shape.reduce(1, *))))))
+        }
+        for (prefix, width, levels) in [("clip", 64, 2), ("dino", 48, 1)] {
+            for i in 0..<levels { add("\(prefix).norm.\(i).weight", [width], 1); add("\(prefix).norm.\(i).bias", [width], 0) }
+            add("\(prefix).scale", [levels], 1)
+        }
+        add("cls.clip.norm.weight", [32], 1); add("cls.clip.norm.bias", [32], 0)
+        add("cls.dino.norm.weight", [48], 1); add("cls.dino.norm.bias", [48], 0)
+        add("cls.scale", [2], 1); add("proj.weight", [32, 64 + 48 + 32 + 48], 0); add("proj.bias", [32], 0); add("logit_scale", [], 4.6)
+        try writeSafeTensors(tensors, metadata: ["format": "segwatch-use-head/1", "clip_levels": "[1, 3]", "dino_levels": "[2]"], to: path)
+        return path
+    }
+
+    private func label(_ folder: TemporaryFolder, _ name: String, _ extra: [String]) throws -> ProcessResult {
+        try runProcess(segwatch, ["label", LabelCommandTests.image, "--sam", Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
+                                  "--clip", Fixtures.root.appendingPathComponent("clip_hf").path, "--label", "car", "--label", "road",
+                                  "--cache", folder.path("cache"), "--threads", "2", "--clip-size", "64",
+                                  "--json-out", folder.path("\(name).json")] + LabelCommandTests.generator + extra, timeout: 300)
+    }
+
+    // A USE head with --dino labels the picture through DINOv2 too; with proj at zero its
+    // segments and labels are the plain run's; the record names the DINOv2 model's digest.
+    @Test func aUSEHeadLabelsThroughDINOv2() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let head = try head(folder), dino = Fixtures.root.appendingPathComponent("dinov2").path
+        let plain = try label(folder, "plain", [])
+        #expect(plain.status == 0, "\(plain.errorOutput)")
+        let used = try label(folder, "head", ["--head", head, "--dino", dino, "--dino-size", "112"])
+        #expect(used.status == 0, "\(used.errorOutput)")
+        #expect(used.errorOutput.contains("names no CLIP or DINOv2 checkpoint"))
+        func record(_ name: String) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.path("\(name).json")))) as? [String: Any])
+        }
+        let (a, b) = (try record("plain"), try record("head"))
+        let labelsA = (a["segments"] as? [[String: Any]])?.map { $0["label"] as? String }
+        let labelsB = (b["segments"] as? [[String: Any]])?.map { $0["label"] as? String }
+        #expect(labelsA != nil && labelsA! == labelsB!)
+        #expect(((b["models"] as? [String: Any])?["dino"] as? String)?.count == 16)
+        #expect((b["settings"] as? [String: Any])?["dino_size"] as? Int == 112)
+
+        let noDino = try label(folder, "x", ["--head", head])
+        #expect(noDino.status != 0 && noDino.errorOutput.contains("reads DINOv2's layers [2]: give the DINOv2 model"), "\(noDino.errorOutput)")
+        let noHead = try label(folder, "y", ["--dino", dino])
+        #expect(noHead.status != 0 && noHead.errorOutput.contains("--dino is read by a USE head"), "\(noHead.errorOutput)")
+    }
+}

@@ -86,6 +86,8 @@ public enum KeyframeReason: String, Sendable, CaseIterable {
 public struct AnalyzerTimings: Sendable, Equatable {
     public var samEncoder = 0.0
     public var clipDense = 0.0
+    /// DINOv2 on the frame (with a USE head), resize included.
+    public var dino = 0.0
     /// The mask decoder's arithmetic: the generator's points on keyframes, the track prompts and
     /// the discovery grid between them.
     public var decoder = 0.0
@@ -96,12 +98,18 @@ public struct AnalyzerTimings: Sendable, Equatable {
     public var classify = 0.0
     public var track = 0.0
 
-    public var total: Double { samEncoder + clipDense + decoder + masks + embed + classify + track }
+    public var total: Double { samEncoder + clipDense + dino + decoder + masks + embed + classify + track }
 
     public init() {}
 
+    /// Moves the DINOv2 pass out of `clipDense`, which timed both.
+    mutating func separateDINOv2(_ features: DenseFeatures?) {
+        let dino = features?.head?.dinoMilliseconds ?? 0
+        (self.dino, clipDense) = (self.dino + dino, clipDense - dino)
+    }
+
     public static func += (a: inout AnalyzerTimings, b: AnalyzerTimings) {
-        a.samEncoder += b.samEncoder; a.clipDense += b.clipDense; a.decoder += b.decoder; a.masks += b.masks
+        a.samEncoder += b.samEncoder; a.clipDense += b.clipDense; a.dino += b.dino; a.decoder += b.decoder; a.masks += b.masks
         a.embed += b.embed; a.classify += b.classify; a.track += b.track
     }
 }
@@ -199,6 +207,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var timings = AnalyzerTimings()
         let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
         let dense = options.embedEveryFrame ? timed(&timings, \.clipDense) { labeler.denseFeatures(picture) } : nil
+        timings.separateDINOv2(dense)
         return EncodedFrame(picture: picture, features: features, dense: dense, timings: timings)
     }
 
@@ -244,9 +253,13 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var embeddings = kept.map { $0?.embedding }
         var classifications = kept.map { $0?.classification }
         if !fresh.isEmpty {
-            let window = reason == nil && options.denseWindow
+            let window = reason == nil && options.denseWindow && labeler.computesWindows
                 ? denseWindow(around: fresh.compactMap { boxes[$0] }, frame: (picture.height, picture.width)) : nil
-            let dense = encoded.dense ?? timed(&timings, \.clipDense) { labeler.denseFeatures(picture, window: window) }
+            let dense = try encoded.dense ?? {
+                let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture, window: window) }
+                timings.separateDINOv2(dense)
+                return dense
+            }()
             let computed = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: fresh.map { masks[$0].rle }) }
             for (i, embedding) in zip(fresh, computed) { embeddings[i] = embedding }
             let scored = fresh.filter { embeddings[$0] != nil }

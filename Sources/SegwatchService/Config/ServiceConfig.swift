@@ -82,6 +82,10 @@ public struct EngineConfig: Sendable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var clipSize = 448
     public var head: String?
+    /// The DINOv2 folder a USE head reads.
+    public var dino: String?
+    /// The short side, in pixels, of the picture DINOv2 sees.
+    public var dinoSize = 448
     public var background = true
     public var topK = 5
     public var minScore: Float = 0
@@ -92,7 +96,7 @@ public struct EngineConfig: Sendable {
     public var stateDirectory: String?
     public var generator = MaskGeneratorOptions()
 
-    static let keys = ["sam", "clip", "threads", "clip_size", "head", "background", "top_k", "min_score", "min_cosine",
+    static let keys = ["sam", "clip", "threads", "clip_size", "head", "dino", "dino_size", "background", "top_k", "min_score", "min_cosine",
                        "cache_dir", "state_dir", "generator"]
 
     init(_ t: TableReader) throws {
@@ -106,6 +110,8 @@ public struct EngineConfig: Sendable {
         threads = try t.int("threads", in: 1...256, "the cores inference may use") ?? threads
         clipSize = try t.int("clip_size", in: 16...4096, "the short side, in pixels, of CLIP's dense features") ?? clipSize
         head = try t.string("head", "a learned segment head (.safetensors)")
+        dino = try t.string("dino", "a DINOv2 folder (transformers layout)")
+        dinoSize = try t.int("dino_size", in: 14...4096, "the short side, in pixels, of the picture DINOv2 sees") ?? dinoSize
         background = try t.bool("background") ?? background
         topK = try t.int("top_k", in: 1...1000, "labels listed per segment") ?? topK
         minScore = Float(try t.double("min_score", in: 0...1, "the probability below which a segment is unknown") ?? Double(minScore))
