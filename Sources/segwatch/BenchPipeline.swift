@@ -4,10 +4,12 @@ import Dispatch
 import Foundation
 import SegwatchService
 import SegwatchCLIP
+import SegwatchDINOv2
 import SegwatchMedia
 import SegwatchPipeline
 import SegwatchSAM
 import SegwatchTensor
+import SegwatchUSE
 
 /// `segwatch bench pipeline`: `segwatch run`'s per-frame work on consecutive frames of a video,
 /// keyframes and tracked frames, against ../shared/bench/peers.py `pipeline`.
@@ -68,6 +70,15 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Points per side of the keyframes' generator grid.")
     var pointsPerSide = 32
 
+    @Flag(help: "Label through a USE head that reads DINOv2 (the synthetic ViT-B/14 of 'bench dino', or --dino): CLIP levels 6 and 12, DINOv2 levels 6 and 12, a random residual.")
+    var useHead = false
+
+    @Option(help: "The DINOv2 folder the USE head reads instead of the synthetic ViT-B/14 (with --use-head).")
+    var dino: String?
+
+    @Option(help: "Short side, in pixels, of the picture DINOv2 sees (with --use-head).")
+    var dinoSize = 448
+
     func validate() throws {
         guard maxFrames > 0, labels > 0, segments > 0 else { throw ValidationError("--max-frames, --labels and --segments must be positive") }
         guard (1...100_000).contains(keyframes.keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
@@ -85,8 +96,12 @@ struct BenchPipeline: ParsableCommand {
             let (samModel, model) = try runReporting { (try Sam(contentsOf: sam, backend: backend), try CLIP.load(folder, backend: backend)) }
             let vocabulary = try runReporting { try BenchClip.peerVocabulary(labels, model: model, folder: folder) }
             let names = vocabulary.labels.map(\.name)
+            let dinoScratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-pipeline-dino-\(getpid())")
+            defer { try? FileManager.default.removeItem(at: dinoScratch) }
+            let head = try runReporting { try useHead ? benchUseHead(clip: model, dino: dino, scratch: dinoScratch, backend: backend) : nil }
             var settings = LabelerOptions()
             settings.clipSize = clipSize
+            settings.dinoSize = dinoSize
             settings.generator.pointsPerSide = pointsPerSide
             settings.generator.predIouThresh = 0
             settings.generator.stabilityScoreThresh = 0
@@ -100,7 +115,8 @@ struct BenchPipeline: ParsableCommand {
             analyzerOptions.duplicateIoU = 1
             let exact = try SamAutomaticMaskGenerator(predictor: SamPredictor(model: samModel), options: settings.generator)
             var analyzer = try runReporting {
-                try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, options: settings),
+                try VideoAnalyzer(labeler: try ImageLabeler(sam: samModel, clip: model, backend: backend, labels: vocabulary, head: head,
+                                                            options: settings),
                                   options: analyzerOptions)
             }
             let decoder = try runReporting { try VideoDecoder(InputSpec(video), options: DecodeOptions(layout: .rgb24)) }
@@ -151,7 +167,7 @@ struct BenchPipeline: ParsableCommand {
                         }
                     }
                 }
-                for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense),
+                for (key, value) in [("decode_ms", decodeMs), ("sam_encoder_ms", t.samEncoder), ("clip_dense_ms", t.clipDense), ("dino_ms", t.dino),
                                      ("decoder_ms", t.decoder), ("masks_ms", t.masks),
                                      ("classify_ms", t.embed + t.classify), ("track_ms", t.track), ("sink_ms", sinkMs)] {
                     stages[key, default: []].append(value)
@@ -216,4 +232,19 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+/// A USE head for `bench pipeline --use-head`: DINOv2 from `dino` or a synthetic ViT-B/14
+/// written to `scratch`, CLIP levels 6 and 12 (or the tower's last two halves), DINOv2's 6 and
+/// 12 (likewise), a small random residual.
+private func benchUseHead(clip: CLIP<CPUBackend>, dino: String?, scratch: URL, backend: CPUBackend) throws -> LearnedHead<CPUBackend> {
+    if dino == nil { try writeSyntheticDINOv2(to: scratch, width: 768, layers: 12, heads: 12) }
+    let model = try Dinov2Model.load(dino ?? scratch.path, backend: backend)
+    let clipLevels = [clip.vision.depth / 2, clip.vision.depth], dinoLevels = [model.config.layers / 2, model.config.layers]
+    let shape = UseHeadShape(embed: clip.config.embedDim, clipWidth: clip.config.vision.width, dinoWidth: model.config.hiddenSize,
+                             clipLevels: 2, dinoLevels: 2)
+    var parameters = try UseHead.trainingFree(shape, clipLevels: clipLevels, dinoLevels: dinoLevels, logitScale: clip.logitScale).parameters
+    let weight = benchTensor([shape.embed, shape.features], seed: 21)
+    parameters["proj.weight"] = Tensor(shape: weight.shape, values: weight.toArray().map { $0 * 0.01 })
+    return .use(try UseHead(shape: shape, parameters: parameters, clipLevels: clipLevels, dinoLevels: dinoLevels), dino: model)
 }
