@@ -1,10 +1,7 @@
 // One picture in, labeled segments and a label map out: SAM's automatic mask generator, the USE
 // segment embedding on CLIP's dense features, the classifier and the semantic map, in the order
 // the USE paper runs them. `segwatch label`, `eval` and `bench label` share it.
-import Dispatch
 import SegwatchCLIP
-import SegwatchDINOv2
-import SegwatchNN
 import SegwatchSAM
 import SegwatchTensor
 
@@ -61,6 +58,7 @@ public struct ImageLabeler<B: Backend>: Sendable {
     public let embedder: any SegmentEmbedder
     public let head: LearnedHead<B>?
     public let options: LabelerOptions
+    let featurizer: FrameFeaturizer<B>
 
     /// - Parameter background: the embedded `BackgroundPrompts` of the labels, for "none of these".
     public init(sam: Sam<B>, clip: CLIP<B>, backend: B, labels: LabelEmbeddings, background: LabelEmbeddings? = nil,
@@ -88,70 +86,26 @@ public struct ImageLabeler<B: Backend>: Sendable {
         }
         self.head = head
         self.options = options
+        if case let .use(use, dino) = head {
+            featurizer = FrameFeaturizer(clip: clip, backend: backend, clipSize: options.clipSize, clipLevels: use.clipLevels,
+                                         dino: dino, dinoSize: options.dinoSize, dinoLevels: use.dinoLevels)
+        } else {
+            featurizer = FrameFeaturizer(clip: clip, backend: backend, clipSize: options.clipSize)
+        }
     }
 
-    /// The dense grid for a picture: `clipSize` on the short side, the long side the nearest
-    /// multiple of the patch (at least one patch), both in patches.
-    ///
-    /// The grid holds at most four times the patches of a square one (`clipSize` on each side):
-    /// pictures up to 4:1 keep `clipSize` on the short side; a longer one is scaled down whole,
-    /// keeping its aspect, until it fits. Without the cap a 200x2 video asked for a 28x2800 grid:
-    /// 78,400 tokens, two minutes and 1.2 GB for one frame (attention grows with their square).
-    public func denseGrid(height: Int, width: Int) -> (h: Int, w: Int) {
-        denseGridFor(height: height, width: width, patch: clip.config.patchSize, clipSize: options.clipSize)
-    }
+    /// The dense grid for a picture (`FrameFeaturizer.denseGrid`).
+    public func denseGrid(height: Int, width: Int) -> (h: Int, w: Int) { featurizer.denseGrid(height: height, width: width) }
 
-
-    /// CLIP's dense features of the whole picture resized to `denseGrid`, or of the patches of
-    /// `window` in it: the same pixels and positions, the attention within the window (ClearCLIP
-    /// on a crop at the same scale).
+    /// The features a picture's segments are embedded on (`FrameFeaturizer`): CLIP's dense
+    /// features of the whole picture or of `window`, and what a USE head reads besides.
     public func denseFeatures(_ picture: RGBImage, window: PatchWindow? = nil) -> DenseFeatures {
-        backend.runOnHost { denseFeaturesOnHost(picture, window: window) }
-    }
-
-    private func denseFeaturesOnHost(_ picture: RGBImage, window: PatchWindow?) -> DenseFeatures {
-        let grid = denseGrid(height: picture.height, width: picture.width), patch = clip.config.patchSize
-        var pixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
-                                size: (grid.h * patch, grid.w * patch), mean: clip.config.imageMean, std: clip.config.imageStd)
-        let window = window.flatMap { $0.isWhole ? nil : $0 }
-        if let window {
-            precondition(window.grid == grid, "a window of \(window.grid) patches on a picture of \(grid)")
-            pixels = pixels.sliced(2, window.rows.lowerBound * patch..<window.rows.upperBound * patch)
-                .sliced(3, window.columns.lowerBound * patch..<window.columns.upperBound * patch).contiguous()
-        }
-        guard case let .use(use, dino) = head else {
-            let (_, dense) = clip.vision(backend.upload(pixels), dense: true, window: window)
-            return DenseFeatures(dense: backend.download(dense!), frame: (picture.height, picture.width), window: window)
-        }
-        // The USE head: CLIP's levels and pooled embedding from the same pass, DINOv2 on the
-        // whole picture at its own grid.
-        let clipPass = clip.vision.features(backend.upload(pixels), dense: true, window: window, levels: Set(use.clipLevels))
-        let dense = backend.download(clipPass.dense!)
-        let patches = dense.shape[1] * dense.shape[2]
-        let clipLevels = use.clipLevels.map { backend.download(clipPass.hidden[$0]!).selected(0, 0).sliced(0, 1..<(1 + patches)).contiguous() }
-        let start = DispatchTime.now()
-        let dinoGrid = denseGridFor(height: picture.height, width: picture.width, patch: dino.config.patchSize, clipSize: options.dinoSize)
-        let dinoPixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width,
-                                     size: (dinoGrid.h * dino.config.patchSize, dinoGrid.w * dino.config.patchSize),
-                                     mean: dino.config.imageMean, std: dino.config.imageStd)
-        // The pixels are a multiple of the patch and the levels were checked with the head: the
-        // pass cannot refuse them.
-        let dinoPass = try! dino(backend.upload(dinoPixels), levels: Set(use.dinoLevels))
-        let first = 1 + dino.config.registers, tokens = first + dinoGrid.h * dinoGrid.w
-        let frame = HeadFrameFeatures(
-            clipLevels: clipLevels, clipImage: backend.download(clipPass.pooled).reshaped([clip.config.embedDim]),
-            dinoLevels: use.dinoLevels.map { backend.download(dinoPass.hidden[$0]!).selected(0, 0).sliced(0, first..<tokens).contiguous() },
-            dinoGrid: dinoGrid, dinoCLS: backend.download(dinoPass.pooled).reshaped([dino.config.hiddenSize]),
-            dinoMilliseconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
-        return DenseFeatures(dense: dense, frame: (picture.height, picture.width), window: window, head: frame)
+        backend.runOnHost { featurizer(picture, window: window) }
     }
 
     /// Dense features may be computed on a window of the frame: not with a USE head, whose
     /// image tokens are the whole frame's.
-    public var computesWindows: Bool {
-        if case .use = head { return false }
-        return true
-    }
+    public var computesWindows: Bool { featurizer.dino == nil }
 
     /// Segments, embeds, classifies and maps one picture. `progress(done, total)` follows the
     /// mask generator's batches, the longest part.
@@ -190,19 +144,4 @@ public struct ImageLabeler<B: Backend>: Sendable {
         }
         return LabeledPicture(masks: masks, results: results, embeddings: embeddings, map: map, grid: features.grid, timings: timings)
     }
-}
-
-/// `ImageLabeler.denseGrid` for a model's patch size and a short side of `clipSize` pixels.
-func denseGridFor(height: Int, width: Int, patch: Int, clipSize: Int) -> (h: Int, w: Int) {
-    let short = max(1, Int((Double(clipSize) / Double(patch)).rounded()))
-    let long = { (side: Int, other: Int) in max(1, Int((Double(side) / Double(max(other, 1)) * Double(short)).rounded())) }
-    var grid = height <= width ? (h: short, w: long(width, height)) : (h: long(height, width), w: short)
-    let limit = 4 * short * short
-    if grid.h * grid.w > limit {
-        let scale = (Double(limit) / Double(grid.h * grid.w)).squareRoot()
-        grid = (max(1, Int(Double(grid.h) * scale)), max(1, Int(Double(grid.w) * scale)))
-        // A side that cannot shrink below one patch leaves the other to take the cap alone.
-        if grid.h >= grid.w { grid.h = min(grid.h, limit / grid.w) } else { grid.w = min(grid.w, limit / grid.h) }
-    }
-    return grid
 }

@@ -68,21 +68,8 @@ public struct UseHeadEmbedder: SegmentEmbedder {
     }
 
     public func embed(_ features: DenseFeatures, masks: [RLE]) throws(PipelineError) -> [[Float]?] {
-        guard let frame = features.head else { throw .mismatch("the USE head needs CLIP's levels and DINOv2's features of the frame") }
-        guard !masks.isEmpty else { return [] }
-        let clip = try CoverageWeights(masks, frame: features.frame, window: features.window)
-        let dinoGrid = PatchWindow(grid: frame.dinoGrid, rows: 0..<frame.dinoGrid.h, columns: 0..<frame.dinoGrid.w)
-        let dino = try CoverageWeights(masks, frame: features.frame, window: dinoGrid)
-        let present = masks.indices.filter { clip.totals[$0] > 0 && dino.totals[$0] > 0 }
+        let (input, present) = try headInputs(features, masks: masks)
         guard !present.isEmpty else { return masks.map { _ in nil } }
-        func rows(_ t: Tensor) -> Tensor { concat(present.map { t.sliced(0, $0..<($0 + 1)) }, dim: 0) }
-        func repeated(_ t: Tensor) -> Tensor { concat(Array(repeating: t.reshaped([1, t.count]), count: present.count), dim: 0) }
-        func stacked(_ levels: [Tensor], _ weights: CoverageWeights) -> Tensor {
-            concat(levels.map { rows(weights.average($0)).reshaped([1, present.count, $0.shape[1]]) }, dim: 0)
-        }
-        let input = UseHeadInput(use: rows(clip.average(features.values)), clipLevels: stacked(frame.clipLevels, clip),
-                                 dinoLevels: stacked(frame.dinoLevels, dino), clipImage: repeated(frame.clipImage),
-                                 dinoCLS: repeated(frame.dinoCLS))
         let z: Tensor
         do { z = try head(input) } catch { throw .mismatch("\(error)") }
         let width = z.shape[1], values = z.toArray()
@@ -90,4 +77,28 @@ public struct UseHeadEmbedder: SegmentEmbedder {
         for (i, n) in present.enumerated() { out[n] = Array(values[(i * width)..<((i + 1) * width)]) }
         return out
     }
+}
+
+/// The USE head's inputs of the masks that cover some patch of both grids (`present`, their
+/// indices in `masks`): the averages of the dense features and of CLIP's levels by each mask's
+/// coverage of CLIP's grid, of DINOv2's levels by its coverage of DINOv2's grid, and the frame's
+/// two image tokens.
+public func headInputs(_ features: DenseFeatures, masks: [RLE]) throws(PipelineError) -> (input: UseHeadInput, present: [Int]) {
+    guard let frame = features.head else { throw .mismatch("the USE head needs CLIP's levels and DINOv2's features of the frame") }
+    let clip = try CoverageWeights(masks, frame: features.frame, window: features.window)
+    let dinoGrid = PatchWindow(grid: frame.dinoGrid, rows: 0..<frame.dinoGrid.h, columns: 0..<frame.dinoGrid.w)
+    let dino = try CoverageWeights(masks, frame: features.frame, window: dinoGrid)
+    let present = masks.indices.filter { clip.totals[$0] > 0 && dino.totals[$0] > 0 }
+    func rows(_ t: Tensor) -> Tensor { concat(present.map { t.sliced(0, $0..<($0 + 1)) }, dim: 0) }
+    func repeated(_ t: Tensor) -> Tensor { concat(Array(repeating: t.reshaped([1, t.count]), count: present.count), dim: 0) }
+    func stacked(_ levels: [Tensor], _ weights: CoverageWeights) -> Tensor {
+        concat(levels.map { rows(weights.average($0)).reshaped([1, present.count, $0.shape[1]]) }, dim: 0)
+    }
+    guard !present.isEmpty else {
+        let empty = Tensor(shape: [0, features.dimension], values: [])
+        return (UseHeadInput(use: empty, clipLevels: empty, dinoLevels: empty, clipImage: empty, dinoCLS: empty), [])
+    }
+    return (UseHeadInput(use: rows(clip.average(features.values)), clipLevels: stacked(frame.clipLevels, clip),
+                         dinoLevels: stacked(frame.dinoLevels, dino), clipImage: repeated(frame.clipImage), dinoCLS: repeated(frame.dinoCLS)),
+            present)
 }

@@ -33,15 +33,8 @@ public struct FeatureShard: Sendable {
         func fail(_ reason: String) -> USEError { .unusable(path: path, reason: "not a features shard (\(Self.format)): \(reason)") }
         guard let format = file.metadata["format"] else { throw fail("no 'format' in its metadata") }
         guard format == Self.format else { throw fail("its format is '\(format)'") }
-        func levels(_ key: String) throws(USEError) -> [Int] {
-            guard let text = file.metadata[key], let data = text.data(using: .utf8),
-                  let array = try? JSONSerialization.jsonObject(with: data) as? [Int], !array.isEmpty else {
-                throw fail("'\(key)' must be a JSON array of block numbers")
-            }
-            return array
-        }
-        clipLevels = try levels("clip_levels")
-        dinoLevels = try levels("dino_levels")
+        clipLevels = try levels(file, "clip_levels", fail)
+        dinoLevels = try levels(file, "dino_levels", fail)
         (clipDigest, dinoDigest) = (file.metadata["clip_digest"], file.metadata["dino_digest"])
         func shape(_ name: String, rank: Int) throws(USEError) -> [Int] {
             guard let entry = file.entries[name] else { throw fail("no tensor '\(name)'") }
@@ -91,13 +84,6 @@ public struct FeatureShard: Sendable {
         self.descriptions = descriptions
     }
 
-    /// The head's input for segments `rows` of this shard.
-    public func batch(_ rows: [Int]) -> UseHeadInput {
-        func gather(_ t: Tensor, dim: Int) -> Tensor { concat(rows.map { t.sliced(dim, $0..<($0 + 1)) }, dim: dim).contiguous() }
-        return UseHeadInput(use: gather(use, dim: 0), clipLevels: gather(clipLevelFeatures, dim: 1),
-                            dinoLevels: gather(dinoLevelFeatures, dim: 1), clipImage: gather(clipImage, dim: 0),
-                            dinoCLS: gather(dinoCLS, dim: 0))
-    }
 }
 
 /// A features shard or a folder of them (every `*.safetensors` in name order), as one set: the
@@ -151,22 +137,82 @@ public struct FeatureSet: Sendable {
 
     /// The head's input for segments `segments`, in that order.
     public func batch(_ segments: [Int]) -> UseHeadInput {
-        var parts: [(position: Int, input: UseHeadInput)] = []
-        var byShard: [Int: [(Int, Int)]] = [:]
-        for (position, n) in segments.enumerated() { byShard[index[n].shard, default: []].append((position, index[n].row)) }
-        if byShard.count == 1, let (shard, rows) = byShard.first { return shards[shard].batch(rows.map(\.1)) }
-        // Rows of several shards: gathered shard by shard, then put back in order.
-        var order: [Int] = []
-        for (shard, rows) in byShard.sorted(by: { $0.key < $1.key }) {
-            parts.append((0, shards[shard].batch(rows.map(\.1))))
-            order += rows.map(\.0)
+        func gather(_ tensor: (FeatureShard) -> Tensor, dim: Int) -> Tensor {
+            concat(segments.map { n in tensor(shards[index[n].shard]).sliced(dim, index[n].row..<(index[n].row + 1)) }, dim: dim).contiguous()
         }
-        let inverse = order.enumerated().sorted { $0.element < $1.element }.map(\.offset)
-        func joined(_ pick: (UseHeadInput) -> Tensor, dim: Int) -> Tensor {
-            let all = concat(parts.map { pick($0.input) }, dim: dim)
-            return concat(inverse.map { all.sliced(dim, $0..<($0 + 1)) }, dim: dim).contiguous()
+        return UseHeadInput(use: gather(\.use, dim: 0), clipLevels: gather(\.clipLevelFeatures, dim: 1), dinoLevels: gather(\.dinoLevelFeatures, dim: 1),
+                            clipImage: gather(\.clipImage, dim: 0), dinoCLS: gather(\.dinoCLS, dim: 0))
+    }
+}
+
+/// The block numbers a head file or a shard names under `key` in its metadata (a JSON array).
+func levels(_ file: StateDict, _ key: String, _ fail: (String) -> USEError) throws(USEError) -> [Int] {
+    guard let text = file.metadata[key], let data = text.data(using: .utf8),
+          let array = try? JSONSerialization.jsonObject(with: data) as? [Int], !array.isEmpty, array.allSatisfy({ $0 >= 0 }) else {
+        throw fail("'\(key)' must be a JSON array of block numbers, not \(file.metadata[key].map { "'\($0)'" } ?? "missing")")
+    }
+    return array
+}
+
+/// Segments' head inputs gathered for one shard, written by `write(to:)`.
+public struct FeatureShardBuilder: Sendable {
+    public let shape: UseHeadShape
+    public let metadata: [String: String]
+    private var use: [Float] = [], clipLevels: [[Float]], dinoLevels: [[Float]], clipImage: [Float] = [], dinoCLS: [Float] = []
+    /// Each segment's descriptions, as rows of `texts`.
+    private var descriptions: [[Int]] = []
+    public private(set) var texts: [String] = []
+    private var textRows: [String: Int] = [:]
+
+    public init(shape: UseHeadShape, clipLevels: [Int], dinoLevels: [Int], clipDigest: String?, dinoDigest: String?) {
+        self.shape = shape
+        var metadata = ["format": FeatureShard.format, "clip_levels": "[" + clipLevels.map(String.init).joined(separator: ", ") + "]",
+                        "dino_levels": "[" + dinoLevels.map(String.init).joined(separator: ", ") + "]"]
+        metadata["clip_digest"] = clipDigest
+        metadata["dino_digest"] = dinoDigest
+        self.metadata = metadata
+        self.clipLevels = Array(repeating: [], count: shape.clipLevels)
+        self.dinoLevels = Array(repeating: [], count: shape.dinoLevels)
+    }
+
+    public var count: Int { descriptions.count }
+
+    /// Adds the segments of `input` (in order) with their descriptions.
+    public mutating func append(_ input: UseHeadInput, descriptions segmentTexts: [[String]]) throws(USEError) {
+        try input.validate(shape)
+        guard segmentTexts.count == input.count else { throw .mismatch("\(segmentTexts.count) descriptions for \(input.count) segments") }
+        use += input.use.toArray()
+        for i in 0..<shape.clipLevels { clipLevels[i] += input.clipLevels.selected(0, i).toArray() }
+        for i in 0..<shape.dinoLevels { dinoLevels[i] += input.dinoLevels.selected(0, i).toArray() }
+        clipImage += input.clipImage.toArray()
+        dinoCLS += input.dinoCLS.toArray()
+        for list in segmentTexts {
+            descriptions.append(list.map { text in
+                if let row = textRows[text] { return row }
+                texts.append(text)
+                textRows[text] = texts.count - 1
+                return texts.count - 1
+            })
         }
-        return UseHeadInput(use: joined(\.use, dim: 0), clipLevels: joined(\.clipLevels, dim: 1), dinoLevels: joined(\.dinoLevels, dim: 1),
-                            clipImage: joined(\.clipImage, dim: 0), dinoCLS: joined(\.dinoCLS, dim: 0))
+    }
+
+    /// Writes the shard with `textEmbeddings` `[texts.count, E]` (unit rows), atomically.
+    public func write(to path: String, textEmbeddings: Tensor) throws(USEError) {
+        let n = count, width = descriptions.map(\.count).max() ?? 1
+        guard textEmbeddings.shape == [texts.count, shape.embed] else {
+            throw .mismatch("\(textEmbeddings.shape) text embeddings for \(texts.count) texts of \(shape.embed) values")
+        }
+        let targets = descriptions.flatMap { $0.map(Int64.init) + [Int64](repeating: -1, count: width - $0.count) }
+        var tensors: [(name: String, value: SafeTensorsValue)] = [
+            ("use", .float32(Tensor(shape: [n, shape.embed], values: use))),
+            ("clip.levels", .float32(Tensor(shape: [shape.clipLevels, n, shape.clipWidth], values: clipLevels.flatMap { $0 }))),
+            ("dino.levels", .float32(Tensor(shape: [shape.dinoLevels, n, shape.dinoWidth], values: dinoLevels.flatMap { $0 }))),
+            ("clip.image", .float32(Tensor(shape: [n, shape.embed], values: clipImage))),
+            ("dino.cls", .float32(Tensor(shape: [n, shape.dinoWidth], values: dinoCLS))),
+            ("text.embeds", .float32(textEmbeddings.contiguous())),
+            ("target", .int64(shape: [n], values: descriptions.map { Int64($0[0]) })),
+        ]
+        if width > 1 { tensors.append(("targets", .int64(shape: [n, width], values: targets))) }
+        do { try writeSafeTensors(tensors, metadata: metadata, to: path) } catch { throw .unreadable(path: path, reason: "cannot write: \(error)") }
     }
 }

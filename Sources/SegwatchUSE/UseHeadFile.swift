@@ -21,14 +21,7 @@ extension UseHead {
         func fail(_ reason: String) -> USEError { .unusable(path: path, reason: "not a USE head (\(Self.format)): \(reason)") }
         guard let format = file.metadata["format"] else { throw fail("no 'format' in its metadata") }
         guard format == Self.format else { throw fail("its format is '\(format)'") }
-        func levels(_ key: String) throws(USEError) -> [Int] {
-            guard let text = file.metadata[key], let data = text.data(using: .utf8),
-                  let array = try? JSONSerialization.jsonObject(with: data) as? [Int], !array.isEmpty, array.allSatisfy({ $0 >= 0 }) else {
-                throw fail("'\(key)' must be a JSON array of block numbers, not \(file.metadata[key].map { "'\($0)'" } ?? "missing")")
-            }
-            return array
-        }
-        let clipLevels = try levels("clip_levels"), dinoLevels = try levels("dino_levels")
+        let clipLevels = try levels(file, "clip_levels", fail), dinoLevels = try levels(file, "dino_levels", fail)
         func width(_ key: String) throws(USEError) -> Int {
             guard let shape = file.entries[key]?.shape, shape.count == 1, shape[0] > 0 else {
                 throw fail("\(key) must be a vector; it is \(file.entries[key].map { "\($0.shape)" } ?? "missing")")

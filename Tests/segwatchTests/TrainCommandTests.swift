@@ -130,3 +130,67 @@ private struct FixtureFiles {
         }
     }
 }
+
+@Suite struct FeaturesCommandTests {
+    static let pairs = """
+        {"image": "bus.png", "segmentation": {"size": [480, 360], "counts": [0, 172800]}, "texts": ["a bus", "the whole picture"], "granularity": "object"}
+        {"image": "street_car.png", "segmentation": {"size": [322, 480], "counts": [40000, 50000, 64560]}, "texts": ["a car"]}
+        {"image": "street_car.png", "segmentation": {"size": [10, 10], "counts": [100]}, "texts": ["wrong size"]}
+        {"image": "missing.png", "segmentation": {"size": [10, 10], "counts": [100]}, "texts": ["nothing"]}
+        {"image": "bus.png", "texts": []}
+        {"image": "street_car.png", "segmentation": {"size": [322, 480], "counts": [100000, 54560]}, "texts": ["the road", "a car"]}
+        """
+
+    private func features(_ folder: TemporaryFolder, _ extra: [String] = []) throws -> ProcessResult {
+        try runProcess(segwatch, ["features", "--pairs", folder.path("pairs.jsonl"), "--images", Fixtures.root.appendingPathComponent("images").path,
+                                  "--clip", Fixtures.root.appendingPathComponent("clip_hf").path, "--dino", Fixtures.root.appendingPathComponent("dinov2").path,
+                                  "--clip-size", "64", "--dino-size", "56", "--clip-levels", "1,3", "--dino-levels", "2", "--shard-size", "1",
+                                  "--out", folder.path("out"), "--threads", "2"] + extra, timeout: 300)
+    }
+
+    // Pairs in, shards of whole pictures out, each invalid line named and skipped; the shards
+    // train; an interrupted run continues and writes the same bytes; --strict refuses.
+    @Test func pairsBecomeShardsThatTrain() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try Self.pairs.write(toFile: folder.path("pairs.jsonl"), atomically: true, encoding: .utf8)
+        let result = try features(folder)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        for line in [":3: a 10x10 mask for the 480x322 picture street_car.png", ":4: cannot open", ":5: no \"texts\""] {
+            #expect(result.errorOutput.contains("pairs.jsonl\(line)"), "\(line): \(result.errorOutput)")
+        }
+        let first = try StateDict.load(folder.path("out/shard-00000.safetensors"))
+        let second = try StateDict.load(folder.path("out/shard-00001.safetensors"))
+        #expect(first.metadata["format"] == "segwatch-use-features/1" && first.metadata["clip_levels"] == "[1, 3]" && first.metadata["dino_levels"] == "[2]")
+        #expect(first.metadata["clip_digest"]?.count == 16 && first.metadata["dino_digest"]?.count == 16)
+        #expect(first.entries["use"]?.shape == [1, 32] && first.entries["clip.levels"]?.shape == [2, 1, 64])
+        #expect(first.entries["dino.levels"]?.shape == [1, 1, 48] && first.entries["dino.cls"]?.shape == [1, 48])
+        #expect(first.entries["text.embeds"]?.shape == [2, 32] && first.entries["targets"]?.shape == [1, 2])
+        // The street car's two segments share a shard and its texts: "a car" once.
+        #expect(second.entries["use"]?.shape == [2, 32] && second.entries["text.embeds"]?.shape == [2, 32])
+        #expect(try second.tensor("targets").toArray() == [0, -1, 1, 0])
+        let text = try second.tensor("text.embeds").toArray()
+        #expect(abs(text[0..<32].reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
+
+        let trained = try runProcess(segwatch, ["train", "--features", folder.path("out"), "--steps", "2", "--batch-size", "2",
+                                                "--out", folder.path("head.safetensors")], timeout: 120)
+        #expect(trained.status == 0, "\(trained.errorOutput)")
+
+        // Interrupted after the first shard: the second is written again, the same bytes.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.path("out/shard-00001.safetensors")))
+        try FileManager.default.removeItem(atPath: folder.path("out/shard-00001.safetensors"))
+        var state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.path("out/progress.json")))) as? [String: Any])
+        (state["pictures"], state["shards"], state["segments"]) = (1, 1, 1)
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: folder.path("out/progress.json")))
+        let resumed = try features(folder)
+        #expect(resumed.status == 0 && resumed.errorOutput.contains("continuing after 1 of 3 pictures"), "\(resumed.errorOutput)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.path("out/shard-00001.safetensors"))) == bytes)
+
+        let other = try runProcess(segwatch, ["features", "--pairs", folder.path("pairs.jsonl"), "--images", Fixtures.root.appendingPathComponent("images").path,
+                                              "--clip", Fixtures.root.appendingPathComponent("clip_hf").path, "--dino", Fixtures.root.appendingPathComponent("dinov2").path,
+                                              "--clip-size", "32", "--out", folder.path("out")], timeout: 120)
+        #expect(other.status != 0 && other.errorOutput.contains("holds features of other pairs or settings"), "\(other.errorOutput)")
+        let strict = try features(folder, ["--strict", "--out", folder.path("strict")])
+        #expect(strict.status != 0 && strict.errorOutput.contains("pairs.jsonl:5: no \"texts\""), "\(strict.errorOutput)")
+    }
+}
