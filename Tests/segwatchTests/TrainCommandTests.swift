@@ -194,3 +194,45 @@ private struct FixtureFiles {
         #expect(strict.status != 0 && strict.errorOutput.contains("pairs.jsonl:5: no \"texts\""), "\(strict.errorOutput)")
     }
 }
+
+@Suite struct TrainEndToEndTests {
+    static let folder = Fixtures.packageRoot.appendingPathComponent("Tests/segwatchTests/TrainEndToEnd")
+
+    // Hand-made COCO annotations of two fixture pictures (polygons, a merged pair of polygons,
+    // an uncompressed RLE, one polygon too short) -> pairs -> features (fixture CLIP and
+    // DINOv2) -> three steps of train --no-shuffle, against the same in PyTorch
+    // (make_train_references.py: pycocotools, transformers, head_forward, torch.optim.AdamW):
+    // every head input, the three losses and the final parameters under its tolerances.
+    @Test func pairsFeaturesAndTrainingMatchPyTorch() throws {
+        let reference = try ParityFixture(Self.folder.path)
+        let work = try TemporaryFolder()
+        defer { work.remove() }
+        let pairs = try runProcess(segwatch, ["pairs", "--coco-instances", Self.folder.appendingPathComponent("instances.json").path,
+                                              "--out", work.path("pairs.jsonl")], timeout: 60)
+        #expect(pairs.status == 0 && pairs.errorOutput.contains("annotation 106"), "\(pairs.errorOutput)")
+        let features = try runProcess(segwatch, ["features", "--pairs", work.path("pairs.jsonl"), "--images", Fixtures.root.appendingPathComponent("images").path,
+                                                 "--clip", Fixtures.root.appendingPathComponent("clip_hf").path,
+                                                 "--dino", Fixtures.root.appendingPathComponent("dinov2").path, "--clip-size", "64", "--dino-size", "56",
+                                                 "--clip-levels", "1,3", "--dino-levels", "2", "--out", work.path("features"), "--threads", "2"], timeout: 300)
+        #expect(features.status == 0, "\(features.errorOutput)")
+        let shard = try StateDict.load(work.path("features/shard-00000.safetensors"))
+        for (name, key) in [("use", "use"), ("clip.levels", "clip_levels"), ("dino.levels", "dino_levels"), ("clip.image", "clip_image"),
+                            ("dino.cls", "dino_cls")] {
+            let comparison = try reference.check(try shard.tensor(name).contiguous(), key: "input.\(key)")
+            #expect(comparison.passed, "\(comparison)")
+        }
+        let train = try runProcess(segwatch, ["train", "--features", work.path("features"), "--no-shuffle", "--steps", "3", "--batch-size", "256",
+                                              "--lr", "0.001", "--weight-decay", "0.05", "--warmup", "0", "--schedule", "cosine",
+                                              "--logit-scale", "4.0", "--out", work.path("head.safetensors"), "--log", work.path("log.jsonl")],
+                                   timeout: 120)
+        #expect(train.status == 0, "\(train.errorOutput)")
+        let losses = jsonLines(work.path("log.jsonl")).compactMap { $0["loss"] as? Double }.map { Float($0) }
+        let lossCheck = try reference.check(Tensor(shape: [losses.count], values: losses), key: "losses")
+        #expect(lossCheck.passed, "\(lossCheck)")
+        let head = try StateDict.load(work.path("head.safetensors"))
+        for name in head.names {
+            let comparison = try reference.check(try head.tensor(name).contiguous(), key: "param.\(name)")
+            #expect(comparison.passed, "\(comparison)")
+        }
+    }
+}
