@@ -28,13 +28,8 @@ public struct FeatureShard: Sendable {
     public let descriptions: [[Int]]
 
     public init(contentsOf path: String) throws(USEError) {
-        let file: StateDict
-        do { file = try StateDict.load(path) } catch { throw .unreadable(path: path, reason: "\(error)") }
-        func fail(_ reason: String) -> USEError { .unusable(path: path, reason: "not a features shard (\(Self.format)): \(reason)") }
-        guard let format = file.metadata["format"] else { throw fail("no 'format' in its metadata") }
-        guard format == Self.format else { throw fail("its format is '\(format)'") }
-        clipLevels = try levels(file, "clip_levels", fail)
-        dinoLevels = try levels(file, "dino_levels", fail)
+        let (file, fail) = try openFile(path, format: Self.format, kind: "a features shard")
+        (clipLevels, dinoLevels) = (try levels(file, "clip_levels", fail), try levels(file, "dino_levels", fail))
         (clipDigest, dinoDigest) = (file.metadata["clip_digest"], file.metadata["dino_digest"])
         func shape(_ name: String, rank: Int) throws(USEError) -> [Int] {
             guard let entry = file.entries[name] else { throw fail("no tensor '\(name)'") }
@@ -143,6 +138,17 @@ public struct FeatureSet: Sendable {
         return UseHeadInput(use: gather(\.use, dim: 0), clipLevels: gather(\.clipLevelFeatures, dim: 1), dinoLevels: gather(\.dinoLevelFeatures, dim: 1),
                             clipImage: gather(\.clipImage, dim: 0), dinoCLS: gather(\.dinoCLS, dim: 0))
     }
+}
+
+/// A head file or a shard: the file, if its metadata's `format` is `format`, and how to fail
+/// about it.
+func openFile(_ path: String, format: String, kind: String) throws(USEError) -> (StateDict, (String) -> USEError) {
+    let file: StateDict
+    do { file = try StateDict.load(path) } catch { throw .unreadable(path: path, reason: "\(error)") }
+    let fail = { (reason: String) -> USEError in .unusable(path: path, reason: "not \(kind) (\(format)): \(reason)") }
+    guard let found = file.metadata["format"] else { throw fail("no 'format' in its metadata") }
+    guard found == format else { throw fail("its format is '\(found)'") }
+    return (file, fail)
 }
 
 /// The block numbers a head file or a shard names under `key` in its metadata (a JSON array).

@@ -16,11 +16,7 @@ extension UseHead {
     /// Reads a head file, strictly: every parameter with the shapes the others imply, nothing
     /// else, finite values, the format and the levels in the metadata.
     public init(contentsOf path: String) throws(USEError) {
-        let file: StateDict
-        do { file = try StateDict.load(path) } catch { throw .unreadable(path: path, reason: "\(error)") }
-        func fail(_ reason: String) -> USEError { .unusable(path: path, reason: "not a USE head (\(Self.format)): \(reason)") }
-        guard let format = file.metadata["format"] else { throw fail("no 'format' in its metadata") }
-        guard format == Self.format else { throw fail("its format is '\(format)'") }
+        let (file, fail) = try openFile(path, format: Self.format, kind: "a USE head")
         let clipLevels = try levels(file, "clip_levels", fail), dinoLevels = try levels(file, "dino_levels", fail)
         func width(_ key: String) throws(USEError) -> Int {
             guard let shape = file.entries[key]?.shape, shape.count == 1, shape[0] > 0 else {

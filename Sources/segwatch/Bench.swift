@@ -180,6 +180,18 @@ struct BenchResult: Encodable {
 /// Three decimals are plenty for milliseconds and frame rates.
 private func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
+extension BenchOptions {
+    /// `body` run `warmup` times untimed, then `runs` times: each run's milliseconds.
+    func samples(_ body: () throws -> Void) rethrows -> [Double] {
+        for _ in 0..<warmup { try body() }
+        return try (0..<runs).map { _ in
+            let start = DispatchTime.now()
+            try body()
+            return milliseconds(since: start)
+        }
+    }
+}
+
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }

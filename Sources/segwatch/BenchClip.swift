@@ -66,13 +66,7 @@ struct BenchClip: ParsableCommand {
                 }
                 let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
                 backend.reset()
-                for _ in 0..<options.warmup { _ = model.vision(pixels, dense: false) }
-                var samples: [Double] = []
-                for _ in 0..<options.runs {
-                    let start = DispatchTime.now()
-                    _ = model.vision(pixels, dense: false)
-                    samples.append(milliseconds(since: start))
-                }
+                let samples = options.samples { _ = model.vision(pixels, dense: false) }
                 result.samples["image_tower_ms_\(side)"] = samples
                 result["image_tower_ms_\(side)"] = .number(median(samples))
                 if profile { record(backend, runs: options.warmup + options.runs, as: "image_tower_\(side)", into: &result) }

@@ -53,13 +53,7 @@ struct BenchDino: ParsableCommand {
                 }
                 let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
                 backend.reset()
-                for _ in 0..<options.warmup { _ = try model(pixels) }
-                var samples: [Double] = []
-                for _ in 0..<options.runs {
-                    let start = DispatchTime.now()
-                    _ = try model(pixels)
-                    samples.append(milliseconds(since: start))
-                }
+                let samples = try options.samples { _ = try model(pixels) }
                 result.samples["dino_ms_\(side)"] = samples
                 result["dino_ms_\(side)"] = .number(median(samples))
                 if profile { record(backend, runs: options.warmup + options.runs, as: "dino_\(side)", into: &result) }

@@ -43,13 +43,10 @@ struct BenchHead: ParsableCommand {
         let textTensor = Tensor(shape: [texts, e], values: text)
         let target = (0..<batch).map { ($0 * 7919) % texts }
         var optimizer = AdamW(learningRate: 1e-3, weightDecay: 0.05, decayed: ["proj.weight"])
-        var samples: [Double] = []
-        try CPUEngine(threads: tensor.threads).run {
-            for step in 0..<(options.warmup + options.runs) {
-                let start = DispatchTime.now()
+        let samples = try CPUEngine(threads: tensor.threads).run {
+            try options.samples {
                 let result = try head.loss(input, text: textTensor, target: target)
                 optimizer.update(&head, gradients: result.gradients)
-                if step >= options.warmup { samples.append(milliseconds(since: start)) }
             }
         }
         var result = BenchResult()

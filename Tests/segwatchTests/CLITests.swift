@@ -142,6 +142,21 @@ let segwatch: String = {
     }
 
     // Guards the SAM benchmark's keys (the issue names them) and its per-op profile.
+    // The contract's keys, on the DINOv2 fixture (the synthetic ViT-B/14 is the default), and
+    // the head's training step with a small batch.
+    @Test func dinoAndHeadBenchesReportTheirKeys() throws {
+        let dino = try runProcess(segwatch, ["bench", "dino", "--dino", Fixtures.root.appendingPathComponent("dinov2").path, "--json",
+                                             "--runs", "1", "--warmup", "0"], timeout: 120)
+        #expect(dino.status == 0, "\(dino.errorOutput)")
+        let object = try #require(try JSONSerialization.jsonObject(with: dino.stdout) as? [String: Any])
+        for key in ["dino_ms_224", "dino_ms_448"] { #expect((object[key] as? Double ?? 0) > 0, "\(key)") }
+        #expect(object["cpu"] is [String: Any] && object["kernels"] is String)
+        let head = try runProcess(segwatch, ["bench", "head", "--batch", "8", "--json", "--runs", "2", "--warmup", "0"], timeout: 120)
+        #expect(head.status == 0, "\(head.errorOutput)")
+        let steps = try #require(try JSONSerialization.jsonObject(with: head.stdout) as? [String: Any])
+        #expect((steps["head_step_ms"] as? Double ?? 0) > 0 && (steps["head_steps_per_s"] as? Double ?? 0) > 0)
+    }
+
     @Test func samBenchReportsEncoderAndDecoderKeys() throws {
         let checkpoint = Fixtures.root.appendingPathComponent("sam_vit/sam_vit_tiny.pth").path
         let result = try runProcess(segwatch, ["bench", "sam", "--sam", checkpoint, "--json", "--runs", "1", "--warmup", "0",

@@ -255,7 +255,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         if !fresh.isEmpty {
             let window = reason == nil && options.denseWindow && labeler.computesWindows
                 ? denseWindow(around: fresh.compactMap { boxes[$0] }, frame: (picture.height, picture.width)) : nil
-            let dense = try encoded.dense ?? {
+            let dense = encoded.dense ?? {
                 let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture, window: window) }
                 timings.separateDINOv2(dense)
                 return dense
