@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import SegwatchPipeline
+import SegwatchSAM
+import SegwatchService
+import SegwatchTensor
 
 /// `segwatch pairs`: segment-text pairs for `segwatch features`, from annotations.
 struct Pairs: ParsableCommand {
@@ -9,12 +12,38 @@ struct Pairs: ParsableCommand {
         discussion: """
             --coco-instances F.json: every annotation of a COCO instances file becomes a pair: its \
             image's file_name, its mask (polygons rasterized as pycocotools does, merged; or its \
-            RLE) and its category's name as the text. An annotation that cannot be one is named \
-            and skipped (refused with --strict).
+            RLE) and its category's name as the text.
+
+            --boxes F.jsonl --images DIR --sam CKPT: box-text pairs from any grounding model (one \
+            JSON object a line: image, box [x0, y0, x1, y1] in pixels, text or texts, optional \
+            granularity) become masks: SAM prompted with each box, the multimask output with the \
+            best predicted IoU, holes and islands under --min-region-area pixels removed, and \
+            masks of one picture whose IoU is at least --nms merged into one segment with all \
+            their texts.
+
+            A line or annotation that cannot be a pair is named and skipped (refused with --strict).
             """)
 
     @Option(help: ArgumentHelp("A COCO instances file (instances_*.json).", valueName: "file.json"))
-    var cocoInstances: String
+    var cocoInstances: String?
+
+    @Option(help: ArgumentHelp("Box-text pairs (JSON lines: image, box, text).", valueName: "boxes.jsonl"))
+    var boxes: String?
+
+    @Option(help: ArgumentHelp("The folder the boxes' image paths are relative to.", valueName: "dir"))
+    var images: String?
+
+    @Option(help: "SAM checkpoint or model name, for --boxes.", transform: ModelArgument.sam)
+    var sam: String?
+
+    @Option(help: "Masks of one picture with at least this IoU are one segment (--boxes).")
+    var nms = 0.9
+
+    @Option(help: "Holes and islands smaller than this many pixels are removed (--boxes; 0: none).")
+    var minRegionArea = 100
+
+    @Option(help: "Threads for SAM.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: ArgumentHelp("The pairs file to write.", valueName: "pairs.jsonl"))
     var out: String
@@ -22,9 +51,44 @@ struct Pairs: ParsableCommand {
     @Flag(help: "Refuse the annotations at the first that cannot be a pair instead of skipping it.")
     var strict = false
 
+    func validate() throws {
+        guard (cocoInstances == nil) != (boxes == nil) else { throw ValidationError("give --coco-instances or --boxes") }
+        guard boxes == nil || (images != nil && sam != nil) else { throw ValidationError("--boxes needs --images and --sam") }
+        guard (0...1).contains(nms), minRegionArea >= 0 else { throw ValidationError("--nms must be in 0...1 and --min-region-area 0 or more") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
+    }
+
     func run() throws {
         try runReporting {
-            let (pairs, problems) = try cocoInstancePairs(cocoInstances)
+            var (pairs, problems) = try cocoInstances.map { path throws(PipelineError) in try cocoInstancePairs(path) } ?? ([], [])
+            if let boxes {
+                let (read, found) = try readBoxTexts(boxes)
+                problems += found
+                if let first = problems.first, strict { throw CommandError(first) }
+                let backend = CPUBackend(engine: CPUEngine(threads: threads))
+                let predictor = SamPredictor(model: try Sam(contentsOf: sam!, backend: backend))
+                var order: [String] = [], byImage: [String: [BoxText]] = [:]
+                for item in read {
+                    if byImage[item.image] == nil { order.append(item.image) }
+                    byImage[item.image, default: []].append(item)
+                }
+                let progress = Progress.onTerminal()
+                try backend.runOnHost {
+                    for (index, image) in order.enumerated() {
+                        progress.bar("pairs", done: index, total: order.count, unit: "pictures")
+                        let path = URL(fileURLWithPath: images!).appendingPathComponent(image).path
+                        let picture: RGBImage
+                        do { picture = try loadRGBImage(path, frame: 0) } catch {
+                            let message = "\(boxes):\(byImage[image]![0].line): \(error)"
+                            if strict { throw CommandError(message) }
+                            printError("warning: \(message): its \(byImage[image]!.count) boxes skipped")
+                            continue
+                        }
+                        pairs += try boxTextPairs(byImage[image]!, picture: picture, predictor: predictor, minRegionArea: minRegionArea, nms: nms)
+                    }
+                }
+                progress.clear()
+            }
             if let first = problems.first, strict { throw CommandError(first) }
             for problem in problems { printError("warning: \(problem): skipped") }
             var text = ""
@@ -35,7 +99,7 @@ struct Pairs: ParsableCommand {
             do { try text.write(toFile: out, atomically: true, encoding: .utf8) } catch {
                 throw CommandError("--out \(out): cannot write: \(error.localizedDescription)")
             }
-            printError("\(pairs.count) pairs written to \(out)" + (problems.isEmpty ? "" : " (\(problems.count) annotations skipped)"))
+            printError("\(pairs.count) pairs written to \(out)" + (problems.isEmpty ? "" : " (\(problems.count) skipped)"))
         }
     }
 }

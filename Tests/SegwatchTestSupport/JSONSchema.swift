@@ -1,8 +1,8 @@
 import Foundation
 
 /// A JSON Schema validator for the keywords segwatch's schemas use: `type`, `const`, `enum`,
-/// `oneOf`, `required`, `properties`, `items`, `prefixItems`, `minItems`, `maxItems`,
-/// `minimum`, `maximum`. An unsupported keyword is reported, so a schema cannot silently ask
+/// `oneOf`, `required`, `properties`, `additionalProperties: false`, `items`, `prefixItems`,
+/// `minItems`, `maxItems`, `minimum`, `maximum`, `minLength`, `pattern`. An unsupported keyword is reported, so a schema cannot silently ask
 /// for more than is checked.
 public struct JSONSchema {
     let root: [String: Any]
@@ -57,6 +57,12 @@ public struct JSONSchema {
                     for (name, sub) in rule as! [String: [String: Any]] {
                         if let field = object[name] { errors += check(field, sub, "\(path).\(name)") }
                     }
+                }
+            case "additionalProperties":
+                guard rule as? Bool == false else { errors.append("\(path): additionalProperties is checked only when false"); break }
+                if let object = value as? [String: Any] {
+                    let known = Set(((schema["properties"] as? [String: Any]) ?? [:]).keys)
+                    for name in object.keys.sorted() where !known.contains(name) { errors.append("\(path): '\(name)' is not a property of the schema") }
                 }
             case "items":
                 if let array = value as? [Any] {

@@ -247,3 +247,35 @@ private struct FixtureFiles {
         #expect(before < 0.95 && after >= 0.95, "top-1 \(before) before, \(after) after")
     }
 }
+
+@Suite struct PairsCommandTests {
+    // Boxes through SAM (the fixture MobileSAM: random weights, so the masks' content is not
+    // checked): one pair per distinct segment, a repeated box merged into one with both texts
+    // (no text twice), bad lines and missing pictures named by line, every line valid under
+    // docs/pairs.schema.json; --strict refuses.
+    @Test func boxesBecomePairs() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try """
+            {"image": "bus.png", "box": [40, 100, 320, 390], "text": "a bus"}
+            {"image": "bus.png", "box": [40, 100, 320, 390], "texts": ["the bus", "a bus"], "granularity": "object"}
+            {"image": "street_car.png", "box": [100, 140, 400, 270], "text": "a car", "granularity": "part"}
+            {"image": "street_car.png", "box": [10, 10, 5, 50], "text": "bad box"}
+            {"image": "missing.png", "box": [1, 1, 5, 5], "text": "x"}
+            """.write(toFile: folder.path("boxes.jsonl"), atomically: true, encoding: .utf8)
+        let arguments = ["pairs", "--boxes", folder.path("boxes.jsonl"), "--images", Fixtures.root.appendingPathComponent("images").path,
+                         "--sam", Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path, "--threads", "2"]
+        let result = try runProcess(segwatch, arguments + ["--out", folder.path("pairs.jsonl")], timeout: 300)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        #expect(result.errorOutput.contains("boxes.jsonl:4: no \"box\"") && result.errorOutput.contains("boxes.jsonl:5: cannot open"), "\(result.errorOutput)")
+        let lines = jsonLines(folder.path("pairs.jsonl"))
+        #expect(lines.map { $0["texts"] as? [String] ?? [] } == [["a bus", "the bus"], ["a car"]])
+        #expect(lines.map { ($0["segmentation"] as? [String: Any])?["size"] as? [Int] ?? [] } == [[480, 360], [322, 480]])
+        #expect(lines[1]["granularity"] as? String == "part")
+        let schema = try JSONSchema(contentsOf: Fixtures.packageRoot.appendingPathComponent("docs/pairs.schema.json"))
+        let text = try String(contentsOfFile: folder.path("pairs.jsonl"), encoding: .utf8)
+        for line in text.split(separator: "\n") { #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(80))") }
+        let strict = try runProcess(segwatch, arguments + ["--strict", "--out", folder.path("strict.jsonl")], timeout: 300)
+        #expect(strict.status != 0 && strict.errorOutput.contains("boxes.jsonl:4"), "\(strict.errorOutput)")
+    }
+}
