@@ -67,3 +67,15 @@ public func readSegmentTextPairs(_ path: String) throws(PipelineError) -> (pairs
     }
     return (pairs, problems)
 }
+
+/// `items` grouped by picture, the pictures in the order the items first name them: what
+/// `pairs --boxes` and `features` walk, one picture (one encoder pass) at a time.
+public func groupedByImage<T>(_ items: [T], image: (T) -> String) -> [(image: String, items: [T])] {
+    var order: [String] = [], groups: [String: [T]] = [:]
+    for item in items {
+        let name = image(item)
+        if groups[name] == nil { order.append(name) }
+        groups[name, default: []].append(item)
+    }
+    return order.map { ($0, groups[$0]!) }
+}

@@ -59,6 +59,12 @@ extension UseHead {
         guard clipWidth == shape.clipWidth, embed == shape.embed, dinoWidth == shape.dinoWidth else {
             throw .mismatch("the head (\(shape)) does not fit these encoders: CLIP width \(clipWidth), joint space \(embed), DINOv2 width \(dinoWidth)")
         }
+        return try check(clipDigest: clipDigest, dinoDigest: dinoDigest)
+    }
+
+    /// Refuses checkpoints of other digests than the head's (features computed with other
+    /// encoders); the returned warning says when the head names none.
+    public func check(clipDigest: String?, dinoDigest: String?) throws(USEError) -> String? {
         var missing: [String] = []
         for (name, mine, theirs) in [("CLIP", self.clipDigest, clipDigest), ("DINOv2", self.dinoDigest, dinoDigest)] {
             guard let mine else { missing.append(name); continue }

@@ -118,12 +118,7 @@ struct Features: ParsableCommand {
                 FeatureShardBuilder(shape: shape, clipLevels: clipLevels, dinoLevels: dinoLevels, clipDigest: clipDigest, dinoDigest: dinoDigest)
             }
 
-            // The pictures in the order the pairs first name them.
-            var order: [String] = [], byImage: [String: [SegmentTextPair]] = [:]
-            for pair in read {
-                if byImage[pair.image] == nil { order.append(pair.image) }
-                byImage[pair.image, default: []].append(pair)
-            }
+            let order = groupedByImage(read, image: \.image)
             let folder = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let progressFile = folder.appendingPathComponent("progress.json")
@@ -155,9 +150,8 @@ struct Features: ParsableCommand {
                 shard = builder()
             }
             try engine.run {
-                for (index, image) in order.enumerated() where index >= progress.pictures {
+                for (index, (image, list)) in order.enumerated() where index >= progress.pictures {
                     bar.bar("features", done: index, total: order.count, unit: "pictures", detail: "\(progress.segments + shard.count) segments")
-                    let list = byImage[image]!
                     let path = URL(fileURLWithPath: images).appendingPathComponent(image).path
                     let picture: RGBImage
                     do { picture = try loadRGBImage(path, frame: 0) } catch {

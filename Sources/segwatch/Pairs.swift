@@ -67,24 +67,20 @@ struct Pairs: ParsableCommand {
                 if let first = problems.first, strict { throw CommandError(first) }
                 let backend = CPUBackend(engine: CPUEngine(threads: threads))
                 let predictor = SamPredictor(model: try Sam(contentsOf: sam!, backend: backend))
-                var order: [String] = [], byImage: [String: [BoxText]] = [:]
-                for item in read {
-                    if byImage[item.image] == nil { order.append(item.image) }
-                    byImage[item.image, default: []].append(item)
-                }
+                let order = groupedByImage(read, image: \.image)
                 let progress = Progress.onTerminal()
                 try backend.runOnHost {
-                    for (index, image) in order.enumerated() {
+                    for (index, (image, items)) in order.enumerated() {
                         progress.bar("pairs", done: index, total: order.count, unit: "pictures")
                         let path = URL(fileURLWithPath: images!).appendingPathComponent(image).path
                         let picture: RGBImage
                         do { picture = try loadRGBImage(path, frame: 0) } catch {
-                            let message = "\(boxes):\(byImage[image]![0].line): \(error)"
+                            let message = "\(boxes):\(items[0].line): \(error)"
                             if strict { throw CommandError(message) }
-                            printError("warning: \(message): its \(byImage[image]!.count) boxes skipped")
+                            printError("warning: \(message): its \(items.count) boxes skipped")
                             continue
                         }
-                        pairs += try boxTextPairs(byImage[image]!, picture: picture, predictor: predictor, minRegionArea: minRegionArea, nms: nms)
+                        pairs += try boxTextPairs(items, picture: picture, predictor: predictor, minRegionArea: minRegionArea, nms: nms)
                     }
                 }
                 progress.clear()

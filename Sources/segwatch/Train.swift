@@ -151,8 +151,7 @@ struct Train: ParsableCommand {
         guard set.shape == head.shape, shard.clipLevels == head.clipLevels, shard.dinoLevels == head.dinoLevels else {
             throw USEError.mismatch("\(name): its features (\(set.shape), CLIP levels \(shard.clipLevels), DINOv2 levels \(shard.dinoLevels)) do not fit the head (\(head.shape), levels \(head.clipLevels) and \(head.dinoLevels))")
         }
-        if let warning = try head.check(clipWidth: head.shape.clipWidth, embed: head.shape.embed, clipDigest: shard.clipDigest,
-                                        dinoWidth: head.shape.dinoWidth, dinoDigest: shard.dinoDigest) {
+        if let warning = try head.check(clipDigest: shard.clipDigest, dinoDigest: shard.dinoDigest) {
             printError("warning: \(warning)")
         }
     }
