@@ -73,9 +73,29 @@ public func mergeMasks(_ rles: [RLE]) -> RLE {
     return maskToRLE(BinaryMask(height: first.height, width: first.width, pixels: pixels))
 }
 
-/// A COCO instances file's annotations as pairs: the image's `file_name`, the mask, the
-/// category's name; each annotation that cannot be one is named (by its id) in `problems`.
-public func cocoInstancePairs(_ path: String) throws(PipelineError) -> (pairs: [SegmentTextPair], problems: [String]) {
+/// One annotation of a COCO instances file, its mask decoded.
+public struct COCOInstance: Sendable {
+    /// The annotation's `id`, when it has one.
+    public var id: Int?
+    /// Where it stands in `annotations` (0-based).
+    public var index: Int
+    /// Its image's `file_name`.
+    public var image: String
+    public var mask: RLE
+    /// Its category's name.
+    public var category: String
+
+    /// How messages name it.
+    public var label: String { annotationLabel(id: id, index: index) }
+}
+
+private func annotationLabel(id: Int?, index: Int) -> String {
+    id.map { "annotation \($0)" } ?? "annotation \(index + 1) (no id)"
+}
+
+/// Every annotation of a COCO instances file that has a mask, an image and a category; each
+/// that has not is named (by its id) in `problems`.
+public func readCOCOInstances(_ path: String) throws(PipelineError) -> (instances: [COCOInstance], problems: [String]) {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw .unusable(path: path, reason: "cannot read: \(error.localizedDescription)") }
     guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let images = root["images"] as? [[String: Any]],
@@ -91,9 +111,9 @@ public func cocoInstancePairs(_ path: String) throws(PipelineError) -> (pairs: [
     }
     var names: [Int: String] = [:]
     for category in categories { if let id = category["id"] as? Int, let name = category["name"] as? String { names[id] = name } }
-    var pairs: [SegmentTextPair] = [], problems: [String] = []
+    var instances: [COCOInstance] = [], problems: [String] = []
     for (index, annotation) in annotations.enumerated() {
-        let label = (annotation["id"] as? Int).map { "annotation \($0)" } ?? "annotation \(index + 1) (no id)"
+        let label = annotationLabel(id: annotation["id"] as? Int, index: index)
         guard let imageID = annotation["image_id"] as? Int, let image = files[imageID] else { problems.append("\(path): \(label): no image of its image_id"); continue }
         guard let categoryID = annotation["category_id"] as? Int, let name = names[categoryID] else {
             problems.append("\(path): \(label): no category of its category_id"); continue
@@ -120,7 +140,15 @@ public func cocoInstancePairs(_ path: String) throws(PipelineError) -> (pairs: [
             problems.append("\(path): \(label): its segmentation is neither polygons (x, y lists of 3 points or more) nor RLE of its \(image.width)x\(image.height) image")
             continue
         }
-        pairs.append(SegmentTextPair(image: image.name, mask: mask, texts: [name], granularity: "object", line: index + 1))
+        instances.append(COCOInstance(id: annotation["id"] as? Int, index: index, image: image.name, mask: mask, category: name))
     }
+    return (instances, problems)
+}
+
+/// A COCO instances file's annotations as pairs: the image's `file_name`, the mask, the
+/// category's name; each annotation that cannot be one is named (by its id) in `problems`.
+public func cocoInstancePairs(_ path: String) throws(PipelineError) -> (pairs: [SegmentTextPair], problems: [String]) {
+    let (instances, problems) = try readCOCOInstances(path)
+    let pairs = instances.map { SegmentTextPair(image: $0.image, mask: $0.mask, texts: [$0.category], granularity: "object", line: $0.index + 1) }
     return (pairs, problems)
 }

@@ -14,6 +14,12 @@ struct Pairs: ParsableCommand {
             image's file_name, its mask (polygons rasterized as pycocotools does, merged; or its \
             RLE) and its category's name as the text.
 
+            --refs REFS.json --coco-instances F.json [--split S]: RefCOCO-style referring \
+            expressions (RefCOCO, RefCOCO+, RefCOCOg: the refer toolkit's refs, as a JSON array or \
+            one ref a line): each referred annotation's mask, from the instances file the refs were \
+            made over, with the sentences of every ref to it as its texts. The toolkit's \
+            refs(unc).p becomes JSON with one line of Python (the error says which).
+
             --boxes F.jsonl --images DIR --sam CKPT: box-text pairs from any grounding model (one \
             JSON object a line: image, box [x0, y0, x1, y1] in pixels, text or texts, optional \
             granularity) become masks: SAM prompted with each box, the multimask output with the \
@@ -26,6 +32,12 @@ struct Pairs: ParsableCommand {
 
     @Option(help: ArgumentHelp("A COCO instances file (instances_*.json).", valueName: "file.json"))
     var cocoInstances: String?
+
+    @Option(help: ArgumentHelp("Referring expressions (refs as JSON) over --coco-instances.", valueName: "refs.json"))
+    var refs: String?
+
+    @Option(help: ArgumentHelp("Only the refs of this split (train, val, testA, ...).", valueName: "split"))
+    var split: String?
 
     @Option(help: ArgumentHelp("Box-text pairs (JSON lines: image, box, text).", valueName: "boxes.jsonl"))
     var boxes: String?
@@ -52,7 +64,9 @@ struct Pairs: ParsableCommand {
     var strict = false
 
     func validate() throws {
-        guard (cocoInstances == nil) != (boxes == nil) else { throw ValidationError("give --coco-instances or --boxes") }
+        guard (cocoInstances == nil) != (boxes == nil) else { throw ValidationError("give --coco-instances (with --refs or not) or --boxes") }
+        guard refs == nil || cocoInstances != nil else { throw ValidationError("--refs needs --coco-instances: the annotations the refs name") }
+        guard split == nil || refs != nil else { throw ValidationError("--split selects refs: give --refs") }
         guard boxes == nil || (images != nil && sam != nil) else { throw ValidationError("--boxes needs --images and --sam") }
         guard (0...1).contains(nms), minRegionArea >= 0 else { throw ValidationError("--nms must be in 0...1 and --min-region-area 0 or more") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
@@ -60,7 +74,12 @@ struct Pairs: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            var (pairs, problems) = try cocoInstances.map { path throws(PipelineError) in try cocoInstancePairs(path) } ?? ([], [])
+            var pairs: [SegmentTextPair] = [], problems: [String] = []
+            if let cocoInstances, let refs {
+                (pairs, problems) = try referringExpressionPairs(refs: refs, instances: cocoInstances, split: split)
+            } else if let cocoInstances {
+                (pairs, problems) = try cocoInstancePairs(cocoInstances)
+            }
             if let boxes {
                 let (read, found) = try readBoxTexts(boxes)
                 problems += found

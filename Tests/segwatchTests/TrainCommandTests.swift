@@ -249,6 +249,60 @@ private struct FixtureFiles {
 }
 
 @Suite struct PairsCommandTests {
+    // RefCOCO-style refs over the end-to-end test's COCO annotations: each referred annotation
+    // once, with its mask as --coco-instances makes it (checked against pycocotools by
+    // the end-to-end test) and the sentences of all its refs, each once, in order; --split
+    // keeps that split's refs; a ref to an unknown or unusable annotation, or without
+    // sentences, named; a pickle refused with the way to convert it.
+    @Test func referringExpressionsBecomePairs() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let instances = TrainEndToEndTests.folder.appendingPathComponent("instances.json").path
+        try """
+            [{"ref_id": 1, "ann_id": 101, "image_id": 7, "split": "train",
+              "sentences": [{"sent": "the big bus", "raw": "The big bus."}, {"raw": "bus on the left"}]},
+             {"ref_id": 2, "ann_id": 103, "split": "train", "sentences": ["the red car"]},
+             {"ref_id": 3, "ann_id": 101, "split": "train", "sentences": [{"sent": "the big bus"}, {"sent": "a bus"}]},
+             {"ref_id": 4, "ann_id": 999, "split": "train", "sentences": ["nothing"]},
+             {"ref_id": 5, "ann_id": 104, "split": "val", "sentences": ["the road"]},
+             {"ref_id": 6, "ann_id": 105, "split": "train", "sentences": []},
+             {"ref_id": 7, "ann_id": 106, "split": "train", "sentences": ["a car"]}]
+            """.write(toFile: folder.path("refs.json"), atomically: true, encoding: .utf8)
+        let coco = try runProcess(segwatch, ["pairs", "--coco-instances", instances, "--out", folder.path("coco.jsonl")], timeout: 60)
+        #expect(coco.status == 0, "\(coco.errorOutput)")
+        // --coco-instances keeps every annotation but 106, in order: 101 ... 105.
+        let masks = Dictionary(uniqueKeysWithValues: zip([101, 102, 103, 104, 105], jsonLines(folder.path("coco.jsonl")).map {
+            NSDictionary(dictionary: $0["segmentation"] as? [String: Any] ?? [:])
+        }))
+        let result = try runProcess(segwatch, ["pairs", "--refs", folder.path("refs.json"), "--coco-instances", instances, "--split", "train",
+                                               "--out", folder.path("pairs.jsonl")], timeout: 60)
+        #expect(result.status == 0, "\(result.errorOutput)")
+        for expected in ["refs.json: ref 4: ann_id 999: no such annotation", "refs.json: ref 6: no \"sentences\"",
+                         "refs.json: ref 7: ann_id 106: \(instances): annotation 106: its segmentation"] {
+            #expect(result.errorOutput.contains(expected), "\(expected): \(result.errorOutput)")
+        }
+        let lines = jsonLines(folder.path("pairs.jsonl"))
+        #expect(lines.map { $0["texts"] as? [String] ?? [] } == [["the big bus", "bus on the left", "a bus"], ["the red car"]])
+        #expect(lines.map { $0["image"] as? String ?? "" } == ["bus.png", "street_car.png"])
+        #expect(lines.count == 2 && NSDictionary(dictionary: lines[0]["segmentation"] as? [String: Any] ?? [:]) == masks[101]
+                && NSDictionary(dictionary: lines[1]["segmentation"] as? [String: Any] ?? [:]) == masks[103])
+        let schema = try JSONSchema(contentsOf: Fixtures.packageRoot.appendingPathComponent("docs/pairs.schema.json"))
+        let text = try String(contentsOfFile: folder.path("pairs.jsonl"), encoding: .utf8)
+        for line in text.split(separator: "\n") { #expect(schema.violations(of: Data(line.utf8)).isEmpty, "\(line.prefix(80))") }
+
+        let every = try runProcess(segwatch, ["pairs", "--refs", folder.path("refs.json"), "--coco-instances", instances, "--out", folder.path("all.jsonl")],
+                                   timeout: 60)
+        #expect(every.status == 0 && jsonLines(folder.path("all.jsonl")).compactMap { ($0["texts"] as? [String])?.first } == ["the big bus", "the red car", "the road"])
+        let strict = try runProcess(segwatch, ["pairs", "--refs", folder.path("refs.json"), "--coco-instances", instances, "--strict",
+                                               "--out", folder.path("strict.jsonl")], timeout: 60)
+        #expect(strict.status != 0 && strict.errorOutput.contains("ref 4"), "\(strict.errorOutput)")
+        try Data([0x80, 0x02, 0x5D, 0x71, 0x00, 0x2E]).write(to: URL(fileURLWithPath: folder.path("refs.p")))
+        let pickle = try runProcess(segwatch, ["pairs", "--refs", folder.path("refs.p"), "--coco-instances", instances, "--out", folder.path("p.jsonl")],
+                                    timeout: 60)
+        #expect(pickle.status != 0 && pickle.errorOutput.contains("refs.p: not refs as JSON") && pickle.errorOutput.contains("pickle.load"),
+                "\(pickle.errorOutput)")
+    }
+
     // Boxes through SAM (the fixture MobileSAM: random weights, so the masks' content is not
     // checked): one pair per distinct segment, a repeated box merged into one with both texts
     // (no text twice), bad lines and missing pictures named by line, every line valid under
