@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System-library shims. pkg-config finds flags; the Debian -dev packages provide them.
@@ -91,11 +92,15 @@ let package = Package(
 
         .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "SegwatchSAM", "SegwatchCLIP",
                                                          "SegwatchDINOv2", "SegwatchUSE", "CFreeType"]),
+        // The segment store: tracks, their embeddings and labels, searchable by text; SQLite
+        // through GRDB (Debian's libsqlite3-dev).
+        .target(name: "SegwatchStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
         .target(name: "SegwatchService", dependencies: [
             "CMalloc", "SegwatchMedia", "SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchDINOv2", "SegwatchUSE",
-            "SegwatchPipeline",
+            "SegwatchPipeline", "SegwatchStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -118,6 +123,7 @@ let package = Package(
                 "SegwatchUSE",
                 "SegwatchPipeline",
                 "SegwatchService",
+                "SegwatchStore",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +154,7 @@ let package = Package(
                                                              "SegwatchDINOv2", "SegwatchUSE",
                                                              "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
+        .testTarget(name: "SegwatchStoreTests", dependencies: ["SegwatchStore", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchServiceTests", dependencies: ["SegwatchService", "SegwatchPipeline", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.
         // Members of modules it does not import (TOMLKit's literal conformances, through the

@@ -143,6 +143,7 @@ public final class StreamRunner: @unchecked Sendable {
     private let pendingUpdate = Mutex<(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double)?>(nil)
     private let events: EventLog
     private let video: VideoSink?
+    private let store: StoreSink?
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
     private let liveStatus = Mutex(StreamStatus())
@@ -152,14 +153,16 @@ public final class StreamRunner: @unchecked Sendable {
     /// - Parameters:
     ///   - names: the vocabulary's label names, by index.
     ///   - video: the annotated video, if one is written.
+    ///   - store: the segment store, if the run is kept: each frame is written there before its events.
     public init(input: StreamInput, analyzer: VideoAnalyzer<CPUBackend>, names: [String], settings: StreamSettings,
-                events: EventLog, video: VideoSink?, logger: Logger) {
+                events: EventLog, video: VideoSink?, store: StoreSink? = nil, logger: Logger) {
         self.input = input
         self.analyzer = analyzer
         self.names = names
         self.settings = settings
         self.events = events
         self.video = video
+        self.store = store
         self.logger = logger
         metrics = StreamMetrics(camera: settings.name)
     }
@@ -229,9 +232,8 @@ public final class StreamRunner: @unchecked Sendable {
                 }
                 lastAnalysis = now
                 let sinkStart = DispatchTime.now()
-                try events.write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
-                                             analysis: analysis, names: names))
-                try write(analysis.events)
+                try write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
+                                      analysis: analysis, names: names), analysis: analysis)
                 let latency = DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds
                 metrics.eventLatency.recordNanoseconds(Int64(latency))
                 liveStatus.withLock { status in
@@ -260,6 +262,7 @@ public final class StreamRunner: @unchecked Sendable {
         }
         // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
         do { try endTracks(at: lastPts) } catch { failure = failure ?? error }
+        do { try store?.finish(time: Date()) } catch { failure = failure ?? error }
         do { try video?.finish() } catch { failure = failure ?? error }
         summary.seconds = milliseconds(since: started) / 1000
         summary.videoMs = video?.busyMilliseconds ?? 0
@@ -273,12 +276,17 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// Ends every live track, with its `end` event.
     private func endTracks(at pts: Double) throws {
-        try write(analyzer.finish(pts: pts))
+        try write(nil, analysis: FrameAnalysis?.none, trackEvents: analyzer.finish(pts: pts))
     }
 
-    /// `track` events, with this stream's name and label names.
-    private func write(_ trackEvents: [TrackEvent]) throws {
-        for event in trackEvents { try events.write(TrackRecord(event, source: settings.name, names: names)) }
+    /// A frame's events (`frame`, then its `track` events, with this stream's name and label
+    /// names), after the store has them: what a reader sees is already kept.
+    private func write(_ frame: FrameRecord?, analysis: FrameAnalysis?, trackEvents: [TrackEvent]? = nil) throws {
+        let time = Date()
+        let tracks = (trackEvents ?? analysis?.events ?? []).map { TrackRecord($0, source: settings.name, names: names) }
+        try store?.write(frame: frame, tracks: tracks, analysis: analysis, time: time)
+        if let frame { try events.write(frame, at: time) }
+        for record in tracks { try events.write(record, at: time) }
     }
 
     /// The analyzed frames a file gives, from its header: every `1/fps` seconds of it, at most `maxFrames`.

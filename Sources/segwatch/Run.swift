@@ -6,6 +6,7 @@ import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
 import SegwatchService
+import SegwatchStore
 
 /// `segwatch run`: a video's analyzed frames segmented, labeled and tracked, as JSON lines.
 struct Run: AsyncParsableCommand {
@@ -91,6 +92,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Also publish the events on this Unix socket, for any number of readers (`segwatch tail`); a reader that falls behind is dropped.")
     var eventsSocket: String?
 
+    @Option(help: ArgumentHelp("Keep the tracks in this segment store (a SQLite file, made if needed), for 'segwatch search': each track's times, labels, sampled boxes and embedding, each frame committed before its events are written.", valueName: "store.sqlite"))
+    var store: String?
+
     @Option(help: "Give up on a live source after this many seconds without a frame (connecting or reconnecting); by default it is retried for ever.")
     var giveUpAfter: Double?
 
@@ -144,6 +148,7 @@ struct Run: AsyncParsableCommand {
             let events = EventLog(sinks: [jsonSink] + (socket.map { [$0] } ?? []))
             let font = try videoOut.map { _ in try Font.locate(self.font) }
             if let videoOut { try checkWritable(videoOut) }
+            let segmentStore = try store.map { location throws(StoreError) in try openSegmentStore(location) }
 
             var settings = StreamSettings(name: sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input.input).lastPathComponent))
             settings.fps = fps
@@ -152,12 +157,18 @@ struct Run: AsyncParsableCommand {
             let labeler = try models.labeler(words, vocabulary: vocabulary)
             let analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })),
                                              trackIDs: trackIDs(camera: settings.name))
+            let storeSink = try segmentStore.map { segmentStore in
+                try StoreSink(store: segmentStore, run: RunRecord(
+                    camera: settings.name, started: storeTime(Date()), clip: models.clip!, clipDigest: hexDigest(try CLIPFiles.digest(models.clip!)),
+                    headDigest: try models.head.map { hexDigest(try fileDigest($0)) }, vocabularyDigest: StoreSink.vocabularyDigest(labeler.classifier.labels),
+                    labels: names, templates: words.templates.templates, dimension: labeler.classifier.labels.dimension))
+            }
             var videoFps = 25.0
             if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }
             let video = videoOut.map { VideoSink(path: $0, fps: videoFps, font: font!,
                                                  segmentSeconds: videoSegmentMinutes.map { $0 * 60 }) }
             let runner = StreamRunner(input: stream, analyzer: analyzer, names: names, settings: settings, events: events, video: video,
-                                      logger: Logger(label: "segwatch.run"))
+                                      store: storeSink, logger: Logger(label: "segwatch.run"))
             ShutdownSignal.shared.onSignal { runner.stop() }
 
             let progress = Progress.onTerminal()

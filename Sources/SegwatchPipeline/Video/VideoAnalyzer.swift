@@ -126,6 +126,8 @@ public struct AnalyzedSegment: Sendable {
     /// The pts of the frame whose embedding `classification` came from: this frame's, or an
     /// earlier one's for a tracked segment that kept its track's last embedding.
     public var scoredPts: Double
+    /// The embedding `classification` came from (this frame's, or the carried one).
+    public var embedding: [Float]
 }
 
 public struct FrameAnalysis: Sendable {
@@ -277,7 +279,7 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 observations.append(TrackerObservation(mask: binaries[i], embedding: embeddings[i]!, classification: classification))
             }
             segments.append(AnalyzedSegment(mask: masks[i], classification: classification, track: nil, trackLabel: nil,
-                                            scoredPts: kept[i]?.pts ?? pts))
+                                            scoredPts: kept[i]?.pts ?? pts, embedding: embeddings[i]!))
         }
         let update = timed(&timings, \.track) { tracker.update(observations, pts: pts) }
         var nextFeedback: [Int: Tensor] = [:]

@@ -30,13 +30,14 @@ public final class EventLog: Sendable {
     }
 
     /// Stamps, encodes and writes `record` to every sink; the first sink's error is thrown after
-    /// the others have had the line, so one failing output does not starve the rest.
-    public func write(_ record: some EventRecord) throws {
+    /// the others have had the line, so one failing output does not starve the rest. `time` is
+    /// the record's wall clock when another output (the store) must show the same one.
+    public func write(_ record: some EventRecord, at time: Date? = nil) throws {
         var record = record
         try state.withLock { state in
             guard !state.closed else { return }
             state.sequence += 1
-            record.time = isoTime(clock())
+            record.time = isoTime(time ?? clock())
             record.event_id = "\(runID)-\(state.sequence)"
             let line = Array((try jsonString(record) + "\n").utf8)
             var failure: Error?

@@ -1,0 +1,70 @@
+import Foundation
+import SegwatchCheckpoint
+import SegwatchCLIP
+import SegwatchPipeline
+import SegwatchStore
+
+/// The segment store as one more output of a run: each analyzed frame's tracks, label changes,
+/// sampled boxes and stuff, in one transaction, written before the frame's events, so that
+/// every event a reader has seen is in the store even after a `kill -9`.
+///
+/// The labels and scores are the events' own (`FrameRecord`, `TrackRecord`): the store and the
+/// JSON lines never disagree.
+public final class StoreSink: @unchecked Sendable {
+    public let store: any SegmentStore
+    public let run: Int64
+    private var ledger: TrackLedger
+
+    /// Registers the run in `store`.
+    public init(store: any SegmentStore, run record: RunRecord) throws(StoreError) {
+        self.store = store
+        run = try store.beginRun(record)
+        ledger = TrackLedger(run: run, camera: record.camera)
+    }
+
+    /// One analyzed frame (its `frame` record is nil when only tracks ended, at the end of a run).
+    public func write(frame: FrameRecord?, tracks: [TrackRecord], analysis: FrameAnalysis?, time: Date) throws(StoreError) {
+        let embeddings = Dictionary((analysis?.segments ?? []).compactMap { segment in segment.track.map { ($0, segment) } },
+                                    uniquingKeysWith: { first, _ in first })
+        let pts = frame?.pts ?? tracks.first?.pts ?? 0
+        let segments = (frame?.segments ?? []).compactMap { record -> ObservedSegment? in
+            guard let segment = embeddings[record.track] else { return nil }
+            return ObservedSegment(track: record.track, label: record.label, score: record.score,
+                                   embedding: segment.scoredPts == pts ? segment.embedding : nil, scoredEmbedding: segment.embedding,
+                                   box: record.bbox)
+        }
+        let events = tracks.compactMap { record in
+            ObservedTrackEvent.Kind(rawValue: record.event).map {
+                ObservedTrackEvent(kind: $0, track: record.track, label: record.label, previous: record.previous_label, pts: record.pts,
+                                   bestScore: record.best_score)
+            }
+        }
+        let area = Double(max((frame?.width ?? 0) * (frame?.height ?? 0), 1))
+        let stuff = (frame?.stuff ?? []).map { (label: $0.label, fraction: Double($0.area) / area) }
+        let batch = ledger.frame(time: storeTime(time), pts: pts, segments: segments, events: events, stuff: stuff)
+        try store.write(batch)
+    }
+
+    /// Marks the run ended.
+    public func finish(time: Date) throws(StoreError) {
+        try store.endRun(run, time: storeTime(time))
+    }
+
+    /// A vocabulary's identity in the store: its labels' names and embeddings, so that the same
+    /// words embedded by the same model (and templates) are one vocabulary.
+    public static func vocabularyDigest(_ labels: LabelEmbeddings) -> String {
+        var hasher = XXH64()
+        for label in labels.labels {
+            hasher.update(label.name)
+            hasher.update([0])
+        }
+        labels.values.withUnsafeBytes { hasher.update($0) }
+        return hexDigest(hasher.digest())
+    }
+}
+
+/// A wall-clock time as the store keeps it: milliseconds since 1970, rounded as the events'
+/// `time` is.
+public func storeTime(_ date: Date) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
+}

@@ -1,0 +1,105 @@
+// The store's schema, one list of migrations for every database. Each migration is named
+// (`v1`, ...) and applied once, in order; a store that has a migration this list lacks was
+// written by a newer segwatch and is refused. The SQL is written once, with the few types
+// that differ between databases as placeholders.
+//
+// Times are integer milliseconds since 1970 (the events' `time`, exactly); embeddings are
+// float32 little-endian bytes.
+
+/// The types a database spells its own way.
+struct SQLDialect: Sendable {
+    /// An auto-numbered 64-bit primary key.
+    var serial: String
+    var bytes: String
+    var double: String
+
+    static let sqlite = SQLDialect(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", bytes: "BLOB", double: "REAL")
+    static let postgres = SQLDialect(serial: "BIGSERIAL PRIMARY KEY", bytes: "BYTEA", double: "DOUBLE PRECISION")
+
+    func sql(_ template: String) -> String {
+        template.replacingOccurrences(of: "{serial}", with: serial).replacingOccurrences(of: "{bytes}", with: bytes)
+            .replacingOccurrences(of: "{double}", with: double)
+    }
+}
+
+enum StoreSchema {
+    /// The migrations, oldest first: a name and its statements.
+    static let migrations: [(name: String, statements: [String])] = [
+        ("v1", [
+            """
+            CREATE TABLE cameras (
+                id {serial},
+                name TEXT NOT NULL UNIQUE)
+            """,
+            """
+            CREATE TABLE runs (
+                id {serial},
+                camera_id BIGINT NOT NULL REFERENCES cameras(id),
+                started BIGINT NOT NULL,
+                ended BIGINT,
+                clip TEXT NOT NULL,
+                clip_digest TEXT NOT NULL,
+                head_digest TEXT,
+                vocabulary_digest TEXT NOT NULL,
+                labels TEXT NOT NULL,
+                templates TEXT NOT NULL,
+                dimension INTEGER NOT NULL)
+            """,
+            """
+            CREATE TABLE tracks (
+                id {serial},
+                camera_id BIGINT NOT NULL REFERENCES cameras(id),
+                run_id BIGINT NOT NULL REFERENCES runs(id),
+                track BIGINT NOT NULL,
+                start_time BIGINT NOT NULL,
+                end_time BIGINT NOT NULL,
+                start_pts {double} NOT NULL,
+                end_pts {double} NOT NULL,
+                ended INTEGER NOT NULL,
+                label TEXT NOT NULL,
+                score {double} NOT NULL,
+                observations INTEGER NOT NULL,
+                embedding {bytes} NOT NULL,
+                best_embedding {bytes} NOT NULL,
+                best_score {double} NOT NULL,
+                best_pts {double} NOT NULL,
+                UNIQUE (camera_id, track))
+            """,
+            "CREATE INDEX tracks_by_time ON tracks (start_time, end_time)",
+            """
+            CREATE TABLE track_labels (
+                track_id BIGINT NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+                time BIGINT NOT NULL,
+                pts {double} NOT NULL,
+                label TEXT NOT NULL,
+                previous_label TEXT)
+            """,
+            "CREATE INDEX track_labels_by_track ON track_labels (track_id)",
+            """
+            CREATE TABLE track_boxes (
+                track_id BIGINT NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+                time BIGINT NOT NULL,
+                pts {double} NOT NULL,
+                x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL)
+            """,
+            "CREATE INDEX track_boxes_by_track ON track_boxes (track_id)",
+            """
+            CREATE TABLE thumbnails (
+                track_id BIGINT PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+                format TEXT NOT NULL,
+                data {bytes} NOT NULL)
+            """,
+            """
+            CREATE TABLE stuff_minutes (
+                camera_id BIGINT NOT NULL REFERENCES cameras(id),
+                minute BIGINT NOT NULL,
+                label TEXT NOT NULL,
+                frames INTEGER NOT NULL,
+                coverage {double} NOT NULL,
+                PRIMARY KEY (camera_id, minute, label))
+            """,
+        ]),
+    ]
+
+    static var latest: String { migrations.last!.name }
+}

@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import SegwatchCheckpoint
+import SegwatchCLIP
+import SegwatchService
+import SegwatchStore
+import SegwatchTensor
+
+/// `segwatch search`: the stored tracks closest to a text.
+struct Search: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find the stored tracks that look like a text ('a red bicycle').",
+        discussion: """
+            The text is embedded exactly as a vocabulary label is (the CLIP model and prompt \
+            templates of the runs that stored the tracks; synonyms after |), and the tracks are \
+            ranked by the cosine between it and each track's embedding (the normalized mean of \
+            its segments' embeddings). Each result gives the camera, the track, its time range \
+            (ISO 8601, UTC), its voted label, the cosine, and its rank among every track the \
+            filters let through, so that scores of different queries can be compared.
+
+            --track ID --camera C prints that one track, with the embedding search ranks.
+            """)
+
+    @Argument(help: "What to look for.")
+    var text: String?
+
+    @Option(help: ArgumentHelp("The segment store (a SQLite file written by 'segwatch run --store').", valueName: "store.sqlite"))
+    var store: String
+
+    @Option(help: "Only this camera's tracks (the events' `source`).")
+    var camera: String?
+
+    @Option(help: ArgumentHelp("Only tracks seen at or after this time: ISO 8601 (2026-12-06T10:15:00Z, 2026-12-06) or a time ago (30m, 24h, 7d).", valueName: "time"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("Only tracks seen at or before this time (as --since).", valueName: "time"))
+    var until: String?
+
+    @Option(help: "Only tracks with this voted label.")
+    var label: String?
+
+    @Option(help: "Results to print.")
+    var limit = 10
+
+    @Option(help: "Print this track of --camera (with its embedding) instead of searching.")
+    var track: Int?
+
+    @Option(help: "CLIP model to embed the text with (default: the one the runs recorded); it must be the runs' model.", transform: ModelArgument.clip)
+    var clip: String?
+
+    @Flag(help: "Print a JSON array (one object with --track).")
+    var json = false
+
+    @Option(help: "Threads for inference.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be in 1...100000, not \(limit)") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
+        if track != nil {
+            guard camera != nil else { throw ValidationError("--track needs --camera: track ids are per camera") }
+            guard text == nil else { throw ValidationError("give a text to search or --track, not both") }
+        } else if (text ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("give a text to search for, or --track ID --camera C")
+        }
+        for (name, value) in [("--since", since), ("--until", until)] {
+            if let value, parseSearchTime(value, now: Date()) == nil {
+                throw ValidationError("\(name) '\(value)' is not a time: give ISO 8601 (2026-12-06T10:15:00Z or 2026-12-06) or a time ago (30m, 24h, 7d)")
+            }
+        }
+    }
+
+    func run() throws {
+        try runReporting {
+            guard FileManager.default.fileExists(atPath: store) else { throw CommandError("--store \(store): no such store") }
+            let segmentStore = try openSegmentStore(store)
+            if let track, let camera {
+                guard let stored = try segmentStore.track(camera: camera, track: track) else {
+                    throw CommandError("\(store): no track \(track) of camera \(quoted(camera))")
+                }
+                var object = Self.object(stored, score: nil, rank: nil)
+                object["embedding"] = stored.row.embedding.map(Double.init)
+                if json { print(try jsonText(object)) } else { print(Self.line(stored, score: nil)) }
+                return
+            }
+            let now = Date()
+            let filter = TrackFilter(camera: camera, since: since.flatMap { parseSearchTime($0, now: now) }.map(storeTime),
+                                     until: until.flatMap { parseSearchTime($0, now: now) }.map(storeTime), label: label)
+            let runs = try segmentStore.runs().filter { camera == nil || $0.record.camera == camera }
+            guard let first = runs.first else { throw CommandError("\(store): no runs stored" + (camera.map { " for camera \(quoted($0))" } ?? "")) }
+            for run in runs where run.record.clipDigest != first.record.clipDigest || run.record.templates != first.record.templates {
+                throw CommandError("\(store): its runs embedded their tracks with different CLIP models or templates (\(first.record.clip), "
+                                   + "\(run.record.clip)); search one camera at a time (--camera)")
+            }
+            let model = clip ?? first.record.clip
+            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            let cache = VocabularyCache(directory: VocabularyCache.defaultDirectory)
+            let digest = try CLIPFiles.digest(model, memo: cache.digestMemo)
+            guard hexDigest(digest) == first.record.clipDigest else {
+                throw CommandError("--clip \(model) is not the CLIP model the tracks were embedded with (\(first.record.clip), digest \(first.record.clipDigest))")
+            }
+            let query = try VocabularyLabel(parsing: text!, origin: "the search text")
+            let templates = try PromptTemplates(first.record.templates)
+            let (embedded, _) = try embedVocabulary(try Vocabulary([query]), templates: templates, modelDigest: digest, cache: cache, encoder: {
+                VocabularyEncoder(text: try CLIP.load(model, backend: backend).text, tokenizer: try CLIPTokenizer.forModel(model), templates: templates)
+            })
+            guard embedded.dimension == first.record.dimension else {
+                throw CommandError("the text's embedding has \(embedded.dimension) values and the tracks' \(first.record.dimension)")
+            }
+            let candidates = try segmentStore.candidates(filter)
+            let hits = rankTracks(Array(embedded.row(0)), among: candidates, limit: limit)
+            let tracks = Dictionary(uniqueKeysWithValues: try segmentStore.tracks(hits.map(\.id)).map { ($0.id, $0) })
+            let results = hits.compactMap { hit in tracks[hit.id].map { (hit, $0) } }
+            if json {
+                print(try jsonText(results.map { Self.object($1, score: $0.score, rank: $0.rank) }))
+            } else {
+                for (hit, track) in results { print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, candidates.count)) }
+                if results.isEmpty { print("no tracks" + (candidates.isEmpty ? " match the filters" : "")) }
+            }
+        }
+    }
+
+    static func object(_ track: StoredTrack, score: Double?, rank: Int?) -> [String: Any] {
+        var object: [String: Any] = [
+            "track": track.row.track, "camera": track.camera, "label": track.row.label,
+            "start": isoTime(Date(timeIntervalSince1970: Double(track.row.start) / 1000)),
+            "end": isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000)),
+            "start_pts": track.row.startPts, "end_pts": track.row.endPts, "best_score": track.row.score,
+            "thumbnail": NSNull(),
+        ]
+        if let score { object["score"] = score }
+        if let rank { object["rank"] = rank }
+        return object
+    }
+
+    static func line(_ track: StoredTrack, score: Double?) -> String {
+        let start = isoTime(Date(timeIntervalSince1970: Double(track.row.start) / 1000))
+        let end = isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000))
+        return (score.map { String(format: "%.4f  ", $0) } ?? "") + "\(track.camera)  track \(track.row.track)  \(start) - \(end)  \(track.row.label)"
+    }
+
+    private func jsonText(_ value: Any) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+}
+
+/// A time given on the command line: ISO 8601 with a time (`parseISOTime`'s form, or without
+/// milliseconds), a day (`2026-12-06`, its start in UTC), or a time ago (`90s`, `30m`, `24h`, `7d`).
+func parseSearchTime(_ text: String, now: Date) -> Date? {
+    if let date = parseISOTime(text) { return date }
+    let formatter = ISO8601DateFormatter()
+    if let date = formatter.date(from: text) { return date }
+    formatter.formatOptions = [.withFullDate]
+    if text.count == 10, let date = formatter.date(from: text) { return date }
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    guard let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0, amount.isFinite else { return nil }
+    return now.addingTimeInterval(-amount * unit)
+}

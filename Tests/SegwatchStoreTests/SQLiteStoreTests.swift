@@ -1,0 +1,166 @@
+import Foundation
+import SegwatchTestSupport
+import Testing
+@testable import SegwatchStore
+
+@Suite struct SQLiteStoreTests {
+    static func run(_ camera: String = "cam1") -> RunRecord {
+        RunRecord(camera: camera, started: 1_765_000_000_000, clip: "clip_vit_b16", clipDigest: "c0ffee", headDigest: nil,
+                  vocabularyDigest: "v1", labels: ["car", "person"], templates: ["a photo of a {}."], dimension: 3)
+    }
+
+    static func row(_ track: Int, start: Int64, end: Int64, label: String, embedding: [Float]) -> TrackRow {
+        TrackRow(track: track, start: start, end: end, startPts: Double(start) / 1000, endPts: Double(end) / 1000, ended: false,
+                 label: label, score: 0.5, observations: 1, embedding: embedding, bestEmbedding: embedding, bestScore: 0.5,
+                 bestPts: Double(start) / 1000)
+    }
+
+    // From an empty file: the schema's tables; opened again, the same store (no second
+    // migration); what was written is read back whole.
+    @Test func createsMigratesAndReadsBack() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path("nested/store.sqlite")
+        let store = try SQLiteStore(path: path)
+        let run = try store.beginRun(Self.run())
+        var batch = FrameBatch(run: run, camera: "cam1", time: 1_765_000_001_000, pts: 1)
+        batch.tracks = [Self.row(7, start: 1_765_000_001_000, end: 1_765_000_001_000, label: "car", embedding: [1, 0, 0])]
+        batch.labelChanges = [LabelChange(track: 7, label: "car", previous: "unknown")]
+        batch.boxes = [TrackBox(track: 7, box: [1, 2, 3, 4])]
+        batch.thumbnails = [(7, Thumbnail(format: "png", data: Data([1, 2, 3])))]
+        batch.stuff = [("sky", 0.25)]
+        try store.write(batch)
+        try store.endRun(run, time: 1_765_000_009_000)
+
+        let reopened = try SQLiteStore(path: path)
+        let track = try #require(try reopened.track(camera: "cam1", track: 7))
+        #expect(track.row == batch.tracks[0])
+        #expect(track.labelHistory == batch.labelChanges && track.boxes == [[1, 2, 3, 4]])
+        #expect(track.thumbnail == Thumbnail(format: "png", data: Data([1, 2, 3])))
+        #expect(try reopened.runs().map(\.record) == [Self.run()] && reopened.runs().first?.ended == 1_765_000_009_000)
+        #expect(try reopened.track(camera: "cam2", track: 7) == nil)
+    }
+
+    // A track's later frames update its one row (the camera and track id name it).
+    @Test func laterFramesUpdateTheRow() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try SQLiteStore(path: folder.path("s.sqlite"))
+        let run = try store.beginRun(Self.run())
+        for (frame, label) in ["unknown", "car", "person"].enumerated() {
+            var batch = FrameBatch(run: run, camera: "cam1", time: 1000 + Int64(frame), pts: Double(frame))
+            batch.tracks = [Self.row(3, start: 1000, end: 1000 + Int64(frame), label: label, embedding: [0, 1, 0])]
+            try store.write(batch)
+        }
+        let track = try #require(try store.track(camera: "cam1", track: 3))
+        #expect(track.row.label == "person" && track.row.end == 1002 && track.row.start == 1000)
+        #expect(try store.candidates(TrackFilter()).count == 1)
+    }
+
+    // Filters by camera, time (a track seen in the window) and label; ranking is by exact
+    // cosine, best first, with each hit's rank among all candidates.
+    @Test func filtersAndRanks() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try SQLiteStore(path: folder.path("s.sqlite"))
+        let rows: [(String, TrackRow)] = [
+            ("cam1", Self.row(1, start: 100, end: 200, label: "car", embedding: [1, 0, 0])),
+            ("cam1", Self.row(2, start: 300, end: 400, label: "person", embedding: [0.6, 0.8, 0])),
+            ("cam2", Self.row(1, start: 150, end: 500, label: "car", embedding: [0, 0, 1])),
+        ]
+        for (camera, row) in rows {
+            let run = try store.beginRun(Self.run(camera))
+            var batch = FrameBatch(run: run, camera: camera, time: row.end, pts: row.endPts)
+            batch.tracks = [row]
+            try store.write(batch)
+        }
+        func tracks(_ filter: TrackFilter) throws -> [Int] {
+            try store.tracks(try store.candidates(filter).map(\.id)).map { $0.camera == "cam1" ? $0.row.track : 10 + $0.row.track }.sorted()
+        }
+        #expect(try tracks(TrackFilter()) == [1, 2, 11])
+        #expect(try tracks(TrackFilter(camera: "cam1")) == [1, 2])
+        #expect(try tracks(TrackFilter(since: 250)) == [2, 11])
+        #expect(try tracks(TrackFilter(until: 120)) == [1])
+        #expect(try tracks(TrackFilter(since: 210, until: 290)) == [11])
+        #expect(try tracks(TrackFilter(label: "car")) == [1, 11])
+
+        let query: [Float] = [0.8, 0.6, 0]
+        let hits = rankTracks(query, among: try store.candidates(TrackFilter()), limit: 2)
+        let stored = try store.tracks(hits.map(\.id))
+        #expect(stored.map(\.row.track) == [2, 1] && hits.map(\.rank) == [1, 2])
+        #expect(abs(hits[0].score - 0.96) < 1e-6 && abs(hits[1].score - 0.8) < 1e-6)
+    }
+
+    // Not a store: a text file, another program's SQLite database, a store of a newer schema:
+    // each refused with the path and what was expected, nothing changed.
+    @Test func refusesWhatIsNotItsStore() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try "hello, not a database\n".write(toFile: folder.path("text.sqlite"), atomically: true, encoding: .utf8)
+        #expect(throws: StoreError.self) { try SQLiteStore(path: folder.path("text.sqlite")) }
+
+        let other = folder.path("other.sqlite")
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('create table notes (x)'); c.commit()", other]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        do {
+            _ = try SQLiteStore(path: other)
+            Issue.record("another database was opened as a store")
+        } catch {
+            #expect("\(error)".contains("other.sqlite") && "\(error)".contains("'notes'"), "\(error)")
+        }
+
+        let newer = folder.path("newer.sqlite")
+        _ = try SQLiteStore(path: newer)
+        let bump = Process()
+        bump.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        bump.arguments = ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"insert into grdb_migrations values ('v99')\"); c.commit()", newer]
+        try bump.run()
+        bump.waitUntilExit()
+        #expect(throws: StoreError.newerSchema(store: newer, found: "v99", known: StoreSchema.latest)) { try SQLiteStore(path: newer) }
+    }
+}
+
+@Suite struct TrackLedgerTests {
+    // Four frames of one track: its embedding is the normalized mean of the embeddings computed
+    // on their own frame (a carried-over one does not count), its best observation the
+    // highest-scoring, boxes at the 1st, 2nd and 4th sighting and its last, the label change
+    // kept, the start and end its first and last sighting; ended tracks leave the ledger.
+    @Test func accumulatesATrack() {
+        var ledger = TrackLedger(run: 1, camera: "cam1")
+        func segment(_ embedding: [Float]?, scored: [Float], score: Double, label: String = "car", box: [Int]) -> ObservedSegment {
+            ObservedSegment(track: 5, label: label, score: score, embedding: embedding, scoredEmbedding: scored, box: box)
+        }
+        let a: [Float] = [2, 0, 0], b: [Float] = [0, 3, 0], c: [Float] = [0, 0, 1]
+        var batch = ledger.frame(time: 1000, pts: 1, segments: [segment(a, scored: a, score: 0.4, box: [0, 0, 1, 1])],
+                                 events: [ObservedTrackEvent(kind: .start, track: 5, label: "car", previous: nil, pts: 1, bestScore: 0.4)], stuff: [])
+        #expect(batch.tracks.map(\.embedding) == [[1, 0, 0]] && batch.boxes.count == 1)
+        batch = ledger.frame(time: 2000, pts: 2, segments: [segment(b, scored: b, score: 0.9, box: [0, 0, 2, 2])], events: [], stuff: [])
+        let half = Float(0.5).squareRoot()
+        #expect(batch.tracks[0].embedding.enumerated().allSatisfy { abs($0.element - [half, half, 0][$0.offset]) < 1e-6 })
+        #expect(batch.tracks[0].bestEmbedding == [0, 1, 0] && batch.tracks[0].bestScore == 0.9 && batch.tracks[0].bestPts == 2)
+        batch = ledger.frame(time: 3000, pts: 3, segments: [segment(nil, scored: b, score: 0.8, label: "person", box: [0, 0, 3, 3])],
+                             events: [ObservedTrackEvent(kind: .label, track: 5, label: "person", previous: "car", pts: 3, bestScore: 0.9)],
+                             stuff: [("sky", 0.5)])
+        #expect(batch.tracks[0].observations == 2 && batch.boxes.isEmpty && batch.labelChanges == [LabelChange(track: 5, label: "person", previous: "car")])
+        batch = ledger.frame(time: 4000, pts: 4, segments: [segment(c, scored: c, score: 0.5, label: "person", box: [0, 0, 4, 4])], events: [], stuff: [])
+        #expect(batch.boxes.map(\.box) == [[0, 0, 4, 4]])
+        batch = ledger.frame(time: 5000, pts: 5, segments: [segment(c, scored: c, score: 0.5, label: "person", box: [0, 0, 5, 5])], events: [], stuff: [])
+        #expect(batch.boxes.isEmpty)
+        batch = ledger.frame(time: 6000, pts: 6, segments: [],
+                             events: [ObservedTrackEvent(kind: .end, track: 5, label: "person", previous: nil, pts: 6, bestScore: 0.9)], stuff: [])
+        let row = batch.tracks[0]
+        #expect(row.ended && row.start == 1000 && row.end == 5000 && row.startPts == 1 && row.endPts == 5 && row.label == "person")
+        #expect(row.observations == 4 && batch.boxes.map(\.box) == [[0, 0, 5, 5]])
+        let mean = normalizedForTest([1, 1, 2])
+        #expect(row.embedding.enumerated().allSatisfy { abs($0.element - mean[$0.offset]) < 1e-6 }, "\(row.embedding)")
+        #expect(ledger.liveTracks == 0)
+    }
+
+    private func normalizedForTest(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+}
