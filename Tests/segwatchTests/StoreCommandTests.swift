@@ -1,0 +1,83 @@
+import Foundation
+import SegwatchCheckpoint
+import SegwatchTensor
+import SegwatchTestSupport
+import Testing
+
+@Suite struct StoreCommandTests {
+    static let camera = "bikes.mp4"
+
+    private func lines(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    private func json(_ result: ProcessResult) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(result.output.utf8))
+    }
+
+    // A run over bikes.mp4 (fixture weights) with --store: every track its events name is in the
+    // store, with the start of its `start` event, the time and pts of the last frame that shows
+    // it, and the label of its `end` event. Search ranks every stored track, best first, by the
+    // cosine between `vocab --label TEXT`'s embedding and the track's exported embedding.
+    @Test func runKeepsItsTracksAndSearchRanksThem() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = folder.path("store.sqlite")
+        let run = try runProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
+                                            "--label", "car", "--label", "person", "--label", "bicycle", "--fps", "2", "--threads", "2",
+                                            "--json-out", folder.path("events.jsonl"), "--store", store, "--state-dir", folder.path("state")]
+                                 + RunCommandTests.generator, timeout: 600)
+        #expect(run.status == 0, "\(run.errorOutput)")
+        let events = try lines(folder.path("events.jsonl"))
+        let frames = events.filter { $0["type"] as? String == "frame" }
+        let trackEvents = events.filter { $0["type"] as? String == "track" }
+        let started = trackEvents.filter { $0["event"] as? String == "start" }
+        #expect(!started.isEmpty)
+        for start in started {
+            let id = start["track"] as! Int
+            let result = try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(id)", "--json"], timeout: 60)
+            #expect(result.status == 0, "\(result.errorOutput)")
+            guard let stored = try json(result) as? [String: Any] else { Issue.record("track \(id): \(result.output)"); continue }
+            let seen = frames.filter { ($0["segments"] as! [[String: Any]]).contains { $0["track"] as? Int == id } }
+            let end = trackEvents.last { $0["track"] as? Int == id && $0["event"] as? String == "end" }
+            #expect(stored["start"] as? String == start["time"] as? String && stored["start_pts"] as? Double == start["pts"] as? Double, "track \(id)")
+            #expect(stored["end"] as? String == seen.last?["time"] as? String && stored["end_pts"] as? Double == seen.last?["pts"] as? Double,
+                    "track \(id)")
+            #expect(stored["label"] as? String == end?["label"] as? String, "track \(id)")
+            #expect((stored["embedding"] as? [Double])?.count == 32, "track \(id)")
+        }
+
+        let query = "a red bicycle"
+        let vocab = try runProcess(segwatch, ["vocab", "--clip", RunCommandTests.clip, "--label", query, "--out", folder.path("query.safetensors")],
+                                   timeout: 120)
+        #expect(vocab.status == 0, "\(vocab.errorOutput)")
+        let embedding = try StateDict.load(folder.path("query.safetensors")).tensor("labels.embeds").contiguous().toArray().map(Double.init)
+        let search = try runProcess(segwatch, ["search", query, "--store", store, "--limit", "1000", "--json"], timeout: 120)
+        #expect(search.status == 0, "\(search.errorOutput)")
+        let results = try #require(try json(search) as? [[String: Any]])
+        #expect(results.count == started.count)
+        let scores = results.map { $0["score"] as! Double }
+        #expect(zip(scores, scores.dropFirst()).allSatisfy { $0 >= $1 } && results.map { $0["rank"] as! Int } == Array(1...results.count))
+        for result in results {
+            let id = result["track"] as! Int
+            let exported = try json(try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(id)", "--json"],
+                                                   timeout: 60)) as! [String: Any]
+            let cosine = zip(embedding, exported["embedding"] as! [Double]).reduce(0) { $0 + $1.0 * $1.1 }
+            #expect(abs(cosine - (result["score"] as! Double)) < 1e-6, "track \(id): \(cosine) vs \(result["score"]!)")
+            #expect(result["camera"] as? String == Self.camera)
+        }
+
+        // Filters: a label keeps only its tracks; a camera that never ran is named.
+        let label = results[0]["label"] as! String
+        let filtered = try json(try runProcess(segwatch, ["search", query, "--store", store, "--label", label, "--limit", "1000", "--json"],
+                                               timeout: 120)) as! [[String: Any]]
+        #expect(!filtered.isEmpty && filtered.allSatisfy { $0["label"] as? String == label })
+        #expect(filtered.count == results.filter { $0["label"] as? String == label }.count)
+        let none = try runProcess(segwatch, ["search", query, "--store", store, "--camera", "gate"], timeout: 60)
+        #expect(none.status != 0 && none.errorOutput.contains("no runs stored for camera 'gate'"), "\(none.errorOutput)")
+        let missing = try runProcess(segwatch, ["search", query, "--store", folder.path("nothing.sqlite")], timeout: 60)
+        #expect(missing.status != 0 && missing.errorOutput.contains("nothing.sqlite: no such store"), "\(missing.errorOutput)")
+    }
+}
