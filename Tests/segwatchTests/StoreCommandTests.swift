@@ -80,4 +80,38 @@ import Testing
         let missing = try runProcess(segwatch, ["search", query, "--store", folder.path("nothing.sqlite")], timeout: 60)
         #expect(missing.status != 0 && missing.errorOutput.contains("nothing.sqlite: no such store"), "\(missing.errorOutput)")
     }
+
+    // kill -9 in the middle of a run: the store opens, and every track whose `start` event
+    // reached the JSON lines is in it (each frame is committed before its events are written).
+    @Test func aKilledRunLeavesAReadableStore() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (store, out) = (folder.path("store.sqlite"), folder.path("events.jsonl"))
+        let run = try BackgroundProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
+                                                   "--label", "car", "--label", "person", "--fps", "0", "--threads", "2", "--json-out", out,
+                                                   "--store", store, "--state-dir", folder.path("state")] + RunCommandTests.generator,
+                                        stdout: folder.path("stdout"), stderr: folder.path("stderr"))
+        /// The whole lines written so far.
+        func events() -> [[String: Any]] {
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").dropLast(text.hasSuffix("\n") ? 0 : 1).compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        // Killed between two frames or in the middle of one, after a few frames with tracks.
+        #expect(eventually(300, every: 0.05) {
+            let lines = events()
+            return lines.contains { $0["event"] as? String == "start" } && lines.count(where: { $0["type"] as? String == "frame" }) >= 6
+        }, "\(run.errorOutput)")
+        run.signal(SIGKILL)
+        _ = run.wait(timeout: 30)
+        let tracks = events().filter { $0["event"] as? String == "start" }.map { $0["track"] as! Int }
+        for id in tracks {
+            let result = try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(id)", "--json"], timeout: 60)
+            #expect(result.status == 0 && result.output.contains("\"track\":\(id)"), "track \(id): \(result.errorOutput)")
+        }
+        let search = try runProcess(segwatch, ["search", "a car", "--store", store, "--limit", "1000", "--json"], timeout: 120)
+        let results = try JSONSerialization.jsonObject(with: Data(search.output.utf8)) as? [[String: Any]]
+        #expect(search.status == 0 && (results?.count ?? 0) >= tracks.count, "\(search.errorOutput)")
+    }
 }
