@@ -155,7 +155,10 @@ public final class SQLiteStore: SegmentStore {
         if let camera = filter.camera { conditions.append("cameras.name = ?"); arguments.append(camera) }
         if let since = filter.since { conditions.append("tracks.end_time >= ?"); arguments.append(since) }
         if let until = filter.until { conditions.append("tracks.start_time <= ?"); arguments.append(until) }
-        if let label = filter.label { conditions.append("tracks.label = ?"); arguments.append(label) }
+        if let label = filter.label {
+            conditions.append("(tracks.label = ? OR EXISTS (SELECT 1 FROM labelings WHERE labelings.track_id = tracks.id AND labelings.label = ?))")
+            arguments += [label, label]
+        }
         return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), StatementArguments(arguments))
     }
 
@@ -186,7 +189,27 @@ public final class SQLiteStore: SegmentStore {
             .map { [$0[0], $0[1], $0[2], $0[3]] as [Int] }
         let thumbnail = try Row.fetchOne(db, sql: "SELECT format, data FROM thumbnails WHERE track_id = ?", arguments: [id])
             .map { Thumbnail(format: $0[0], data: $0[1]) }
-        return StoredTrack(id: id, camera: row[0], run: row["run_id"], row: trackRow, labelHistory: labels, boxes: boxes, thumbnail: thumbnail)
+        let labelings = try Row.fetchAll(db, sql: """
+            SELECT labelings.vocabulary, labelings.label, labelings.score FROM labelings JOIN vocabularies ON vocabularies.digest = labelings.vocabulary
+            WHERE labelings.track_id = ? ORDER BY vocabularies.created, vocabularies.digest
+            """, arguments: [id]).map { Labeling(vocabulary: $0[0], label: $0[1], score: $0[2]) }
+        return StoredTrack(id: id, camera: row[0], run: row["run_id"], row: trackRow, labelHistory: labels, boxes: boxes, thumbnail: thumbnail,
+                           labelings: labelings)
+    }
+
+    public func saveLabeling(_ vocabulary: VocabularyRecord, labels: [TrackLabel]) throws(StoreError) {
+        try writing { db in
+            try db.execute(sql: """
+                INSERT INTO vocabularies (digest, labels, clip_digest, created) VALUES (?, ?, ?, ?)
+                ON CONFLICT (digest) DO NOTHING
+                """, arguments: [vocabulary.digest, jsonText(vocabulary.labels), vocabulary.clipDigest, vocabulary.created])
+            for label in labels {
+                try db.execute(sql: """
+                    INSERT INTO labelings (track_id, vocabulary, label, score) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (track_id, vocabulary) DO UPDATE SET label = excluded.label, score = excluded.score
+                    """, arguments: [label.id, vocabulary.digest, label.label, label.score])
+            }
+        }
     }
 
     public func runs() throws(StoreError) -> [StoredRun] {

@@ -19,6 +19,33 @@ public protocol SegmentStore: AnyObject, Sendable {
     func track(camera: String, track: Int) throws(StoreError) -> StoredTrack?
     /// The runs stored, oldest first.
     func runs() throws(StoreError) -> [StoredRun]
+    /// Keeps the labels of these tracks under `vocabulary` (replacing an earlier labeling of
+    /// theirs under the same vocabulary), in one transaction.
+    func saveLabeling(_ vocabulary: VocabularyRecord, labels: [TrackLabel]) throws(StoreError)
+}
+
+/// A vocabulary tracks were labeled with after their run (`segwatch relabel`).
+public struct VocabularyRecord: Sendable, Equatable {
+    public var digest: String
+    public var labels: [String]
+    public var clipDigest: String
+    /// Milliseconds since 1970.
+    public var created: Int64
+
+    public init(digest: String, labels: [String], clipDigest: String, created: Int64) {
+        (self.digest, self.labels, self.clipDigest, self.created) = (digest, labels, clipDigest, created)
+    }
+}
+
+/// A track's label under a vocabulary.
+public struct TrackLabel: Sendable, Equatable {
+    public var id: Int64
+    public var label: String
+    public var score: Double
+
+    public init(id: Int64, label: String, score: Double) {
+        (self.id, self.label, self.score) = (id, label, score)
+    }
 }
 
 /// The store at `location`: a SQLite file's path (PostgreSQL URLs are refused until that
@@ -146,6 +173,7 @@ public struct TrackFilter: Sendable, Equatable {
     /// Tracks seen at or after `since` and at or before `until` (milliseconds since 1970).
     public var since: Int64?
     public var until: Int64?
+    /// The voted label, or a label under a later vocabulary.
     public var label: String?
 
     public init(camera: String? = nil, since: Int64? = nil, until: Int64? = nil, label: String? = nil) {
@@ -168,4 +196,13 @@ public struct StoredTrack: Sendable, Equatable {
     public var labelHistory: [LabelChange]
     public var boxes: [[Int]]
     public var thumbnail: Thumbnail?
+    /// Its labels under later vocabularies, by vocabulary digest, oldest labeling first.
+    public var labelings: [Labeling]
+}
+
+/// A stored track's label under a vocabulary (its digest).
+public struct Labeling: Sendable, Equatable {
+    public var vocabulary: String
+    public var label: String
+    public var score: Double
 }

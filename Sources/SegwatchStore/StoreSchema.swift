@@ -98,6 +98,21 @@ enum StoreSchema {
                 coverage {double} NOT NULL,
                 PRIMARY KEY (camera_id, minute, label))
             """,
+            """
+            CREATE TABLE vocabularies (
+                digest TEXT PRIMARY KEY,
+                labels TEXT NOT NULL,
+                clip_digest TEXT NOT NULL,
+                created BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE labelings (
+                track_id BIGINT NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+                vocabulary TEXT NOT NULL REFERENCES vocabularies(digest),
+                label TEXT NOT NULL,
+                score {double} NOT NULL,
+                PRIMARY KEY (track_id, vocabulary))
+            """,
         ]),
     ]
 

@@ -27,16 +27,9 @@ struct Search: ParsableCommand {
     @Option(help: ArgumentHelp("The segment store (a SQLite file written by 'segwatch run --store').", valueName: "store.sqlite"))
     var store: String
 
-    @Option(help: "Only this camera's tracks (the events' `source`).")
-    var camera: String?
+    @OptionGroup(title: "Which tracks") var tracks: TrackFilterOptions
 
-    @Option(help: ArgumentHelp("Only tracks seen at or after this time: ISO 8601 (2026-12-06T10:15:00Z, 2026-12-06) or a time ago (30m, 24h, 7d).", valueName: "time"))
-    var since: String?
-
-    @Option(help: ArgumentHelp("Only tracks seen at or before this time (as --since).", valueName: "time"))
-    var until: String?
-
-    @Option(help: "Only tracks with this voted label.")
+    @Option(help: "Only tracks with this label (voted in their run, or given by a relabeling).")
     var label: String?
 
     @Option(help: "Results to print.")
@@ -58,23 +51,17 @@ struct Search: ParsableCommand {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be in 1...100000, not \(limit)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
         if track != nil {
-            guard camera != nil else { throw ValidationError("--track needs --camera: track ids are per camera") }
+            guard tracks.camera != nil else { throw ValidationError("--track needs --camera: track ids are per camera") }
             guard text == nil else { throw ValidationError("give a text to search or --track, not both") }
         } else if (text ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("give a text to search for, or --track ID --camera C")
-        }
-        for (name, value) in [("--since", since), ("--until", until)] {
-            if let value, parseSearchTime(value, now: Date()) == nil {
-                throw ValidationError("\(name) '\(value)' is not a time: give ISO 8601 (2026-12-06T10:15:00Z or 2026-12-06) or a time ago (30m, 24h, 7d)")
-            }
         }
     }
 
     func run() throws {
         try runReporting {
-            guard FileManager.default.fileExists(atPath: store) else { throw CommandError("--store \(store): no such store") }
-            let segmentStore = try openSegmentStore(store)
-            if let track, let camera {
+            let segmentStore = try openExistingStore(store)
+            if let track, let camera = tracks.camera {
                 guard let stored = try segmentStore.track(camera: camera, track: track) else {
                     throw CommandError("\(store): no track \(track) of camera \(quoted(camera))")
                 }
@@ -83,34 +70,24 @@ struct Search: ParsableCommand {
                 if json { print(try jsonText(object)) } else { print(Self.line(stored, score: nil)) }
                 return
             }
-            let now = Date()
-            let filter = TrackFilter(camera: camera, since: since.flatMap { parseSearchTime($0, now: now) }.map(storeTime),
-                                     until: until.flatMap { parseSearchTime($0, now: now) }.map(storeTime), label: label)
-            let runs = try segmentStore.runs().filter { camera == nil || $0.record.camera == camera }
-            guard let first = runs.first else { throw CommandError("\(store): no runs stored" + (camera.map { " for camera \(quoted($0))" } ?? "")) }
-            for run in runs where run.record.clipDigest != first.record.clipDigest || run.record.templates != first.record.templates {
-                throw CommandError("\(store): its runs embedded their tracks with different CLIP models or templates (\(first.record.clip), "
-                                   + "\(run.record.clip)); search one camera at a time (--camera)")
-            }
-            let model = clip ?? first.record.clip
-            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            var filter = tracks.filter
+            filter.label = label
             let cache = VocabularyCache(directory: VocabularyCache.defaultDirectory)
-            let digest = try CLIPFiles.digest(model, memo: cache.digestMemo)
-            guard hexDigest(digest) == first.record.clipDigest else {
-                throw CommandError("--clip \(model) is not the CLIP model the tracks were embedded with (\(first.record.clip), digest \(first.record.clipDigest))")
-            }
+            let stored = try StoredRuns(segmentStore, location: store, camera: tracks.camera, clip: clip, cache: cache)
             let query = try VocabularyLabel(parsing: text!, origin: "the search text")
-            let templates = try PromptTemplates(first.record.templates)
-            let (embedded, _) = try embedVocabulary(try Vocabulary([query]), templates: templates, modelDigest: digest, cache: cache, encoder: {
-                VocabularyEncoder(text: try CLIP.load(model, backend: backend).text, tokenizer: try CLIPTokenizer.forModel(model), templates: templates)
+            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            let (embedded, _) = try embedVocabulary(try Vocabulary([query]), templates: stored.templates, modelDigest: stored.clipDigest, cache: cache,
+                                                    encoder: {
+                VocabularyEncoder(text: try CLIP.load(stored.clip, backend: backend).text, tokenizer: try CLIPTokenizer.forModel(stored.clip),
+                                  templates: stored.templates)
             })
-            guard embedded.dimension == first.record.dimension else {
-                throw CommandError("the text's embedding has \(embedded.dimension) values and the tracks' \(first.record.dimension)")
+            guard embedded.dimension == stored.dimension else {
+                throw CommandError("the text's embedding has \(embedded.dimension) values and the tracks' \(stored.dimension)")
             }
             let candidates = try segmentStore.candidates(filter)
             let hits = rankTracks(Array(embedded.row(0)), among: candidates, limit: limit)
-            let tracks = Dictionary(uniqueKeysWithValues: try segmentStore.tracks(hits.map(\.id)).map { ($0.id, $0) })
-            let results = hits.compactMap { hit in tracks[hit.id].map { (hit, $0) } }
+            let found = Dictionary(uniqueKeysWithValues: try segmentStore.tracks(hits.map(\.id)).map { ($0.id, $0) })
+            let results = hits.compactMap { hit in found[hit.id].map { (hit, $0) } }
             if json {
                 print(try jsonText(results.map { Self.object($1, score: $0.score, rank: $0.rank) }))
             } else {
@@ -127,6 +104,7 @@ struct Search: ParsableCommand {
             "end": isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000)),
             "start_pts": track.row.startPts, "end_pts": track.row.endPts, "best_score": track.row.score,
             "thumbnail": NSNull(),
+            "labelings": track.labelings.map { ["vocabulary": $0.vocabulary, "label": $0.label, "score": $0.score] as [String: Any] },
         ]
         if let score { object["score"] = score }
         if let rank { object["rank"] = rank }
@@ -136,11 +114,39 @@ struct Search: ParsableCommand {
     static func line(_ track: StoredTrack, score: Double?) -> String {
         let start = isoTime(Date(timeIntervalSince1970: Double(track.row.start) / 1000))
         let end = isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000))
+        let relabeled = track.labelings.last.map { " (relabeled: \($0.label))" } ?? ""
         return (score.map { String(format: "%.4f  ", $0) } ?? "") + "\(track.camera)  track \(track.row.track)  \(start) - \(end)  \(track.row.label)"
+            + relabeled
     }
 
     private func jsonText(_ value: Any) throws -> String {
         String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+}
+
+/// Which stored tracks a command works on: a camera's, and those seen in a time window.
+struct TrackFilterOptions: ParsableArguments {
+    @Option(help: "Only this camera's tracks (the events' `source`).")
+    var camera: String?
+
+    @Option(help: ArgumentHelp("Only tracks seen at or after this time: ISO 8601 (2026-12-06T10:15:00Z, 2026-12-06) or a time ago (30m, 24h, 7d).", valueName: "time"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("Only tracks seen at or before this time (as --since).", valueName: "time"))
+    var until: String?
+
+    func validate() throws {
+        for (name, value) in [("--since", since), ("--until", until)] {
+            if let value, parseSearchTime(value, now: Date()) == nil {
+                throw ValidationError("\(name) '\(value)' is not a time: give ISO 8601 (2026-12-06T10:15:00Z or 2026-12-06) or a time ago (30m, 24h, 7d)")
+            }
+        }
+    }
+
+    var filter: TrackFilter {
+        let now = Date()
+        return TrackFilter(camera: camera, since: since.flatMap { parseSearchTime($0, now: now) }.map(storeTime),
+                           until: until.flatMap { parseSearchTime($0, now: now) }.map(storeTime))
     }
 }
 

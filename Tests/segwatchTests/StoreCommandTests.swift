@@ -75,6 +75,38 @@ import Testing
                                                timeout: 120)) as! [[String: Any]]
         #expect(!filtered.isEmpty && filtered.allSatisfy { $0["label"] as? String == label })
         #expect(filtered.count == results.filter { $0["label"] as? String == label }.count)
+
+        // Relabeling: each stored track's new label and score are its embedding classified
+        // directly against `vocab`'s embeddings of the new labels (softmax over CLIP's scaled
+        // cosines, no background prompts); --label then finds them.
+        let relabel = try runProcess(segwatch, ["relabel", "--store", store, "--label", "car", "--label", "bicycle", "--no-background", "--json"],
+                                     timeout: 120)
+        #expect(relabel.status == 0, "\(relabel.errorOutput)")
+        let summary = try #require(try json(relabel) as? [String: Any])
+        #expect(summary["tracks"] as? Int == started.count)
+        let words = try runProcess(segwatch, ["vocab", "--clip", RunCommandTests.clip, "--label", "car", "--label", "bicycle",
+                                              "--out", folder.path("words.safetensors")], timeout: 120)
+        #expect(words.status == 0, "\(words.errorOutput)")
+        let table = try StateDict.load(folder.path("words.safetensors")).tensor("labels.embeds").contiguous().toArray().map(Double.init)
+        let logitScale = try StateDict.load(URL(fileURLWithPath: RunCommandTests.clip).appendingPathComponent("model.safetensors").path)
+            .tensor("logit_scale").contiguous().toArray()[0]
+        var bicycleTracks = Set<Int>()
+        for result in results {
+            let exported = try json(try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(result["track"]!)",
+                                                              "--json"], timeout: 60)) as! [String: Any]
+            let embedding = exported["embedding"] as! [Double]
+            let cosines = (0..<2).map { row in (0..<32).reduce(0.0) { $0 + table[row * 32 + $1] * embedding[$1] } }
+            let best = cosines[1] > cosines[0] ? 1 : 0
+            let exps = cosines.map { exp(Double(exp(logitScale)) * ($0 - cosines[best])) }
+            let labeling = try #require((exported["labelings"] as? [[String: Any]])?.last)
+            #expect(labeling["label"] as? String == ["car", "bicycle"][best] && labeling["vocabulary"] as? String == summary["vocabulary"] as? String)
+            #expect(abs((labeling["score"] as! Double) - 1 / exps.reduce(0, +)) < 1e-5, "\(labeling) vs \(cosines)")
+            if best == 1 || result["label"] as? String == "bicycle" { bicycleTracks.insert(result["track"] as! Int) }
+        }
+        let bicycles = try json(try runProcess(segwatch, ["search", query, "--store", store, "--label", "bicycle", "--limit", "1000", "--json"],
+                                               timeout: 120)) as! [[String: Any]]
+        #expect(Set(bicycles.map { $0["track"] as! Int }) == bicycleTracks && bicycles.count == bicycleTracks.count)
+
         let none = try runProcess(segwatch, ["search", query, "--store", store, "--camera", "gate"], timeout: 60)
         #expect(none.status != 0 && none.errorOutput.contains("no runs stored for camera 'gate'"), "\(none.errorOutput)")
         let missing = try runProcess(segwatch, ["search", query, "--store", folder.path("nothing.sqlite")], timeout: 60)
