@@ -233,7 +233,7 @@ public final class StreamRunner: @unchecked Sendable {
                 lastAnalysis = now
                 let sinkStart = DispatchTime.now()
                 try write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
-                                      analysis: analysis, names: names), analysis: analysis)
+                                      analysis: analysis, names: names), analysis: analysis, picture: { frame.packedBytes() })
                 let latency = DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds
                 metrics.eventLatency.recordNanoseconds(Int64(latency))
                 liveStatus.withLock { status in
@@ -281,10 +281,11 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// A frame's events (`frame`, then its `track` events, with this stream's name and label
     /// names), after the store has them: what a reader sees is already kept.
-    private func write(_ frame: FrameRecord?, analysis: FrameAnalysis?, trackEvents: [TrackEvent]? = nil) throws {
+    private func write(_ frame: FrameRecord?, analysis: FrameAnalysis?, trackEvents: [TrackEvent]? = nil,
+                       picture: () -> [UInt8]? = { nil }) throws {
         let time = Date()
         let tracks = (trackEvents ?? analysis?.events ?? []).map { TrackRecord($0, source: settings.name, names: names) }
-        try store?.write(frame: frame, tracks: tracks, analysis: analysis, time: time)
+        try store?.write(frame: frame, tracks: tracks, analysis: analysis, picture: picture, time: time)
         if let frame { try events.write(frame, at: time) }
         for record in tracks { try events.write(record, at: time) }
     }

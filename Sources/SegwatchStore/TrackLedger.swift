@@ -60,12 +60,13 @@ public struct TrackLedger: Sendable {
     /// The tracks not yet ended.
     public var liveTracks: Int { live.count }
 
-    /// The batch of one analyzed frame: every track seen or ended on it, as it now stands.
+    /// The batch of one analyzed frame: every track seen or ended on it, as it now stands; and
+    /// the tracks whose best observation is this frame's (their thumbnails are to be made).
     public mutating func frame(time: Int64, pts: Double, segments: [ObservedSegment], events: [ObservedTrackEvent],
-                               stuff: [(label: String, fraction: Double)]) -> FrameBatch {
+                               stuff: [(label: String, fraction: Double)]) -> (batch: FrameBatch, newBest: [Int]) {
         var batch = FrameBatch(run: run, camera: camera, time: time, pts: pts)
         batch.stuff = stuff
-        var touched: [Int] = []
+        var touched: [Int] = [], newBest: [Int] = []
         func touch(_ track: Int) { if !touched.contains(track) { touched.append(track) } }
         for segment in segments {
             var entry = live[segment.track] ?? Live(
@@ -86,6 +87,7 @@ public struct TrackLedger: Sendable {
             }
             if segment.score > entry.row.bestScore {
                 (entry.row.bestScore, entry.row.bestEmbedding, entry.row.bestPts) = (segment.score, normalized(segment.scoredEmbedding), pts)
+                newBest.append(segment.track)
             }
             entry.sightings += 1
             entry.lastBox = segment.box
@@ -114,7 +116,7 @@ public struct TrackLedger: Sendable {
             batch.tracks.append(live[track]!.row)
             if live[track]!.row.ended { live[track] = nil }
         }
-        return batch
+        return (batch, newBest)
     }
 }
 

@@ -41,6 +41,9 @@ struct Search: ParsableCommand {
     @Option(help: "CLIP model to embed the text with (default: the one the runs recorded); it must be the runs' model.", transform: ModelArgument.clip)
     var clip: String?
 
+    @Option(help: ArgumentHelp("Write the results' thumbnails here, as CAMERA-TRACK.jpg (default: the cache folder's thumbnails/).", valueName: "dir"))
+    var thumbnails: String?
+
     @Flag(help: "Print a JSON array (one object with --track).")
     var json = false
 
@@ -65,7 +68,7 @@ struct Search: ParsableCommand {
                 guard let stored = try segmentStore.track(camera: camera, track: track) else {
                     throw CommandError("\(store): no track \(track) of camera \(quoted(camera))")
                 }
-                var object = Self.object(stored, score: nil, rank: nil)
+                var object = Self.object(stored, score: nil, rank: nil, thumbnail: try thumbnailFile(stored))
                 object["embedding"] = stored.row.embedding.map(Double.init)
                 if json { print(try jsonText(object)) } else { print(Self.line(stored, score: nil)) }
                 return
@@ -89,21 +92,39 @@ struct Search: ParsableCommand {
             let found = Dictionary(uniqueKeysWithValues: try segmentStore.tracks(hits.map(\.id)).map { ($0.id, $0) })
             let results = hits.compactMap { hit in found[hit.id].map { (hit, $0) } }
             if json {
-                print(try jsonText(results.map { Self.object($1, score: $0.score, rank: $0.rank) }))
+                print(try jsonText(try results.map { Self.object($1, score: $0.score, rank: $0.rank, thumbnail: try thumbnailFile($1)) }))
             } else {
-                for (hit, track) in results { print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, candidates.count)) }
+                for (hit, track) in results {
+                    print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, candidates.count)
+                          + (try thumbnailFile(track).map { "  \($0)" } ?? ""))
+                }
                 if results.isEmpty { print("no tracks" + (candidates.isEmpty ? " match the filters" : "")) }
             }
         }
     }
 
-    static func object(_ track: StoredTrack, score: Double?, rank: Int?) -> [String: Any] {
+    /// Writes `track`'s thumbnail, if it has one, into the thumbnails folder; its path.
+    private func thumbnailFile(_ track: StoredTrack) throws -> String? {
+        guard let thumbnail = track.thumbnail else { return nil }
+        let folder = URL(fileURLWithPath: thumbnails ?? VocabularyCache.defaultDirectory.appendingPathComponent("thumbnails").path)
+        let camera = String(track.camera.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" })
+        let file = folder.appendingPathComponent("\(camera)-\(track.row.track).\(thumbnail.format == "jpeg" ? "jpg" : thumbnail.format)")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try thumbnail.data.write(to: file, options: .atomic)
+        } catch {
+            throw CommandError("--thumbnails \(folder.path): cannot write \(file.lastPathComponent): \(error.localizedDescription)")
+        }
+        return file.path
+    }
+
+    static func object(_ track: StoredTrack, score: Double?, rank: Int?, thumbnail: String?) -> [String: Any] {
         var object: [String: Any] = [
             "track": track.row.track, "camera": track.camera, "label": track.row.label,
             "start": isoTime(Date(timeIntervalSince1970: Double(track.row.start) / 1000)),
             "end": isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000)),
             "start_pts": track.row.startPts, "end_pts": track.row.endPts, "best_score": track.row.score,
-            "thumbnail": NSNull(),
+            "thumbnail": thumbnail ?? NSNull(),
             "labelings": track.labelings.map { ["vocabulary": $0.vocabulary, "label": $0.label, "score": $0.score] as [String: Any] },
         ]
         if let score { object["score"] = score }

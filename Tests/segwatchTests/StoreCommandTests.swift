@@ -37,7 +37,8 @@ import Testing
         #expect(!started.isEmpty)
         for start in started {
             let id = start["track"] as! Int
-            let result = try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(id)", "--json"], timeout: 60)
+            let result = try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(id)", "--json",
+                                                   "--thumbnails", folder.path("thumbnails")], timeout: 60)
             #expect(result.status == 0, "\(result.errorOutput)")
             guard let stored = try json(result) as? [String: Any] else { Issue.record("track \(id): \(result.output)"); continue }
             let seen = frames.filter { ($0["segments"] as! [[String: Any]]).contains { $0["track"] as? Int == id } }
@@ -47,6 +48,12 @@ import Testing
                     "track \(id)")
             #expect(stored["label"] as? String == end?["label"] as? String, "track \(id)")
             #expect((stored["embedding"] as? [Double])?.count == 32, "track \(id)")
+            // Its thumbnail: a JPEG of at most 160 pixels a side that ffprobe reads.
+            let thumbnail = try #require(stored["thumbnail"] as? String, "track \(id)")
+            let probe = try runProcess("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", thumbnail],
+                                       timeout: 30)
+            let fields = probe.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",")
+            #expect(fields.first == "mjpeg" && fields.dropFirst().allSatisfy { (Int($0) ?? 0) > 0 && Int($0)! <= 160 }, "\(thumbnail): \(probe.output)")
         }
 
         let query = "a red bicycle"

@@ -2,6 +2,7 @@ import Foundation
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchPipeline
+import SegwatchSAM
 import SegwatchStore
 
 /// The segment store as one more output of a run: each analyzed frame's tracks, label changes,
@@ -22,8 +23,10 @@ public final class StoreSink: @unchecked Sendable {
         ledger = TrackLedger(run: run, camera: record.camera)
     }
 
-    /// One analyzed frame (its `frame` record is nil when only tracks ended, at the end of a run).
-    public func write(frame: FrameRecord?, tracks: [TrackRecord], analysis: FrameAnalysis?, time: Date) throws(StoreError) {
+    /// One analyzed frame (its `frame` record is nil when only tracks ended, at the end of a run);
+    /// `picture` gives its pixels (packed RGB) for the thumbnails of tracks seen at their best.
+    public func write(frame: FrameRecord?, tracks: [TrackRecord], analysis: FrameAnalysis?, picture: () -> [UInt8]? = { nil },
+                      time: Date) throws(StoreError) {
         let embeddings = Dictionary((analysis?.segments ?? []).compactMap { segment in segment.track.map { ($0, segment) } },
                                     uniquingKeysWith: { first, _ in first })
         let pts = frame?.pts ?? tracks.first?.pts ?? 0
@@ -41,7 +44,13 @@ public final class StoreSink: @unchecked Sendable {
         }
         let area = Double(max((frame?.width ?? 0) * (frame?.height ?? 0), 1))
         let stuff = (frame?.stuff ?? []).map { (label: $0.label, fraction: Double($0.area) / area) }
-        let batch = ledger.frame(time: storeTime(time), pts: pts, segments: segments, events: events, stuff: stuff)
+        var (batch, newBest) = ledger.frame(time: storeTime(time), pts: pts, segments: segments, events: events, stuff: stuff)
+        if !newBest.isEmpty, let rgb = picture() {
+            for track in newBest {
+                guard let segment = embeddings[track], let thumbnail = try? trackThumbnail(rgb: rgb, mask: rleToMask(segment.mask.rle)) else { continue }
+                batch.thumbnails.append((track, thumbnail))
+            }
+        }
         try store.write(batch)
     }
 

@@ -3,7 +3,7 @@ import SegwatchMedia
 import SegwatchTestSupport
 import Testing
 
-@Suite struct PNGWriterTests {
+@Suite struct StillPicturesTests {
     /// The ffmpeg CLI's raw reading of a PNG: an independent decoder.
     private func ffmpegRaw(_ path: String, pixelFormat: String) throws -> Data {
         let result = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", pixelFormat, "-"], timeout: 30)
@@ -38,5 +38,25 @@ import Testing
         #expect(throws: MediaError.self) { try writePNG(.gray8([1, 2, 3]), width: 2, height: 2, to: folder.path("short.png")) }
         #expect(throws: MediaError.self) { try writePNG(.gray8([]), width: 0, height: 0, to: folder.path("empty.png")) }
         #expect(throws: MediaError.self) { try writePNG(.gray8([0]), width: 1, height: 1, to: "/nonexistent/folder/x.png") }
+    }
+
+    // A JPEG that ffmpeg decodes to the picture within JPEG's loss: a smooth gradient of odd
+    // size (the last chroma block is half outside) comes back within a few levels on average.
+    @Test func jpegDecodesToThePicture() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let (width, height) = (37, 21)
+        var rgb: [UInt8] = []
+        for y in 0..<height {
+            for x in 0..<width { rgb += [UInt8(x * 255 / (width - 1)), UInt8(y * 255 / (height - 1)), UInt8((x + y) * 2)] }
+        }
+        let data = try encodeJPEG(rgb: rgb, width: width, height: height, name: "gradient")
+        #expect(data.prefix(2) == Data([0xFF, 0xD8]) && data.suffix(2) == Data([0xFF, 0xD9]))
+        try data.write(to: URL(fileURLWithPath: folder.path("g.jpg")))
+        let decoded = Array(try ffmpegRaw(folder.path("g.jpg"), pixelFormat: "rgb24"))
+        #expect(decoded.count == rgb.count)
+        let error = zip(decoded, rgb).map { abs(Int($0) - Int($1)) }
+        #expect(Double(error.reduce(0, +)) / Double(error.count) < 4, "mean error \(Double(error.reduce(0, +)) / Double(error.count))")
+        #expect(throws: MediaError.self) { try encodeJPEG(rgb: [1, 2, 3], width: 2, height: 2, name: "short") }
     }
 }
