@@ -16,6 +16,11 @@ public final class SQLiteStore: SegmentStore {
         // A reader and the writer of another process wait for each other's locks, not fail.
         configuration.busyMode = .timeout(10)
         configuration.label = "segwatch.store"
+        // Pages freed by retention go back to the file system (`prune`); set before the first
+        // table, so on a new store only.
+        configuration.prepareDatabase { db in
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+        }
         do {
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -209,6 +214,60 @@ public final class SQLiteStore: SegmentStore {
                     ON CONFLICT (track_id, vocabulary) DO UPDATE SET label = excluded.label, score = excluded.score
                     """, arguments: [label.id, vocabulary.digest, label.label, label.score])
             }
+        }
+    }
+
+    /// The bytes the store's pages take (its file, less the free pages).
+    private func usedBytes(_ db: Database) throws -> Int64 {
+        let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0, free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+        return (pages - free) * (try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+    }
+
+    public func prune(before: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport {
+        var report = PruneReport()
+        report.bytesBefore = fileBytes()
+        try writing { db in
+            if let before {
+                try db.execute(sql: "DELETE FROM tracks WHERE end_time < ?", arguments: [before])
+                report.tracksDeleted += db.changesCount
+                try db.execute(sql: "DELETE FROM stuff_minutes WHERE minute < ?", arguments: [before / 60_000])
+            }
+        }
+        if let maxBytes {
+            // The oldest tenth of the tracks at a time, until the pages in use fit.
+            for _ in 0..<64 {
+                let deleted = try writing { db -> Int in
+                    guard try usedBytes(db) > maxBytes else { return 0 }
+                    let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tracks") ?? 0
+                    guard count > 0 else { return 0 }
+                    try db.execute(sql: "DELETE FROM tracks WHERE id IN (SELECT id FROM tracks ORDER BY end_time, id LIMIT ?)",
+                                   arguments: [max(1, count / 10)])
+                    let deleted = db.changesCount
+                    if let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(end_time) FROM tracks") {
+                        try db.execute(sql: "DELETE FROM stuff_minutes WHERE minute < ?", arguments: [oldest / 60_000])
+                    }
+                    return deleted
+                }
+                guard deleted > 0 else { break }
+                report.tracksDeleted += deleted
+            }
+        }
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA incremental_vacuum")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        } catch {
+            throw .unavailable(store: path, reason: "cannot give the freed space back: \(Self.reason(error))")
+        }
+        report.bytesAfter = fileBytes()
+        return report
+    }
+
+    /// The store's files (the database and its write-ahead log) on disk.
+    private func fileBytes() -> Int64 {
+        [path, path + "-wal"].reduce(0) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? 0)
         }
     }
 

@@ -22,6 +22,19 @@ public protocol SegmentStore: AnyObject, Sendable {
     /// Keeps the labels of these tracks under `vocabulary` (replacing an earlier labeling of
     /// theirs under the same vocabulary), in one transaction.
     func saveLabeling(_ vocabulary: VocabularyRecord, labels: [TrackLabel]) throws(StoreError)
+    /// Retention: deletes the tracks (with their labels, boxes and thumbnails) last seen before
+    /// `before` and the stuff summaries of minutes before it, then the oldest tracks until the
+    /// store takes at most `maxBytes`; the space is given back.
+    func prune(before: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport
+}
+
+public struct PruneReport: Sendable, Equatable {
+    public var tracksDeleted = 0
+    /// The store's size before and after, in bytes.
+    public var bytesBefore: Int64 = 0
+    public var bytesAfter: Int64 = 0
+
+    public init() {}
 }
 
 /// A vocabulary tracks were labeled with after their run (`segwatch relabel`).

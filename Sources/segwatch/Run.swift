@@ -95,6 +95,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Keep the tracks in this segment store (a SQLite file, made if needed), for 'segwatch search': each track's times, labels, sampled boxes and embedding, each frame committed before its events are written.", valueName: "store.sqlite"))
     var store: String?
 
+    @Option(help: ArgumentHelp("Delete stored tracks last seen more than this many days ago (checked at the start and every ten minutes).", valueName: "days"))
+    var storeRetainDays: Double?
+
+    @Option(help: ArgumentHelp("Delete the oldest stored tracks while the store is larger than this (500M, 20G).", valueName: "size"))
+    var storeMaxSize: String?
+
     @Option(help: "Give up on a live source after this many seconds without a frame (connecting or reconnecting); by default it is retried for ever.")
     var giveUpAfter: Double?
 
@@ -112,6 +118,13 @@ struct Run: AsyncParsableCommand {
         if let videoSegmentMinutes {
             guard videoSegmentMinutes > 0, videoSegmentMinutes.isFinite else { throw ValidationError("--video-segment-minutes must be positive, not \(videoSegmentMinutes)") }
             guard videoOut != nil else { throw ValidationError("--video-segment-minutes needs --video-out") }
+        }
+        if storeRetainDays != nil || storeMaxSize != nil, store == nil { throw ValidationError("--store-retain-days and --store-max-size need --store") }
+        if let storeRetainDays, !(storeRetainDays > 0 && storeRetainDays.isFinite) {
+            throw ValidationError("--store-retain-days must be positive days, not \(storeRetainDays)")
+        }
+        if let storeMaxSize, parseByteSize(storeMaxSize) == nil {
+            throw ValidationError("--store-max-size must be a size such as 500M or 20G, not '\(storeMaxSize)'")
         }
         if let giveUpAfter, !(giveUpAfter > 0 && giveUpAfter.isFinite) { throw ValidationError("--give-up-after must be positive seconds, not \(giveUpAfter)") }
         do {
@@ -161,7 +174,8 @@ struct Run: AsyncParsableCommand {
                 try StoreSink(store: segmentStore, run: RunRecord(
                     camera: settings.name, started: storeTime(Date()), clip: models.clip!, clipDigest: hexDigest(try CLIPFiles.digest(models.clip!)),
                     headDigest: try models.head.map { hexDigest(try fileDigest($0)) }, vocabularyDigest: StoreSink.vocabularyDigest(labeler.classifier.labels),
-                    labels: names, templates: words.templates.templates, dimension: labeler.classifier.labels.dimension))
+                    labels: names, templates: words.templates.templates, dimension: labeler.classifier.labels.dimension),
+                    retention: StoreSink.Retention(days: storeRetainDays, maxBytes: storeMaxSize.flatMap(parseByteSize)))
             }
             var videoFps = 25.0
             if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }
@@ -206,4 +220,16 @@ func checkWritable(_ path: String) throws {
     guard fd >= 0 else { throw CommandError("\(path): cannot write the output: \(String(cString: strerror(errno)))") }
     close(fd)
     if !existed { unlink(path) }
+}
+
+/// A size in bytes: a number with an optional K, M, G or T (powers of 1024; a trailing B or iB
+/// is allowed): `500M`, `20G`, `1.5T`.
+func parseByteSize(_ text: String) -> Int64? {
+    var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+    for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count { digits.removeLast(suffix.count); break }
+    let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+    var scale = 1.0
+    if let last = digits.last, let unit = units[last] { scale = unit; digits.removeLast() }
+    guard let value = Double(digits), value > 0, value.isFinite, value * scale < 9e18 else { return nil }
+    return Int64(value * scale)
 }

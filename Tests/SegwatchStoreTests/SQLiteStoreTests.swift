@@ -123,6 +123,37 @@ import Testing
     }
 }
 
+@Suite struct RetentionTests {
+    // 2,000 tracks a second apart, each with an 8 KB thumbnail: by age, the tracks last seen
+    // before the cut go with their thumbnails and the file shrinks; by size, the oldest go until
+    // the store fits, the newest stay.
+    @Test func prunesByAgeAndBySize() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path("s.sqlite")
+        let store = try SQLiteStore(path: path)
+        let run = try store.beginRun(SQLiteStoreTests.run())
+        var generator = SplitMix(seed: 7)
+        for start in stride(from: 0, to: 2000, by: 100) {
+            var batch = FrameBatch(run: run, camera: "cam1", time: Int64(start + 99) * 1000, pts: Double(start))
+            for t in start..<(start + 100) {
+                batch.tracks.append(SQLiteStoreTests.row(t + 1, start: Int64(t) * 1000, end: Int64(t) * 1000 + 500, label: "car", embedding: [1, 0, 0]))
+                batch.thumbnails.append((t + 1, Thumbnail(format: "jpeg", data: Data((0..<8192).map { _ in UInt8(truncatingIfNeeded: generator.next()) }))))
+            }
+            try store.write(batch)
+        }
+        let first = try store.prune(before: 1_000_000, maxBytes: nil)
+        #expect(first.tracksDeleted == 1000 && first.bytesAfter < first.bytesBefore * 6 / 10, "\(first)")
+        #expect(try store.track(camera: "cam1", track: 1000) == nil && store.track(camera: "cam1", track: 1001)?.thumbnail?.data.count == 8192)
+        #expect(try store.candidates(TrackFilter()).count == 1000)
+
+        let second = try store.prune(before: nil, maxBytes: first.bytesAfter / 2)
+        let left = try store.tracks(try store.candidates(TrackFilter()).map(\.id)).map(\.row.track).sorted()
+        #expect(second.bytesAfter <= first.bytesAfter / 2 + 64 * 1024 && second.tracksDeleted == 1000 - left.count, "\(second)")
+        #expect(left.count > 300 && left.count < 600 && left.last == 2000 && left == Array(left.first!...2000), "\(left.count) left")
+    }
+}
+
 @Suite struct TrackLedgerTests {
     // Four frames of one track: its embedding is the normalized mean of the embeddings computed
     // on their own frame (a carried-over one does not count), its best observation the

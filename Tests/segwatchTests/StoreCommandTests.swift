@@ -3,6 +3,7 @@ import SegwatchCheckpoint
 import SegwatchTensor
 import SegwatchTestSupport
 import Testing
+@testable import segwatch
 
 @Suite struct StoreCommandTests {
     static let camera = "bikes.mp4"
@@ -152,5 +153,41 @@ import Testing
         let search = try runProcess(segwatch, ["search", "a car", "--store", store, "--limit", "1000", "--json"], timeout: 120)
         let results = try JSONSerialization.jsonObject(with: Data(search.output.utf8)) as? [[String: Any]]
         #expect(search.status == 0 && (results?.count ?? 0) >= tracks.count, "\(search.errorOutput)")
+    }
+
+    // Retention on the command line: a second run that keeps tracks for a moment only deletes
+    // the first run's at its start, and keeps its own.
+    @Test func aRunAppliesRetention() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = folder.path("store.sqlite")
+        func run(_ name: String, _ extra: [String]) throws -> [Int] {
+            let result = try runProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
+                                                   "--label", "car", "--fps", "1", "--max-frames", "2", "--threads", "2",
+                                                   "--json-out", folder.path("\(name).jsonl"), "--store", store, "--state-dir", folder.path("state")]
+                                        + RunCommandTests.generator + extra, timeout: 300)
+            #expect(result.status == 0, "\(result.errorOutput)")
+            return try String(contentsOfFile: folder.path("\(name).jsonl"), encoding: .utf8).split(separator: "\n").compactMap {
+                let event = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                return event?["event"] as? String == "start" ? event?["track"] as? Int : nil
+            }
+        }
+        func stored(_ track: Int) throws -> Bool {
+            try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(track)", "--json"], timeout: 60).status == 0
+        }
+        let first = try run("a", [])
+        #expect(!first.isEmpty && first.allSatisfy { (try? stored($0)) == true })
+        Thread.sleep(forTimeInterval: 1)
+        let second = try run("b", ["--store-retain-days", "0.00001"])
+        #expect(first.allSatisfy { (try? stored($0)) == false } && second.allSatisfy { (try? stored($0)) == true })
+        let bad = try runProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip, "--label", "car",
+                                            "--store", store, "--store-max-size", "lots"], timeout: 60)
+        #expect(bad.status != 0 && bad.errorOutput.contains("--store-max-size must be a size"), "\(bad.errorOutput)")
+    }
+
+    @Test func byteSizes() {
+        #expect(parseByteSize("500M") == 500 << 20 && parseByteSize("20G") == 20 << 30 && parseByteSize("1.5T") == 3 << 39)
+        #expect(parseByteSize("4096") == 4096 && parseByteSize("2GiB") == 2 << 30 && parseByteSize("10kb") == 10 << 10)
+        #expect(["", "G", "-1G", "lots", "nanG", "1e30T"].allSatisfy { parseByteSize($0) == nil })
     }
 }

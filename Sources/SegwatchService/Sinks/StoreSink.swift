@@ -12,15 +12,37 @@ import SegwatchStore
 /// The labels and scores are the events' own (`FrameRecord`, `TrackRecord`): the store and the
 /// JSON lines never disagree.
 public final class StoreSink: @unchecked Sendable {
+    /// How long tracks are kept, and how large the store may grow: applied when the run starts
+    /// and every ten minutes of it.
+    public struct Retention: Sendable, Equatable {
+        public var days: Double?
+        public var maxBytes: Int64?
+
+        public init(days: Double? = nil, maxBytes: Int64? = nil) {
+            (self.days, self.maxBytes) = (days, maxBytes)
+        }
+    }
+
     public let store: any SegmentStore
     public let run: Int64
     private var ledger: TrackLedger
+    private let retention: Retention?
+    private var lastPrune: Date
 
-    /// Registers the run in `store`.
-    public init(store: any SegmentStore, run record: RunRecord) throws(StoreError) {
+    /// Registers the run in `store`, after applying `retention` once.
+    public init(store: any SegmentStore, run record: RunRecord, retention: Retention? = nil) throws(StoreError) {
         self.store = store
+        self.retention = retention
+        lastPrune = Date()
         run = try store.beginRun(record)
         ledger = TrackLedger(run: run, camera: record.camera)
+        try prune(now: lastPrune)
+    }
+
+    private func prune(now: Date) throws(StoreError) {
+        guard let retention, retention.days != nil || retention.maxBytes != nil else { return }
+        lastPrune = now
+        _ = try store.prune(before: retention.days.map { storeTime(now.addingTimeInterval(-$0 * 86_400)) }, maxBytes: retention.maxBytes)
     }
 
     /// One analyzed frame (its `frame` record is nil when only tracks ended, at the end of a run);
@@ -52,6 +74,7 @@ public final class StoreSink: @unchecked Sendable {
             }
         }
         try store.write(batch)
+        if time.timeIntervalSince(lastPrune) >= 600 { try prune(now: time) }
     }
 
     /// Marks the run ended.
