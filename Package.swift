@@ -94,7 +94,9 @@ let package = Package(
                                                          "SegwatchDINOv2", "SegwatchUSE", "CFreeType"]),
         // The segment store: tracks, their embeddings and labels, searchable by text; SQLite
         // through GRDB (Debian's libsqlite3-dev).
-        .target(name: "SegwatchStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The first pass of a track search: int8 codes against a query (AVX2 / AVX-512BW).
+        .target(name: "CCodeScan"),
+        .target(name: "SegwatchStore", dependencies: ["CCodeScan", .product(name: "GRDB", package: "GRDB.swift")]),
 
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.

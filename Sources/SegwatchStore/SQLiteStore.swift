@@ -98,18 +98,20 @@ public final class SQLiteStore: SegmentStore {
             let camera = try cameraID(db, batch.camera)
             var ids: [Int: Int64] = [:]
             for row in batch.tracks {
+                let code = TrackCode(row.embedding)
                 ids[row.track] = try Int64.fetchOne(db, sql: """
                     INSERT INTO tracks (camera_id, run_id, track, start_time, end_time, start_pts, end_pts, ended, label, score,
-                                        observations, embedding, best_embedding, best_score, best_pts)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        observations, embedding, code, code_scale, best_embedding, best_score, best_pts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (camera_id, track) DO UPDATE SET
                         end_time = excluded.end_time, end_pts = excluded.end_pts, ended = excluded.ended, label = excluded.label,
-                        score = excluded.score, observations = excluded.observations, embedding = excluded.embedding,
-                        best_embedding = excluded.best_embedding, best_score = excluded.best_score, best_pts = excluded.best_pts
+                        score = excluded.score, observations = excluded.observations, embedding = excluded.embedding, code = excluded.code,
+                        code_scale = excluded.code_scale, best_embedding = excluded.best_embedding, best_score = excluded.best_score,
+                        best_pts = excluded.best_pts
                     RETURNING id
                     """, arguments: [camera, batch.run, row.track, row.start, row.end, row.startPts, row.endPts, row.ended ? 1 : 0, row.label,
-                                     row.score, row.observations, embeddingBytes(row.embedding), embeddingBytes(row.bestEmbedding),
-                                     row.bestScore, row.bestPts])
+                                     row.score, row.observations, embeddingBytes(row.embedding), code.values.withUnsafeBytes { Data($0) },
+                                     code.scale, embeddingBytes(row.bestEmbedding), row.bestScore, row.bestPts])
             }
             func id(_ track: Int) throws -> Int64 {
                 if let id = ids[track] { return id }
@@ -152,6 +154,29 @@ public final class SQLiteStore: SegmentStore {
                 found.append(TrackEmbedding(id: row[0], embedding: values))
             }
             return found
+        }
+    }
+
+    public func codes(_ filter: TrackFilter, into index: TrackIndex) throws(StoreError) {
+        let (clause, arguments) = Self.whereClause(filter)
+        try reading { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT tracks.id, tracks.code, tracks.code_scale FROM tracks JOIN cameras ON cameras.id = tracks.camera_id
+                """ + clause, arguments: arguments)
+            while let row = try rows.next() {
+                let data: Data = row[1]
+                index.upsert(id: row[0], code: TrackCode(values: data.withUnsafeBytes { Array($0.bindMemory(to: Int8.self)) }, scale: row[2]))
+            }
+        }
+    }
+
+    public func embeddings(_ ids: [Int64]) throws(StoreError) -> [TrackEmbedding] {
+        try reading { db in
+            let statement = try db.cachedStatement(sql: "SELECT embedding FROM tracks WHERE id = ?")
+            return try ids.compactMap { id in
+                guard let data = try Data.fetchOne(statement, arguments: [id]), let values = embeddingValues(data) else { return nil }
+                return TrackEmbedding(id: id, embedding: values)
+            }
         }
     }
 

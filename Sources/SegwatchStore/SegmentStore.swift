@@ -13,6 +13,10 @@ public protocol SegmentStore: AnyObject, Sendable {
     func endRun(_ run: Int64, time: Int64) throws(StoreError)
     /// The tracks that `filter` lets through with their embeddings, for ranking.
     func candidates(_ filter: TrackFilter) throws(StoreError) -> [TrackEmbedding]
+    /// The int8 codes of the tracks `filter` lets through, for a search's first pass (`TrackIndex`).
+    func codes(_ filter: TrackFilter, into index: TrackIndex) throws(StoreError)
+    /// The embeddings of these tracks (those that are there), for ranking candidates exactly.
+    func embeddings(_ ids: [Int64]) throws(StoreError) -> [TrackEmbedding]
     /// The tracks of these ids, in that order (ids that are not there are left out).
     func tracks(_ ids: [Int64]) throws(StoreError) -> [StoredTrack]
     /// The track `track` of `camera`, if stored.

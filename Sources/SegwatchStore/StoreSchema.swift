@@ -60,6 +60,8 @@ enum StoreSchema {
                 score {double} NOT NULL,
                 observations INTEGER NOT NULL,
                 embedding {bytes} NOT NULL,
+                code {bytes} NOT NULL,
+                code_scale {double} NOT NULL,
                 best_embedding {bytes} NOT NULL,
                 best_score {double} NOT NULL,
                 best_pts {double} NOT NULL,

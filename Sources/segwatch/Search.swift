@@ -87,18 +87,18 @@ struct Search: ParsableCommand {
             guard embedded.dimension == stored.dimension else {
                 throw CommandError("the text's embedding has \(embedded.dimension) values and the tracks' \(stored.dimension)")
             }
-            let candidates = try segmentStore.candidates(filter)
-            let hits = rankTracks(Array(embedded.row(0)), among: candidates, limit: limit)
+            let result = try searchTracks(segmentStore, query: Array(embedded.row(0)), filter: filter, limit: limit, threads: threads)
+            let hits = result.hits
             let found = Dictionary(uniqueKeysWithValues: try segmentStore.tracks(hits.map(\.id)).map { ($0.id, $0) })
             let results = hits.compactMap { hit in found[hit.id].map { (hit, $0) } }
             if json {
                 print(try jsonText(try results.map { Self.object($1, score: $0.score, rank: $0.rank, thumbnail: try thumbnailFile($1)) }))
             } else {
                 for (hit, track) in results {
-                    print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, candidates.count)
+                    print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, result.searched)
                           + (try thumbnailFile(track).map { "  \($0)" } ?? ""))
                 }
-                if results.isEmpty { print("no tracks" + (candidates.isEmpty ? " match the filters" : "")) }
+                if results.isEmpty { print("no tracks" + (result.searched == 0 ? " match the filters" : "")) }
             }
         }
     }
