@@ -10,7 +10,7 @@ import SegwatchTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure segwatch's throughput, optionally next to a peer in the same run.",
-        subcommands: [BenchDecode.self, BenchGemm.self, BenchOps.self, BenchSam.self, BenchClip.self, BenchDino.self, BenchHead.self, BenchLabel.self, BenchPipeline.self, BenchServe.self, BenchLive.self])
+        subcommands: [BenchDecode.self, BenchGemm.self, BenchOps.self, BenchSam.self, BenchClip.self, BenchDino.self, BenchHead.self, BenchLabel.self, BenchPipeline.self, BenchServe.self, BenchLive.self, BenchStore.self])
 }
 
 /// Options every benchmark shares.
