@@ -52,24 +52,26 @@ struct Relabel: ParsableCommand {
         try runReporting {
             let segmentStore = try openExistingStore(store)
             let cache = vocabulary.cacheStore()
-            let stored = try StoredRuns(segmentStore, location: store, camera: tracks.camera, clip: clip, cache: cache)
+            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            let searcher = TrackSearcher(store: segmentStore, location: store, cache: cache,
+                                         embedder: { try VocabularyEmbedder(clipPath: $0, backend: backend) })
+            let space = try searcher.embeddingSpace(camera: tracks.camera, clip: clip)
             var words = try vocabulary.resolve()
             // The runs' templates, unless others are asked for: the new labels then live where the run's did.
-            if vocabulary.templateTexts.isEmpty && vocabulary.templates == nil { words.templates = stored.templates }
-            let backend = CPUBackend(engine: CPUEngine(threads: threads))
-            let embedder = try VocabularyEmbedder(clipPath: stored.clip, backend: backend)
+            if vocabulary.templateTexts.isEmpty && vocabulary.templates == nil { words.templates = space.templates }
+            let embedder = try VocabularyEmbedder(clipPath: space.clip, backend: backend)
             let progress = Progress.onTerminal()
             let (labels, backgroundLabels) = try embedder.labelsAndBackground(
                 words.vocabulary, templates: words.templates, background: background, cache: cache,
                 progress: { progress.bar("encoding the vocabulary", done: $0, total: $1, unit: "prompts") }, warn: { printError("warning: \($0)") })
             progress.clear()
-            guard labels.dimension == stored.dimension else {
-                throw CommandError("the vocabulary's embeddings have \(labels.dimension) values and the tracks' \(stored.dimension)")
+            guard labels.dimension == space.dimension else {
+                throw CommandError("the vocabulary's embeddings have \(labels.dimension) values and the tracks' \(space.dimension)")
             }
             var options = ClassifierOptions()
             options.minimumProbability = minScore
             let classifier = SegmentClassifier(labels: labels, background: backgroundLabels, logitScale: embedder.clip.logitScale, options: options)
-            let candidates = try segmentStore.candidates(tracks.filter).filter { $0.embedding.count == stored.dimension }
+            let candidates = try segmentStore.candidates(tracks.filter).filter { $0.embedding.count == space.dimension }
             var relabeled: [TrackLabel] = []
             for start in stride(from: 0, to: candidates.count, by: 4096) {
                 let chunk = candidates[start..<min(start + 4096, candidates.count)]
@@ -80,7 +82,7 @@ struct Relabel: ParsableCommand {
                 }
             }
             let digest = StoreSink.vocabularyDigest(labels)
-            try segmentStore.saveLabeling(VocabularyRecord(digest: digest, labels: labels.labels.map(\.name), clipDigest: hexDigest(stored.clipDigest),
+            try segmentStore.saveLabeling(VocabularyRecord(digest: digest, labels: labels.labels.map(\.name), clipDigest: hexDigest(space.digest),
                                                            created: storeTime(Date())), labels: relabeled)
             var counts: [String: Int] = [:]
             for label in relabeled { counts[label.label, default: 0] += 1 }

@@ -68,37 +68,25 @@ struct Search: ParsableCommand {
                 guard let stored = try segmentStore.track(camera: camera, track: track) else {
                     throw CommandError("\(store): no track \(track) of camera \(quoted(camera))")
                 }
-                var object = Self.object(stored, score: nil, rank: nil, thumbnail: try thumbnailFile(stored))
+                var object = trackResultObject(stored, thumbnail: try thumbnailFile(stored))
                 object["embedding"] = stored.row.embedding.map(Double.init)
                 if json { print(try jsonText(object)) } else { print(Self.line(stored, score: nil)) }
                 return
             }
             var filter = tracks.filter
             filter.label = label
-            let cache = VocabularyCache(directory: VocabularyCache.defaultDirectory)
-            let stored = try StoredRuns(segmentStore, location: store, camera: tracks.camera, clip: clip, cache: cache)
-            let query = try VocabularyLabel(parsing: text!, origin: "the search text")
             let backend = CPUBackend(engine: CPUEngine(threads: threads))
-            let (embedded, _) = try embedVocabulary(try Vocabulary([query]), templates: stored.templates, modelDigest: stored.clipDigest, cache: cache,
-                                                    encoder: {
-                VocabularyEncoder(text: try CLIP.load(stored.clip, backend: backend).text, tokenizer: try CLIPTokenizer.forModel(stored.clip),
-                                  templates: stored.templates)
-            })
-            guard embedded.dimension == stored.dimension else {
-                throw CommandError("the text's embedding has \(embedded.dimension) values and the tracks' \(stored.dimension)")
-            }
-            let result = try searchTracks(segmentStore, query: Array(embedded.row(0)), filter: filter, limit: limit, threads: threads)
-            let hits = result.hits
-            let found = Dictionary(uniqueKeysWithValues: try segmentStore.tracks(hits.map(\.id)).map { ($0.id, $0) })
-            let results = hits.compactMap { hit in found[hit.id].map { (hit, $0) } }
+            let searcher = TrackSearcher(store: segmentStore, location: store, cache: VocabularyCache(directory: VocabularyCache.defaultDirectory),
+                                         embedder: { try VocabularyEmbedder(clipPath: $0, backend: backend) })
+            let (results, searched) = try searcher.search(text!, filter: filter, limit: limit, clip: clip, threads: threads)
             if json {
-                print(try jsonText(try results.map { Self.object($1, score: $0.score, rank: $0.rank, thumbnail: try thumbnailFile($1)) }))
+                print(try jsonText(try results.map { trackResultObject($1, score: $0.score, rank: $0.rank, thumbnail: try thumbnailFile($1)) }))
             } else {
                 for (hit, track) in results {
-                    print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, result.searched)
+                    print(Self.line(track, score: hit.score) + String(format: "  (#%d of %d)", hit.rank, searched)
                           + (try thumbnailFile(track).map { "  \($0)" } ?? ""))
                 }
-                if results.isEmpty { print("no tracks" + (result.searched == 0 ? " match the filters" : "")) }
+                if results.isEmpty { print("no tracks" + (searched == 0 ? " match the filters" : "")) }
             }
         }
     }
@@ -116,20 +104,6 @@ struct Search: ParsableCommand {
             throw CommandError("--thumbnails \(folder.path): cannot write \(file.lastPathComponent): \(error.localizedDescription)")
         }
         return file.path
-    }
-
-    static func object(_ track: StoredTrack, score: Double?, rank: Int?, thumbnail: String?) -> [String: Any] {
-        var object: [String: Any] = [
-            "track": track.row.track, "camera": track.camera, "label": track.row.label,
-            "start": isoTime(Date(timeIntervalSince1970: Double(track.row.start) / 1000)),
-            "end": isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000)),
-            "start_pts": track.row.startPts, "end_pts": track.row.endPts, "best_score": track.row.score,
-            "thumbnail": thumbnail ?? NSNull(),
-            "labelings": track.labelings.map { ["vocabulary": $0.vocabulary, "label": $0.label, "score": $0.score] as [String: Any] },
-        ]
-        if let score { object["score"] = score }
-        if let rank { object["rank"] = rank }
-        return object
     }
 
     static func line(_ track: StoredTrack, score: Double?) -> String {

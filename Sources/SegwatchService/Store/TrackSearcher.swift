@@ -1,0 +1,81 @@
+import Foundation
+import SegwatchCheckpoint
+import SegwatchCLIP
+import SegwatchStore
+
+/// Searching a segment store by text, as `segwatch search` and the daemon's API do: the text is
+/// embedded as a vocabulary label is, by the CLIP model and with the prompt templates of the runs
+/// that stored the tracks, and the tracks are ranked by their exact cosine with it.
+public final class TrackSearcher: Sendable {
+    public let store: any SegmentStore
+    /// How the store is named in messages (its path or URL).
+    public let location: String
+    private let cache: VocabularyCache?
+    /// CLIP's text side: the daemon's loaded model, or one loaded when first needed.
+    private let embedder: @Sendable (String) throws -> VocabularyEmbedder
+    /// The first pass's codes of every track, kept current by the daemon's store sinks; without
+    /// one each search reads them from the store.
+    public let index: TrackIndex?
+
+    public init(store: any SegmentStore, location: String, cache: VocabularyCache?, index: TrackIndex? = nil,
+                embedder: @escaping @Sendable (String) throws -> VocabularyEmbedder) {
+        (self.store, self.location, self.cache, self.index, self.embedder) = (store, location, cache, index, embedder)
+    }
+
+    /// The CLIP model (`clip`, or the one the runs recorded), templates and width of the tracks
+    /// of `camera` (or of all): the runs must agree on them, and `clip` must be their model.
+    public func embeddingSpace(camera: String?, clip: String? = nil) throws -> (clip: String, digest: UInt64, templates: PromptTemplates, dimension: Int) {
+        let runs = try store.runs().filter { camera == nil || $0.record.camera == camera }
+        guard let first = runs.first?.record else {
+            throw ServiceError("\(location): no runs stored" + (camera.map { " for camera \(quoted($0))" } ?? ""))
+        }
+        for run in runs where run.record.clipDigest != first.clipDigest || run.record.templates != first.templates {
+            throw ServiceError("\(location): its runs embedded their tracks with different CLIP models or templates (\(first.clip), "
+                               + "\(run.record.clip)); search one camera at a time")
+        }
+        let model = clip ?? first.clip
+        let digest = try CLIPFiles.digest(model, memo: cache?.digestMemo)
+        guard hexDigest(digest) == first.clipDigest else {
+            throw ServiceError("the CLIP model \(model) is not the one the tracks were embedded with (\(first.clip), digest \(first.clipDigest))")
+        }
+        return (model, digest, try PromptTemplates(first.templates), first.dimension)
+    }
+
+    /// `text` embedded as a vocabulary label (synonyms after |) in the tracks' space.
+    public func embed(_ text: String, camera: String?, clip: String? = nil) throws -> [Float] {
+        let space = try embeddingSpace(camera: camera, clip: clip)
+        let label = try VocabularyLabel(parsing: text, origin: "the search text")
+        let embedded = try embedder(space.clip).embeddings(try Vocabulary([label]), templates: space.templates, cache: cache)
+        guard embedded.dimension == space.dimension else {
+            throw ServiceError("the text's embedding has \(embedded.dimension) values and the tracks' \(space.dimension)")
+        }
+        return Array(embedded.row(0))
+    }
+
+    /// The `limit` tracks closest to `text` among those `filter` lets through, best first, and
+    /// how many tracks they were ranked among.
+    public func search(_ text: String, filter: TrackFilter, limit: Int, clip: String? = nil, threads: Int = 2) throws
+        -> (results: [(hit: TrackHit, track: StoredTrack)], searched: Int) {
+        let query = try embed(text, camera: filter.camera, clip: clip)
+        let found = try searchTracks(store, query: query, filter: filter, limit: limit, index: index, threads: threads)
+        let tracks = Dictionary(uniqueKeysWithValues: try store.tracks(found.hits.map(\.id)).map { ($0.id, $0) })
+        return (found.hits.compactMap { hit in tracks[hit.id].map { (hit, $0) } }, found.searched)
+    }
+}
+
+/// A stored track as search results give it (JSON): `track`, `camera`, `label`, `start` and
+/// `end` (ISO 8601 UTC), their pts, `best_score`, `thumbnail` (a path or URL, or null), its
+/// `labelings` under later vocabularies, and `score` and `rank` for a search's result.
+public func trackResultObject(_ track: StoredTrack, score: Double? = nil, rank: Int? = nil, thumbnail: String?) -> [String: Any] {
+    var object: [String: Any] = [
+        "id": track.id, "track": track.row.track, "camera": track.camera, "label": track.row.label,
+        "start": isoTime(Date(timeIntervalSince1970: Double(track.row.start) / 1000)),
+        "end": isoTime(Date(timeIntervalSince1970: Double(track.row.end) / 1000)),
+        "start_pts": track.row.startPts, "end_pts": track.row.endPts, "best_score": track.row.score,
+        "thumbnail": thumbnail ?? NSNull(),
+        "labelings": track.labelings.map { ["vocabulary": $0.vocabulary, "label": $0.label, "score": $0.score] as [String: Any] },
+    ]
+    if let score { object["score"] = score }
+    if let rank { object["rank"] = rank }
+    return object
+}
