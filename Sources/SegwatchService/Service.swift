@@ -7,7 +7,9 @@ import Logging
 import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
+import SegwatchCheckpoint
 import SegwatchSAM
+import SegwatchStore
 import SegwatchTensor
 import Synchronization
 
@@ -60,6 +62,9 @@ public final class Service: Sendable {
         var stopping = false
     }
     private let state: Mutex<State>
+    /// The segment store every camera writes to, and the search over it (`[store]`).
+    public let searcher: TrackSearcher?
+    private let storeIndex: TrackIndex?
     /// The latest reload: a new one waits for it, so reloads apply one at a time, in order.
     private let lastReload = Mutex<Task<Void, Never>?>(nil)
     /// Resumed by `stop()`: `run()` waits on it.
@@ -73,6 +78,17 @@ public final class Service: Sendable {
         self.hub = hub
         self.notifier = notifier
         self.logger = logger
+        if let store = config.store {
+            let opened = try openSegmentStore(store.url)
+            let index = TrackIndex(dimension: models.clip.config.embedDim)
+            try opened.codes(TrackFilter(), into: index)
+            let text = models.text
+            let cache = VocabularyCache(directory: config.engine.cacheDirectory.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory)
+            searcher = TrackSearcher(store: opened, location: store.url, cache: cache, index: index, embedder: { _ in text })
+            storeIndex = index
+        } else {
+            (searcher, storeIndex) = (nil, nil)
+        }
         state = Mutex(State(config: config))
         var cameras: [String: Camera] = [:]
         for camera in config.cameras where camera.enabled { cameras[camera.name] = try makeCamera(camera, engine: config.engine) }
@@ -82,8 +98,8 @@ public final class Service: Sendable {
     public var cameraNames: [String] { state.withLock { $0.cameras.keys.sorted() } }
 
     /// Each running camera's settings and where its stream is, by name.
-    public func cameraStatuses() -> [(config: CameraConfig, status: StreamStatus)] {
-        state.withLock { $0.cameras.values.sorted { $0.name < $1.name } }.map { ($0.config, $0.runner.status) }
+    public func cameraStatuses() -> [(config: CameraConfig, status: StreamStatus, store: StoreSink.Status?)] {
+        state.withLock { $0.cameras.values.sorted { $0.name < $1.name } }.map { ($0.config, $0.runner.status, $0.runner.storeStatus) }
     }
 
     /// The analyzer of `camera`'s vocabulary and settings, with its label names.
@@ -137,14 +153,30 @@ public final class Service: Sendable {
                 VideoSink(path: path, fps: camera.input.options["framerate"].flatMap(Double.init) ?? 25, font: try Font.locate(camera.font),
                           segmentSeconds: camera.videoSegmentMinutes * 60)
             }
+            let store = try searcher.map { searcher in
+                try StoreSink(store: searcher.store, run: try storeRun(camera, analyzer: analyzer, names: names, engine: engine),
+                              retention: state.withLock { $0.config.store }.map { StoreSink.Retention(days: $0.retainDays, maxBytes: $0.maxBytes) },
+                              tolerant: true, index: storeIndex)
+            }
             let runner = StreamRunner(input: .live(input), analyzer: analyzer, names: names, settings: settings, events: events,
-                                      video: video, logger: Logger(label: "segwatch.\(camera.name)"))
+                                      video: video, store: store, logger: Logger(label: "segwatch.\(camera.name)"))
             return Camera(camera, runner: runner, events: events)
         } catch let error as ServiceError {
             throw ServiceError("camera \(camera.name): \(error.description)")
         } catch {
             throw ServiceError("camera \(camera.name): \(error)")
         }
+    }
+
+    /// A camera's run as the store records it: its models, vocabulary and templates.
+    private func storeRun(_ camera: CameraConfig, analyzer: VideoAnalyzer<CPUBackend>, names: [String], engine: EngineConfig) throws -> RunRecord {
+        let labels = analyzer.labeler.classifier.labels
+        let memo = (engine.cacheDirectory.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory).appendingPathComponent("digests")
+        return RunRecord(camera: camera.name, started: storeTime(Date()), clip: engine.clip,
+                         clipDigest: hexDigest(try CLIPFiles.digest(engine.clip, memo: memo)),
+                         headDigest: try engine.head.map { hexDigest(try fileDigest($0)) }, vocabularyDigest: StoreSink.vocabularyDigest(labels),
+                         labels: names, templates: try (camera.templates.map { try PromptTemplates($0) } ?? .standard).templates,
+                         dimension: labels.dimension)
     }
 
     /// Runs every camera until `stop()`. A camera that fails is logged and the others go on.
@@ -262,7 +294,8 @@ public final class Service: Sendable {
                     if Self.sameStream(old, new) {
                         guard !Self.sameAnalysis(old, new) else { continue }
                         let (analyzer, names) = try await onOwnThread { try self.makeAnalyzer(new, engine: running.engine) }
-                        camera.runner.update(analyzer: analyzer, names: names, fps: new.fps)
+                        let record = try searcher.map { _ in try storeRun(new, analyzer: analyzer, names: names, engine: running.engine) }
+                        camera.runner.update(analyzer: analyzer, names: names, fps: new.fps, storeRun: record)
                         logger.info("reload: \(name) takes its new vocabulary and settings; its input goes on")
                         continue
                     }
@@ -279,7 +312,8 @@ public final class Service: Sendable {
                 state.withLock { _ = $0.cameras.removeValue(forKey: name) }
             }
         }
-        state.withLock { $0.config = ServiceConfig(file: file, engine: running.engine, http: running.http, cameras: config.cameras) }
+        state.withLock { $0.config = ServiceConfig(file: file, engine: running.engine, http: running.http, store: running.store,
+                                                          cameras: config.cameras) }
         notifier.status("\(cameraNames.count) cameras: \(cameraNames.joined(separator: ", "))")
     }
 

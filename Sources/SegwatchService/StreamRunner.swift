@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import SegwatchMedia
 import SegwatchPipeline
+import SegwatchStore
 import SegwatchSAM
 import SegwatchTensor
 import Synchronization
@@ -140,7 +141,7 @@ public final class StreamRunner: @unchecked Sendable {
     private var analyzer: VideoAnalyzer<CPUBackend>
     private var names: [String]
     /// A new analyzer (vocabulary, settings) and rate, taken between two frames of a live source.
-    private let pendingUpdate = Mutex<(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double)?>(nil)
+    private let pendingUpdate = Mutex<(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double, storeRun: RunRecord?)?>(nil)
     private let events: EventLog
     private let video: VideoSink?
     private let store: StoreSink?
@@ -178,10 +179,14 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// Analyzes the frames from the next one on with `analyzer` (its vocabulary `names`) at
     /// `fps`, keeping the input as it is: the decoder is not restarted. The current tracks end
-    /// (their `end` events are written) and the new analyzer starts its own. Live sources only.
-    public func update(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double) {
-        pendingUpdate.withLock { $0 = (analyzer, names, fps) }
+    /// (their `end` events are written) and the new analyzer starts its own, in a new run of the
+    /// store (`storeRun`) when there is one. Live sources only.
+    public func update(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double, storeRun: RunRecord? = nil) {
+        pendingUpdate.withLock { $0 = (analyzer, names, fps, storeRun) }
     }
+
+    /// The store's failed writes and last error, when the run keeps a store.
+    public var storeStatus: StoreSink.Status? { store?.status }
 
     private func onStop(_ handler: @escaping @Sendable () -> Void) {
         stopHandlers.withLock { $0.append(handler) }
@@ -404,6 +409,7 @@ public final class StreamRunner: @unchecked Sendable {
                 guard more, settings.maxFrames.map({ analyzed < $0 }) ?? true else { break }
                 if let update = pendingUpdate.withLock({ pending in defer { pending = nil }; return pending }) {
                     try endTracks(at: fourDecimals(milliseconds(since: started) / 1000))
+                    if let record = update.storeRun { try store?.beginRun(record, time: Date()) }
                     (analyzer, names, settings.fps, next) = (update.analyzer, update.names, update.fps, 0)
                     logger.info("\(settings.name): analyzing with the new settings from the next frame")
                 }

@@ -92,9 +92,10 @@ public final class SQLiteStore: SegmentStore {
         try writing { db in try db.execute(sql: "UPDATE runs SET ended = ? WHERE id = ?", arguments: [time, run]) }
     }
 
-    public func write(_ batch: FrameBatch) throws(StoreError) {
-        guard !batch.isEmpty else { return }
-        try writing { db in
+    @discardableResult
+    public func write(_ batch: FrameBatch) throws(StoreError) -> [Int: Int64] {
+        guard !batch.isEmpty else { return [:] }
+        return try writing { db in
             let camera = try cameraID(db, batch.camera)
             var ids: [Int: Int64] = [:]
             for row in batch.tracks {
@@ -140,6 +141,7 @@ public final class SQLiteStore: SegmentStore {
                     ON CONFLICT (camera_id, minute, label) DO UPDATE SET frames = frames + 1, coverage = coverage + excluded.coverage
                     """, arguments: [camera, minute, label, fraction])
             }
+            return ids
         }
     }
 

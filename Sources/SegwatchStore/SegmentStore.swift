@@ -7,8 +7,10 @@ import Foundation
 public protocol SegmentStore: AnyObject, Sendable {
     /// Registers a run of `camera` (creating the camera on its first run); its id.
     func beginRun(_ run: RunRecord) throws(StoreError) -> Int64
-    /// The tracks, label changes, boxes and stuff of one analyzed frame, in one transaction.
-    func write(_ batch: FrameBatch) throws(StoreError)
+    /// The tracks, label changes, boxes and stuff of one analyzed frame, in one transaction; the
+    /// store ids of the batch's tracks, by track id.
+    @discardableResult
+    func write(_ batch: FrameBatch) throws(StoreError) -> [Int: Int64]
     /// Marks the run ended at `time` (milliseconds since 1970).
     func endRun(_ run: Int64, time: Int64) throws(StoreError)
     /// The tracks that `filter` lets through with their embeddings, for ranking.

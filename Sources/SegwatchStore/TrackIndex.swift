@@ -27,9 +27,11 @@ public struct TrackCode: Sendable, Equatable {
     }
 }
 
-/// The int8 codes of many tracks, in memory, scanned in parallel.
+/// The int8 codes of many tracks, in memory, scanned in parallel. Any thread: writers (the
+/// daemon's cameras) and searches take turns.
 public final class TrackIndex: @unchecked Sendable {
     public let dimension: Int
+    private let lock = NSLock()
     private(set) var ids: [Int64] = []
     private var codes: [Int8] = []
     private var scales: [Float] = []
@@ -39,11 +41,13 @@ public final class TrackIndex: @unchecked Sendable {
         self.dimension = dimension
     }
 
-    public var count: Int { ids.count }
+    public var count: Int { lock.withLock { ids.count } }
 
     /// Adds a track, or replaces its code when it is already there.
     public func upsert(id: Int64, code: TrackCode) {
         guard code.values.count == dimension else { return }
+        lock.lock()
+        defer { lock.unlock() }
         if let row = rowOf[id] {
             codes.replaceSubrange((row * dimension)..<((row + 1) * dimension), with: code.values)
             scales[row] = code.scale
@@ -55,7 +59,19 @@ public final class TrackIndex: @unchecked Sendable {
         }
     }
 
+    /// Forgets every track (before loading the store's codes again, after retention).
+    public func removeAll() {
+        lock.withLock {
+            ids.removeAll()
+            codes.removeAll()
+            scales.removeAll()
+            rowOf.removeAll()
+        }
+    }
+
     public func reserve(_ count: Int) {
+        lock.lock()
+        defer { lock.unlock() }
         ids.reserveCapacity(count)
         codes.reserveCapacity(count * dimension)
         scales.reserveCapacity(count)
@@ -64,6 +80,8 @@ public final class TrackIndex: @unchecked Sendable {
     /// The `count` tracks whose codes are closest to `query` (a unit vector), best first, with
     /// their approximate cosines; `threads` share the scan.
     public func nearest(_ query: [Float], count: Int, threads: Int = 2) -> [(id: Int64, score: Float)] {
+        lock.lock()
+        defer { lock.unlock() }
         guard query.count == dimension, !ids.isEmpty, count > 0 else { return [] }
         let code = TrackCode(query)
         let rows = ids.count, parts = max(1, min(threads, rows / 4096))

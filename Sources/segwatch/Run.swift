@@ -221,15 +221,3 @@ func checkWritable(_ path: String) throws {
     close(fd)
     if !existed { unlink(path) }
 }
-
-/// A size in bytes: a number with an optional K, M, G or T (powers of 1024; a trailing B or iB
-/// is allowed): `500M`, `20G`, `1.5T`.
-func parseByteSize(_ text: String) -> Int64? {
-    var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
-    for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count { digits.removeLast(suffix.count); break }
-    let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
-    var scale = 1.0
-    if let last = digits.last, let unit = units[last] { scale = unit; digits.removeLast() }
-    guard let value = Double(digits), value > 0, value.isFinite, value * scale < 9e18 else { return nil }
-    return Int64(value * scale)
-}

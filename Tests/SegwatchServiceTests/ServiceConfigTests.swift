@@ -37,6 +37,7 @@ struct ServiceConfigTests {
         #expect(config.engine.clipSize == 448 && config.engine.background && config.engine.topK == 5 && config.engine.minCosine == -1)
         #expect(config.engine.generator.pointsPerSide == 32 && config.engine.generator.cropOverlapRatio == 0.3413)
         #expect(config.http.host == "127.0.0.1" && config.http.port == 8090 && config.http.isLoopback)
+        #expect(config.store == StoreConfig(url: "/var/lib/segwatch/tracks.sqlite", retainDays: 30, maxBytes: 50 << 30))
         #expect(config.cameras.map(\.name) == ["front", "lab"])
         let front = config.cameras[0], lab = config.cameras[1]
         #expect(front.input.url == "rtsp://viewer:s3cret@192.0.2.10:554/stream1" && !front.input.redacted.contains("s3cret"))
@@ -116,5 +117,19 @@ struct ServiceConfigTests {
     @Test func aMissingOrHugeFileIsNamed() throws {
         #expect { try ServiceConfig.load("/nonexistent/segwatch.toml") } throws: { "\($0)".hasPrefix("/nonexistent/segwatch.toml: cannot read") }
         #expect { try ServiceConfig.load("/tmp") } throws: { "\($0)".contains("expected a TOML file") }
+    }
+
+    @Test func theStoreTable() throws {
+        #expect(try ServiceConfig.parse(base, file: "t.toml", environment: [:]).store == nil)
+        let e = try #require(error(base + "[store]\nretain_days = 3\n"))
+        #expect(e.message.contains("url is missing"), "\(e)")
+        let size = try #require(error(base + "[store]\nurl = \"s.sqlite\"\nmax_size = \"lots\"\n"))
+        #expect(size.message.contains("store.max_size") && size.message.contains("500M or 20G"), "\(size)")
+    }
+
+    @Test func byteSizes() {
+        #expect(parseByteSize("500M") == 500 << 20 && parseByteSize("20G") == 20 << 30 && parseByteSize("1.5T") == 3 << 39)
+        #expect(parseByteSize("4096") == 4096 && parseByteSize("2GiB") == 2 << 30 && parseByteSize("10kb") == 10 << 10)
+        #expect(["", "G", "-1G", "lots", "nanG", "1e30T"].allSatisfy { parseByteSize($0) == nil })
     }
 }

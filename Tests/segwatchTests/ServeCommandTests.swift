@@ -260,6 +260,75 @@ import Testing
         #expect(events("c").allSatisfy { $0["source"] as? String == "c" } && frames("c").count >= 2)
     }
 
+    // The daemon with a [store]: a camera's tracks go to the store, a new vocabulary on reload
+    // starts a new run there, and the API searches it as `segwatch search` does (the same
+    // tracks, scores and order), gives a track and its thumbnail, and names what it cannot do.
+    @Test func theStoreIsSearchedThroughTheAPI() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let port = freePort(), store = folder.path("tracks.sqlite")
+        func camera(_ labels: String) -> String {
+            """
+
+            [[camera]]
+            name = "a"
+            input = "lavfi:testsrc=size=320x240:rate=25"
+            fps = 0
+            labels = \(labels)
+            json_out = "\(folder.path("a.jsonl"))"
+            discovery_grid = 3
+            tracked_min_iou = 0
+            keyframe_below_iou = 0
+            """
+        }
+        let head = engineTable(folder, background: false) + "[http]\nlisten = \"127.0.0.1:\(port)\"\n\n[store]\nurl = \"\(store)\"\nretain_days = 30\n"
+        let configPath = folder.path("s.toml")
+        try (head + camera("[\"car\", \"bus\"]")).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let serve = try BackgroundProcess(segwatch, ["serve", "--config", configPath], stdout: folder.path("stdout"), stderr: folder.path("stderr"))
+        defer { serve.signal(SIGKILL) }
+        func frames() -> [[String: Any]] { jsonLines(folder.path("a.jsonl")).filter { $0["type"] as? String == "frame" } }
+        #expect(eventually(240, every: 0.2) { frames().count >= 4 }, "\(serve.errorOutput)")
+        let base = "http://127.0.0.1:\(port)"
+        let cameras = try JSONSerialization.jsonObject(with: Data(try get(base + "/api/cameras").body.utf8)) as? [[String: Any]]
+        #expect(cameras?.first?["store_failed_writes"] as? Int == 0, "\(String(describing: cameras))")
+
+        // A new vocabulary, then no camera at all: the store holds still for the comparison.
+        try (head + camera("[\"dog\", \"cat\"]")).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let before = frames().count
+        serve.signal(SIGHUP)
+        #expect(eventually(120, every: 0.2) { frames().count >= before + 3 }, "\(serve.errorOutput)")
+        try head.write(toFile: configPath, atomically: true, encoding: .utf8)
+        serve.signal(SIGHUP)
+        #expect(eventually(120, every: 0.2) { (try? get(base + "/api/cameras").body) == "[]" }, "\(serve.errorOutput)")
+
+        let runs = try runProcess("/usr/bin/env", ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                                                   + "print(*c.execute('select count(*), count(distinct vocabulary_digest), count(ended) from runs').fetchone())",
+                                                   store], timeout: 30)
+        #expect(runs.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2 2 2", "\(runs.output) \(runs.errorOutput)")
+        let started = Set(jsonLines(folder.path("a.jsonl")).filter { $0["event"] as? String == "start" }.map { $0["track"] as! Int })
+        let api = try get(base + "/api/search?q=a%20bus&limit=1000")
+        #expect(api.status == 200, "\(api.body)")
+        let response = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any])
+        let results = try #require(response["results"] as? [[String: Any]])
+        #expect(response["searched"] as? Int == started.count && Set(results.map { $0["track"] as! Int }) == started)
+        let cli = try runProcess(segwatch, ["search", "a bus", "--store", store, "--limit", "1000", "--json", "--thumbnails", folder.path("th")],
+                                 timeout: 120)
+        let local = try #require(try JSONSerialization.jsonObject(with: Data(cli.output.utf8)) as? [[String: Any]], "\(cli.errorOutput)")
+        #expect(local.map { $0["track"] as! Int } == results.map { $0["track"] as! Int })
+        #expect(zip(local, results).allSatisfy { abs(($0["score"] as! Double) - ($1["score"] as! Double)) < 1e-12 })
+
+        let first = try #require(results.first)
+        let track = try get(base + "/api/tracks/\(first["id"] as! Int)")
+        #expect(track.status == 200 && track.body.contains("\"embedding\"") && track.body.contains("\"label_history\""), "\(track.body.prefix(200))")
+        let thumbnail = try runProcess("/usr/bin/curl", ["-s", "--max-time", "20", base + (first["thumbnail"] as! String)], timeout: 30)
+        #expect(thumbnail.stdout.prefix(2) == Data([0xFF, 0xD8]), "\(first)")
+        #expect(try get(base + "/api/tracks/99999999").status == 404)
+        #expect(try get(base + "/api/search").status == 400)
+        #expect(try get(base + "/api/search?q=x&since=yesterday").status == 400)
+        serve.signal(SIGTERM)
+        #expect(serve.wait(timeout: 120) == 0, "\(serve.errorOutput)")
+    }
+
     // Any address but loopback needs the bearer token: 401 without it, 200 with it. No cameras:
     // the API alone, with --listen over the file's [http] listen.
     @Test func aNonLoopbackAddressNeedsTheToken() throws {

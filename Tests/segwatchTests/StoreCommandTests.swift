@@ -3,7 +3,6 @@ import SegwatchCheckpoint
 import SegwatchTensor
 import SegwatchTestSupport
 import Testing
-@testable import segwatch
 
 @Suite struct StoreCommandTests {
     static let camera = "bikes.mp4"
@@ -185,9 +184,4 @@ import Testing
         #expect(bad.status != 0 && bad.errorOutput.contains("--store-max-size must be a size"), "\(bad.errorOutput)")
     }
 
-    @Test func byteSizes() {
-        #expect(parseByteSize("500M") == 500 << 20 && parseByteSize("20G") == 20 << 30 && parseByteSize("1.5T") == 3 << 39)
-        #expect(parseByteSize("4096") == 4096 && parseByteSize("2GiB") == 2 << 30 && parseByteSize("10kb") == 10 << 10)
-        #expect(["", "G", "-1G", "lots", "nanG", "1e30T"].allSatisfy { parseByteSize($0) == nil })
-    }
 }

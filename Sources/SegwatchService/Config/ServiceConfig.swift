@@ -13,6 +13,8 @@ public struct ServiceConfig: Sendable {
     public var file: String
     public var engine: EngineConfig
     public var http: HTTPConfig
+    /// The segment store every camera writes to, if any.
+    public var store: StoreConfig?
     public var cameras: [CameraConfig]
 
     /// The largest config file read: a config is a few kilobytes.
@@ -49,6 +51,7 @@ public struct ServiceConfig: Sendable {
         }
         let engine = try EngineConfig(TableReader(engineTable.table, path: "engine", source: source))
         let http = try root.table("http").map(HTTPConfig.init) ?? HTTPConfig()
+        let store = try root.table("store").map(StoreConfig.init)
         var cameras: [CameraConfig] = []
         if root.has("camera") {
             guard let array = table["camera"]?.array else {
@@ -68,8 +71,8 @@ public struct ServiceConfig: Sendable {
             }
         }
         root.markRead("camera")
-        try root.finish(known: ["engine", "http", "camera"])
-        return ServiceConfig(file: file, engine: engine, http: http, cameras: cameras)
+        try root.finish(known: ["engine", "http", "store", "camera"])
+        return ServiceConfig(file: file, engine: engine, http: http, store: store, cameras: cameras)
     }
 }
 
@@ -139,6 +142,42 @@ public struct EngineConfig: Sendable {
         }
         try t.finish(known: Self.keys)
     }
+}
+
+/// `[store]`: the segment store (`url`: a SQLite file's path) and its retention.
+public struct StoreConfig: Sendable, Equatable {
+    public var url: String
+    public var retainDays: Double?
+    public var maxBytes: Int64?
+
+    public init(url: String, retainDays: Double? = nil, maxBytes: Int64? = nil) {
+        (self.url, self.retainDays, self.maxBytes) = (url, retainDays, maxBytes)
+    }
+
+    init(_ t: TableReader) throws {
+        guard let url = try t.string("url", "the segment store: a SQLite file's path") else {
+            throw t.error(nil, "url is missing: the segment store, a SQLite file's path such as /var/lib/segwatch/tracks.sqlite")
+        }
+        self.url = url
+        retainDays = try t.double("retain_days", in: 0.000_001...1_000_000, "days a track is kept after it was last seen")
+        if let size = try t.string("max_size", "a size such as 500M or 20G") {
+            guard let bytes = parseByteSize(size) else { throw t.error("max_size", "expected a size such as 500M or 20G, not \(size.debugDescription)") }
+            maxBytes = bytes
+        }
+        try t.finish(known: ["url", "retain_days", "max_size"])
+    }
+}
+
+/// A size in bytes: a number with an optional K, M, G or T (powers of 1024; a trailing B or iB
+/// is allowed): `500M`, `20G`, `1.5T`.
+public func parseByteSize(_ text: String) -> Int64? {
+    var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+    for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count { digits.removeLast(suffix.count); break }
+    let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+    var scale = 1.0
+    if let last = digits.last, let unit = units[last] { scale = unit; digits.removeLast() }
+    guard let value = Double(digits), value > 0, value.isFinite, value * scale < 9e18 else { return nil }
+    return Int64(value * scale)
 }
 
 /// `[http]`: the API (health, readiness, metrics, events), on loopback unless told otherwise.

@@ -6,12 +6,17 @@
 //   GET  /api/events?since=N  the kept event lines after line N, and the next line's number
 //   GET  /api/events/stream   server-sent events: the event lines as they are written
 //   POST /api/reload          as SIGHUP
+//   GET  /api/search?q=TEXT[&camera=C][&since=T][&until=T][&label=L][&limit=N]
+//                             the stored tracks closest to TEXT, best first (`segwatch search --json`'s objects)
+//   GET  /api/tracks/ID       one stored track, with its label history, boxes and embedding
+//   GET  /api/tracks/ID/thumbnail   its thumbnail (JPEG)
 // Any address but loopback requires a bearer token (`[http] token_file`); a request without it gets 401.
 import Foundation
 import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import SegwatchStore
 import ServiceLifecycle
 import Synchronization
 
@@ -90,7 +95,8 @@ public final class APIServer: Sendable {
                              connections: camera.status.connections, analyzed_fps: fourDecimals(camera.status.analyzedFps),
                              last_frame_age: camera.status.lastFrame.map { fourDecimals(Double(now - $0.uptimeNanoseconds) / 1e9) },
                              latency_p50_ms: camera.status.latencyP50Ms.map(fourDecimals),
-                             latency_p95_ms: camera.status.latencyP95Ms.map(fourDecimals))
+                             latency_p95_ms: camera.status.latencyP95Ms.map(fourDecimals),
+                             store_failed_writes: camera.store?.failedWrites, store_error: camera.store?.lastError)
             }))
         }
         router.get("api/events") { [hub] request, _ in
@@ -106,6 +112,57 @@ public final class APIServer: Sendable {
             var response = Response(status: .ok, body: .init(asyncSequence: events))
             response.headers[.contentType] = "text/event-stream"
             response.headers[.cacheControl] = "no-cache"
+            return response
+        }
+        router.get("api/search") { [handle] request, _ in
+            guard let searcher = handle.service?.searcher else { return Self.noStore() }
+            let query = request.uri.queryParameters
+            guard let text = query.get("q"), !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                return Self.json(#"{"error":"give the text to search for: ?q=..."}"#, status: .badRequest)
+            }
+            let now = Date()
+            var filter = TrackFilter(camera: query.get("camera"), label: query.get("label"))
+            for (name, keyPath) in [("since", \TrackFilter.since), ("until", \TrackFilter.until)] {
+                guard let value = query.get(name) else { continue }
+                guard let date = parseSearchTime(value, now: now) else {
+                    return Self.json(try jsonString(["error": "\(name)=\(value) is not a time: give ISO 8601 or a time ago (30m, 24h, 7d)"]),
+                                     status: .badRequest)
+                }
+                filter[keyPath: keyPath] = storeTime(date)
+            }
+            let limit = query.get("limit", as: Int.self) ?? 20
+            guard (1...1000).contains(limit) else { return Self.json(#"{"error":"limit must be in 1...1000"}"#, status: .badRequest) }
+            do {
+                let (results, searched) = try searcher.search(text, filter: filter, limit: limit)
+                let objects = results.map { hit, track in
+                    trackResultObject(track, score: hit.score, rank: hit.rank, thumbnail: track.thumbnail == nil ? nil : "/api/tracks/\(track.id)/thumbnail")
+                }
+                return Self.json(String(decoding: try JSONSerialization.data(withJSONObject: ["results": objects, "searched": searched],
+                                                                              options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            } catch {
+                return Self.json(try jsonString(["error": "\(error)"]), status: .unprocessableContent)
+            }
+        }
+        router.get("api/tracks/:id") { [handle] _, context in
+            guard let searcher = handle.service?.searcher else { return Self.noStore() }
+            guard let id = context.parameters.get("id", as: Int64.self), let track = try searcher.store.tracks([id]).first else {
+                return Self.json(#"{"error":"no such track"}"#, status: .notFound)
+            }
+            var object = trackResultObject(track, thumbnail: track.thumbnail == nil ? nil : "/api/tracks/\(track.id)/thumbnail")
+            object["embedding"] = track.row.embedding.map(Double.init)
+            object["label_history"] = track.labelHistory.map { ["label": $0.label, "previous": $0.previous ?? NSNull()] as [String: Any] }
+            object["boxes"] = track.boxes
+            return Self.json(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+                                    as: UTF8.self))
+        }
+        router.get("api/tracks/:id/thumbnail") { [handle] _, context in
+            guard let searcher = handle.service?.searcher else { return Self.noStore() }
+            guard let id = context.parameters.get("id", as: Int64.self), let thumbnail = try searcher.store.tracks([id]).first?.thumbnail else {
+                return Self.json(#"{"error":"no such thumbnail"}"#, status: .notFound)
+            }
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: thumbnail.data)))
+            response.headers[.contentType] = thumbnail.format == "png" ? "image/png" : "image/jpeg"
+            response.headers[.cacheControl] = "max-age=86400"
             return response
         }
         router.post("api/reload") { [handle] _, _ in
@@ -146,6 +203,10 @@ public final class APIServer: Sendable {
         var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: body)))
         response.headers[.contentType] = "text/plain; charset=utf-8"
         return response
+    }
+
+    private static func noStore() -> Response {
+        json(#"{"error":"this daemon keeps no segment store: add a [store] table to its config"}"#, status: .notFound)
     }
 
     private static func json(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
@@ -203,6 +264,9 @@ struct CameraRecord: Encodable {
     /// Frame taken to events written, over the last 256 analyses.
     var latency_p50_ms: Double?
     var latency_p95_ms: Double?
+    /// With a store: the frames whose rows could not be written, and the last error.
+    var store_failed_writes: Int?
+    var store_error: String?
 }
 
 /// 401 for a request without `Authorization: Bearer TOKEN`; the comparison takes the same

@@ -4,6 +4,7 @@ import SegwatchCLIP
 import SegwatchPipeline
 import SegwatchSAM
 import SegwatchStore
+import Synchronization
 
 /// The segment store as one more output of a run: each analyzed frame's tracks, label changes,
 /// sampled boxes and stuff, in one transaction, written before the frame's events, so that
@@ -11,7 +12,17 @@ import SegwatchStore
 ///
 /// The labels and scores are the events' own (`FrameRecord`, `TrackRecord`): the store and the
 /// JSON lines never disagree.
+///
+/// A run (`tolerant: false`) stops at a store error, as at any output's; the daemon
+/// (`tolerant: true`) keeps analyzing and writing events, counts the failed frames and shows the
+/// last error in its health, and the next frame that can be written brings each track's row
+/// up to date. One camera's thread writes; `status` may be read from any.
 public final class StoreSink: @unchecked Sendable {
+    public struct Status: Sendable, Equatable {
+        public var failedWrites = 0
+        public var lastError: String?
+        public var lastErrorTime: Date?
+    }
     /// How long tracks are kept, and how large the store may grow: applied when the run starts
     /// and every ten minutes of it.
     public struct Retention: Sendable, Equatable {
@@ -24,25 +35,61 @@ public final class StoreSink: @unchecked Sendable {
     }
 
     public let store: any SegmentStore
-    public let run: Int64
+    public private(set) var run: Int64
     private var ledger: TrackLedger
     private let retention: Retention?
     private var lastPrune: Date
+    private let tolerant: Bool
+    /// The daemon's first-pass codes, kept current with every row written.
+    private let index: TrackIndex?
+    private let state = Mutex(Status())
 
     /// Registers the run in `store`, after applying `retention` once.
-    public init(store: any SegmentStore, run record: RunRecord, retention: Retention? = nil) throws(StoreError) {
+    public init(store: any SegmentStore, run record: RunRecord, retention: Retention? = nil, tolerant: Bool = false,
+                index: TrackIndex? = nil) throws(StoreError) {
         self.store = store
         self.retention = retention
+        self.tolerant = tolerant
+        self.index = index
         lastPrune = Date()
         run = try store.beginRun(record)
         ledger = TrackLedger(run: run, camera: record.camera)
         try prune(now: lastPrune)
     }
 
+    public var status: Status { state.withLock { $0 } }
+
+    /// Ends the current run and starts `record`'s (a camera's new vocabulary): its tracks are
+    /// ended first, by the caller.
+    public func beginRun(_ record: RunRecord, time: Date) throws(StoreError) {
+        try tolerating { () throws(StoreError) in
+            try store.endRun(run, time: storeTime(time))
+            run = try store.beginRun(record)
+            ledger = TrackLedger(run: run, camera: record.camera)
+        }
+    }
+
+    /// `body`, whose store error is thrown, or (tolerant) counted and kept for the health report.
+    private func tolerating(_ body: () throws(StoreError) -> Void) throws(StoreError) {
+        do {
+            try body()
+        } catch {
+            guard tolerant else { throw error }
+            state.withLock { status in
+                status.failedWrites += 1
+                (status.lastError, status.lastErrorTime) = (error.description, Date())
+            }
+        }
+    }
+
     private func prune(now: Date) throws(StoreError) {
         guard let retention, retention.days != nil || retention.maxBytes != nil else { return }
         lastPrune = now
-        _ = try store.prune(before: retention.days.map { storeTime(now.addingTimeInterval(-$0 * 86_400)) }, maxBytes: retention.maxBytes)
+        let report = try store.prune(before: retention.days.map { storeTime(now.addingTimeInterval(-$0 * 86_400)) }, maxBytes: retention.maxBytes)
+        if let index, report.tracksDeleted > 0 {
+            index.removeAll()
+            try store.codes(TrackFilter(), into: index)
+        }
     }
 
     /// One analyzed frame (its `frame` record is nil when only tracks ended, at the end of a run);
@@ -73,13 +120,18 @@ public final class StoreSink: @unchecked Sendable {
                 batch.thumbnails.append((track, thumbnail))
             }
         }
-        try store.write(batch)
-        if time.timeIntervalSince(lastPrune) >= 600 { try prune(now: time) }
+        try tolerating { () throws(StoreError) in
+            let ids = try store.write(batch)
+            if let index {
+                for row in batch.tracks { if let id = ids[row.track] { index.upsert(id: id, code: TrackCode(row.embedding)) } }
+            }
+            if time.timeIntervalSince(lastPrune) >= 600 { try prune(now: time) }
+        }
     }
 
     /// Marks the run ended.
     public func finish(time: Date) throws(StoreError) {
-        try store.endRun(run, time: storeTime(time))
+        try tolerating { () throws(StoreError) in try store.endRun(run, time: storeTime(time)) }
     }
 
     /// A vocabulary's identity in the store: its labels' names and embeddings, so that the same
