@@ -324,6 +324,24 @@ import Testing
         #expect(thumbnail.stdout.prefix(2) == Data([0xFF, 0xD8]), "\(first)")
         #expect(try get(base + "/api/tracks/99999999").status == 404)
         #expect(try get(base + "/api/search").status == 400)
+
+        // The page in a real browser: Debian's headless Chromium opens it with a query, the page
+        // runs it, and the results are in the DOM, one card per track, best first; a screenshot
+        // is kept where the test prints.
+        let chromium = try #require(which("chromium"), "Chromium is installed by .ci/install")
+        let page = base + "/?q=a%20bus"
+        let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=10000",
+                       "--user-data-dir=\(folder.path("chromium"))"]
+        let dom = try runProcess(chromium, browser + ["--dump-dom", page], timeout: 120)
+        let cards = dom.output.components(separatedBy: "class=\"result\"").dropFirst().compactMap { card in
+            card.range(of: #"data-track="(\d+)""#, options: .regularExpression).map { Int(card[$0].dropFirst(12).dropLast())! }
+        }
+        #expect(cards == Array(results.prefix(50).map { $0["track"] as! Int }), "\(dom.output.suffix(2000)) \(dom.errorOutput.suffix(500))")
+        #expect(dom.output.contains("\(min(results.count, 50)) of \(started.count) tracks"))
+        let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-search-page.png").path
+        let shot = try runProcess(chromium, browser + ["--window-size=1200,800", "--screenshot=\(screenshot)", page], timeout: 120)
+        #expect(shot.status == 0 && FileManager.default.fileExists(atPath: screenshot), "\(shot.errorOutput.suffix(500))")
+        print("search page screenshot: \(screenshot)")
         #expect(try get(base + "/api/search?q=x&since=yesterday").status == 400)
         serve.signal(SIGTERM)
         #expect(serve.wait(timeout: 120) == 0, "\(serve.errorOutput)")

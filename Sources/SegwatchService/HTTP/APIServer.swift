@@ -1,4 +1,5 @@
 // The HTTP API of `segwatch serve` (Hummingbird), on loopback unless told otherwise:
+//   GET  /                    the search page (`SearchPage.swift`)
 //   GET  /healthz             alive
 //   GET  /readyz              200 once the models are loaded and the cameras run, with each one's state; 503 before
 //   GET  /metrics             Prometheus text (swift-metrics through swift-prometheus)
@@ -73,6 +74,11 @@ public final class APIServer: Sendable {
         let router = Router()
         if let token { router.add(middleware: BearerToken(token: token)) }
         router.get("healthz") { _, _ in Self.text("ok\n") }
+        router.get("/") { _, _ in
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: searchPage)))
+            response.headers[.contentType] = "text/html; charset=utf-8"
+            return response
+        }
         router.get("readyz") { [handle] _, _ in
             guard let service = handle.service else {
                 return Self.json(#"{"ready":false,"reason":"loading the models"}"#, status: .serviceUnavailable)
