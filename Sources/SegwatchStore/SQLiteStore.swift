@@ -112,7 +112,7 @@ public final class SQLiteStore: SegmentStore {
                     RETURNING id
                     """, arguments: [camera, batch.run, row.track, row.start, row.end, row.startPts, row.endPts, row.ended ? 1 : 0, row.label,
                                      row.score, row.observations, embeddingBytes(row.embedding), code.values.withUnsafeBytes { Data($0) },
-                                     code.scale, embeddingBytes(row.bestEmbedding), row.bestScore, row.bestPts])
+                                     code.scale, halfEmbeddingBytes(row.bestEmbedding), row.bestScore, row.bestPts])
             }
             func id(_ track: Int) throws -> Int64 {
                 if let id = ids[track] { return id }
@@ -214,7 +214,7 @@ public final class SQLiteStore: SegmentStore {
         let trackRow = TrackRow(track: row["track"], start: row["start_time"], end: row["end_time"], startPts: row["start_pts"],
                                 endPts: row["end_pts"], ended: (row["ended"] as Int) != 0, label: row["label"], score: row["score"],
                                 observations: row["observations"], embedding: embeddingValues(row["embedding"]) ?? [],
-                                bestEmbedding: embeddingValues(row["best_embedding"]) ?? [], bestScore: row["best_score"], bestPts: row["best_pts"])
+                                bestEmbedding: halfEmbeddingValues(row["best_embedding"]) ?? [], bestScore: row["best_score"], bestPts: row["best_pts"])
         let labels = try Row.fetchAll(db, sql: "SELECT label, previous_label FROM track_labels WHERE track_id = ? ORDER BY rowid", arguments: [id])
             .map { LabelChange(track: trackRow.track, label: $0[0], previous: $0[1]) }
         let boxes = try Row.fetchAll(db, sql: "SELECT x, y, w, h FROM track_boxes WHERE track_id = ? ORDER BY rowid", arguments: [id])

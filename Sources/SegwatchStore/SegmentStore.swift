@@ -142,7 +142,8 @@ public struct TrackRow: Sendable, Equatable {
     public var score: Double
     /// Segments whose embedding was computed on their own frame (not carried over).
     public var observations: Int
-    /// The normalized mean of those segments' embeddings, and the best observation's.
+    /// The normalized mean of those segments' embeddings, and the best observation's (stored
+    /// as float16).
     public var embedding: [Float]
     public var bestEmbedding: [Float]
     public var bestScore: Double

@@ -4,7 +4,8 @@
 // that differ between databases as placeholders.
 //
 // Times are integer milliseconds since 1970 (the events' `time`, exactly); embeddings are
-// float32 little-endian bytes.
+// float32 little-endian bytes, the best observation's float16, and `code` the int8 first-pass
+// code of `embedding` (`TrackCode`).
 
 /// The types a database spells its own way.
 struct SQLDialect: Sendable {

@@ -316,6 +316,9 @@ import Testing
         let local = try #require(try JSONSerialization.jsonObject(with: Data(cli.output.utf8)) as? [[String: Any]], "\(cli.errorOutput)")
         #expect(local.map { $0["track"] as! Int } == results.map { $0["track"] as! Int })
         #expect(zip(local, results).allSatisfy { abs(($0["score"] as! Double) - ($1["score"] as! Double)) < 1e-12 })
+        // A form's encoding (+ for a space, as the page sends it) is the same query; %2B is a plus.
+        #expect(try get(base + "/api/search?q=a+bus&limit=1000").body == api.body)
+        #expect(try get(base + "/api/search?q=a%2Bbus&limit=1000").body != api.body)
 
         let first = try #require(results.first)
         let track = try get(base + "/api/tracks/\(first["id"] as! Int)")

@@ -123,13 +123,14 @@ public final class APIServer: Sendable {
         router.get("api/search") { [handle] request, _ in
             guard let searcher = handle.service?.searcher else { return Self.noStore() }
             let query = request.uri.queryParameters
-            guard let text = query.get("q"), !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            func field(_ name: String) -> String? { formField(request.uri.query, name) }
+            guard let text = field("q"), !text.trimmingCharacters(in: .whitespaces).isEmpty else {
                 return Self.json(#"{"error":"give the text to search for: ?q=..."}"#, status: .badRequest)
             }
             let now = Date()
-            var filter = TrackFilter(camera: query.get("camera"), label: query.get("label"))
+            var filter = TrackFilter(camera: field("camera"), label: field("label"))
             for (name, keyPath) in [("since", \TrackFilter.since), ("until", \TrackFilter.until)] {
-                guard let value = query.get(name) else { continue }
+                guard let value = field(name) else { continue }
                 guard let date = parseSearchTime(value, now: now) else {
                     return Self.json(try jsonString(["error": "\(name)=\(value) is not a time: give ISO 8601 or a time ago (30m, 24h, 7d)"]),
                                      status: .badRequest)
@@ -254,6 +255,17 @@ func withHelp(_ text: String) -> String {
         result += "\n"
     }
     return String(result.dropLast())
+}
+
+/// The field `name` of a query string as browsers encode forms (`application/x-www-form-urlencoded`:
+/// `+` is a space, then percent-escapes), which the page's `URLSearchParams` sends; nil when absent.
+func formField(_ query: String?, _ name: String) -> String? {
+    func decoded(_ text: Substring) -> String? { String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+    for pair in (query ?? "").split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        if decoded(parts[0]) == name { return parts.count > 1 ? decoded(parts[1]) : "" }
+    }
+    return nil
 }
 
 /// A camera in `/api/cameras`.
