@@ -61,6 +61,9 @@ struct BenchServe: ParsableCommand {
     @Flag(help: "Kill the first camera's RTSP server for the middle third of the measurement, then start it again.")
     var restartOne = false
 
+    @Flag(help: "Keep every camera's tracks in a segment store (a SQLite file), to measure its cost against a run without.")
+    var store = false
+
     @Option(help: "The generator's points per side.")
     var pointsPerSide = 3
 
@@ -89,7 +92,7 @@ struct BenchServe: ParsableCommand {
             var bench = ServeBenchmark(sam: sam, clip: clip, executable: try currentExecutable())
             (bench.cameras, bench.threads, bench.warmup, bench.seconds, bench.size) = (cameras, threads, warmup, seconds, size)
             (bench.media, bench.rtspServer, bench.restartOne) = (media, rtspServer, restartOne)
-            (bench.pointsPerSide, bench.discoveryGrid) = (pointsPerSide, discoveryGrid)
+            (bench.pointsPerSide, bench.discoveryGrid, bench.store) = (pointsPerSide, discoveryGrid, store)
             let result = try bench.run { text in
                 if !json { FileHandle.standardError.write(Data("bench serve: \(text)\n".utf8)) }
             }

@@ -27,6 +27,9 @@ public struct ServeBenchmark: Sendable {
     /// another, no keyframe for lost coverage, and 50 segments a frame at most (the best
     /// predicted IoU first).
     public var liveSettings = false
+    /// Every camera's tracks kept in a segment store (`[store]`, a SQLite file in the run's
+    /// folder): its cost on the analysis rate.
+    public var store = false
     /// Camera keys added as they are (`keyframe_slices = 32`, say): settings to compare.
     public var cameraSettings: [String] = []
     /// The segwatch binary to run `serve` with.
@@ -187,6 +190,7 @@ public struct ServeBenchmark: Sendable {
             [http]
             listen = "127.0.0.1:\(port)"
 
+            \(store ? "[store]\nurl = \(tomlString(folder.appendingPathComponent("tracks.sqlite").path))\n" : "")
             """
         for (name, input) in zip(names, inputs) {
             text += """
