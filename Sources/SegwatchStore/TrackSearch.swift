@@ -7,8 +7,8 @@ public struct TrackSearchResult: Sendable {
 
 /// The `limit` tracks closest to `query` (a unit vector) among those `filter` lets through,
 /// best first, with exact cosines. Without a label filter the first pass scans int8 codes
-/// (`index` when given, which then holds every track, else built from the store for this
-/// search) and the exact embeddings of the best `candidates` rank them; a label filter narrows
+/// (`index` when given, which then holds every track of the query's width, else built from the
+/// store for this search) and the exact embeddings of the best `candidates` rank them; a label filter narrows
 /// the tracks enough (and changes with relabeling) that they are ranked exactly.
 public func searchTracks(_ store: any SegmentStore, query: [Float], filter: TrackFilter, limit: Int, index: TrackIndex? = nil,
                          candidates: Int? = nil, threads: Int = 2) throws(StoreError) -> TrackSearchResult {
@@ -17,7 +17,7 @@ public func searchTracks(_ store: any SegmentStore, query: [Float], filter: Trac
         return TrackSearchResult(hits: rankTracks(query, among: all, limit: limit), searched: all.count)
     }
     let scanned: TrackIndex
-    if let index, filter == TrackFilter() {
+    if let index, filter == TrackFilter(), index.dimension == query.count {
         scanned = index
     } else {
         scanned = TrackIndex(dimension: query.count)
