@@ -96,7 +96,7 @@ let package = Package(
         // through GRDB (Debian's libsqlite3-dev).
         // The first pass of a track search: int8 codes against a query (AVX2 / AVX-512BW).
         .target(name: "CCodeScan"),
-        .target(name: "SegwatchStore", dependencies: ["CCodeScan", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "SegwatchStore", dependencies: ["CCodeScan", "SegwatchTensor", .product(name: "GRDB", package: "GRDB.swift")]),
 
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.

@@ -83,8 +83,7 @@ public final class Service: Sendable {
             let index = TrackIndex(dimension: models.clip.config.embedDim)
             try opened.codes(TrackFilter(), into: index)
             let text = models.text
-            let cache = VocabularyCache(directory: config.engine.cacheDirectory.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory)
-            searcher = TrackSearcher(store: opened, location: store.url, cache: cache, index: index, embedder: { _ in text })
+            searcher = TrackSearcher(store: opened, location: store.url, cache: config.engine.vocabularyCache, index: index, embedder: { _ in text })
             storeIndex = index
         } else {
             (searcher, storeIndex) = (nil, nil)
@@ -115,9 +114,8 @@ public final class Service: Sendable {
         options.classifier.topK = engine.topK
         options.classifier.minimumProbability = engine.minScore
         options.classifier.minimumCosine = engine.minCosine
-        let cache = VocabularyCache(directory: engine.cacheDirectory.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory)
         let labeler = try models.labeler(vocabulary: vocabulary, templates: templates, background: engine.background, options: options,
-                                         cache: cache, warn: { [logger] in logger.warning("\(camera.name): \($0)") })
+                                         cache: engine.vocabularyCache, warn: { [logger] in logger.warning("\(camera.name): \($0)") })
         let names = vocabulary.labels.map(\.name)
         var analyzerOptions = camera.analyzer
         analyzerOptions.stuff = Set(camera.stuff.compactMap { names.firstIndex(of: $0) })
@@ -154,7 +152,7 @@ public final class Service: Sendable {
                           segmentSeconds: camera.videoSegmentMinutes * 60)
             }
             let store = try searcher.map { searcher in
-                try StoreSink(store: searcher.store, run: try storeRun(camera, analyzer: analyzer, names: names, engine: engine),
+                try StoreSink(store: searcher.store, run: try storeRun(camera, analyzer: analyzer, engine: engine),
                               retention: state.withLock { $0.config.store }.map { StoreSink.Retention(days: $0.retainDays, maxBytes: $0.maxBytes) },
                               tolerant: true, index: storeIndex)
             }
@@ -168,15 +166,10 @@ public final class Service: Sendable {
         }
     }
 
-    /// A camera's run as the store records it: its models, vocabulary and templates.
-    private func storeRun(_ camera: CameraConfig, analyzer: VideoAnalyzer<CPUBackend>, names: [String], engine: EngineConfig) throws -> RunRecord {
-        let labels = analyzer.labeler.classifier.labels
-        let memo = (engine.cacheDirectory.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory).appendingPathComponent("digests")
-        return RunRecord(camera: camera.name, started: storeTime(Date()), clip: engine.clip,
-                         clipDigest: hexDigest(try CLIPFiles.digest(engine.clip, memo: memo)),
-                         headDigest: try engine.head.map { hexDigest(try fileDigest($0)) }, vocabularyDigest: StoreSink.vocabularyDigest(labels),
-                         labels: names, templates: try (camera.templates.map { try PromptTemplates($0) } ?? .standard).templates,
-                         dimension: labels.dimension)
+    /// A camera's run as the store records it.
+    private func storeRun(_ camera: CameraConfig, analyzer: VideoAnalyzer<CPUBackend>, engine: EngineConfig) throws -> RunRecord {
+        try RunRecord(camera: camera.name, clip: engine.clip, head: engine.head, labels: analyzer.labeler.classifier.labels,
+                      templates: try camera.templates.map { try PromptTemplates($0) } ?? .standard, digestMemo: engine.vocabularyCache.digestMemo)
     }
 
     /// Runs every camera until `stop()`. A camera that fails is logged and the others go on.
@@ -294,7 +287,7 @@ public final class Service: Sendable {
                     if Self.sameStream(old, new) {
                         guard !Self.sameAnalysis(old, new) else { continue }
                         let (analyzer, names) = try await onOwnThread { try self.makeAnalyzer(new, engine: running.engine) }
-                        let record = try searcher.map { _ in try storeRun(new, analyzer: analyzer, names: names, engine: running.engine) }
+                        let record = try searcher.map { _ in try storeRun(new, analyzer: analyzer, engine: running.engine) }
                         camera.runner.update(analyzer: analyzer, names: names, fps: new.fps, storeRun: record)
                         logger.info("reload: \(name) takes its new vocabulary and settings; its input goes on")
                         continue

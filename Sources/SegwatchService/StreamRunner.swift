@@ -238,7 +238,8 @@ public final class StreamRunner: @unchecked Sendable {
                 lastAnalysis = now
                 let sinkStart = DispatchTime.now()
                 try write(FrameRecord(source: settings.name, frame: index, pts: pts, width: frame.width, height: frame.height,
-                                      analysis: analysis, names: names), analysis: analysis, picture: { frame.packedBytes() })
+                                      analysis: analysis, names: names), analysis: analysis, trackEvents: analysis.events,
+                          picture: { frame.packedBytes() })
                 let latency = DispatchTime.now().uptimeNanoseconds - taken.uptimeNanoseconds
                 metrics.eventLatency.recordNanoseconds(Int64(latency))
                 liveStatus.withLock { status in
@@ -267,7 +268,7 @@ public final class StreamRunner: @unchecked Sendable {
         }
         // Whatever stopped the run, what was produced is finished: tracks ended, video playable.
         do { try endTracks(at: lastPts) } catch { failure = failure ?? error }
-        do { try store?.finish(time: Date()) } catch { failure = failure ?? error }
+        do { try store?.finish(time: events.now) } catch { failure = failure ?? error }
         do { try video?.finish() } catch { failure = failure ?? error }
         summary.seconds = milliseconds(since: started) / 1000
         summary.videoMs = video?.busyMilliseconds ?? 0
@@ -281,15 +282,14 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// Ends every live track, with its `end` event.
     private func endTracks(at pts: Double) throws {
-        try write(nil, analysis: FrameAnalysis?.none, trackEvents: analyzer.finish(pts: pts))
+        try write(nil, analysis: nil, trackEvents: analyzer.finish(pts: pts))
     }
 
     /// A frame's events (`frame`, then its `track` events, with this stream's name and label
     /// names), after the store has them: what a reader sees is already kept.
-    private func write(_ frame: FrameRecord?, analysis: FrameAnalysis?, trackEvents: [TrackEvent]? = nil,
-                       picture: () -> [UInt8]? = { nil }) throws {
-        let time = Date()
-        let tracks = (trackEvents ?? analysis?.events ?? []).map { TrackRecord($0, source: settings.name, names: names) }
+    private func write(_ frame: FrameRecord?, analysis: FrameAnalysis?, trackEvents: [TrackEvent], picture: () -> [UInt8]? = { nil }) throws {
+        let time = events.now
+        let tracks = trackEvents.map { TrackRecord($0, source: settings.name, names: names) }
         try store?.write(frame: frame, tracks: tracks, analysis: analysis, picture: picture, time: time)
         if let frame { try events.write(frame, at: time) }
         for record in tracks { try events.write(record, at: time) }
@@ -409,7 +409,7 @@ public final class StreamRunner: @unchecked Sendable {
                 guard more, settings.maxFrames.map({ analyzed < $0 }) ?? true else { break }
                 if let update = pendingUpdate.withLock({ pending in defer { pending = nil }; return pending }) {
                     try endTracks(at: fourDecimals(milliseconds(since: started) / 1000))
-                    if let record = update.storeRun { try store?.beginRun(record, time: Date()) }
+                    if let record = update.storeRun { try store?.beginRun(record, time: events.now) }
                     (analyzer, names, settings.fps, next) = (update.analyzer, update.names, update.fps, 0)
                     logger.info("\(settings.name): analyzing with the new settings from the next frame")
                 }

@@ -198,6 +198,14 @@ public final class SQLiteStore: SegmentStore {
         try reading { db in try ids.compactMap { try Self.storedTrack(db, id: $0) } }
     }
 
+    public func thumbnail(_ id: Int64) throws(StoreError) -> Thumbnail? {
+        try reading { db in try Self.thumbnail(db, id: id) }
+    }
+
+    private static func thumbnail(_ db: Database, id: Int64) throws -> Thumbnail? {
+        try Row.fetchOne(db, sql: "SELECT format, data FROM thumbnails WHERE track_id = ?", arguments: [id]).map { Thumbnail(format: $0[0], data: $0[1]) }
+    }
+
     public func track(camera: String, track: Int) throws(StoreError) -> StoredTrack? {
         try reading { db in
             guard let id = try Int64.fetchOne(db, sql: """
@@ -219,8 +227,7 @@ public final class SQLiteStore: SegmentStore {
             .map { LabelChange(track: trackRow.track, label: $0[0], previous: $0[1]) }
         let boxes = try Row.fetchAll(db, sql: "SELECT x, y, w, h FROM track_boxes WHERE track_id = ? ORDER BY rowid", arguments: [id])
             .map { [$0[0], $0[1], $0[2], $0[3]] as [Int] }
-        let thumbnail = try Row.fetchOne(db, sql: "SELECT format, data FROM thumbnails WHERE track_id = ?", arguments: [id])
-            .map { Thumbnail(format: $0[0], data: $0[1]) }
+        let thumbnail = try thumbnail(db, id: id)
         let labelings = try Row.fetchAll(db, sql: """
             SELECT labelings.vocabulary, labelings.label, labelings.score FROM labelings JOIN vocabularies ON vocabularies.digest = labelings.vocabulary
             WHERE labelings.track_id = ? ORDER BY vocabularies.created, vocabularies.digest

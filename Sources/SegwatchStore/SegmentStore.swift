@@ -21,6 +21,8 @@ public protocol SegmentStore: AnyObject, Sendable {
     func embeddings(_ ids: [Int64]) throws(StoreError) -> [TrackEmbedding]
     /// The tracks of these ids, in that order (ids that are not there are left out).
     func tracks(_ ids: [Int64]) throws(StoreError) -> [StoredTrack]
+    /// The thumbnail of the track with this store id, if it has one.
+    func thumbnail(_ id: Int64) throws(StoreError) -> Thumbnail?
     /// The track `track` of `camera`, if stored.
     func track(camera: String, track: Int) throws(StoreError) -> StoredTrack?
     /// The runs stored, oldest first.

@@ -1,6 +1,7 @@
 // What the store keeps of a run's live tracks between frames: the sum of each track's segment
 // embeddings (its stored embedding is that sum normalized), its best observation, and the
 // boxes sampled so far. Each analyzed frame becomes one `FrameBatch`.
+import SegwatchTensor
 
 /// A tracked segment of an analyzed frame.
 public struct ObservedSegment: Sendable {
@@ -118,10 +119,4 @@ public struct TrackLedger: Sendable {
         }
         return (batch, newBest)
     }
-}
-
-/// `values` scaled to unit length (left as they are when all zero).
-func normalized(_ values: [Float]) -> [Float] {
-    let norm = values.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-    return norm > 0 ? values.map { Float(Double($0) / norm) } : values
 }

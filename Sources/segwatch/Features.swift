@@ -1,13 +1,6 @@
 import ArgumentParser
 import Foundation
-import SegwatchCheckpoint
-import SegwatchCLIP
-import SegwatchDINOv2
-import SegwatchPipeline
-import SegwatchSAM
 import SegwatchService
-import SegwatchTensor
-import SegwatchUSE
 
 /// `segwatch features`: every USE head input of each segment of a pairs file, computed once,
 /// in shards for `segwatch train`.
@@ -80,113 +73,18 @@ struct Features: ParsableCommand {
         return values.compactMap { $0 }
     }
 
-    /// Where an interrupted run stands: the pictures done and the shards written, for these
-    /// pairs and settings.
-    private struct State: Codable, Equatable {
-        var pairs: String
-        var settings: String
-        var pictures: Int
-        var shards: Int
-        var segments: Int
-    }
-
     func run() throws {
         keepTrainingBuffers()
         try runReporting {
-            let (read, problems) = try readSegmentTextPairs(pairs)
-            if let first = problems.first, strict { throw CommandError(first) }
-            for problem in problems { printError("warning: \(problem): skipped") }
-            let engine = CPUEngine(threads: threads)
-            let backend = CPUBackend(engine: engine)
-            let clipModel = try CLIP.load(clip, backend: backend)
-            let dinoModel = try Dinov2Model.load(dino, backend: backend)
-            let clipLevels = clipLevels.flatMap(Self.levels) ?? [clipModel.vision.depth / 2, clipModel.vision.depth]
-            let dinoLevels = dinoLevels.flatMap(Self.levels) ?? [dinoModel.config.layers / 2, dinoModel.config.layers]
-            guard clipLevels.allSatisfy({ (0...clipModel.vision.depth).contains($0) }) else {
-                throw CommandError("--clip-levels \(clipLevels): this CLIP has blocks 1...\(clipModel.vision.depth)")
-            }
-            guard dinoLevels.allSatisfy({ (0...dinoModel.config.layers).contains($0) }) else {
-                throw CommandError("--dino-levels \(dinoLevels): this DINOv2 has layers 1...\(dinoModel.config.layers)")
-            }
-            let featurizer = FrameFeaturizer(clip: clipModel, backend: backend, clipSize: clipSize, clipLevels: clipLevels, dino: dinoModel,
-                                             dinoSize: dinoSize, dinoLevels: dinoLevels)
-            let tokenizer = try CLIPTokenizer.forModel(clip)
-            let (clipDigest, dinoDigest) = (hexDigest(try CLIPFiles.digest(clip)), hexDigest(try DINOv2Files.digest(dino)))
-            let shape = UseHeadShape(embed: clipModel.config.embedDim, clipWidth: clipModel.config.vision.width,
-                                     dinoWidth: dinoModel.config.hiddenSize, clipLevels: clipLevels.count, dinoLevels: dinoLevels.count)
-            func builder() -> FeatureShardBuilder {
-                FeatureShardBuilder(shape: shape, clipLevels: clipLevels, dinoLevels: dinoLevels, clipDigest: clipDigest, dinoDigest: dinoDigest)
-            }
-
-            let order = groupedByImage(read, image: \.image)
-            let folder = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let progressFile = folder.appendingPathComponent("progress.json")
-            let settings = "\(clipDigest) \(dinoDigest) \(clipLevels) \(dinoLevels) \(clipSize) \(dinoSize) \(shardSize)"
-            var progress = State(pairs: hexDigest(try fileDigest(pairs)), settings: settings, pictures: 0, shards: 0, segments: 0)
-            if let data = try? Data(contentsOf: progressFile), let saved = try? JSONDecoder().decode(State.self, from: data) {
-                guard saved.pairs == progress.pairs, saved.settings == progress.settings else {
-                    throw CommandError("--out \(out) holds features of other pairs or settings (progress.json); choose another folder")
-                }
-                progress = saved
-                if progress.pictures > 0 { printError("continuing after \(progress.pictures) of \(order.count) pictures (\(progress.shards) shards)") }
-            }
-            var shard = builder()
+            var job = FeatureExtraction(pairs: pairs, images: images, clip: clip, dino: dino, out: out)
+            (job.clipLevels, job.dinoLevels) = (clipLevels.flatMap(Self.levels), dinoLevels.flatMap(Self.levels))
+            (job.clipSize, job.dinoSize, job.shardSize, job.strict, job.threads) = (clipSize, dinoSize, shardSize, strict, threads)
             let bar = Progress.onTerminal()
-            func flush() throws {
-                guard shard.count > 0 else { return }
-                let ids = shard.texts.map(tokenizer.tokenize)
-                var embeddings: [Float] = []
-                for start in stride(from: 0, to: ids.count, by: 64) {
-                    let rows = backend.download(try clipModel.text(Array(ids[start..<min(ids.count, start + 64)])))
-                    let width = rows.shape[1], values = rows.toArray()
-                    for r in 0..<rows.shape[0] { embeddings += normalized(values[(r * width)..<((r + 1) * width)]) }
-                }
-                let name = String(format: "shard-%05d.safetensors", progress.shards)
-                try shard.write(to: folder.appendingPathComponent(name).path,
-                                textEmbeddings: Tensor(shape: [shard.texts.count, shape.embed], values: embeddings))
-                progress.shards += 1
-                progress.segments += shard.count
-                shard = builder()
-            }
-            try engine.run {
-                for (index, (image, list)) in order.enumerated() where index >= progress.pictures {
-                    bar.bar("features", done: index, total: order.count, unit: "pictures", detail: "\(progress.segments + shard.count) segments")
-                    let path = URL(fileURLWithPath: images).appendingPathComponent(image).path
-                    let picture: RGBImage
-                    do { picture = try loadRGBImage(path, frame: 0) } catch {
-                        let message = "\(pairs):\(list[0].line): \(error)"
-                        if strict { throw CommandError(message) }
-                        printError("warning: \(message): its \(list.count) pairs skipped")
-                        continue
-                    }
-                    var kept: [SegmentTextPair] = []
-                    for pair in list {
-                        if pair.mask.height == picture.height && pair.mask.width == picture.width { kept.append(pair); continue }
-                        let message = "\(pairs):\(pair.line): a \(pair.mask.width)x\(pair.mask.height) mask for the \(picture.width)x\(picture.height) picture \(image)"
-                        if strict { throw CommandError(message) }
-                        printError("warning: \(message): skipped")
-                    }
-                    if !kept.isEmpty {
-                        let features = featurizer(picture)
-                        let (input, present) = try headInputs(features, masks: kept.map(\.mask))
-                        for n in kept.indices where !present.contains(n) {
-                            printError("warning: \(pairs):\(kept[n].line): its mask covers no patch: skipped")
-                        }
-                        if !present.isEmpty { try shard.append(input, descriptions: present.map { kept[$0].texts }) }
-                    }
-                    if shard.count >= shardSize {
-                        try flush()
-                        progress.pictures = index + 1
-                        try JSONEncoder().encode(progress).write(to: progressFile, options: .atomic)
-                    }
-                }
-                try flush()
-                progress.pictures = order.count
-                try JSONEncoder().encode(progress).write(to: progressFile, options: .atomic)
-            }
+            let summary = try job.run(warn: { printError("warning: \($0)") }, note: { printError($0) }, progress: { done, total, segments in
+                bar.bar("features", done: done, total: total, unit: "pictures", detail: "\(segments) segments")
+            })
             bar.clear()
-            printError("\(progress.segments) segments of \(order.count) pictures in \(progress.shards) shards in \(out)")
+            printError("\(summary.segments) segments of \(summary.pictures) pictures in \(summary.shards) shards in \(out)")
         }
     }
 }

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import SegwatchPipeline
-import SegwatchSAM
 import SegwatchService
-import SegwatchTensor
 
 /// `segwatch pairs`: segment-text pairs for `segwatch features`, from annotations.
 struct Pairs: ParsableCommand {
@@ -81,36 +79,15 @@ struct Pairs: ParsableCommand {
                 (pairs, problems) = try cocoInstancePairs(cocoInstances)
             }
             if let boxes {
-                let (read, found) = try readBoxTexts(boxes)
-                problems += found
-                if let first = problems.first, strict { throw CommandError(first) }
-                let backend = CPUBackend(engine: CPUEngine(threads: threads))
-                let predictor = SamPredictor(model: try Sam(contentsOf: sam!, backend: backend))
-                let order = groupedByImage(read, image: \.image)
                 let progress = Progress.onTerminal()
-                try backend.runOnHost {
-                    for (index, (image, items)) in order.enumerated() {
-                        progress.bar("pairs", done: index, total: order.count, unit: "pictures")
-                        let path = URL(fileURLWithPath: images!).appendingPathComponent(image).path
-                        let picture: RGBImage
-                        do { picture = try loadRGBImage(path, frame: 0) } catch {
-                            let message = "\(boxes):\(items[0].line): \(error)"
-                            if strict { throw CommandError(message) }
-                            printError("warning: \(message): its \(items.count) boxes skipped")
-                            continue
-                        }
-                        pairs += try boxTextPairs(items, picture: picture, predictor: predictor, minRegionArea: minRegionArea, nms: nms)
-                    }
-                }
+                (pairs, problems) = try boxPairs(boxes, images: images!, sam: sam!, threads: threads, minRegionArea: minRegionArea, nms: nms,
+                                                 strict: strict, progress: { progress.bar("pairs", done: $0, total: $1, unit: "pictures") })
                 progress.clear()
             }
             if let first = problems.first, strict { throw CommandError(first) }
             for problem in problems { printError("warning: \(problem): skipped") }
             var text = ""
-            for pair in pairs {
-                let data = try JSONSerialization.data(withJSONObject: pair.json, options: [.sortedKeys, .withoutEscapingSlashes])
-                text += String(decoding: data, as: UTF8.self) + "\n"
-            }
+            for pair in pairs { text += try jsonText(pair.json) + "\n" }
             do { try text.write(toFile: out, atomically: true, encoding: .utf8) } catch {
                 throw CommandError("--out \(out): cannot write: \(error.localizedDescription)")
             }

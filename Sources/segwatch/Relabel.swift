@@ -1,10 +1,6 @@
 import ArgumentParser
 import Foundation
-import SegwatchCheckpoint
-import SegwatchCLIP
-import SegwatchPipeline
 import SegwatchService
-import SegwatchStore
 import SegwatchTensor
 
 /// `segwatch relabel`: stored tracks classified again under another vocabulary.
@@ -50,45 +46,20 @@ struct Relabel: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let segmentStore = try openExistingStore(store)
-            let cache = vocabulary.cacheStore()
             let backend = CPUBackend(engine: CPUEngine(threads: threads))
-            let searcher = TrackSearcher(store: segmentStore, location: store, cache: cache,
+            let searcher = TrackSearcher(store: try openExistingStore(store), location: store, cache: vocabulary.cacheStore(),
                                          embedder: { try VocabularyEmbedder(clipPath: $0, backend: backend) })
-            let space = try searcher.embeddingSpace(camera: tracks.camera, clip: clip)
-            var words = try vocabulary.resolve()
-            // The runs' templates, unless others are asked for: the new labels then live where the run's did.
-            if vocabulary.templateTexts.isEmpty && vocabulary.templates == nil { words.templates = space.templates }
-            let embedder = try VocabularyEmbedder(clipPath: space.clip, backend: backend)
+            let words = try vocabulary.resolve()
             let progress = Progress.onTerminal()
-            let (labels, backgroundLabels) = try embedder.labelsAndBackground(
-                words.vocabulary, templates: words.templates, background: background, cache: cache,
+            let (digest, relabeled) = try searcher.relabel(
+                words.vocabulary, templates: vocabulary.templateTexts.isEmpty && vocabulary.templates == nil ? nil : words.templates,
+                background: background, minScore: minScore, filter: tracks.filter, clip: clip,
                 progress: { progress.bar("encoding the vocabulary", done: $0, total: $1, unit: "prompts") }, warn: { printError("warning: \($0)") })
             progress.clear()
-            guard labels.dimension == space.dimension else {
-                throw CommandError("the vocabulary's embeddings have \(labels.dimension) values and the tracks' \(space.dimension)")
-            }
-            var options = ClassifierOptions()
-            options.minimumProbability = minScore
-            let classifier = SegmentClassifier(labels: labels, background: backgroundLabels, logitScale: embedder.clip.logitScale, options: options)
-            let candidates = try segmentStore.candidates(tracks.filter).filter { $0.embedding.count == space.dimension }
-            var relabeled: [TrackLabel] = []
-            for start in stride(from: 0, to: candidates.count, by: 4096) {
-                let chunk = candidates[start..<min(start + 4096, candidates.count)]
-                let results = try classifier.classify(chunk.map(\.embedding))
-                for (candidate, result) in zip(chunk, results) {
-                    relabeled.append(TrackLabel(id: candidate.id, label: result.label.map { labels.labels[$0].name } ?? "unknown",
-                                                score: Double(result.score)))
-                }
-            }
-            let digest = StoreSink.vocabularyDigest(labels)
-            try segmentStore.saveLabeling(VocabularyRecord(digest: digest, labels: labels.labels.map(\.name), clipDigest: hexDigest(space.digest),
-                                                           created: storeTime(Date())), labels: relabeled)
             var counts: [String: Int] = [:]
             for label in relabeled { counts[label.label, default: 0] += 1 }
             if json {
-                let object: [String: Any] = ["vocabulary": digest, "tracks": relabeled.count, "labels": counts]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                print(try jsonText(["vocabulary": digest, "tracks": relabeled.count, "labels": counts] as [String: Any]))
             } else {
                 let summary = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                 print("\(relabeled.count) tracks relabeled under vocabulary \(digest)" + (summary.isEmpty ? "" : ": " + summary.joined(separator: ", ")))

@@ -171,11 +171,10 @@ struct Run: AsyncParsableCommand {
             let analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })),
                                              trackIDs: trackIDs(camera: settings.name))
             let storeSink = try segmentStore.map { segmentStore in
-                try StoreSink(store: segmentStore, run: RunRecord(
-                    camera: settings.name, started: storeTime(Date()), clip: models.clip!, clipDigest: hexDigest(try CLIPFiles.digest(models.clip!)),
-                    headDigest: try models.head.map { hexDigest(try fileDigest($0)) }, vocabularyDigest: StoreSink.vocabularyDigest(labeler.classifier.labels),
-                    labels: names, templates: words.templates.templates, dimension: labeler.classifier.labels.dimension),
-                    retention: StoreSink.Retention(days: storeRetainDays, maxBytes: storeMaxSize.flatMap(parseByteSize)))
+                try StoreSink(store: segmentStore,
+                              run: try RunRecord(camera: settings.name, clip: models.clip!, head: models.head, labels: labeler.classifier.labels,
+                                                 templates: words.templates, digestMemo: vocabulary.cacheStore()?.digestMemo),
+                              retention: StoreSink.Retention(days: storeRetainDays, maxBytes: storeMaxSize.flatMap(parseByteSize)))
             }
             var videoFps = 25.0
             if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }

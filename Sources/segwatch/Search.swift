@@ -113,8 +113,4 @@ struct Search: ParsableCommand {
         return (score.map { String(format: "%.4f  ", $0) } ?? "") + "\(track.camera)  track \(track.row.track)  \(start) - \(end)  \(track.row.label)"
             + relabeled
     }
-
-    private func jsonText(_ value: Any) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
-    }
 }

@@ -4,6 +4,7 @@
 // a wrong type, a value out of bounds or an unknown key is an error with the file and line.
 import Foundation
 import SegwatchCheckpoint
+import SegwatchCLIP
 import SegwatchMedia
 import SegwatchPipeline
 import SegwatchSAM
@@ -141,6 +142,13 @@ public struct EngineConfig: Sendable {
             generator = o
         }
         try t.finish(known: Self.keys)
+    }
+}
+
+extension EngineConfig {
+    /// The vocabulary cache of `cache_dir` (default: the user's cache folder).
+    public var vocabularyCache: VocabularyCache {
+        VocabularyCache(directory: cacheDirectory.map { URL(fileURLWithPath: $0) } ?? VocabularyCache.defaultDirectory)
     }
 }
 

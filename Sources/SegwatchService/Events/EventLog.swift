@@ -29,9 +29,13 @@ public final class EventLog: Sendable {
         runID = String(format: "%016llx", generator.next() as UInt64)
     }
 
+    /// The log's wall clock now: what another output (the store) stamps a frame's records with,
+    /// passed to `write(_:at:)` so that both show the same time.
+    public var now: Date { clock() }
+
     /// Stamps, encodes and writes `record` to every sink; the first sink's error is thrown after
     /// the others have had the line, so one failing output does not starve the rest. `time` is
-    /// the record's wall clock when another output (the store) must show the same one.
+    /// the record's wall clock (default: `now`).
     public func write(_ record: some EventRecord, at time: Date? = nil) throws {
         var record = record
         try state.withLock { state in

@@ -68,3 +68,9 @@ public enum LabelScoreValue: Encodable, Sendable {
         }
     }
 }
+
+/// A JSON value built of dictionaries, arrays, strings and numbers (`JSONSerialization`'s kind)
+/// as compact text, keys sorted, slashes left as they are.
+public func jsonText(_ value: Any) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+}

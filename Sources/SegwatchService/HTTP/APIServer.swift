@@ -144,8 +144,7 @@ public final class APIServer: Sendable {
                 let objects = results.map { hit, track in
                     trackResultObject(track, score: hit.score, rank: hit.rank, thumbnail: track.thumbnail == nil ? nil : "/api/tracks/\(track.id)/thumbnail")
                 }
-                return Self.json(String(decoding: try JSONSerialization.data(withJSONObject: ["results": objects, "searched": searched],
-                                                                              options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                return Self.json(try jsonText(["results": objects, "searched": searched] as [String: Any]))
             } catch {
                 return Self.json(try jsonString(["error": "\(error)"]), status: .unprocessableContent)
             }
@@ -159,12 +158,11 @@ public final class APIServer: Sendable {
             object["embedding"] = track.row.embedding.map(Double.init)
             object["label_history"] = track.labelHistory.map { ["label": $0.label, "previous": $0.previous ?? NSNull()] as [String: Any] }
             object["boxes"] = track.boxes
-            return Self.json(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-                                    as: UTF8.self))
+            return Self.json(try jsonText(object))
         }
         router.get("api/tracks/:id/thumbnail") { [handle] _, context in
             guard let searcher = handle.service?.searcher else { return Self.noStore() }
-            guard let id = context.parameters.get("id", as: Int64.self), let thumbnail = try searcher.store.tracks([id]).first?.thumbnail else {
+            guard let id = context.parameters.get("id", as: Int64.self), let thumbnail = try searcher.store.thumbnail(id) else {
                 return Self.json(#"{"error":"no such thumbnail"}"#, status: .notFound)
             }
             var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: thumbnail.data)))

@@ -147,6 +147,17 @@ public final class StoreSink: @unchecked Sendable {
     }
 }
 
+extension RunRecord {
+    /// A run of `camera` starting now, as the store records it: the CLIP model (as given, and the
+    /// digest of its content), the head's digest, the labels' vocabulary (its digest, names and
+    /// width) and the prompt templates they were embedded with.
+    public init(camera: String, clip: String, head: String?, labels: LabelEmbeddings, templates: PromptTemplates, digestMemo: URL?) throws {
+        self.init(camera: camera, started: storeTime(Date()), clip: clip, clipDigest: hexDigest(try CLIPFiles.digest(clip, memo: digestMemo)),
+                  headDigest: try head.map { hexDigest(try fileDigest($0)) }, vocabularyDigest: StoreSink.vocabularyDigest(labels),
+                  labels: labels.labels.map(\.name), templates: templates.templates, dimension: labels.dimension)
+    }
+}
+
 /// A wall-clock time as the store keeps it: milliseconds since 1970, rounded as the events'
 /// `time` is.
 public func storeTime(_ date: Date) -> Int64 {

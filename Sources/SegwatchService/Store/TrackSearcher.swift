@@ -1,6 +1,7 @@
 import Foundation
 import SegwatchCheckpoint
 import SegwatchCLIP
+import SegwatchPipeline
 import SegwatchStore
 
 /// Searching a segment store by text, as `segwatch search` and the daemon's API do: the text is
@@ -10,9 +11,9 @@ public final class TrackSearcher: Sendable {
     public let store: any SegmentStore
     /// How the store is named in messages (its path or URL).
     public let location: String
-    private let cache: VocabularyCache?
+    let cache: VocabularyCache?
     /// CLIP's text side: the daemon's loaded model, or one loaded when first needed.
-    private let embedder: @Sendable (String) throws -> VocabularyEmbedder
+    let embedder: @Sendable (String) throws -> VocabularyEmbedder
     /// The first pass's codes of every track, kept current by the daemon's store sinks; without
     /// one each search reads them from the store.
     public let index: TrackIndex?
@@ -60,6 +61,40 @@ public final class TrackSearcher: Sendable {
         let found = try searchTracks(store, query: query, filter: filter, limit: limit, index: index, threads: threads)
         let tracks = Dictionary(uniqueKeysWithValues: try store.tracks(found.hits.map(\.id)).map { ($0.id, $0) })
         return (found.hits.compactMap { hit in tracks[hit.id].map { (hit, $0) } }, found.searched)
+    }
+}
+
+extension TrackSearcher {
+    /// The stored tracks `filter` lets through classified again under `vocabulary`, from their
+    /// stored embeddings, as the labeling classifies a segment (CLIP's logit scale, the
+    /// background prompts with `background`, unknown below `minScore`), and kept in the store
+    /// under the vocabulary's digest. `templates` default to the runs' own, so that the new
+    /// labels live where the runs' did. The digest and each track's new label.
+    public func relabel(_ vocabulary: Vocabulary, templates: PromptTemplates? = nil, background: Bool, minScore: Float, filter: TrackFilter,
+                        clip: String? = nil, progress: ((Int, Int) -> Void)? = nil,
+                        warn: (String) -> Void = { _ in }) throws -> (vocabulary: String, labels: [TrackLabel]) {
+        let space = try embeddingSpace(camera: filter.camera, clip: clip)
+        let text = try embedder(space.clip)
+        let (labels, backgroundLabels) = try text.labelsAndBackground(vocabulary, templates: templates ?? space.templates, background: background,
+                                                                      cache: cache, progress: progress, warn: warn)
+        guard labels.dimension == space.dimension else {
+            throw ServiceError("the vocabulary's embeddings have \(labels.dimension) values and the tracks' \(space.dimension)")
+        }
+        var options = ClassifierOptions()
+        options.minimumProbability = minScore
+        let classifier = SegmentClassifier(labels: labels, background: backgroundLabels, logitScale: text.clip.logitScale, options: options)
+        let candidates = try store.candidates(filter).filter { $0.embedding.count == space.dimension }
+        var relabeled: [TrackLabel] = []
+        for start in stride(from: 0, to: candidates.count, by: 4096) {
+            let chunk = candidates[start..<min(start + 4096, candidates.count)]
+            for (candidate, result) in zip(chunk, try classifier.classify(chunk.map(\.embedding))) {
+                relabeled.append(TrackLabel(id: candidate.id, label: result.label.map { labels.labels[$0].name } ?? "unknown", score: Double(result.score)))
+            }
+        }
+        let digest = StoreSink.vocabularyDigest(labels)
+        try store.saveLabeling(VocabularyRecord(digest: digest, labels: labels.labels.map(\.name), clipDigest: hexDigest(space.digest),
+                                                created: storeTime(Date())), labels: relabeled)
+        return (digest, relabeled)
     }
 }
 
