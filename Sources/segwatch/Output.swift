@@ -7,6 +7,7 @@ import SegwatchDINOv2
 import SegwatchPipeline
 import SegwatchSAM
 import SegwatchService
+import SegwatchStore
 import SegwatchUSE
 
 /// Writes one line to stderr, prefixed with the program's name.
@@ -27,6 +28,7 @@ extension USEError: InputError {}
 extension CLIPTokenizerError: InputError {}
 extension VocabularyError: InputError {}
 extension PipelineError: InputError {}
+extension StoreError: InputError {}
 extension ServiceError: InputError {}
 extension HTTPRefusal: InputError {}
 extension ModelError: InputError {}
