@@ -72,7 +72,7 @@ public func encodeJPEG(rgb pixels: [UInt8], width: Int, height: Int, quality: In
     return try encodeStill(AV_CODEC_ID_MJPEG, "MJPEG", format: AV_PIX_FMT_YUVJ420P, width: width, height: height, name: name, configure: { context in
         context.pointee.flags |= AV_CODEC_FLAG_QSCALE
         context.pointee.global_quality = Int32(max(2, min(31, quality))) * FF_QP2LAMBDA
-    }, quality: Int32(max(2, min(31, quality))) * FF_QP2LAMBDA) { frame in
+    }) { frame in
         let (y, cb, cr) = (frame.pointee.data.0!, frame.pointee.data.1!, frame.pointee.data.2!)
         let (yStride, cbStride, crStride) = (Int(frame.pointee.linesize.0), Int(frame.pointee.linesize.1), Int(frame.pointee.linesize.2))
         func rgb(_ row: Int, _ column: Int) -> (Double, Double, Double) {
@@ -102,7 +102,7 @@ public func encodeJPEG(rgb pixels: [UInt8], width: Int, height: Int, quality: In
 
 /// One frame through an image encoder: its only packet's bytes.
 private func encodeStill(_ codec: AVCodecID, _ codecName: String, format: AVPixelFormat, width: Int, height: Int, name: String,
-                         configure: (UnsafeMutablePointer<AVCodecContext>) -> Void = { _ in }, quality: Int32 = 0,
+                         configure: (UnsafeMutablePointer<AVCodecContext>) -> Void = { _ in },
                          fill: (UnsafeMutablePointer<AVFrame>) -> Void) throws(MediaError) -> Data {
     func fail(_ call: String, _ message: String) -> MediaError { .encoderFailed(output: name, call: call, message: message) }
     guard width > 0, height > 0, width <= 32768, height <= 32768 else { throw fail("encode", "cannot encode a \(width)x\(height) picture") }
@@ -126,7 +126,8 @@ private func encodeStill(_ codec: AVCodecID, _ codecName: String, format: AVPixe
     frame.pointee.format = format.rawValue
     frame.pointee.width = Int32(width)
     frame.pointee.height = Int32(height)
-    frame.pointee.quality = quality
+    // With a fixed quantizer (AV_CODEC_FLAG_QSCALE) the encoder reads it from each frame.
+    frame.pointee.quality = context.pointee.global_quality
     code = av_frame_get_buffer(frame, 0)
     guard code >= 0 else { throw fail("av_frame_get_buffer", avErrorText(code)) }
     fill(frame)

@@ -1,5 +1,6 @@
 import Foundation
 import SegwatchMedia
+import SegwatchPipeline
 import SegwatchSAM
 import SegwatchStore
 
@@ -8,10 +9,11 @@ import SegwatchStore
 /// side, as JPEG. `rgb` is the frame, `mask.height x mask.width` packed RGB bytes.
 public func trackThumbnail(rgb: [UInt8], mask: BinaryMask, maxSide: Int = 160) throws(MediaError) -> Thumbnail? {
     let (height, width) = (mask.height, mask.width)
-    guard rgb.count == height * width * 3, let box = maskBounds(mask) else { return nil }
-    let margin = max(4, (max(box.x1 - box.x0, box.y1 - box.y0) * 15) / 100)
+    guard rgb.count == height * width * 3, let box = MaskBox(mask) else { return nil }
+    // MaskBox's far edges are inclusive.
+    let margin = max(4, (max(box.x1 + 1 - box.x0, box.y1 + 1 - box.y0) * 15) / 100)
     let (x0, y0) = (max(0, box.x0 - margin), max(0, box.y0 - margin))
-    let (x1, y1) = (min(width, box.x1 + margin), min(height, box.y1 + margin))
+    let (x1, y1) = (min(width, box.x1 + 1 + margin), min(height, box.y1 + 1 + margin))
     let (cropWidth, cropHeight) = (x1 - x0, y1 - y0)
     let scale = min(1, Double(maxSide) / Double(max(cropWidth, cropHeight)))
     let (outWidth, outHeight) = (max(1, Int((Double(cropWidth) * scale).rounded())), max(1, Int((Double(cropHeight) * scale).rounded())))
@@ -45,15 +47,4 @@ public func trackThumbnail(rgb: [UInt8], mask: BinaryMask, maxSide: Int = 160) t
         }
     }
     return Thumbnail(format: "jpeg", data: try encodeJPEG(rgb: out, width: outWidth, height: outHeight, name: "a track's thumbnail"))
-}
-
-/// The mask's bounding box, end-exclusive; nil when it is empty.
-private func maskBounds(_ mask: BinaryMask) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
-    var (x0, y0, x1, y1) = (Int.max, Int.max, -1, -1)
-    for y in 0..<mask.height {
-        for x in 0..<mask.width where mask.pixels[y * mask.width + x] != 0 {
-            (x0, y0, x1, y1) = (min(x0, x), min(y0, y), max(x1, x + 1), max(y1, y + 1))
-        }
-    }
-    return x1 < 0 ? nil : (x0, y0, x1, y1)
 }
