@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // System-library shims. pkg-config finds flags; the Debian -dev packages provide them.
@@ -93,10 +95,13 @@ let package = Package(
         .target(name: "SegwatchPipeline", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN", "SegwatchSAM", "SegwatchCLIP",
                                                          "SegwatchDINOv2", "SegwatchUSE", "CFreeType"]),
         // The segment store: tracks, their embeddings and labels, searchable by text; SQLite
-        // through GRDB (Debian's libsqlite3-dev).
+        // through GRDB (Debian's libsqlite3-dev), PostgreSQL through postgres-nio.
         // The first pass of a track search: int8 codes against a query (AVX2 / AVX-512BW).
         .target(name: "CCodeScan"),
-        .target(name: "SegwatchStore", dependencies: ["CCodeScan", "SegwatchTensor", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "SegwatchStore", dependencies: ["CCodeScan", "SegwatchTensor", .product(name: "GRDB", package: "GRDB.swift"),
+                                                    .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                    .product(name: "Logging", package: "swift-log")]),
 
         // Running streams: the stream runner, event records and sinks (files, socket, video),
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.

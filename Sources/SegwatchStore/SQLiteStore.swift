@@ -8,8 +8,9 @@ public final class SQLiteStore: SegmentStore {
     private let pool: DatabasePool
 
     /// Opens the store at `path`, creating it (and its folder) if needed, and brings its schema
-    /// up to date. A file that is not a store, or a store of a newer segwatch, is refused.
-    public init(path: String) throws(StoreError) {
+    /// up to date (`upTo`: only so far, for the migration tests). A file that is not a store, or
+    /// a store of a newer segwatch, is refused.
+    public init(path: String, upTo: String? = nil) throws(StoreError) {
         self.path = path
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
@@ -43,12 +44,22 @@ public final class SQLiteStore: SegmentStore {
             if applied.isEmpty, let other = tables.first(where: { !$0.hasPrefix("sqlite_") && $0 != "grdb_migrations" }) {
                 throw StoreError.unavailable(store: path, reason: "a SQLite database of something else (it has a table '\(other)' and no segwatch schema)")
             }
-            try migrator.migrate(pool)
+            if let upTo {
+                if !applied.contains(upTo) { try migrator.migrate(pool, upTo: upTo) }
+            } else {
+                try migrator.migrate(pool)
+            }
         } catch let error as StoreError {
             throw error
         } catch {
             throw .unavailable(store: path, reason: "cannot read or migrate its schema: \(Self.reason(error))")
         }
+    }
+
+    /// The migrations applied, in order.
+    func appliedMigrations() throws(StoreError) -> [String] {
+        let applied = try reading { db in try DatabaseMigrator().appliedIdentifiers(db) }
+        return StoreSchema.migrations.map(\.name).filter(applied.contains)
     }
 
     private static func reason(_ error: any Error) -> String {
@@ -311,17 +322,9 @@ public final class SQLiteStore: SegmentStore {
                 .map { row in
                     let record = RunRecord(camera: row["camera"], started: row["started"], clip: row["clip"], clipDigest: row["clip_digest"],
                                            headDigest: row["head_digest"], vocabularyDigest: row["vocabulary_digest"],
-                                           labels: strings(row["labels"]), templates: strings(row["templates"]), dimension: row["dimension"])
+                                           labels: jsonStrings(row["labels"]), templates: jsonStrings(row["templates"]), dimension: row["dimension"])
                     return StoredRun(id: row["id"], record: record, ended: row["ended"])
                 }
         }
     }
-}
-
-private func jsonText(_ strings: [String]) -> String {
-    String(decoding: (try? JSONEncoder().encode(strings)) ?? Data("[]".utf8), as: UTF8.self)
-}
-
-private func strings(_ json: String) -> [String] {
-    (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
 }

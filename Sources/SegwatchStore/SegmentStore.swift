@@ -69,13 +69,14 @@ public struct TrackLabel: Sendable, Equatable {
     }
 }
 
-/// The store at `location`: a SQLite file's path (PostgreSQL URLs are refused until that
-/// store lands).
+/// The store at `location`: a `postgres://` URL (a fleet's database) or a SQLite file's path.
 public func openSegmentStore(_ location: String) throws(StoreError) -> any SegmentStore {
-    if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-        throw .unavailable(store: location, reason: "PostgreSQL stores are not supported by this version yet; give a SQLite file's path")
-    }
+    if isPostgresURL(location) { return try PostgresStore(url: location) }
     return try SQLiteStore(path: location)
+}
+
+public func isPostgresURL(_ location: String) -> Bool {
+    location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
 }
 
 /// A run as it starts: its camera, models and vocabulary.

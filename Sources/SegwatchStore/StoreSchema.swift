@@ -1,3 +1,5 @@
+import Foundation
+
 // The store's schema, one list of migrations for every database. Each migration is named
 // (`v1`, ...) and applied once, in order; a store that has a migration this list lacks was
 // written by a newer segwatch and is refused. The SQL is written once, with the few types
@@ -117,7 +119,38 @@ enum StoreSchema {
                 PRIMARY KEY (track_id, vocabulary))
             """,
         ]),
+        // The queue of files for workers (`segwatch submit`, `worker`, `jobs`; PostgreSQL). A job's
+        // results are the runs and tracks of its own camera, so that a job claimed again replaces
+        // what an earlier attempt left; `attempts` fences a worker whose lease was taken over.
+        ("v2", [
+            """
+            CREATE TABLE jobs (
+                id {serial},
+                file TEXT NOT NULL,
+                camera TEXT NOT NULL,
+                state TEXT NOT NULL,
+                submitted BIGINT NOT NULL,
+                attempts INTEGER NOT NULL,
+                worker TEXT,
+                lease_until BIGINT,
+                started BIGINT,
+                finished BIGINT,
+                frames BIGINT NOT NULL,
+                tracks BIGINT NOT NULL,
+                error TEXT)
+            """,
+            "CREATE INDEX jobs_by_state ON jobs (state, id)",
+        ]),
     ]
 
     static var latest: String { migrations.last!.name }
+}
+
+/// A list of strings as a store keeps it (labels, templates): a JSON array.
+func jsonText(_ strings: [String]) -> String {
+    String(decoding: (try? JSONEncoder().encode(strings)) ?? Data("[]".utf8), as: UTF8.self)
+}
+
+func jsonStrings(_ json: String) -> [String] {
+    (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
 }
