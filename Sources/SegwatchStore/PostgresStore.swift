@@ -62,10 +62,10 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
     /// `body` in one transaction on the connection: committed when it returns, rolled back when it
     /// throws. `what` says what failed in the error.
     @discardableResult
-    private func transaction<T>(_ what: String, _ body: (Session) throws -> T) throws(StoreError) -> T {
+    func transaction<T>(_ what: String, _ body: (PostgresSession) throws -> T) throws(StoreError) -> T {
         lock.lock()
         defer { lock.unlock() }
-        let session = Session(connection: try connected(), logger: logger)
+        let session = PostgresSession(connection: try connected(), logger: logger)
         do {
             try session.execute("BEGIN")
             let value = try body(session)
@@ -80,10 +80,10 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
 
     /// `body` outside a transaction (VACUUM refuses to run inside one).
     @discardableResult
-    private func outsideTransaction<T>(_ what: String, _ body: (Session) throws -> T) throws(StoreError) -> T {
+    func outsideTransaction<T>(_ what: String, _ body: (PostgresSession) throws -> T) throws(StoreError) -> T {
         lock.lock()
         defer { lock.unlock() }
-        let session = Session(connection: try connected(), logger: logger)
+        let session = PostgresSession(connection: try connected(), logger: logger)
         do { return try body(session) } catch {
             throw .unavailable(store: location, reason: "cannot \(what): \(postgresReason(error))")
         }
@@ -130,7 +130,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
 
     // MARK: Writing
 
-    private func cameraID(_ session: Session, _ camera: String) throws -> Int64 {
+    private func cameraID(_ session: PostgresSession, _ camera: String) throws -> Int64 {
         // ON CONFLICT: another host may add the same camera at the same moment.
         try session.execute("INSERT INTO cameras (name) VALUES (?) ON CONFLICT (name) DO NOTHING", [camera])
         return try session.rows("SELECT id FROM cameras WHERE name = ?", [camera])[0].decode(Int64.self)
@@ -138,12 +138,13 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
 
     public func beginRun(_ run: RunRecord) throws(StoreError) -> Int64 {
         try transaction("register a run") { session in
+            if let job = run.job { try holdJob(session, job) }
             let camera = try cameraID(session, run.camera)
             return try session.rows("""
-                INSERT INTO runs (camera_id, started, clip, clip_digest, head_digest, vocabulary_digest, labels, templates, dimension)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                INSERT INTO runs (camera_id, started, clip, clip_digest, head_digest, vocabulary_digest, labels, templates, dimension, job_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                 """, [camera, run.started, run.clip, run.clipDigest, run.headDigest, run.vocabularyDigest, jsonText(run.labels),
-                      jsonText(run.templates), run.dimension])[0].decode(Int64.self)
+                      jsonText(run.templates), run.dimension, run.job?.job])[0].decode(Int64.self)
         }
     }
 
@@ -155,6 +156,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
     public func write(_ batch: FrameBatch) throws(StoreError) -> [Int: Int64] {
         guard !batch.isEmpty else { return [:] }
         return try transaction("write a frame") { session in
+            if let job = batch.job { try holdJob(session, job) }
             let camera = try cameraID(session, batch.camera)
             var ids: [Int: Int64] = [:]
             for row in batch.tracks {
@@ -266,7 +268,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
         try transaction("read a thumbnail") { session in try thumbnail(session, id: id) }
     }
 
-    private func thumbnail(_ session: Session, id: Int64) throws -> Thumbnail? {
+    private func thumbnail(_ session: PostgresSession, id: Int64) throws -> Thumbnail? {
         try session.rows("SELECT format, data FROM thumbnails WHERE track_id = ?", [id]).first.map { row in
             let (format, data) = try row.decode((String, Data).self)
             return Thumbnail(format: format, data: data)
@@ -282,7 +284,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
         }
     }
 
-    private func storedTrack(_ session: Session, id: Int64) throws -> StoredTrack? {
+    private func storedTrack(_ session: PostgresSession, id: Int64) throws -> StoredTrack? {
         guard let row = try session.rows("""
             SELECT cameras.name, tracks.run_id, tracks.track, tracks.start_time, tracks.end_time, tracks.start_pts, tracks.end_pts,
                    tracks.ended, tracks.label, tracks.score, tracks.observations, tracks.embedding, tracks.best_embedding,
@@ -339,7 +341,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
     /// a fixed cost per row for the rest. PostgreSQL keeps the pages that VACUUM frees for new
     /// rows rather than giving them back, so the tables' sizes on disk do not fall after a
     /// deletion; what the rows take does, and that is what a size limit bounds.
-    private func liveBytes(_ session: Session) throws -> Int64 {
+    private func liveBytes(_ session: PostgresSession) throws -> Int64 {
         try session.rows("""
             SELECT (SELECT COALESCE(SUM(octet_length(embedding) + octet_length(code) + octet_length(best_embedding) + 160), 0) FROM tracks)
                  + (SELECT COALESCE(SUM(octet_length(data) + 40), 0) FROM thumbnails)
@@ -383,7 +385,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
 }
 
 /// A transaction's connection: statements with `?` placeholders and their values, waited for.
-private struct Session {
+struct PostgresSession {
     let connection: PostgresConnection
     let logger: Logger
 
@@ -432,8 +434,8 @@ private final class RowCollector<T>: @unchecked Sendable {
 }
 
 /// The WHERE clause of `filter` over `tracks` joined with `cameras`, with `?` placeholders.
-private func trackWhereClause(_ filter: TrackFilter) -> (String, [Session.Value]) {
-    var conditions: [String] = [], values: [Session.Value] = []
+private func trackWhereClause(_ filter: TrackFilter) -> (String, [PostgresSession.Value]) {
+    var conditions: [String] = [], values: [PostgresSession.Value] = []
     if let camera = filter.camera { conditions.append("cameras.name = ?"); values.append(camera) }
     if let since = filter.since { conditions.append("tracks.end_time >= ?"); values.append(since) }
     if let until = filter.until { conditions.append("tracks.start_time <= ?"); values.append(until) }

@@ -87,6 +87,7 @@ public final class SQLiteStore: SegmentStore {
     }
 
     public func beginRun(_ run: RunRecord) throws(StoreError) -> Int64 {
+        if run.job != nil { throw .mismatch(store: path, reason: "jobs (segwatch worker) need a PostgreSQL store") }
         let labels = jsonText(run.labels), templates = jsonText(run.templates)
         return try writing { db in
             let camera = try cameraID(db, run.camera)
@@ -106,6 +107,7 @@ public final class SQLiteStore: SegmentStore {
     @discardableResult
     public func write(_ batch: FrameBatch) throws(StoreError) -> [Int: Int64] {
         guard !batch.isEmpty else { return [:] }
+        if batch.job != nil { throw .mismatch(store: path, reason: "jobs (segwatch worker) need a PostgreSQL store") }
         return try writing { db in
             let camera = try cameraID(db, batch.camera)
             var ids: [Int: Int64] = [:]

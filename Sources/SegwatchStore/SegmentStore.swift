@@ -95,6 +95,8 @@ public struct RunRecord: Sendable, Equatable {
     public var templates: [String]
     /// The embeddings' width.
     public var dimension: Int
+    /// The job this run is the work of, and the attempt of it (`segwatch worker`; PostgreSQL).
+    public var job: JobFence?
 
     public init(camera: String, started: Int64, clip: String, clipDigest: String, headDigest: String?, vocabularyDigest: String,
                 labels: [String], templates: [String], dimension: Int) {
@@ -124,6 +126,8 @@ public struct FrameBatch: Sendable {
     public var stuff: [(label: String, fraction: Double)] = []
     /// New thumbnails, by track.
     public var thumbnails: [(track: Int, thumbnail: Thumbnail)] = []
+    /// The job whose run this is, written only while that attempt still holds the job.
+    public var job: JobFence?
 
     public init(run: Int64, camera: String, time: Int64, pts: Double) {
         (self.run, self.camera, self.time, self.pts) = (run, camera, time, pts)

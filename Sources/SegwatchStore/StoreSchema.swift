@@ -120,8 +120,9 @@ enum StoreSchema {
             """,
         ]),
         // The queue of files for workers (`segwatch submit`, `worker`, `jobs`; PostgreSQL). A job's
-        // results are the runs and tracks of its own camera, so that a job claimed again replaces
-        // what an earlier attempt left; `attempts` fences a worker whose lease was taken over.
+        // results are its runs (`runs.job_id`) with their tracks, under a camera of its own, so that
+        // a job claimed again replaces what an earlier attempt left; `attempts` fences a worker
+        // whose lease was taken over.
         ("v2", [
             """
             CREATE TABLE jobs (
@@ -140,6 +141,8 @@ enum StoreSchema {
                 error TEXT)
             """,
             "CREATE INDEX jobs_by_state ON jobs (state, id)",
+            "ALTER TABLE runs ADD COLUMN job_id BIGINT REFERENCES jobs(id)",
+            "CREATE INDEX runs_by_job ON runs (job_id)",
         ]),
     ]
 

@@ -57,25 +57,7 @@ struct Run: AsyncParsableCommand {
 
     @OptionGroup(title: "Vocabulary") var vocabulary: VocabularyOptions
 
-    @Option(help: "Analyzed frames per second of video; 0 analyzes every frame.")
-    var fps = 1.0
-
-    @Option(help: "Stop after this many analyzed frames.")
-    var maxFrames: Int?
-
-    @Option(help: "Analyzed frames a track may go unseen before it ends.")
-    var maxAge = 30
-
-    @Option(help: "A re-prompted track's mask is kept when its predicted IoU is at least this.")
-    var trackedMinIou = 0.5
-
-    @Option(help: "A keyframe comes early when the re-prompted masks' mean predicted IoU falls below this.")
-    var keyframeBelowIou = 0.7
-
-    @OptionGroup var keyframes: KeyframeOptions
-
-    @Option(name: .customLong("stuff"), help: "A background label (sky, road): reported per frame with its area, not tracked. Repeatable.")
-    var stuff: [String] = []
+    @OptionGroup var analysis: AnalysisOptions
 
     @Option(help: "The `source` name in the events (default: the input's file name).")
     var sourceName: String?
@@ -113,8 +95,6 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         try models.requireModels()
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
-        guard fps >= 0, fps.isFinite, fps <= 1000 else { throw ValidationError("--fps must be in 0...1000, not \(fps)") }
-        if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be positive, not \(maxFrames)") }
         if let videoSegmentMinutes {
             guard videoSegmentMinutes > 0, videoSegmentMinutes.isFinite else { throw ValidationError("--video-segment-minutes must be positive, not \(videoSegmentMinutes)") }
             guard videoOut != nil else { throw ValidationError("--video-segment-minutes needs --video-out") }
@@ -127,21 +107,6 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--store-max-size must be a size such as 500M or 20G, not '\(storeMaxSize)'")
         }
         if let giveUpAfter, !(giveUpAfter > 0 && giveUpAfter.isFinite) { throw ValidationError("--give-up-after must be positive seconds, not \(giveUpAfter)") }
-        do {
-            try analyzerOptions(stuff: []).validate()
-        } catch {
-            throw ValidationError("\(error)")
-        }
-    }
-
-    func analyzerOptions(stuff: Set<Int>) -> AnalyzerOptions {
-        var options = AnalyzerOptions()
-        keyframes.apply(to: &options)
-        options.trackedMinimumIoU = trackedMinIou
-        options.keyframeBelowIoU = keyframeBelowIou
-        options.tracker.maxAge = maxAge
-        options.stuff = stuff
-        return options
     }
 
     func run() async throws {
@@ -149,9 +114,7 @@ struct Run: AsyncParsableCommand {
         try await runReporting {
             let words = try models.words(vocabulary)
             let names = words.names
-            if let unknown = stuff.first(where: { !names.contains($0) }) {
-                throw ValidationError("--stuff \(quoted(unknown)) is not a label of the vocabulary")
-            }
+            let analyzerOptions = try analysis.analyzerOptions(names: names)
             let spec = input.spec
             // The outputs and the input are opened before the models load, so a bad path is
             // reported at once; the socket, so readers can attach before the first event.
@@ -164,12 +127,11 @@ struct Run: AsyncParsableCommand {
             let segmentStore = try store.map { location throws(StoreError) in try openSegmentStore(location) }
 
             var settings = StreamSettings(name: sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input.input).lastPathComponent))
-            settings.fps = fps
-            settings.maxFrames = maxFrames
+            settings.fps = analysis.fps
+            settings.maxFrames = analysis.maxFrames
             settings.giveUpAfter = giveUpAfter
             let labeler = try models.labeler(words, vocabulary: vocabulary)
-            let analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions(stuff: Set(stuff.compactMap { names.firstIndex(of: $0) })),
-                                             trackIDs: trackIDs(camera: settings.name))
+            let analyzer = try VideoAnalyzer(labeler: labeler, options: analyzerOptions, trackIDs: trackIDs(camera: settings.name))
             let storeSink = try segmentStore.map { segmentStore in
                 try StoreSink(store: segmentStore,
                               run: try RunRecord(camera: settings.name, clip: models.clip!, head: models.head, labels: labeler.classifier.labels,

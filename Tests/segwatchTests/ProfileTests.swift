@@ -33,9 +33,9 @@ struct ProfileTests {
                 "--no-background", "--no-cache", "--stuff=road"])
         let expanded = try Profile.expand(["run", "in.mp4", "--profile", path, "--fps", "5", "--sam", "s.pt", "--clip", "c"])
         let run = try Run.parse(Array(expanded.dropFirst()))
-        #expect(run.fps == 5 && run.keyframes.keyframeEvery == 4 && run.sourceName == "cam 1" && run.input.input == "in.mp4")
+        #expect(run.analysis.fps == 5 && run.analysis.keyframes.keyframeEvery == 4 && run.sourceName == "cam 1" && run.input.input == "in.mp4")
         #expect(run.vocabulary.labels == ["car", "a \"quoted\" # not a comment"])
-        #expect(!run.models.background && run.vocabulary.noCache && run.stuff == ["road"])
+        #expect(!run.models.background && run.vocabulary.noCache && run.analysis.stuff == ["road"])
     }
 
     @Test func mistakesAreNamedWithTheirLine() throws {

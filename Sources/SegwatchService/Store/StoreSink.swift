@@ -37,6 +37,8 @@ public final class StoreSink: @unchecked Sendable {
     public let store: any SegmentStore
     public private(set) var run: Int64
     private var ledger: TrackLedger
+    /// The job attempt the run is the work of (`segwatch worker`): every frame is fenced by it.
+    private var job: JobFence?
     private let retention: Retention?
     private var lastPrune: Date
     private let tolerant: Bool
@@ -54,6 +56,7 @@ public final class StoreSink: @unchecked Sendable {
         lastPrune = Date()
         run = try store.beginRun(record)
         ledger = TrackLedger(run: run, camera: record.camera)
+        job = record.job
         try prune(now: lastPrune)
     }
 
@@ -66,6 +69,7 @@ public final class StoreSink: @unchecked Sendable {
             try store.endRun(run, time: storeTime(time))
             run = try store.beginRun(record)
             ledger = TrackLedger(run: run, camera: record.camera)
+            job = record.job
         }
     }
 
@@ -114,6 +118,7 @@ public final class StoreSink: @unchecked Sendable {
         let area = Double(max((frame?.width ?? 0) * (frame?.height ?? 0), 1))
         let stuff = (frame?.stuff ?? []).map { (label: $0.label, fraction: Double($0.area) / area) }
         var (batch, newBest) = ledger.frame(time: storeTime(time), pts: pts, segments: segments, events: events, stuff: stuff)
+        batch.job = job
         if !newBest.isEmpty, let rgb = picture() {
             for track in newBest {
                 guard let segment = embeddings[track], let thumbnail = try? trackThumbnail(rgb: rgb, mask: rleToMask(segment.mask.rle)) else { continue }
