@@ -80,8 +80,11 @@ public final class Service: Sendable {
         self.logger = logger
         if let store = config.store {
             let opened = try openSegmentStore(store.url)
-            let index = TrackIndex(dimension: models.clip.config.embedDim)
-            try opened.codes(TrackFilter(), into: index)
+            // The first pass's codes in memory, kept current by this daemon's own writes: a
+            // fleet's other hosts write to a PostgreSQL store too, so there each search reads the
+            // codes from the database instead.
+            let index = opened is PostgresStore ? nil : TrackIndex(dimension: models.clip.config.embedDim)
+            if let index { try opened.codes(TrackFilter(), into: index) }
             let text = models.text
             searcher = TrackSearcher(store: opened, location: store.url, cache: config.engine.vocabularyCache, index: index, embedder: { _ in text })
             storeIndex = index
@@ -137,6 +140,7 @@ public final class Service: Sendable {
             var sinks: [any EventSink] = try camera.jsonOut.map { [try JSONLinesFile(path: $0, rotation: camera.jsonRotation)] } ?? []
             if let socket { sinks.append(socket) }
             if let hub { sinks.append(HubFeed(hub)) }
+            if let store = searcher?.store as? PostgresStore { sinks.append(FleetEventFeed(store: store)) }
             var settings = StreamSettings(name: camera.name)
             settings.fps = camera.fps
             settings.turns = turns

@@ -121,10 +121,12 @@ struct Run: AsyncParsableCommand {
             let stream: StreamInput = spec.isLive ? .live(spec) : .file(try VideoDecoder(spec, options: DecodeOptions(layout: .rgb24)))
             let socket = try eventsSocket.map { try EventSocket(path: $0) }
             let jsonSink: any EventSink = try jsonOut.map { try JSONLinesFile(path: $0) } ?? StandardOutputSink()
-            let events = EventLog(sinks: [jsonSink] + (socket.map { [$0] } ?? []))
+            let segmentStore = try store.map { location throws(StoreError) in try openSegmentStore(location) }
+            // A fleet's store also carries the events, for `segwatch tail --store`.
+            let feed = (segmentStore as? PostgresStore).map { FleetEventFeed(store: $0) }
+            let events = EventLog(sinks: [jsonSink] + (socket.map { [$0] } ?? []) + (feed.map { [$0] } ?? []))
             let font = try videoOut.map { _ in try Font.locate(self.font) }
             if let videoOut { try checkWritable(videoOut) }
-            let segmentStore = try store.map { location throws(StoreError) in try openSegmentStore(location) }
 
             var settings = StreamSettings(name: sourceName ?? (spec.isLive ? spec.redacted : URL(fileURLWithPath: input.input).lastPathComponent))
             settings.fps = analysis.fps

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
 import SegwatchService
+import SegwatchStore
+import Synchronization
 
-/// `segwatch tail`: the events of a running `segwatch run --events-socket`, or of a daemon's
-/// HTTP API, filtered.
+/// `segwatch tail`: the events of a running `segwatch run --events-socket`, of a daemon's HTTP
+/// API, or of every host of a fleet through its PostgreSQL store, filtered.
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the events of a running segwatch run (its --events-socket) or daemon (its HTTP API).",
+        abstract: "Print the events of a running segwatch run (its --events-socket), a daemon (its HTTP API) or a whole fleet (its PostgreSQL store).",
         discussion: """
             Events are printed as the JSON lines `run` writes (or, with --pretty, one readable \
             line each). Filters: --type keeps one kind of event; --label keeps the segments of \
@@ -26,8 +28,14 @@ struct Tail: ParsableCommand {
     @Option(help: "A daemon's HTTP API, http://HOST:PORT (its /api/events/stream).")
     var url: String?
 
+    @Option(help: ArgumentHelp("A fleet's PostgreSQL store: the events of every host writing to it.", valueName: "postgres://..."))
+    var store: String?
+
     @Option(help: "A file holding the daemon's bearer token (its [http] token_file), for an API off loopback.")
     var tokenFile: String?
+
+    @Option(help: "Only events of this camera (their `source`).")
+    var camera: String?
 
     @Option(help: "Only events of this type: frame, track or source.")
     var type: String?
@@ -42,7 +50,10 @@ struct Tail: ParsableCommand {
     var pretty = false
 
     func validate() throws {
-        guard (socket == nil) != (url == nil) else { throw ValidationError("give --socket PATH or --url http://HOST:PORT") }
+        guard [socket, url, store].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give one of --socket PATH, --url http://HOST:PORT or --store postgres://...")
+        }
+        if let store, !isPostgresURL(store) { throw ValidationError("--store: events are published by PostgreSQL stores only (postgres://...), not '\(store)'") }
         if let url {
             do { _ = try EventStreamReader(url: url, token: nil) } catch { throw ValidationError("--url: \(error)") }
         }
@@ -59,6 +70,7 @@ struct Tail: ParsableCommand {
         let shutdown = ShutdownSignal.shared
         shutdown.install()
         if let url { return try followURL(url) }
+        if let store { return try followStore(store) }
         let socket = self.socket!
         var delay = 0.1
         var said = false
@@ -112,6 +124,27 @@ struct Tail: ParsableCommand {
         }
     }
 
+    /// Every host's events through the store, reconnected whenever the connection is lost.
+    private func followStore(_ store: String) throws {
+        try runReporting {
+            let done = DispatchSemaphore(value: 0)
+            let outcome = Mutex<Result<Void, any Error>>(.success(()))
+            let follower = Task {
+                defer { done.signal() }
+                do {
+                    try await EventFeed.follow(url: store, line: { line in
+                        if let text = filtered(Substring(line)) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+                    }, state: { printError($0) })
+                } catch {
+                    outcome.withLock { $0 = .failure(error) }
+                }
+            }
+            ShutdownSignal.shared.onSignal { follower.cancel() }
+            done.wait()
+            try outcome.withLock { $0 }.get()
+        }
+    }
+
     /// Calls `body` with each whole line read from `fd` until it closes or a signal arrives.
     private func readLines(_ fd: Int32, _ body: (Substring) -> Void) {
         var buffer: [UInt8] = []
@@ -136,6 +169,7 @@ struct Tail: ParsableCommand {
         guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
         let kind = event["type"] as? String ?? ""
         if let type, kind != type { return nil }
+        if let camera, event["source"] as? String != camera { return nil }
         var result = event
         var changed = false
         switch kind {

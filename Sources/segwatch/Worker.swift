@@ -73,7 +73,7 @@ struct Worker: AsyncParsableCommand {
                 (stream.fps, stream.maxFrames) = (analysis.fps, analysis.maxFrames)
                 (record.camera, record.started, record.job) = (job.camera, storeTime(Date()), fence)
                 let runner = StreamRunner(input: .file(decoder), analyzer: try VideoAnalyzer(labeler: labeler, options: analyzerOptions),
-                                          names: names, settings: stream, events: EventLog(sinks: []), video: nil,
+                                          names: names, settings: stream, events: EventLog(sinks: [FleetEventFeed(store: queue)]), video: nil,
                                           store: try StoreSink(store: queue, run: record), logger: logger)
                 onStop { runner.stop() }
                 return try await runner.run().analyzed

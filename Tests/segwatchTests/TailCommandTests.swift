@@ -86,4 +86,37 @@ import Testing
         let pretty = tails[3].output.split(separator: "\n")
         #expect(pretty.count == all.count && pretty.allSatisfy { !$0.hasPrefix("{") } && pretty.contains { $0.contains("frame 0 key") })
     }
+
+    // Two runs ("hosts") write to one PostgreSQL store at once: tail --store prints every line of
+    // both, whole and unchanged, each host's in its own order; --camera keeps one host's.
+    @Test func tailFollowsAFleetThroughItsStore() throws {
+        let folder = try TemporaryFolder()
+        let store = try TestPostgres.newDatabase()
+        defer { folder.remove(); TestPostgres.dropDatabase(store) }
+        let all = try BackgroundProcess(segwatch, ["tail", "--store", store], stdout: folder.path("all.out"), stderr: folder.path("all.err"))
+        let one = try BackgroundProcess(segwatch, ["tail", "--store", store, "--camera", "gate"],
+                                        stdout: folder.path("one.out"), stderr: folder.path("one.err"))
+        defer { all.signal(SIGKILL); one.signal(SIGKILL) }
+        #expect(eventually(30) { all.errorOutput.contains("listening on") && one.errorOutput.contains("listening on") }, "\(all.errorOutput)")
+        #expect(!all.errorOutput.contains("segwatch:segwatch@"), "the password is shown: \(all.errorOutput)")
+        let runs = try ["gate", "yard"].map { camera in
+            try BackgroundProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
+                                             "--label", "car", "--label", "person", "--fps", "2", "--max-frames", "8", "--threads", "1",
+                                             "--source-name", camera, "--json-out", folder.path("\(camera).jsonl"), "--store", store,
+                                             "--state-dir", folder.path("state")] + RunCommandTests.generator,
+                                  stdout: folder.path("\(camera).out"), stderr: folder.path("\(camera).err"))
+        }
+        for run in runs { #expect(run.wait(timeout: 300) == 0, "\(run.errorOutput)") }
+        let written = try ["gate", "yard"].map { try String(contentsOfFile: folder.path("\($0).jsonl"), encoding: .utf8).split(separator: "\n").map(String.init) }
+        #expect(written.allSatisfy { $0.count >= 9 })
+        let total = written.map(\.count).reduce(0, +)
+        #expect(eventually(30) { all.output.split(separator: "\n").count >= total && one.output.split(separator: "\n").count >= written[0].count })
+        let printed = all.output.split(separator: "\n").map(String.init)
+        #expect(printed.count == total)
+        for lines in written {
+            let source = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])["source"] as! String
+            #expect(printed.filter { $0.contains("\"source\":\"\(source)\"") } == lines, "\(source)")
+        }
+        #expect(one.output.split(separator: "\n").map(String.init) == written[0])
+    }
 }
