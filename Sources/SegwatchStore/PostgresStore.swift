@@ -335,6 +335,17 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
         }
     }
 
+    /// Deletes every run and track of `camera`, and the camera; the tracks deleted.
+    public func removeCamera(_ camera: String) throws(StoreError) -> Int {
+        try transaction("remove a camera") { session in
+            let deleted = try session.execute("DELETE FROM tracks WHERE camera_id IN (SELECT id FROM cameras WHERE name = ?)", [camera])
+            try session.execute("DELETE FROM stuff_minutes WHERE camera_id IN (SELECT id FROM cameras WHERE name = ?)", [camera])
+            try session.execute("DELETE FROM runs WHERE camera_id IN (SELECT id FROM cameras WHERE name = ?)", [camera])
+            try session.execute("DELETE FROM cameras WHERE name = ?", [camera])
+            return deleted
+        }
+    }
+
     // MARK: Retention
 
     /// The bytes the store's rows take: their stored payloads (embeddings, codes, thumbnails) and

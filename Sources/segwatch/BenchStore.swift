@@ -21,6 +21,10 @@ struct BenchStore: ParsableCommand {
             top 10 against an exact float32 scan), store_bytes_per_million_tracks. The peer, in \
             the same run: the same search as a brute-force numpy matrix product and top-k over the \
             same embeddings (numpy_search_p50_ms_N, numpy_search_p95_ms_N), with --threads threads.
+
+            With --postgres URL, the same ingestion into that PostgreSQL store too \
+            (postgres_ingest_tracks_per_s, postgres_ingest_observations_per_s), under a camera of \
+            its own that is removed after.
             """)
 
     @Flag(help: "Print one JSON object.")
@@ -50,6 +54,9 @@ struct BenchStore: ParsableCommand {
     @Flag(help: "Leave the numpy peer out.")
     var noNumpy = false
 
+    @Option(help: ArgumentHelp("Also time ingestion into this PostgreSQL store.", valueName: "postgres://..."))
+    var postgres: String?
+
     func validate() throws {
         guard (1...4096).contains(dimension), frames > 0, segments > 0, queries > 0, (1...256).contains(threads) else {
             throw ValidationError("--dimension, --frames, --segments, --queries and --threads must be positive")
@@ -61,7 +68,7 @@ struct BenchStore: ParsableCommand {
         try runReporting {
             var bench = StoreBenchmark(folder: folder ?? NSTemporaryDirectory())
             (bench.dimension, bench.frames, bench.segments, bench.tracks) = (dimension, frames, segments, tracks)
-            (bench.queries, bench.threads, bench.numpy) = (queries, threads, !noNumpy)
+            (bench.queries, bench.threads, bench.numpy, bench.postgres) = (queries, threads, !noNumpy, postgres)
             let figures = try bench.run()
             var result = BenchResult()
             for (key, value) in figures.figures { result[key] = .number(value) }

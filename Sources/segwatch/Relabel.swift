@@ -16,7 +16,7 @@ struct Relabel: ParsableCommand {
             again under the same vocabulary replaces its labels.
             """)
 
-    @Option(help: ArgumentHelp("The segment store.", valueName: "store.sqlite"))
+    @Option(help: ArgumentHelp("The segment store: a SQLite file or a postgres:// URL.", valueName: "store"))
     var store: String
 
     @OptionGroup(title: "Vocabulary") var vocabulary: VocabularyOptions

@@ -74,7 +74,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Also publish the events on this Unix socket, for any number of readers (`segwatch tail`); a reader that falls behind is dropped.")
     var eventsSocket: String?
 
-    @Option(help: ArgumentHelp("Keep the tracks in this segment store (a SQLite file, made if needed), for 'segwatch search': each track's times, labels, sampled boxes and embedding, each frame committed before its events are written.", valueName: "store.sqlite"))
+    @Option(help: ArgumentHelp("Keep the tracks in this segment store (a SQLite file, made if needed, or a fleet's postgres://USER:PASSWORD@HOST/DATABASE), for 'segwatch search': each track's times, labels, sampled boxes and embedding, each frame committed before its events are written.", valueName: "store"))
     var store: String?
 
     @Option(help: ArgumentHelp("Delete stored tracks last seen more than this many days ago (checked at the start and every ten minutes).", valueName: "days"))

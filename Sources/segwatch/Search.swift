@@ -24,7 +24,7 @@ struct Search: ParsableCommand {
     @Argument(help: "What to look for.")
     var text: String?
 
-    @Option(help: ArgumentHelp("The segment store (a SQLite file written by 'segwatch run --store').", valueName: "store.sqlite"))
+    @Option(help: ArgumentHelp("The segment store written by 'segwatch run --store': a SQLite file or a postgres:// URL.", valueName: "store"))
     var store: String
 
     @OptionGroup(title: "Which tracks") var tracks: TrackFilterOptions

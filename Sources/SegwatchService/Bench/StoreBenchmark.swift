@@ -18,6 +18,8 @@ public struct StoreBenchmark: Sendable {
     /// Where the stores are made (a folder of their own inside it, removed after).
     public var folder: String
     public var numpy = true
+    /// A PostgreSQL store to time ingestion into as well (its tracks are removed after).
+    public var postgres: String?
 
     public init(folder: String) {
         self.folder = folder
@@ -34,7 +36,14 @@ public struct StoreBenchmark: Sendable {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         var result = Result()
-        try ingest(root.appendingPathComponent("ingest.sqlite").path, into: &result)
+        let sqlite = try SQLiteStore(path: root.appendingPathComponent("ingest.sqlite").path)
+        try ingest(into: sqlite, camera: "bench", prefix: "", result: &result)
+        if let postgres {
+            let store = try PostgresStore(url: postgres)
+            let camera = "bench-\(getpid())-\(storeTime(Date()))"
+            defer { _ = try? store.removeCamera(camera) }
+            try ingest(into: store, camera: camera, prefix: "postgres_", result: &result)
+        }
         try search(root, into: &result)
         return result
     }
@@ -53,11 +62,11 @@ public struct StoreBenchmark: Sendable {
         return values.map { $0 * inverse }
     }
 
-    private func ingest(_ path: String, into result: inout Result) throws {
-        let store = try SQLiteStore(path: path)
-        let run = try store.beginRun(RunRecord(camera: "bench", started: storeTime(Date()), clip: "synthetic", clipDigest: "0", headDigest: nil,
+    /// A run's frames written into `store` under `camera`; the figures' keys start with `prefix`.
+    private func ingest(into store: any SegmentStore, camera: String, prefix: String, result: inout Result) throws {
+        let run = try store.beginRun(RunRecord(camera: camera, started: storeTime(Date()), clip: "synthetic", clipDigest: "0", headDigest: nil,
                                                vocabularyDigest: "0", labels: ["car"], templates: ["{}"], dimension: dimension))
-        var ledger = TrackLedger(run: run, camera: "bench")
+        var ledger = TrackLedger(run: run, camera: camera)
         var state: UInt64 = 1
         let pool = (0..<1024).map { _ in randomUnit(&state) }
         let thumbnail = Thumbnail(format: "jpeg", data: Data(repeating: 0x5A, count: 6144))
@@ -85,9 +94,9 @@ public struct StoreBenchmark: Sendable {
             ended += events.count(where: { $0.kind == .end })
         }
         let seconds = milliseconds(since: start) / 1000
-        result.figures["ingest_tracks_per_s"] = Double(ended) / seconds
-        result.figures["ingest_observations_per_s"] = Double(observations) / seconds
-        result.figures["ingest_frames_per_s"] = Double(frames) / seconds
+        result.figures[prefix + "ingest_tracks_per_s"] = Double(ended) / seconds
+        result.figures[prefix + "ingest_observations_per_s"] = Double(observations) / seconds
+        result.figures[prefix + "ingest_frames_per_s"] = Double(frames) / seconds
     }
 
     private func search(_ root: URL, into result: inout Result) throws {

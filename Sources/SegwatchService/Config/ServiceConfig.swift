@@ -152,7 +152,8 @@ extension EngineConfig {
     }
 }
 
-/// `[store]`: the segment store (`url`: a SQLite file's path) and its retention.
+/// `[store]`: the segment store (`url`: a SQLite file's path, or a fleet's postgres:// URL) and
+/// its retention.
 public struct StoreConfig: Sendable, Equatable {
     public var url: String
     public var retainDays: Double?
@@ -163,8 +164,8 @@ public struct StoreConfig: Sendable, Equatable {
     }
 
     init(_ t: TableReader) throws {
-        guard let url = try t.string("url", "the segment store: a SQLite file's path") else {
-            throw t.error(nil, "url is missing: the segment store, a SQLite file's path such as /var/lib/segwatch/tracks.sqlite")
+        guard let url = try t.string("url", "the segment store: a SQLite file's path or a postgres:// URL") else {
+            throw t.error(nil, "url is missing: the segment store, a SQLite file's path such as /var/lib/segwatch/tracks.sqlite or postgres://USER:PASSWORD@HOST/DATABASE")
         }
         self.url = url
         retainDays = try t.double("retain_days", in: 0.000_001...1_000_000, "days a track is kept after it was last seen")
