@@ -79,19 +79,10 @@ public struct ImageLabeler<B: Backend>: Sendable {
             throw .mismatch("the background prompts have \(background.dimension) values; the labels have \(labels.dimension)")
         }
         classifier = SegmentClassifier(labels: labels, background: background, logitScale: clip.logitScale, options: options.classifier)
-        switch head {
-        case let .use(use, _): embedder = UseHeadEmbedder(head: use)
-        case let .linear(linear): embedder = MaskPooledEmbedder(head: linear)
-        case nil: embedder = MaskPooledEmbedder()
-        }
+        let encoding = SegmentEncoding(clip: clip, backend: backend, head: head, clipSize: options.clipSize, dinoSize: options.dinoSize)
+        (embedder, featurizer) = (encoding.embedder, encoding.featurizer)
         self.head = head
         self.options = options
-        if case let .use(use, dino) = head {
-            featurizer = FrameFeaturizer(clip: clip, backend: backend, clipSize: options.clipSize, clipLevels: use.clipLevels,
-                                         dino: dino, dinoSize: options.dinoSize, dinoLevels: use.dinoLevels)
-        } else {
-            featurizer = FrameFeaturizer(clip: clip, backend: backend, clipSize: options.clipSize)
-        }
     }
 
     /// The dense grid for a picture (`FrameFeaturizer.denseGrid`).

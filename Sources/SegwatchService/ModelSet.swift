@@ -29,20 +29,27 @@ public final class ModelSet: Sendable {
         let model = try CLIP.load(clip, backend: backend)
         self.clip = model
         text = VocabularyEmbedder(clip: model, clipPath: clip, tokenizer: try CLIPTokenizer.forModel(clip))
-        let backend = backend
-        self.head = try head.map { path throws -> LearnedHead<CPUBackend> in
-            guard try StateDict.load(path).metadata["format"] != nil else {
-                guard dino == nil else { throw ServiceError("--dino \(dino!): the head \(path) is a linear head of CLIP's features (no 'format' in its metadata): it reads no DINOv2") }
-                return .linear(try SegmentHead(contentsOf: path))
-            }
-            let use = try UseHead(contentsOf: path)
-            guard let dino else {
-                throw ServiceError("the head \(path) reads DINOv2's layers \(use.dinoLevels): give the DINOv2 model it was trained with (--dino, or [engine] dino)")
-            }
-            return try LearnedHead.use(use, dino: try Dinov2Model.load(dino, backend: backend), clip: model, clipDigest: hexDigest(try CLIPFiles.digest(clip)),
-                                       dinoDigest: hexDigest(try DINOv2Files.digest(dino)), warn: warn)
+        self.head = try Self.loadHead(head, dino: dino, clip: model, clipPath: clip, backend: backend, warn: warn)
+    }
+
+    /// The segment head at `path` (nil without one) over `clip` (loaded from `clipPath`): a
+    /// linear head of CLIP's features, or the USE head with the DINOv2 model at `dino` it reads.
+    public static func loadHead(_ path: String?, dino: String?, clip: CLIP<CPUBackend>, clipPath: String, backend: CPUBackend,
+                                warn: (String) -> Void = { _ in }) throws -> LearnedHead<CPUBackend>? {
+        guard let path else {
+            if let dino { throw ServiceError("--dino \(dino) is read by a USE head: give --head too") }
+            return nil
         }
-        if self.head == nil, let dino { throw ServiceError("--dino \(dino) is read by a USE head: give --head too") }
+        guard try StateDict.load(path).metadata["format"] != nil else {
+            guard dino == nil else { throw ServiceError("--dino \(dino!): the head \(path) is a linear head of CLIP's features (no 'format' in its metadata): it reads no DINOv2") }
+            return .linear(try SegmentHead(contentsOf: path))
+        }
+        let use = try UseHead(contentsOf: path)
+        guard let dino else {
+            throw ServiceError("the head \(path) reads DINOv2's layers \(use.dinoLevels): give the DINOv2 model it was trained with (--dino, or [engine] dino)")
+        }
+        return try LearnedHead.use(use, dino: try Dinov2Model.load(dino, backend: backend), clip: clip, clipDigest: hexDigest(try CLIPFiles.digest(clipPath)),
+                                   dinoDigest: hexDigest(try DINOv2Files.digest(dino)), warn: warn)
     }
 
     /// A labeler of `vocabulary` over these models; with `background`, the background prompts

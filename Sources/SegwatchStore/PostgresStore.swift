@@ -23,6 +23,8 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
     private var connection: PostgresConnection?
     private var connections = 0
     private var retryAfter = Date.distantPast
+    /// Camera ids by name, guarded by `lock` (every transaction holds it).
+    private var cameraIDs: [String: Int64] = [:]
     /// How long after a failed connect the next call fails at once rather than trying again.
     static let reconnectDelay: TimeInterval = 3
 
@@ -130,10 +132,14 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
 
     // MARK: Writing
 
+    /// The id of `camera`, made on first use (kept: a camera's row stays until it is removed).
     private func cameraID(_ session: PostgresSession, _ camera: String) throws -> Int64 {
+        if let id = cameraIDs[camera] { return id }
         // ON CONFLICT: another host may add the same camera at the same moment.
         try session.execute("INSERT INTO cameras (name) VALUES (?) ON CONFLICT (name) DO NOTHING", [camera])
-        return try session.rows("SELECT id FROM cameras WHERE name = ?", [camera])[0].decode(Int64.self)
+        let id = try session.rows("SELECT id FROM cameras WHERE name = ?", [camera])[0].decode(Int64.self)
+        cameraIDs[camera] = id
+        return id
     }
 
     public func beginRun(_ run: RunRecord) throws(StoreError) -> Int64 {
@@ -152,60 +158,95 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
         try transaction("end a run") { session in try session.execute("UPDATE runs SET ended = ? WHERE id = ?", [time, run]) }
     }
 
+    /// One frame in a handful of statements, whatever its size: each table's rows go as arrays
+    /// (`unnest`), and the tracks' ids are joined in SQL, so that a frame costs a few round trips
+    /// to the server, not one per row.
     @discardableResult
     public func write(_ batch: FrameBatch) throws(StoreError) -> [Int: Int64] {
         guard !batch.isEmpty else { return [:] }
         return try transaction("write a frame") { session in
-            if let job = batch.job { try holdJob(session, job) }
-            let camera = try cameraID(session, batch.camera)
-            var ids: [Int: Int64] = [:]
-            for row in batch.tracks {
-                let code = TrackCode(row.embedding)
-                ids[row.track] = try session.rows("""
-                    INSERT INTO tracks (camera_id, run_id, track, start_time, end_time, start_pts, end_pts, ended, label, score,
-                                        observations, embedding, code, code_scale, best_embedding, best_score, best_pts)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (camera_id, track) DO UPDATE SET
-                        end_time = excluded.end_time, end_pts = excluded.end_pts, ended = excluded.ended, label = excluded.label,
-                        score = excluded.score, observations = excluded.observations, embedding = excluded.embedding, code = excluded.code,
-                        code_scale = excluded.code_scale, best_embedding = excluded.best_embedding, best_score = excluded.best_score,
-                        best_pts = excluded.best_pts
-                    RETURNING id
-                    """, [camera, batch.run, row.track, row.start, row.end, row.startPts, row.endPts, row.ended ? 1 : 0, row.label,
-                          row.score, row.observations, embeddingBytes(row.embedding), code.values.withUnsafeBytes { Data($0) },
-                          Double(code.scale), halfEmbeddingBytes(row.bestEmbedding), row.bestScore, row.bestPts])[0].decode(Int64.self)
+            do {
+                return try write(batch, session)
+            } catch {
+                // The camera may have been removed by another host meanwhile.
+                cameraIDs[batch.camera] = nil
+                throw error
             }
-            func id(_ track: Int) throws -> Int64 {
-                if let id = ids[track] { return id }
-                guard let row = try session.rows("SELECT id FROM tracks WHERE camera_id = ? AND track = ?", [camera, track]).first else {
-                    throw StoreError.mismatch(store: location, reason: "track \(track) of \(batch.camera) is written before its row")
-                }
-                ids[track] = try row.decode(Int64.self)
-                return ids[track]!
-            }
-            for change in batch.labelChanges {
-                try session.execute("INSERT INTO track_labels (track_id, time, pts, label, previous_label) VALUES (?, ?, ?, ?, ?)",
-                                    [try id(change.track), batch.time, batch.pts, change.label, change.previous])
-            }
-            for box in batch.boxes where box.box.count == 4 {
-                try session.execute("INSERT INTO track_boxes (track_id, time, pts, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                    [try id(box.track), batch.time, batch.pts, box.box[0], box.box[1], box.box[2], box.box[3]])
-            }
-            for (track, thumbnail) in batch.thumbnails {
-                try session.execute("""
-                    INSERT INTO thumbnails (track_id, format, data) VALUES (?, ?, ?)
-                    ON CONFLICT (track_id) DO UPDATE SET format = excluded.format, data = excluded.data
-                    """, [try id(track), thumbnail.format, thumbnail.data])
-            }
-            for (label, fraction) in batch.stuff {
-                try session.execute("""
-                    INSERT INTO stuff_minutes (camera_id, minute, label, frames, coverage) VALUES (?, ?, ?, 1, ?)
-                    ON CONFLICT (camera_id, minute, label) DO UPDATE SET frames = stuff_minutes.frames + 1,
-                        coverage = stuff_minutes.coverage + excluded.coverage
-                    """, [camera, batch.time / 60_000, label, fraction])
-            }
-            return ids
         }
+    }
+
+    private func write(_ batch: FrameBatch, _ session: PostgresSession) throws -> [Int: Int64] {
+        if let job = batch.job { try holdJob(session, job) }
+        let camera = try cameraID(session, batch.camera)
+        var ids: [Int: Int64] = [:]
+        let rows = batch.tracks
+        if !rows.isEmpty {
+            let codes = rows.map { TrackCode($0.embedding) }
+            let returned = try session.rows("""
+                INSERT INTO tracks (camera_id, run_id, track, start_time, end_time, start_pts, end_pts, ended, label, score,
+                                    observations, embedding, code, code_scale, best_embedding, best_score, best_pts)
+                SELECT ?, ?, * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::float8[], ?::float8[], ?::int[], ?::text[],
+                                           ?::float8[], ?::int[], ?::bytea[], ?::bytea[], ?::float8[], ?::bytea[], ?::float8[], ?::float8[])
+                ON CONFLICT (camera_id, track) DO UPDATE SET
+                    end_time = excluded.end_time, end_pts = excluded.end_pts, ended = excluded.ended, label = excluded.label,
+                    score = excluded.score, observations = excluded.observations, embedding = excluded.embedding, code = excluded.code,
+                    code_scale = excluded.code_scale, best_embedding = excluded.best_embedding, best_score = excluded.best_score,
+                    best_pts = excluded.best_pts
+                RETURNING track, id
+                """, [camera, batch.run, rows.map(\.track), rows.map(\.start), rows.map(\.end), rows.map(\.startPts), rows.map(\.endPts),
+                      rows.map { $0.ended ? 1 : 0 }, rows.map(\.label), rows.map(\.score), rows.map(\.observations),
+                      rows.map { ByteBuffer(bytes: embeddingBytes($0.embedding)) }, codes.map { code in code.values.withUnsafeBytes { ByteBuffer(bytes: $0) } },
+                      codes.map { Double($0.scale) }, rows.map { ByteBuffer(bytes: halfEmbeddingBytes($0.bestEmbedding)) }, rows.map(\.bestScore),
+                      rows.map(\.bestPts)])
+            for row in returned {
+                let (track, id) = try row.decode((Int, Int64).self)
+                ids[track] = id
+            }
+        }
+        /// Rows of the frame's tracks, with their ids joined from `tracks`: all of them, or the
+        /// batch refers to a track it does not hold.
+        func insertJoined(_ what: String, _ count: Int, _ sql: String, _ values: [PostgresSession.Value]) throws {
+            guard count > 0 else { return }
+            let inserted = try session.execute(sql, values)
+            guard inserted == count else {
+                throw StoreError.mismatch(store: location, reason: "\(count - inserted) of the frame's \(what) belong to tracks of \(batch.camera) not stored")
+            }
+        }
+        let changes = batch.labelChanges
+        try insertJoined("label changes", changes.count, """
+            INSERT INTO track_labels (track_id, time, pts, label, previous_label)
+            SELECT tracks.id, ?, ?, c.label, NULLIF(c.previous, '')
+            FROM unnest(?::bigint[], ?::text[], ?::text[]) AS c(track, label, previous) JOIN tracks ON tracks.camera_id = ? AND tracks.track = c.track
+            """, [batch.time, batch.pts, changes.map(\.track), changes.map(\.label), changes.map { $0.previous ?? "" }, camera])
+        let boxes = batch.boxes.filter { $0.box.count == 4 }
+        try insertJoined("boxes", boxes.count, """
+            INSERT INTO track_boxes (track_id, time, pts, x, y, w, h)
+            SELECT tracks.id, ?, ?, b.x, b.y, b.w, b.h
+            FROM unnest(?::bigint[], ?::int[], ?::int[], ?::int[], ?::int[]) AS b(track, x, y, w, h)
+            JOIN tracks ON tracks.camera_id = ? AND tracks.track = b.track
+            """, [batch.time, batch.pts, boxes.map(\.track), boxes.map { $0.box[0] }, boxes.map { $0.box[1] }, boxes.map { $0.box[2] },
+                  boxes.map { $0.box[3] }, camera])
+        // One thumbnail per track (the last a frame made).
+        var thumbnails: [Int: Thumbnail] = [:]
+        for (track, thumbnail) in batch.thumbnails { thumbnails[track] = thumbnail }
+        try insertJoined("thumbnails", thumbnails.count, """
+            INSERT INTO thumbnails (track_id, format, data)
+            SELECT tracks.id, t.format, t.data FROM unnest(?::bigint[], ?::text[], ?::bytea[]) AS t(track, format, data)
+            JOIN tracks ON tracks.camera_id = ? AND tracks.track = t.track
+            ON CONFLICT (track_id) DO UPDATE SET format = excluded.format, data = excluded.data
+            """, [Array(thumbnails.keys), thumbnails.values.map(\.format), thumbnails.values.map { ByteBuffer(bytes: $0.data) }, camera])
+        // A label once per minute row (an upsert may not touch a row twice).
+        var stuff: [String: Double] = [:]
+        for (label, fraction) in batch.stuff { stuff[label, default: 0] += fraction }
+        if !stuff.isEmpty {
+            try session.execute("""
+                INSERT INTO stuff_minutes (camera_id, minute, label, frames, coverage)
+                SELECT ?, ?, s.label, 1, s.coverage FROM unnest(?::text[], ?::float8[]) AS s(label, coverage)
+                ON CONFLICT (camera_id, minute, label) DO UPDATE SET frames = stuff_minutes.frames + 1,
+                    coverage = stuff_minutes.coverage + excluded.coverage
+                """, [camera, batch.time / 60_000, Array(stuff.keys), Array(stuff.values)])
+        }
+        return ids
     }
 
     public func saveLabeling(_ vocabulary: VocabularyRecord, labels: [TrackLabel]) throws(StoreError) {
@@ -342,6 +383,7 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
             try session.execute("DELETE FROM stuff_minutes WHERE camera_id IN (SELECT id FROM cameras WHERE name = ?)", [camera])
             try session.execute("DELETE FROM runs WHERE camera_id IN (SELECT id FROM cameras WHERE name = ?)", [camera])
             try session.execute("DELETE FROM cameras WHERE name = ?", [camera])
+            cameraIDs[camera] = nil
             return deleted
         }
     }

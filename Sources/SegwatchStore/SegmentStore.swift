@@ -134,6 +134,12 @@ public struct FrameBatch: Sendable {
     }
 
     public var isEmpty: Bool { tracks.isEmpty && labelChanges.isEmpty && boxes.isEmpty && stuff.isEmpty && thumbnails.isEmpty }
+
+    /// About what the batch takes in memory: its embeddings and thumbnails, and a little per row.
+    public var approximateBytes: Int {
+        tracks.reduce(0) { $0 + 4 * ($1.embedding.count + $1.bestEmbedding.count) + 160 } + thumbnails.reduce(0) { $0 + $1.thumbnail.data.count + 64 }
+            + 64 * (labelChanges.count + boxes.count + stuff.count) + 128
+    }
 }
 
 /// A track's row as it stands.

@@ -6,10 +6,10 @@ import SegwatchService
 import SegwatchStore
 import SegwatchTensor
 
-/// `segwatch search`: the stored tracks closest to a text.
+/// `segwatch search`: the stored tracks closest to a text, or to a picture.
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find the stored tracks that look like a text ('a red bicycle').",
+        abstract: "Find the stored tracks that look like a text ('a red bicycle') or a picture.",
         discussion: """
             The text is embedded exactly as a vocabulary label is (the CLIP model and prompt \
             templates of the runs that stored the tracks; synonyms after |), and the tracks are \
@@ -17,6 +17,11 @@ struct Search: ParsableCommand {
             its segments' embeddings). Each result gives the camera, the track, its time range \
             (ISO 8601, UTC), its voted label, the cosine, and its rank among every track the \
             filters let through, so that scores of different queries can be compared.
+
+            --image PNG searches by example instead: the picture (or, with --box, the segment \
+            SAM finds in that box of it, --sam) is embedded exactly as a run embeds a segment: \
+            the runs' CLIP at --clip-size, through the runs' segment head (--head, with --dino \
+            for the USE head; the runs' head digest is checked).
 
             --track ID --camera C prints that one track, with the embedding search ranks.
             """)
@@ -31,6 +36,27 @@ struct Search: ParsableCommand {
 
     @Option(help: "Only tracks with this label (voted in their run, or given by a relabeling).")
     var label: String?
+
+    @Option(help: "Search by example: a picture (anything FFmpeg decodes) instead of a text.")
+    var image: String?
+
+    @Option(help: ArgumentHelp("With --image: the segment SAM finds for this box prompt of the picture, in pixels.", valueName: "X0,Y0,X1,Y1"))
+    var box: String?
+
+    @Option(help: "With --box: the SAM checkpoint that segments the box.", transform: ModelArgument.sam)
+    var sam: String?
+
+    @Option(help: "With --image: the segment head the runs used (their head digest is checked).")
+    var head: String?
+
+    @Option(help: "With --image and a USE head: the DINOv2 model it reads.")
+    var dino: String?
+
+    @Option(help: "With --image: CLIP's short side in pixels, as the runs used it.")
+    var clipSize = 448
+
+    @Option(help: "With --image and a USE head: DINOv2's short side in pixels, as the runs used it.")
+    var dinoSize = 448
 
     @Option(help: "Results to print.")
     var limit = 10
@@ -55,9 +81,21 @@ struct Search: ParsableCommand {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
         if track != nil {
             guard tracks.camera != nil else { throw ValidationError("--track needs --camera: track ids are per camera") }
-            guard text == nil else { throw ValidationError("give a text to search or --track, not both") }
+            guard text == nil, image == nil else { throw ValidationError("give a text or --image to search, or --track, not both") }
+        } else if image != nil {
+            guard text == nil else { throw ValidationError("give a text or --image to search for, not both") }
         } else if (text ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
-            throw ValidationError("give a text to search for, or --track ID --camera C")
+            throw ValidationError("give a text to search for, --image PNG, or --track ID --camera C")
+        }
+        if image == nil, box != nil || sam != nil || head != nil || dino != nil {
+            throw ValidationError("--box, --sam, --head and --dino embed an --image query")
+        }
+        if box != nil {
+            guard sam != nil else { throw ValidationError("--box is segmented by SAM: give --sam") }
+            guard boxPrompt != nil else { throw ValidationError("--box must be X0,Y0,X1,Y1 in pixels with X0 < X1 and Y0 < Y1, not '\(box!)'") }
+        }
+        guard (32...4096).contains(clipSize), (14...4096).contains(dinoSize) else {
+            throw ValidationError("--clip-size and --dino-size must be picture sides in pixels")
         }
     }
 
@@ -78,7 +116,20 @@ struct Search: ParsableCommand {
             let backend = CPUBackend(engine: CPUEngine(threads: threads))
             let searcher = TrackSearcher(store: segmentStore, location: store, cache: VocabularyCache(directory: VocabularyCache.defaultDirectory),
                                          embedder: { try VocabularyEmbedder(clipPath: $0, backend: backend) })
-            let (results, searched) = try searcher.search(text!, filter: filter, limit: limit, clip: clip, threads: threads)
+            let (results, searched): ([(hit: TrackHit, track: StoredTrack)], Int)
+            if let image {
+                let space = try searcher.embeddingSpace(camera: filter.camera, clip: clip)
+                try searcher.checkHead(try head.map { hexDigest(try fileDigest($0)) }, camera: filter.camera)
+                let example = try ExampleEmbedder(clip: space.clip, head: head, dino: dino, sam: sam, engine: CPUEngine(threads: threads),
+                                                  clipSize: clipSize, dinoSize: dinoSize, warn: { printError("warning: \($0)") })
+                let query = try example.embed(try loadRGBImage(image, frame: 0), box: boxPrompt)
+                guard query.count == space.dimension else {
+                    throw CommandError("the picture's embedding has \(query.count) values and the tracks' \(space.dimension)")
+                }
+                (results, searched) = try searcher.search(query: query, filter: filter, limit: limit, threads: threads)
+            } else {
+                (results, searched) = try searcher.search(text!, filter: filter, limit: limit, clip: clip, threads: threads)
+            }
             if json {
                 print(try jsonText(try results.map { trackResultObject($1, score: $0.score, rank: $0.rank, thumbnail: try thumbnailFile($1)) }))
             } else {
@@ -89,6 +140,14 @@ struct Search: ParsableCommand {
                 if results.isEmpty { print("no tracks" + (searched == 0 ? " match the filters" : "")) }
             }
         }
+    }
+
+    /// --box as SAM's box prompt.
+    private var boxPrompt: (x0: Double, y0: Double, x1: Double, y1: Double)? {
+        guard let box else { return nil }
+        let v = box.split(separator: ",", omittingEmptySubsequences: false).compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard v.count == 4, v.allSatisfy(\.isFinite), v[0] < v[2], v[1] < v[3] else { return nil }
+        return (v[0], v[1], v[2], v[3])
     }
 
     /// Writes `track`'s thumbnail, if it has one, into the thumbnails folder; its path.

@@ -91,21 +91,46 @@ final class TestStore {
         #expect(try reopened.thumbnail(track.id) == track.thumbnail && reopened.tracks([track.id + 1000, track.id]).map(\.id) == [track.id])
     }
 
-    // A store written by the previous version (its migrations up to the one before the latest),
-    // opened by this one: the rest applied, what it held kept.
+    // A store written by the previous version (its migrations up to the one before the latest,
+    // and rows as that version wrote them, in SQL), opened by this one: the rest applied, what
+    // it held kept.
     @Test(arguments: StoreKind.allCases) func migratesFromThePreviousVersion(kind: StoreKind) throws {
         let test = try TestStore(kind)
         let previous = StoreSchema.migrations.dropLast().last!.name
         let old = try test.open(upTo: previous)
         #expect(try test.appliedMigrations(old) == StoreSchema.migrations.dropLast().map(\.name))
-        let run = try old.beginRun(Self.run())
-        var batch = FrameBatch(run: run, camera: "cam1", time: 5000, pts: 5)
-        batch.tracks = [Self.row(3, start: 4000, end: 5000, label: "car", embedding: [0, 0, 1])]
-        try old.write(batch)
+        // The embedding [0, 0, 1] as float32 and float16 little-endian bytes, and its int8 code.
+        let (embedding, code, half) = ("00000000000000000000803f", "00007f", "00000000003c")
+        func bytes(_ hex: String) -> String { kind == .sqlite ? "X'\(hex)'" : "'\\x\(hex)'::bytea" }
+        let statements = [
+            "INSERT INTO cameras (name) VALUES ('cam1')",
+            """
+            INSERT INTO runs (camera_id, started, clip, clip_digest, head_digest, vocabulary_digest, labels, templates, dimension)
+            VALUES (1, 1765000000000, 'clip_vit_b16', 'c0ffee', NULL, 'v1', '["car","person"]', '["a photo of a {}."]', 3)
+            """,
+            """
+            INSERT INTO tracks (camera_id, run_id, track, start_time, end_time, start_pts, end_pts, ended, label, score, observations,
+                                embedding, code, code_scale, best_embedding, best_score, best_pts)
+            VALUES (1, 1, 3, 4000, 5000, 4.0, 5.0, 0, 'car', 0.5, 1, \(bytes(embedding)), \(bytes(code)), 0.007874015748031496, \(bytes(half)), 0.5, 4.0)
+            """,
+        ]
+        for statement in statements {
+            switch kind {
+            case .sqlite: try runSQLite(test.location, statement)
+            case .postgres: try TestPostgres.psql(test.location, statement)
+            }
+        }
 
         let store = try test.open()
         #expect(try test.appliedMigrations(store) == StoreSchema.migrations.map(\.name))
-        #expect(try store.track(camera: "cam1", track: 3)?.row == batch.tracks[0])
+        #expect(try store.track(camera: "cam1", track: 3)?.row == Self.row(3, start: 4000, end: 5000, label: "car", embedding: [0, 0, 1]))
+        #expect(try store.runs().map(\.record) == [Self.run()])
+        // And it is written as this version writes.
+        let run = try store.beginRun(Self.run())
+        var batch = FrameBatch(run: run, camera: "cam1", time: 6000, pts: 6)
+        batch.tracks = [Self.row(4, start: 6000, end: 6000, label: "person", embedding: [0, 1, 0])]
+        try store.write(batch)
+        #expect(try store.track(camera: "cam1", track: 4)?.row == batch.tracks[0])
     }
 
     // A track's later frames update its one row (the camera and track id name it).

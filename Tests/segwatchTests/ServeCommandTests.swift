@@ -350,6 +350,96 @@ import Testing
         #expect(serve.wait(timeout: 120) == 0, "\(serve.errorOutput)")
     }
 
+    // Two daemons ("hosts") write to one PostgreSQL store. Its database goes away: a daemon
+    // counts the writes that failed, in /api/cameras and /metrics, keeps the frames it could not
+    // write, and goes on analyzing and writing events; back, it writes what it kept, so that
+    // every track of its events is stored. Each daemon's search, and the command line's, spans
+    // both hosts' cameras.
+    @Test func aFleetSharesOnePostgresStore() throws {
+        let folder = try TemporaryFolder()
+        let store = try TestPostgres.newDatabase()
+        defer { folder.remove(); TestPostgres.dropDatabase(store) }
+        let database = try #require(URLComponents(string: store)?.path.dropFirst())
+        let hosts = try ["north", "south"].map { name -> (name: String, port: Int, serve: BackgroundProcess) in
+            let port = freePort()
+            let config = engineTable(folder, background: false) + """
+                [http]
+                listen = "127.0.0.1:\(port)"
+
+                [store]
+                url = "\(store)"
+
+                [[camera]]
+                name = "\(name)"
+                input = "lavfi:\(name == "north" ? "testsrc" : "testsrc2")=size=320x240:rate=25"
+                fps = 0
+                labels = ["car", "bus"]
+                json_out = "\(folder.path("\(name).jsonl"))"
+                discovery_grid = 3
+                tracked_min_iou = 0
+                keyframe_below_iou = 0
+                """
+            try config.write(toFile: folder.path("\(name).toml"), atomically: true, encoding: .utf8)
+            let serve = try BackgroundProcess(segwatch, ["serve", "--config", folder.path("\(name).toml")],
+                                              stdout: folder.path("\(name).out"), stderr: folder.path("\(name).err"))
+            return (name, port, serve)
+        }
+        defer { for host in hosts { host.serve.signal(SIGKILL) } }
+        func frames(_ name: String) -> Int { jsonLines(folder.path("\(name).jsonl")).count { $0["type"] as? String == "frame" } }
+        func camera(_ port: Int) -> [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(try get("http://127.0.0.1:\(port)/api/cameras").body.utf8)) as? [[String: Any]])?.first
+        }
+        #expect(eventually(240, every: 0.2) { hosts.allSatisfy { frames($0.name) >= 3 } }, "\(hosts[0].serve.errorOutput)")
+        #expect(hosts.allSatisfy { camera($0.port)?["store_failed_writes"] as? Int == 0 })
+
+        // The database goes away.
+        let server = try TestPostgres.serverURL()
+        try TestPostgres.psql(server, "ALTER DATABASE \(database) ALLOW_CONNECTIONS false")
+        try TestPostgres.psql(server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+        let north = hosts[0]
+        #expect(eventually(120, every: 0.2) { (camera(north.port)?["store_failed_writes"] as? Int ?? 0) >= 2 }, "\(north.serve.errorOutput)")
+        let failing = try #require(camera(north.port))
+        #expect((failing["store_error"] as? String)?.contains(String(database)) == true, "\(failing)")
+        #expect((failing["store_buffered_frames"] as? Int ?? 0) >= 1, "\(failing)")
+        let metrics = try get("http://127.0.0.1:\(north.port)/metrics").body
+        #expect(metrics.contains("segwatch_store_failed_writes_total{camera=\"north\"}"), "\(metrics.prefix(500))")
+        let during = frames("north")
+        #expect(eventually(120, every: 0.2) { frames("north") >= during + 2 }, "analysis stopped with the store")
+
+        // Back: the store is written again (the failures stop growing).
+        try TestPostgres.psql(server, "ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
+        var settled = -1
+        #expect(eventually(120, every: 1) {
+            let failed = camera(north.port)?["store_failed_writes"] as? Int ?? -1
+            defer { settled = failed }
+            return failed == settled && frames("north") > during + 2
+        })
+        let after = frames("north")
+        #expect(eventually(120, every: 0.2) { frames("north") >= after + 2 })
+        let recovered = try #require(camera(north.port))
+        #expect(recovered["store_failed_writes"] as? Int == settled && recovered["store_buffered_frames"] as? Int == 0
+                && recovered["store_dropped_frames"] as? Int == 0, "\(recovered)")
+
+        // Search spans the fleet: each daemon's API and the command line find both cameras' tracks.
+        for host in hosts {
+            let api = try get("http://127.0.0.1:\(host.port)/api/search?q=a%20bus&limit=1000")
+            let results = (try? JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any])?["results"] as? [[String: Any]] ?? []
+            #expect(Set(results.compactMap { $0["camera"] as? String }) == ["north", "south"], "\(host.name): \(api.body.prefix(300))")
+        }
+        for host in hosts {
+            host.serve.signal(SIGTERM)
+            #expect(host.serve.wait(timeout: 120) == 0, "\(host.serve.errorOutput)")
+        }
+        let cli = try runProcess(segwatch, ["search", "a bus", "--store", store, "--limit", "1000", "--json"], timeout: 120)
+        let local = (try? JSONSerialization.jsonObject(with: Data(cli.output.utf8)) as? [[String: Any]]) ?? []
+        #expect(Set(local.compactMap { $0["camera"] as? String }) == ["north", "south"], "\(cli.errorOutput)")
+        for host in hosts {
+            let started = Set(jsonLines(folder.path("\(host.name).jsonl")).filter { $0["event"] as? String == "start" }.map { $0["track"] as! Int })
+            let stored = Set(local.filter { $0["camera"] as? String == host.name }.map { $0["track"] as! Int })
+            #expect(stored == started, "\(host.name): \(started.subtracting(stored)) not stored")
+        }
+    }
+
     // Any address but loopback needs the bearer token: 401 without it, 200 with it. No cameras:
     // the API alone, with --listen over the file's [http] listen.
     @Test func aNonLoopbackAddressNeedsTheToken() throws {

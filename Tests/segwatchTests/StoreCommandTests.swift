@@ -136,7 +136,55 @@ enum StoreLocation: String, CaseIterable, Sendable {
         if kind == .sqlite {
             let missing = try runProcess(segwatch, ["search", query, "--store", folder.path("nothing.sqlite")], timeout: 60)
             #expect(missing.status != 0 && missing.errorOutput.contains("nothing.sqlite: no such store"), "\(missing.errorOutput)")
+            try searchByExample(store: store, folder: folder, tracks: started.count)
         }
+    }
+
+    /// Search by example on the store of a run over bikes.mp4 (no head): a frame of the video at
+    /// 448x448, CLIP's grid at --clip-size 448 with nothing resized, so that the whole-picture
+    /// query is the mean of `embed --dense`'s patch features, normalized; every result's score
+    /// is its cosine with the track's exported embedding. A box query (SAM's segment of it) ranks
+    /// every track as well; mistakes are named.
+    private func searchByExample(store: String, folder: TemporaryFolder, tracks: Int) throws {
+        let picture = folder.path("frame.png")
+        let frame = try runProcess("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", RunCommandTests.video, "-vf", "select=eq(n\\,10),scale=448:448",
+                                                       "-frames:v", "1", picture], timeout: 60)
+        #expect(frame.status == 0, "\(frame.errorOutput)")
+        let embed = try runProcess(segwatch, ["embed", "--clip", RunCommandTests.clip, "--image", picture, "--size", "448x448", "--dense",
+                                              "--out", folder.path("dense.safetensors")], timeout: 120)
+        #expect(embed.status == 0, "\(embed.errorOutput)")
+        let dense = try StateDict.load(folder.path("dense.safetensors")).tensor("image.dense").contiguous()
+        let width = dense.shape[3], patches = dense.shape[1] * dense.shape[2], values = dense.toArray()
+        var mean = [Double](repeating: 0, count: width)
+        for p in 0..<patches { for d in 0..<width { mean[d] += Double(values[p * width + d]) } }
+        let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let query = mean.map { $0 / norm }
+
+        let search = try runProcess(segwatch, ["search", "--image", picture, "--store", store, "--limit", "1000", "--json"], timeout: 120)
+        #expect(search.status == 0, "\(search.errorOutput)")
+        let results = try #require(try json(search) as? [[String: Any]])
+        #expect(results.count == tracks && results.map { $0["rank"] as! Int } == Array(1...max(results.count, 1)))
+        for result in results {
+            let exported = try json(try runProcess(segwatch, ["search", "--store", store, "--camera", Self.camera, "--track", "\(result["track"]!)",
+                                                              "--json"], timeout: 60)) as! [String: Any]
+            let cosine = zip(query, exported["embedding"] as! [Double]).reduce(0) { $0 + $1.0 * $1.1 }
+            #expect(abs(cosine - (result["score"] as! Double)) < 1e-5, "track \(result["track"]!): \(cosine) vs \(result["score"]!)")
+        }
+
+        let boxed = try runProcess(segwatch, ["search", "--image", picture, "--box", "100,120,300,340", "--sam", RunCommandTests.sam,
+                                              "--store", store, "--limit", "1000", "--json"], timeout: 120)
+        let boxResults = try json(boxed) as? [[String: Any]] ?? []
+        let boxScores = boxResults.map { $0["score"] as! Double }
+        #expect(boxed.status == 0 && boxResults.count == tracks && zip(boxScores, boxScores.dropFirst()).allSatisfy { $0 >= $1 }, "\(boxed.errorOutput)")
+        #expect(boxScores != results.map { $0["score"] as! Double }, "the box's segment scored as the whole picture")
+
+        let noSam = try runProcess(segwatch, ["search", "--image", picture, "--box", "1,1,9,9", "--store", store], timeout: 60)
+        #expect(noSam.status != 0 && noSam.errorOutput.contains("--sam"), "\(noSam.errorOutput)")
+        let outside = try runProcess(segwatch, ["search", "--image", picture, "--box", "400,400,900,900", "--sam", RunCommandTests.sam,
+                                                "--store", store], timeout: 60)
+        #expect(outside.status != 0 && outside.errorOutput.contains("not inside the 448x448 picture"), "\(outside.errorOutput)")
+        let head = try runProcess(segwatch, ["search", "--image", picture, "--head", folder.path("frame.png"), "--store", store], timeout: 60)
+        #expect(head.status != 0 && head.errorOutput.contains("without a segment head"), "\(head.errorOutput)")
     }
 
     // kill -9 in the middle of a run: the store opens, and every track whose `start` event

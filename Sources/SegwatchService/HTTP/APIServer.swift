@@ -102,7 +102,8 @@ public final class APIServer: Sendable {
                              last_frame_age: camera.status.lastFrame.map { fourDecimals(Double(now - $0.uptimeNanoseconds) / 1e9) },
                              latency_p50_ms: camera.status.latencyP50Ms.map(fourDecimals),
                              latency_p95_ms: camera.status.latencyP95Ms.map(fourDecimals),
-                             store_failed_writes: camera.store?.failedWrites, store_error: camera.store?.lastError)
+                             store_failed_writes: camera.store?.failedWrites, store_error: camera.store?.lastError,
+                             store_buffered_frames: camera.store?.bufferedFrames, store_dropped_frames: camera.store?.droppedFrames)
             }))
         }
         router.get("api/events") { [hub] request, _ in
@@ -280,9 +281,12 @@ struct CameraRecord: Encodable {
     /// Frame taken to events written, over the last 256 analyses.
     var latency_p50_ms: Double?
     var latency_p95_ms: Double?
-    /// With a store: the frames whose rows could not be written, and the last error.
+    /// With a store: the writes that failed, the last error, the frames waiting to be written
+    /// and those dropped when that buffer was full.
     var store_failed_writes: Int?
     var store_error: String?
+    var store_buffered_frames: Int?
+    var store_dropped_frames: Int?
 }
 
 /// 401 for a request without `Authorization: Bearer TOKEN`; the comparison takes the same

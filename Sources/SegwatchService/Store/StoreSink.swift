@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchPipeline
@@ -14,15 +15,22 @@ import Synchronization
 /// JSON lines never disagree.
 ///
 /// A run (`tolerant: false`) stops at a store error, as at any output's; the daemon
-/// (`tolerant: true`) keeps analyzing and writing events, counts the failed frames and shows the
-/// last error in its health, and the next frame that can be written brings each track's row
-/// up to date. One camera's thread writes; `status` may be read from any.
+/// (`tolerant: true`) keeps analyzing and writing events, counts the failed writes and shows the
+/// last error in its health and metrics, and keeps the frames it could not write, in order, up
+/// to `bufferBytes`: each later frame first writes them (a full disk freed, a database back);
+/// past the bound the oldest are dropped, and counted. One camera's thread writes; `status` may
+/// be read from any.
 public final class StoreSink: @unchecked Sendable {
     public struct Status: Sendable, Equatable {
         public var failedWrites = 0
         public var lastError: String?
         public var lastErrorTime: Date?
+        /// Frames waiting to be written, and frames dropped from that buffer when it was full.
+        public var bufferedFrames = 0
+        public var droppedFrames = 0
     }
+    /// The most a tolerant sink keeps of the frames it could not write, by default.
+    public static let defaultBufferBytes = 64 << 20
     /// How long tracks are kept, and how large the store may grow: applied when the run starts
     /// and every ten minutes of it.
     public struct Retention: Sendable, Equatable {
@@ -45,14 +53,24 @@ public final class StoreSink: @unchecked Sendable {
     /// The daemon's first-pass codes, kept current with every row written.
     private let index: TrackIndex?
     private let state = Mutex(Status())
+    /// `segwatch_store_failed_writes_total{camera}`: the daemon's writes the store refused;
+    /// `segwatch_store_dropped_frames_total{camera}`: frames given up when the buffer was full.
+    private let failures, drops: Counter
+    /// The frames not yet written (tolerant), oldest first, and their size.
+    private var pending: [FrameBatch] = []
+    private var pendingBytes = 0
+    private let bufferBytes: Int
 
     /// Registers the run in `store`, after applying `retention` once.
     public init(store: any SegmentStore, run record: RunRecord, retention: Retention? = nil, tolerant: Bool = false,
-                index: TrackIndex? = nil) throws(StoreError) {
+                index: TrackIndex? = nil, bufferBytes: Int = StoreSink.defaultBufferBytes) throws(StoreError) {
         self.store = store
         self.retention = retention
         self.tolerant = tolerant
+        self.bufferBytes = bufferBytes
         self.index = index
+        failures = Counter(label: "segwatch_store_failed_writes_total", dimensions: [("camera", record.camera)])
+        drops = Counter(label: "segwatch_store_dropped_frames_total", dimensions: [("camera", record.camera)])
         lastPrune = Date()
         run = try store.beginRun(record)
         ledger = TrackLedger(run: run, camera: record.camera)
@@ -79,6 +97,7 @@ public final class StoreSink: @unchecked Sendable {
             try body()
         } catch {
             guard tolerant else { throw error }
+            failures.increment()
             state.withLock { status in
                 status.failedWrites += 1
                 (status.lastError, status.lastErrorTime) = (error.description, Date())
@@ -125,18 +144,58 @@ public final class StoreSink: @unchecked Sendable {
                 batch.thumbnails.append((track, thumbnail))
             }
         }
-        try tolerating { () throws(StoreError) in
-            let ids = try store.write(batch)
-            if let index {
-                for row in batch.tracks { if let id = ids[row.track] { index.upsert(id: id, code: TrackCode(row.embedding)) } }
-            }
+        guard tolerant else {
+            try commit(batch)
             if time.timeIntervalSince(lastPrune) >= 600 { try prune(now: time) }
+            return
+        }
+        guard !batch.isEmpty || !pending.isEmpty else { return }
+        if !batch.isEmpty { buffer(batch) }
+        try tolerating { () throws(StoreError) in
+            try flush()
+            if time.timeIntervalSince(lastPrune) >= 600 { try prune(now: time) }
+        }
+    }
+
+    /// Writes the frames not yet written, oldest first.
+    private func flush() throws(StoreError) {
+        defer { state.withLock { $0.bufferedFrames = pending.count } }
+        while let first = pending.first {
+            try commit(first)
+            pending.removeFirst()
+            pendingBytes -= first.approximateBytes
+        }
+    }
+
+    /// Writes `batch` and brings the first pass's codes up to date.
+    private func commit(_ batch: FrameBatch) throws(StoreError) {
+        let ids = try store.write(batch)
+        if let index {
+            for row in batch.tracks { if let id = ids[row.track] { index.upsert(id: id, code: TrackCode(row.embedding)) } }
+        }
+    }
+
+    /// Queues `batch` behind the frames not yet written, dropping the oldest past the bound.
+    private func buffer(_ batch: FrameBatch) {
+        pending.append(batch)
+        pendingBytes += batch.approximateBytes
+        var dropped = 0
+        while pendingBytes > bufferBytes, pending.count > 1 {
+            pendingBytes -= pending.removeFirst().approximateBytes
+            dropped += 1
+        }
+        if dropped > 0 {
+            drops.increment(by: Int64(dropped))
+            state.withLock { $0.droppedFrames += dropped }
         }
     }
 
     /// Marks the run ended.
     public func finish(time: Date) throws(StoreError) {
-        try tolerating { () throws(StoreError) in try store.endRun(run, time: storeTime(time)) }
+        try tolerating { () throws(StoreError) in
+            try flush()
+            try store.endRun(run, time: storeTime(time))
+        }
     }
 
     /// A vocabulary's identity in the store: its labels' names and embeddings, so that the same

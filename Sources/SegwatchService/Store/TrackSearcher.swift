@@ -57,7 +57,23 @@ public final class TrackSearcher: Sendable {
     /// how many tracks they were ranked among.
     public func search(_ text: String, filter: TrackFilter, limit: Int, clip: String? = nil, threads: Int = 2) throws
         -> (results: [(hit: TrackHit, track: StoredTrack)], searched: Int) {
-        let query = try embed(text, camera: filter.camera, clip: clip)
+        try search(query: try embed(text, camera: filter.camera, clip: clip), filter: filter, limit: limit, threads: threads)
+    }
+
+    /// The runs' head digest, which a query by example must be embedded with: the runs of
+    /// `camera` (or all) must agree on it, and `head` (the query's head file digest) be it.
+    public func checkHead(_ head: String?, camera: String?) throws {
+        let runs = try store.runs().filter { camera == nil || $0.record.camera == camera }
+        let digests = Set(runs.map(\.record.headDigest))
+        guard digests.count <= 1 else { throw ServiceError("\(location): its runs used different segment heads; search one camera at a time") }
+        guard let used = digests.first, used != head else { return }
+        throw ServiceError(used.map { "the tracks were embedded with the head of digest \($0): give that file as --head" + (head == nil ? "" : " (this one is \(head!))") }
+                           ?? "the tracks were embedded without a segment head: leave --head out")
+    }
+
+    /// The `limit` tracks closest to `query` (a unit vector in the tracks' space).
+    public func search(query: [Float], filter: TrackFilter, limit: Int, threads: Int = 2) throws
+        -> (results: [(hit: TrackHit, track: StoredTrack)], searched: Int) {
         let found = try searchTracks(store, query: query, filter: filter, limit: limit, index: index, threads: threads)
         let tracks = Dictionary(uniqueKeysWithValues: try store.tracks(found.hits.map(\.id)).map { ($0.id, $0) })
         return (found.hits.compactMap { hit in tracks[hit.id].map { (hit, $0) } }, found.searched)
