@@ -157,8 +157,10 @@ public final class Service: Sendable {
             }
             let store = try searcher.map { searcher in
                 try StoreSink(store: searcher.store, run: try storeRun(camera, analyzer: analyzer, engine: engine),
-                              retention: state.withLock { $0.config.store }.map { StoreSink.Retention(days: $0.retainDays, maxBytes: $0.maxBytes) },
-                              tolerant: true, index: storeIndex)
+                              retention: state.withLock { $0.config.store }.map {
+                                  StoreSink.Retention(days: $0.retainDays, maxBytes: $0.maxBytes, frameDays: $0.frameRetainDays)
+                              },
+                              tolerant: true, index: storeIndex, frames: state.withLock { $0.config.store?.frames ?? false })
             }
             let runner = StreamRunner(input: .live(input), analyzer: analyzer, names: names, settings: settings, events: events,
                                       video: video, store: store, logger: Logger(label: "segwatch.\(camera.name)"))

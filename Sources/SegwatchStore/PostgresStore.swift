@@ -235,6 +235,10 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
             JOIN tracks ON tracks.camera_id = ? AND tracks.track = t.track
             ON CONFLICT (track_id) DO UPDATE SET format = excluded.format, data = excluded.data
             """, [Array(thumbnails.keys), thumbnails.values.map(\.format), thumbnails.values.map { ByteBuffer(bytes: $0.data) }, camera])
+        if let frame = batch.frame {
+            try session.execute("INSERT INTO frame_events (camera_id, run_id, time, pts, line) VALUES (?, ?, ?, ?, ?)",
+                                [camera, batch.run, batch.time, batch.pts, frame])
+        }
         // A label once per minute row (an upsert may not touch a row twice).
         var stuff: [String: Double] = [:]
         for (label, fraction) in batch.stuff { stuff[label, default: 0] += fraction }
@@ -400,10 +404,11 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
                  + (SELECT COALESCE(SUM(octet_length(data) + 40), 0) FROM thumbnails)
                  + (SELECT COUNT(*) * 64 FROM track_boxes) + (SELECT COUNT(*) * 80 FROM track_labels)
                  + (SELECT COUNT(*) * 64 FROM stuff_minutes) + (SELECT COUNT(*) * 64 FROM labelings)
+                 + (SELECT COALESCE(SUM(octet_length(line) + 48), 0) FROM frame_events)
             """)[0].decode(Int64.self)
     }
 
-    public func prune(before: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport {
+    public func prune(before: Int64?, framesBefore: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport {
         var report = PruneReport()
         try transaction("apply retention") { session in
             report.bytesBefore = try liveBytes(session)
@@ -411,29 +416,49 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
                 report.tracksDeleted += try session.execute("DELETE FROM tracks WHERE end_time < ?", [before])
                 try session.execute("DELETE FROM stuff_minutes WHERE minute < ?", [before / 60_000])
             }
+            if let framesBefore {
+                report.framesDeleted += try session.execute("DELETE FROM frame_events WHERE time < ?", [framesBefore])
+            }
             if let maxBytes {
                 let bytes = try liveBytes(session)
-                let count = try session.rows("SELECT COUNT(*) FROM tracks")[0].decode(Int64.self)
-                if bytes > maxBytes, count > 0 {
-                    // The oldest tracks, as many as the excess takes at the average track's size.
-                    let excess = Double(bytes - maxBytes) / Double(bytes)
-                    let deleted = try session.execute("DELETE FROM tracks WHERE id IN (SELECT id FROM tracks ORDER BY end_time, id LIMIT ?)",
-                                                      [max(1, Int64((Double(count) * excess).rounded(.up)))])
-                    report.tracksDeleted += deleted
+                let tracks = try session.rows("SELECT COUNT(*) FROM tracks")[0].decode(Int64.self)
+                let frames = try session.rows("SELECT COUNT(*) FROM frame_events")[0].decode(Int64.self)
+                // The oldest rows, as many as the excess takes at their average size: the tracks
+                // (and the frame events and stuff older than the oldest left), or the frame
+                // events when no track is left.
+                let excess = bytes > maxBytes ? Double(bytes - maxBytes) / Double(bytes) : 0
+                if excess > 0, tracks > 0 {
+                    report.tracksDeleted += try session.execute("DELETE FROM tracks WHERE id IN (SELECT id FROM tracks ORDER BY end_time, id LIMIT ?)",
+                                                                [max(1, Int64((Double(tracks) * excess).rounded(.up)))])
                     if let oldest = try session.rows("SELECT MIN(end_time) FROM tracks")[0].decode(Int64?.self) {
                         try session.execute("DELETE FROM stuff_minutes WHERE minute < ?", [oldest / 60_000])
+                        report.framesDeleted += try session.execute("DELETE FROM frame_events WHERE time < ?", [oldest])
                     }
+                } else if excess > 0, frames > 0 {
+                    report.framesDeleted += try session.execute("""
+                        DELETE FROM frame_events WHERE ctid IN (SELECT ctid FROM frame_events ORDER BY time LIMIT ?)
+                        """, [max(1, Int64((Double(frames) * excess).rounded(.up)))])
                 }
             }
             report.bytesAfter = try liveBytes(session)
         }
-        if report.tracksDeleted > 0 {
+        if report.tracksDeleted + report.framesDeleted > 0 {
             // Marks the deleted rows' space free for the rows to come.
             try outsideTransaction("reclaim the freed space") { session in
-                try session.execute("VACUUM tracks, track_labels, track_boxes, thumbnails, stuff_minutes, labelings")
+                try session.execute("VACUUM tracks, track_labels, track_boxes, thumbnails, stuff_minutes, labelings, frame_events")
             }
         }
         return report
+    }
+
+    public func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [String] {
+        let (clause, values) = frameConditions(filter)
+        return try transaction("read frame events") { session in
+            try session.rows("""
+                SELECT frame_events.line FROM frame_events JOIN cameras ON cameras.id = frame_events.camera_id\(clause)
+                ORDER BY frame_events.time, frame_events.pts LIMIT ?
+                """, values.map(\.postgresValue) + [limit]).map { try $0.decode(String.self) }
+        }
     }
 }
 
@@ -486,17 +511,19 @@ private final class RowCollector<T>: @unchecked Sendable {
     var values: [T] { lock.withLock { collected } }
 }
 
-/// The WHERE clause of `filter` over `tracks` joined with `cameras`, with `?` placeholders.
+/// The WHERE clause of `filter` (`trackConditions`) with its values bound.
 private func trackWhereClause(_ filter: TrackFilter) -> (String, [PostgresSession.Value]) {
-    var conditions: [String] = [], values: [PostgresSession.Value] = []
-    if let camera = filter.camera { conditions.append("cameras.name = ?"); values.append(camera) }
-    if let since = filter.since { conditions.append("tracks.end_time >= ?"); values.append(since) }
-    if let until = filter.until { conditions.append("tracks.start_time <= ?"); values.append(until) }
-    if let label = filter.label {
-        conditions.append("(tracks.label = ? OR EXISTS (SELECT 1 FROM labelings WHERE labelings.track_id = tracks.id AND labelings.label = ?))")
-        values += [label, label]
+    let (clause, values) = trackConditions(filter)
+    return (clause, values.map(\.postgresValue))
+}
+
+extension SQLValue {
+    var postgresValue: PostgresSession.Value {
+        switch self {
+        case let .text(text): return text
+        case let .integer(integer): return integer
+        }
     }
-    return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), values)
 }
 
 /// The connection settings of a `postgres://` URL, and the URL as errors show it (its password

@@ -147,6 +147,10 @@ public final class SQLiteStore: SegmentStore {
                 try db.execute(sql: "INSERT OR REPLACE INTO thumbnails (track_id, format, data) VALUES (?, ?, ?)",
                                arguments: [try id(track), thumbnail.format, thumbnail.data])
             }
+            if let frame = batch.frame {
+                try db.execute(sql: "INSERT INTO frame_events (camera_id, run_id, time, pts, line) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [camera, batch.run, batch.time, batch.pts, frame])
+            }
             let minute = batch.time / 60_000
             for (label, fraction) in batch.stuff {
                 try db.execute(sql: """
@@ -196,15 +200,18 @@ public final class SQLiteStore: SegmentStore {
     }
 
     static func whereClause(_ filter: TrackFilter) -> (String, StatementArguments) {
-        var conditions: [String] = [], arguments: [(any DatabaseValueConvertible)?] = []
-        if let camera = filter.camera { conditions.append("cameras.name = ?"); arguments.append(camera) }
-        if let since = filter.since { conditions.append("tracks.end_time >= ?"); arguments.append(since) }
-        if let until = filter.until { conditions.append("tracks.start_time <= ?"); arguments.append(until) }
-        if let label = filter.label {
-            conditions.append("(tracks.label = ? OR EXISTS (SELECT 1 FROM labelings WHERE labelings.track_id = tracks.id AND labelings.label = ?))")
-            arguments += [label, label]
+        let (clause, values) = trackConditions(filter)
+        return (clause, StatementArguments(values.map(\.databaseValue)))
+    }
+
+    public func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [String] {
+        let (clause, values) = frameConditions(filter)
+        return try reading { db in
+            try String.fetchAll(db, sql: """
+                SELECT frame_events.line FROM frame_events JOIN cameras ON cameras.id = frame_events.camera_id\(clause)
+                ORDER BY frame_events.time, frame_events.rowid LIMIT ?
+                """, arguments: StatementArguments(values.map(\.databaseValue) + [limit.databaseValue]))
         }
-        return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), StatementArguments(arguments))
     }
 
     public func tracks(_ ids: [Int64]) throws(StoreError) -> [StoredTrack] {
@@ -270,7 +277,7 @@ public final class SQLiteStore: SegmentStore {
         return (pages - free) * (try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
     }
 
-    public func prune(before: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport {
+    public func prune(before: Int64?, framesBefore: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport {
         var report = PruneReport()
         report.bytesBefore = fileBytes()
         try writing { db in
@@ -279,24 +286,38 @@ public final class SQLiteStore: SegmentStore {
                 report.tracksDeleted += db.changesCount
                 try db.execute(sql: "DELETE FROM stuff_minutes WHERE minute < ?", arguments: [before / 60_000])
             }
+            if let framesBefore {
+                try db.execute(sql: "DELETE FROM frame_events WHERE time < ?", arguments: [framesBefore])
+                report.framesDeleted += db.changesCount
+            }
         }
         if let maxBytes {
-            // The oldest tenth of the tracks at a time, until the pages in use fit.
+            // The oldest tenth of the tracks at a time (and what is older than the oldest left),
+            // or of the frame events when no track is left, until the pages in use fit.
             for _ in 0..<64 {
-                let deleted = try writing { db -> Int in
-                    guard try usedBytes(db) > maxBytes else { return 0 }
-                    let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tracks") ?? 0
-                    guard count > 0 else { return 0 }
+                let deleted = try writing { db -> (tracks: Int, frames: Int) in
+                    guard try usedBytes(db) > maxBytes else { return (0, 0) }
+                    let tracks = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tracks") ?? 0
+                    if tracks == 0 {
+                        let frames = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM frame_events") ?? 0
+                        try db.execute(sql: "DELETE FROM frame_events WHERE rowid IN (SELECT rowid FROM frame_events ORDER BY time LIMIT ?)",
+                                       arguments: [max(1, frames / 10)])
+                        return (0, db.changesCount)
+                    }
                     try db.execute(sql: "DELETE FROM tracks WHERE id IN (SELECT id FROM tracks ORDER BY end_time, id LIMIT ?)",
-                                   arguments: [max(1, count / 10)])
+                                   arguments: [max(1, tracks / 10)])
                     let deleted = db.changesCount
+                    var frames = 0
                     if let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(end_time) FROM tracks") {
                         try db.execute(sql: "DELETE FROM stuff_minutes WHERE minute < ?", arguments: [oldest / 60_000])
+                        try db.execute(sql: "DELETE FROM frame_events WHERE time < ?", arguments: [oldest])
+                        frames = db.changesCount
                     }
-                    return deleted
+                    return (deleted, frames)
                 }
-                guard deleted > 0 else { break }
-                report.tracksDeleted += deleted
+                guard deleted.tracks + deleted.frames > 0 else { break }
+                report.tracksDeleted += deleted.tracks
+                report.framesDeleted += deleted.frames
             }
         }
         do {
@@ -327,6 +348,15 @@ public final class SQLiteStore: SegmentStore {
                                            labels: jsonStrings(row["labels"]), templates: jsonStrings(row["templates"]), dimension: row["dimension"])
                     return StoredRun(id: row["id"], record: record, ended: row["ended"])
                 }
+        }
+    }
+}
+
+extension SQLValue {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case let .text(text): return text.databaseValue
+        case let .integer(integer): return integer.databaseValue
         }
     }
 }

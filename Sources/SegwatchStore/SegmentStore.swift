@@ -31,13 +31,18 @@ public protocol SegmentStore: AnyObject, Sendable {
     /// theirs under the same vocabulary), in one transaction.
     func saveLabeling(_ vocabulary: VocabularyRecord, labels: [TrackLabel]) throws(StoreError)
     /// Retention: deletes the tracks (with their labels, boxes and thumbnails) last seen before
-    /// `before` and the stuff summaries of minutes before it, then the oldest tracks until the
-    /// store takes at most `maxBytes`; the space is given back.
-    func prune(before: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport
+    /// `before` and the stuff summaries of minutes before it, the frame events before
+    /// `framesBefore`, then the oldest tracks (and the frame events and stuff before the oldest
+    /// left) until the store takes at most `maxBytes`; the space is given back.
+    func prune(before: Int64?, framesBefore: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport
+    /// The frame events kept that `filter` lets through (its camera and time window), oldest
+    /// first, at most `limit`.
+    func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [String]
 }
 
 public struct PruneReport: Sendable, Equatable {
     public var tracksDeleted = 0
+    public var framesDeleted = 0
     /// The store's size before and after, in bytes.
     public var bytesBefore: Int64 = 0
     public var bytesAfter: Int64 = 0
@@ -128,17 +133,19 @@ public struct FrameBatch: Sendable {
     public var thumbnails: [(track: Int, thumbnail: Thumbnail)] = []
     /// The job whose run this is, written only while that attempt still holds the job.
     public var job: JobFence?
+    /// The frame's event line, when the run keeps frame events.
+    public var frame: String?
 
     public init(run: Int64, camera: String, time: Int64, pts: Double) {
         (self.run, self.camera, self.time, self.pts) = (run, camera, time, pts)
     }
 
-    public var isEmpty: Bool { tracks.isEmpty && labelChanges.isEmpty && boxes.isEmpty && stuff.isEmpty && thumbnails.isEmpty }
+    public var isEmpty: Bool { tracks.isEmpty && labelChanges.isEmpty && boxes.isEmpty && stuff.isEmpty && thumbnails.isEmpty && frame == nil }
 
     /// About what the batch takes in memory: its embeddings and thumbnails, and a little per row.
     public var approximateBytes: Int {
         tracks.reduce(0) { $0 + 4 * ($1.embedding.count + $1.bestEmbedding.count) + 160 } + thumbnails.reduce(0) { $0 + $1.thumbnail.data.count + 64 }
-            + 64 * (labelChanges.count + boxes.count + stuff.count) + 128
+            + 64 * (labelChanges.count + boxes.count + stuff.count) + (frame?.utf8.count ?? 0) + 128
     }
 }
 

@@ -119,7 +119,8 @@ enum StoreSchema {
                 PRIMARY KEY (track_id, vocabulary))
             """,
         ]),
-        // The queue of files for workers (`segwatch submit`, `worker`, `jobs`; PostgreSQL). A job's
+        // v2: the queue of files for workers (`segwatch submit`, `worker`, `jobs`; PostgreSQL), and
+        // frame events. A job's
         // results are its runs (`runs.job_id`) with their tracks, under a camera of its own, so that
         // a job claimed again replaces what an earlier attempt left; `attempts` fences a worker
         // whose lease was taken over.
@@ -143,10 +144,52 @@ enum StoreSchema {
             "CREATE INDEX jobs_by_state ON jobs (state, id)",
             "ALTER TABLE runs ADD COLUMN job_id BIGINT REFERENCES jobs(id)",
             "CREATE INDEX runs_by_job ON runs (job_id)",
+            // Frame events, when a run keeps them (`run --store-frames`, `[store] frames`): each
+            // analyzed frame's line as the events have it (less its event_id), under a retention
+            // of its own.
+            """
+            CREATE TABLE frame_events (
+                camera_id BIGINT NOT NULL REFERENCES cameras(id),
+                run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                time BIGINT NOT NULL,
+                pts {double} NOT NULL,
+                line TEXT NOT NULL)
+            """,
+            "CREATE INDEX frame_events_by_time ON frame_events (camera_id, time)",
         ]),
     ]
 
     static var latest: String { migrations.last!.name }
+}
+
+/// A value bound to a `?` of the SQL both stores share.
+enum SQLValue {
+    case text(String)
+    case integer(Int64)
+}
+
+/// The WHERE clause of `filter` over `tracks` joined with `cameras`, with `?` placeholders, and
+/// the values they stand for.
+func trackConditions(_ filter: TrackFilter) -> (clause: String, values: [SQLValue]) {
+    var conditions: [String] = [], values: [SQLValue] = []
+    if let camera = filter.camera { conditions.append("cameras.name = ?"); values.append(.text(camera)) }
+    if let since = filter.since { conditions.append("tracks.end_time >= ?"); values.append(.integer(since)) }
+    if let until = filter.until { conditions.append("tracks.start_time <= ?"); values.append(.integer(until)) }
+    if let label = filter.label {
+        conditions.append("(tracks.label = ? OR EXISTS (SELECT 1 FROM labelings WHERE labelings.track_id = tracks.id AND labelings.label = ?))")
+        values += [.text(label), .text(label)]
+    }
+    return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), values)
+}
+
+/// The WHERE clause of `filter`'s camera and time window over `frame_events` joined with
+/// `cameras`.
+func frameConditions(_ filter: TrackFilter) -> (clause: String, values: [SQLValue]) {
+    var conditions: [String] = [], values: [SQLValue] = []
+    if let camera = filter.camera { conditions.append("cameras.name = ?"); values.append(.text(camera)) }
+    if let since = filter.since { conditions.append("frame_events.time >= ?"); values.append(.integer(since)) }
+    if let until = filter.until { conditions.append("frame_events.time <= ?"); values.append(.integer(until)) }
+    return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), values)
 }
 
 /// A list of strings as a store keeps it (labels, templates): a JSON array.

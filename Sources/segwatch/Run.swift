@@ -83,6 +83,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Delete the oldest stored tracks while the store is larger than this (500M, 20G).", valueName: "size"))
     var storeMaxSize: String?
 
+    @Flag(help: "Keep each analyzed frame's event in the store too ('segwatch tail --store S --since T' prints them).")
+    var storeFrames = false
+
+    @Option(help: ArgumentHelp("Delete stored frame events older than this many days.", valueName: "days"))
+    var storeFrameRetainDays: Double?
+
     @Option(help: "Give up on a live source after this many seconds without a frame (connecting or reconnecting); by default it is retried for ever.")
     var giveUpAfter: Double?
 
@@ -99,7 +105,13 @@ struct Run: AsyncParsableCommand {
             guard videoSegmentMinutes > 0, videoSegmentMinutes.isFinite else { throw ValidationError("--video-segment-minutes must be positive, not \(videoSegmentMinutes)") }
             guard videoOut != nil else { throw ValidationError("--video-segment-minutes needs --video-out") }
         }
-        if storeRetainDays != nil || storeMaxSize != nil, store == nil { throw ValidationError("--store-retain-days and --store-max-size need --store") }
+        if storeRetainDays != nil || storeMaxSize != nil || storeFrames, store == nil {
+            throw ValidationError("--store-retain-days, --store-max-size and --store-frames need --store")
+        }
+        if storeFrameRetainDays != nil, !storeFrames { throw ValidationError("--store-frame-retain-days needs --store-frames") }
+        if let storeFrameRetainDays, !(storeFrameRetainDays > 0 && storeFrameRetainDays.isFinite) {
+            throw ValidationError("--store-frame-retain-days must be positive days, not \(storeFrameRetainDays)")
+        }
         if let storeRetainDays, !(storeRetainDays > 0 && storeRetainDays.isFinite) {
             throw ValidationError("--store-retain-days must be positive days, not \(storeRetainDays)")
         }
@@ -138,7 +150,9 @@ struct Run: AsyncParsableCommand {
                 try StoreSink(store: segmentStore,
                               run: try RunRecord(camera: settings.name, clip: models.clip!, head: models.head, labels: labeler.classifier.labels,
                                                  templates: words.templates, digestMemo: vocabulary.cacheStore()?.digestMemo),
-                              retention: StoreSink.Retention(days: storeRetainDays, maxBytes: storeMaxSize.flatMap(parseByteSize)))
+                              retention: StoreSink.Retention(days: storeRetainDays, maxBytes: storeMaxSize.flatMap(parseByteSize),
+                                                             frameDays: storeFrameRetainDays),
+                              frames: storeFrames)
             }
             var videoFps = 25.0
             if case let .file(decoder) = stream { videoFps = decoder.stream.fps ?? 25 }

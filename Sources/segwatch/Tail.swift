@@ -14,8 +14,14 @@ struct Tail: ParsableCommand {
             line each). Filters: --type keeps one kind of event; --label keeps the segments of \
             a frame with that label (a frame with none is not printed) and the track events \
             whose label, or previous label, it is; --min-score keeps segments with at least \
-            that score and tracks whose best score reaches it. `source` events pass every \
-            filter but --type.
+            that score and tracks whose best score reaches it; --camera keeps one camera's. \
+            `source` events pass every filter but --type and --camera.
+
+            With --store postgres://..., the events of every run, daemon and worker that writes \
+            to that store, on any host, as they happen (PostgreSQL's LISTEN/NOTIFY). With --since \
+            T, the frame events the store kept from T on (runs with --store-frames, daemons with \
+            [store] frames; without their event_id) come first, then the live ones; on a SQLite \
+            store, --since prints the kept frame events and exits.
 
             When the socket or the daemon is not there yet, or it stops, tail waits and connects \
             again (every 0.1 s at first, then up to every 2 s), so it follows a daemon across \
@@ -30,6 +36,9 @@ struct Tail: ParsableCommand {
 
     @Option(help: ArgumentHelp("A fleet's PostgreSQL store: the events of every host writing to it.", valueName: "postgres://..."))
     var store: String?
+
+    @Option(help: ArgumentHelp("With --store: print the frame events kept from this time on first: ISO 8601 or a time ago (30m, 24h, 7d).", valueName: "time"))
+    var since: String?
 
     @Option(help: "A file holding the daemon's bearer token (its [http] token_file), for an API off loopback.")
     var tokenFile: String?
@@ -53,7 +62,15 @@ struct Tail: ParsableCommand {
         guard [socket, url, store].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give one of --socket PATH, --url http://HOST:PORT or --store postgres://...")
         }
-        if let store, !isPostgresURL(store) { throw ValidationError("--store: events are published by PostgreSQL stores only (postgres://...), not '\(store)'") }
+        if let store, !isPostgresURL(store), since == nil {
+            throw ValidationError("--store: live events are published by PostgreSQL stores only (postgres://...); give --since to print the frame events '\(store)' kept")
+        }
+        if let since {
+            guard store != nil else { throw ValidationError("--since reads the frame events a store kept: give --store") }
+            guard parseSearchTime(since, now: Date()) != nil else {
+                throw ValidationError("--since '\(since)' is not a time: give ISO 8601 (2026-12-06T10:15:00Z or 2026-12-06) or a time ago (30m, 24h, 7d)")
+            }
+        }
         if let url {
             do { _ = try EventStreamReader(url: url, token: nil) } catch { throw ValidationError("--url: \(error)") }
         }
@@ -124,24 +141,74 @@ struct Tail: ParsableCommand {
         }
     }
 
-    /// Every host's events through the store, reconnected whenever the connection is lost.
+    /// Every host's events through the store, reconnected whenever the connection is lost; with
+    /// --since, the frame events it kept first.
     private func followStore(_ store: String) throws {
         try runReporting {
-            let done = DispatchSemaphore(value: 0)
+            @Sendable func print(_ line: String) {
+                if let text = filtered(Substring(line)) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+            }
+            guard isPostgresURL(store) else {
+                // A SQLite store has no live feed: what it kept, and done.
+                return try replay(try openExistingStore(store), until: nil, print)
+            }
+            let done = DispatchSemaphore(value: 0), listening = DispatchSemaphore(value: 0)
             let outcome = Mutex<Result<Void, any Error>>(.success(()))
+            // Live lines wait while the kept ones print, so that they come after them.
+            let held = Mutex<[String]?>(since == nil ? nil : [])
             let follower = Task {
-                defer { done.signal() }
+                defer { done.signal(); listening.signal() }
                 do {
                     try await EventFeed.follow(url: store, line: { line in
-                        if let text = filtered(Substring(line)) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
-                    }, state: { printError($0) })
+                        let now = held.withLock { held -> Bool in
+                            guard held != nil else { return true }
+                            held!.append(line)
+                            return false
+                        }
+                        if now { print(line) }
+                    }, state: { state in
+                        printError(state)
+                        if state.hasPrefix("listening") { listening.signal() }
+                    })
                 } catch {
                     outcome.withLock { $0 = .failure(error) }
                 }
             }
             ShutdownSignal.shared.onSignal { follower.cancel() }
+            if since != nil {
+                listening.wait()
+                // Kept up to the moment tail listened; a frame of that very moment may show twice.
+                let replayed = Result { try replay(try openExistingStore(store), until: storeTime(Date()), print) }
+                for line in held.withLock({ lines in defer { lines = nil }; return lines ?? [] }) { print(line) }
+                if case let .failure(error) = replayed {
+                    follower.cancel()
+                    throw error
+                }
+            }
             done.wait()
             try outcome.withLock { $0 }.get()
+        }
+    }
+
+    /// The frame events `store` kept from --since (to `until`), oldest first, a page at a time:
+    /// each page from the last one's final millisecond on, less the lines of it already printed.
+    private func replay(_ store: any SegmentStore, until: Int64?, _ print: (String) -> Void) throws {
+        guard let since, let start = parseSearchTime(since, now: Date()) else { return }
+        var filter = TrackFilter(camera: camera, since: storeTime(start), until: until)
+        var printed = 0
+        let page = 1000
+        func time(_ line: String) -> Int64? {
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["time"] as? String).flatMap(parseISOTime).map(storeTime)
+        }
+        while ShutdownSignal.shared.caughtSignal == nil {
+            let lines = try store.frames(filter, limit: printed + page)
+            for line in lines.dropFirst(printed) { print(line) }
+            guard lines.count == printed + page, let last = time(lines.last!) else { return }
+            if last == filter.since {
+                printed = lines.count
+            } else {
+                (filter.since, printed) = (last, lines.reversed().prefix { time($0) == last }.count)
+            }
         }
     }
 

@@ -125,6 +125,11 @@ struct ServiceConfigTests {
         #expect(e.message.contains("url is missing"), "\(e)")
         let size = try #require(error(base + "[store]\nurl = \"s.sqlite\"\nmax_size = \"lots\"\n"))
         #expect(size.message.contains("store.max_size") && size.message.contains("500M or 20G"), "\(size)")
+        let fleet = try ServiceConfig.parse(base + "[store]\nurl = \"postgres://a:b@db/fleet\"\nframes = true\nframe_retain_days = 2\n",
+                                            file: "t.toml", environment: [:]).store
+        #expect(fleet == StoreConfig(url: "postgres://a:b@db/fleet", frames: true, frameRetainDays: 2))
+        let frames = try #require(error(base + "[store]\nurl = \"s.sqlite\"\nframe_retain_days = 2\n"))
+        #expect(frames.message.contains("frame_retain_days needs frames = true"), "\(frames)")
     }
 
     @Test func byteSizes() {

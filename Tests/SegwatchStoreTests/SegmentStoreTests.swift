@@ -236,6 +236,43 @@ final class TestStore {
         }
     }
 
+    // Frame events, when kept: read back by camera and time window, oldest first; their own
+    // retention deletes them and no track; a size limit with no track left deletes the oldest.
+    @Test(arguments: StoreKind.allCases) func keepsFrameEvents(kind: StoreKind) throws {
+        let test = try TestStore(kind)
+        let store = try test.open()
+        for camera in ["cam1", "cam2"] {
+            let run = try store.beginRun(Self.run(camera))
+            for second in 1...5 {
+                var batch = FrameBatch(run: run, camera: camera, time: Int64(second) * 1000, pts: Double(second))
+                batch.frame = #"{"type":"frame","source":"\#(camera)","frame":\#(second),"pad":"\#(String(repeating: "é", count: 2000))"}"#
+                if second == 1 { batch.tracks = [Self.row(1, start: 1000, end: 1000, label: "car", embedding: [1, 0, 0])] }
+                try store.write(batch)
+            }
+        }
+        func frames(_ filter: TrackFilter) throws -> [String] {
+            try store.frames(filter, limit: 100).map { line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return "\(object["source"]!)/\(object["frame"]!)"
+            }
+        }
+        #expect(try frames(TrackFilter(camera: "cam2", since: 2000, until: 4000)) == ["cam2/2", "cam2/3", "cam2/4"])
+        #expect(try frames(TrackFilter()).count == 10 && store.frames(TrackFilter(), limit: 3).count == 3)
+        #expect(try store.frames(TrackFilter(camera: "cam1"), limit: 1).first?.contains(String(repeating: "é", count: 2000)) == true)
+
+        let pruned = try store.prune(before: nil, framesBefore: 3000, maxBytes: nil)
+        let left = try frames(TrackFilter(camera: "cam1"))
+        #expect(pruned.framesDeleted == 4 && pruned.tracksDeleted == 0 && left == ["cam1/3", "cam1/4", "cam1/5"])
+        #expect(try store.candidates(TrackFilter()).count == 2)
+
+        _ = try store.prune(before: 10_000, framesBefore: nil, maxBytes: nil)
+        let kept = try frames(TrackFilter()).count
+        #expect(try store.candidates(TrackFilter()).isEmpty && kept == 6)
+        let capped = try store.prune(before: nil, framesBefore: nil, maxBytes: 1)
+        let after = try frames(TrackFilter()).count
+        #expect(capped.framesDeleted > 0 && after == 6 - capped.framesDeleted, "\(capped)")
+    }
+
     // 2,000 tracks a second apart, each with an 8 KB thumbnail: by age, the tracks last seen
     // before the cut go with their thumbnails and the store shrinks; by size, the oldest go until
     // the store fits, the newest stay.
@@ -253,7 +290,7 @@ final class TestStore {
             }
             try store.write(batch)
         }
-        let first = try store.prune(before: 1_000_000, maxBytes: nil)
+        let first = try store.prune(before: 1_000_000, framesBefore: nil, maxBytes: nil)
         #expect(first.tracksDeleted == 1000 && first.bytesAfter < first.bytesBefore * 6 / 10, "\(first)")
         #expect(try store.track(camera: "cam1", track: 1000) == nil && store.track(camera: "cam1", track: 1001)?.thumbnail?.data.count == 8192)
         #expect(try store.candidates(TrackFilter()).count == 1000)
@@ -262,7 +299,7 @@ final class TestStore {
             #expect(try TestPostgres.psql(test.location, "SELECT count(*) FROM track_boxes") == "1000")
         }
 
-        let second = try store.prune(before: nil, maxBytes: first.bytesAfter / 2)
+        let second = try store.prune(before: nil, framesBefore: nil, maxBytes: first.bytesAfter / 2)
         let left = try store.tracks(try store.candidates(TrackFilter()).map(\.id)).map(\.row.track).sorted()
         #expect(second.bytesAfter <= first.bytesAfter / 2 + 64 * 1024 && second.tracksDeleted == 1000 - left.count, "\(second)")
         #expect(left.count > 300 && left.count < 600 && left.last == 2000 && left == Array(left.first!...2000), "\(left.count) left")

@@ -119,4 +119,44 @@ import Testing
         }
         #expect(one.output.split(separator: "\n").map(String.init) == written[0])
     }
+
+    // A run keeps its frame events in the store (--store-frames); tail --store S --since T prints
+    // them, oldest first, as the run wrote them less their event_id. On SQLite that is all; on
+    // PostgreSQL the live events of a later run follow, whole.
+    @Test(arguments: StoreLocation.allCases) func tailReplaysTheFramesAStoreKept(kind: StoreLocation) throws {
+        let folder = try TemporaryFolder()
+        let store = try kind.make(folder)
+        defer { folder.remove(); kind.remove(store) }
+        func run(_ camera: String, _ extra: [String]) throws -> [String] {
+            let result = try runProcess(segwatch, ["run", RunCommandTests.video, "--sam", RunCommandTests.sam, "--clip", RunCommandTests.clip,
+                                                   "--label", "car", "--fps", "2", "--max-frames", "4", "--threads", "2", "--source-name", camera,
+                                                   "--json-out", folder.path("\(camera).jsonl"), "--store", store,
+                                                   "--state-dir", folder.path("state")] + RunCommandTests.generator + extra, timeout: 300)
+            #expect(result.status == 0, "\(result.errorOutput)")
+            return try String(contentsOfFile: folder.path("\(camera).jsonl"), encoding: .utf8).split(separator: "\n").map(String.init)
+        }
+        func object(_ line: String) -> NSDictionary? { try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? NSDictionary }
+        let kept = try run("gate", ["--store-frames", "--store-frame-retain-days", "30"]).compactMap(object).filter { $0["type"] as? String == "frame" }
+            .map { frame -> NSDictionary in
+                let copy = frame.mutableCopy() as! NSMutableDictionary
+                copy.removeObject(forKey: "event_id")
+                return copy
+            }
+        #expect(kept.count == 4)
+        switch kind {
+        case .sqlite:
+            let tail = try runProcess(segwatch, ["tail", "--store", store, "--since", "1d"], timeout: 60)
+            #expect(tail.status == 0 && tail.output.split(separator: "\n").compactMap { object(String($0)) } == kept, "\(tail.errorOutput)")
+            let live = try runProcess(segwatch, ["tail", "--store", store], timeout: 60)
+            #expect(live.status != 0 && live.errorOutput.contains("--since"), "\(live.errorOutput)")
+        case .postgres:
+            let tail = try BackgroundProcess(segwatch, ["tail", "--store", store, "--since", "1d"], stdout: folder.path("tail.out"), stderr: folder.path("tail.err"))
+            defer { tail.signal(SIGKILL) }
+            #expect(eventually(30) { tail.output.split(separator: "\n").count >= kept.count }, "\(tail.errorOutput)")
+            let later = try run("yard", [])
+            #expect(eventually(30) { tail.output.split(separator: "\n").count >= kept.count + later.count })
+            let printed = tail.output.split(separator: "\n").map(String.init)
+            #expect(printed.prefix(kept.count).compactMap(object) == kept && Array(printed.dropFirst(kept.count)) == later)
+        }
+    }
 }

@@ -154,7 +154,7 @@ public struct StoreBenchmark: Sendable {
             }
         }
         result.figures["store_load_tracks_per_s"] = Double(tracks) / loadSeconds
-        _ = try store.prune(before: nil, maxBytes: nil)
+        _ = try store.prune(before: nil, framesBefore: nil, maxBytes: nil)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
         result.figures["store_bytes_per_million_tracks"] = Double(bytes) * 1_000_000 / Double(tracks)
         if numpy {

@@ -158,9 +158,12 @@ public struct StoreConfig: Sendable, Equatable {
     public var url: String
     public var retainDays: Double?
     public var maxBytes: Int64?
+    /// Each analyzed frame's event kept too, for `frameRetainDays`.
+    public var frames = false
+    public var frameRetainDays: Double?
 
-    public init(url: String, retainDays: Double? = nil, maxBytes: Int64? = nil) {
-        (self.url, self.retainDays, self.maxBytes) = (url, retainDays, maxBytes)
+    public init(url: String, retainDays: Double? = nil, maxBytes: Int64? = nil, frames: Bool = false, frameRetainDays: Double? = nil) {
+        (self.url, self.retainDays, self.maxBytes, self.frames, self.frameRetainDays) = (url, retainDays, maxBytes, frames, frameRetainDays)
     }
 
     init(_ t: TableReader) throws {
@@ -173,7 +176,10 @@ public struct StoreConfig: Sendable, Equatable {
             guard let bytes = parseByteSize(size) else { throw t.error("max_size", "expected a size such as 500M or 20G, not \(size.debugDescription)") }
             maxBytes = bytes
         }
-        try t.finish(known: ["url", "retain_days", "max_size"])
+        frames = try t.bool("frames") ?? false
+        frameRetainDays = try t.double("frame_retain_days", in: 0.000_001...1_000_000, "days a frame event is kept")
+        if frameRetainDays != nil, !frames { throw t.error("frame_retain_days", "frame_retain_days needs frames = true") }
+        try t.finish(known: ["url", "retain_days", "max_size", "frames", "frame_retain_days"])
     }
 }
 

@@ -13,7 +13,7 @@ public protocol EventRecord: Encodable, Sendable {
     /// ISO 8601 UTC (`isoTime`), set when the record is written.
     var time: String { get set }
     /// Unique across cameras and runs, set when the record is written.
-    var event_id: String { get set }
+    var event_id: String? { get set }
 }
 
 /// A `frame` event: an analyzed frame and its segments.
@@ -26,7 +26,7 @@ public struct FrameRecord: EventRecord {
     public var type = "frame"
     public var source: String
     public var time = ""
-    public var event_id = ""
+    public var event_id: String? = nil
     public var frame: Int
     public var pts: Double
     public var width: Int
@@ -86,7 +86,7 @@ public struct TrackRecord: EventRecord {
     public var type = "track"
     public var source: String
     public var time = ""
-    public var event_id = ""
+    public var event_id: String? = nil
     public var event: String
     public var track: Int
     public var label: String
@@ -112,7 +112,7 @@ public struct SourceRecord: EventRecord {
     public var type = "source"
     public var source: String
     public var time = ""
-    public var event_id = ""
+    public var event_id: String? = nil
     public var state: String
     public var error: String?
     public var attempt: Int?

@@ -36,9 +36,11 @@ public final class StoreSink: @unchecked Sendable {
     public struct Retention: Sendable, Equatable {
         public var days: Double?
         public var maxBytes: Int64?
+        /// How long frame events are kept (when the run keeps them).
+        public var frameDays: Double?
 
-        public init(days: Double? = nil, maxBytes: Int64? = nil) {
-            (self.days, self.maxBytes) = (days, maxBytes)
+        public init(days: Double? = nil, maxBytes: Int64? = nil, frameDays: Double? = nil) {
+            (self.days, self.maxBytes, self.frameDays) = (days, maxBytes, frameDays)
         }
     }
 
@@ -60,14 +62,17 @@ public final class StoreSink: @unchecked Sendable {
     private var pending: [FrameBatch] = []
     private var pendingBytes = 0
     private let bufferBytes: Int
+    /// Whether each analyzed frame's event is kept too.
+    private let keepsFrames: Bool
 
     /// Registers the run in `store`, after applying `retention` once.
     public init(store: any SegmentStore, run record: RunRecord, retention: Retention? = nil, tolerant: Bool = false,
-                index: TrackIndex? = nil, bufferBytes: Int = StoreSink.defaultBufferBytes) throws(StoreError) {
+                index: TrackIndex? = nil, frames: Bool = false, bufferBytes: Int = StoreSink.defaultBufferBytes) throws(StoreError) {
         self.store = store
         self.retention = retention
         self.tolerant = tolerant
         self.bufferBytes = bufferBytes
+        keepsFrames = frames
         self.index = index
         failures = Counter(label: "segwatch_store_failed_writes_total", dimensions: [("camera", record.camera)])
         drops = Counter(label: "segwatch_store_dropped_frames_total", dimensions: [("camera", record.camera)])
@@ -106,9 +111,10 @@ public final class StoreSink: @unchecked Sendable {
     }
 
     private func prune(now: Date) throws(StoreError) {
-        guard let retention, retention.days != nil || retention.maxBytes != nil else { return }
+        guard let retention, retention.days != nil || retention.maxBytes != nil || retention.frameDays != nil else { return }
         lastPrune = now
-        let report = try store.prune(before: retention.days.map { storeTime(now.addingTimeInterval(-$0 * 86_400)) }, maxBytes: retention.maxBytes)
+        func cut(_ days: Double?) -> Int64? { days.map { storeTime(now.addingTimeInterval(-$0 * 86_400)) } }
+        let report = try store.prune(before: cut(retention.days), framesBefore: cut(retention.frameDays), maxBytes: retention.maxBytes)
         if let index, report.tracksDeleted > 0 {
             index.removeAll()
             try store.codes(TrackFilter(), into: index)
@@ -138,6 +144,11 @@ public final class StoreSink: @unchecked Sendable {
         let stuff = (frame?.stuff ?? []).map { (label: $0.label, fraction: Double($0.area) / area) }
         var (batch, newBest) = ledger.frame(time: storeTime(time), pts: pts, segments: segments, events: events, stuff: stuff)
         batch.job = job
+        if keepsFrames, var record = frame {
+            // The line as the events have it, less its event_id (given as the line is written).
+            record.time = isoTime(time)
+            batch.frame = try? jsonString(record)
+        }
         if !newBest.isEmpty, let rgb = picture() {
             for track in newBest {
                 guard let segment = embeddings[track], let thumbnail = try? trackThumbnail(rgb: rgb, mask: rleToMask(segment.mask.rle)) else { continue }
