@@ -80,13 +80,13 @@ public final class Service: Sendable {
         self.logger = logger
         if let store = config.store {
             let opened = try openSegmentStore(store.url)
-            // The first pass's codes in memory, kept current by this daemon's own writes: a
-            // fleet's other hosts write to a PostgreSQL store too, so there each search reads the
-            // codes from the database instead.
-            let index = opened is PostgresStore ? nil : TrackIndex(dimension: models.clip.config.embedDim)
-            if let index { try opened.codes(TrackFilter(), into: index) }
+            // The first pass's codes in memory, kept current by this daemon's own writes, and on a
+            // fleet's PostgreSQL store also by what other hosts wrote (read before each search).
+            let index = TrackIndex(dimension: models.clip.config.embedDim)
+            try opened.codes(TrackFilter(), into: index)
             let text = models.text
-            searcher = TrackSearcher(store: opened, location: store.url, cache: config.engine.vocabularyCache, index: index, embedder: { _ in text })
+            searcher = TrackSearcher(store: opened, location: store.url, cache: config.engine.vocabularyCache, index: index,
+                                     refreshes: opened is PostgresStore, embedder: { _ in text })
             storeIndex = index
         } else {
             (searcher, storeIndex) = (nil, nil)

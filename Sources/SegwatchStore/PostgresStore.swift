@@ -111,9 +111,11 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
             if let unknown = applied.subtracting(known).sorted().last {
                 throw StoreError.newerSchema(store: location, found: unknown, known: StoreSchema.latest)
             }
-            for migration in StoreSchema.migrations where !applied.contains(migration.name) {
-                for statement in migration.statements { try session.execute(SQLDialect.postgres.sql(statement)) }
-                try session.execute("INSERT INTO segwatch_migrations (name, applied) VALUES (?, ?)", [migration.name, storeNow()])
+            for migration in StoreSchema.migrations {
+                if !applied.contains(migration.name) {
+                    for statement in migration.statements { try session.execute(SQLDialect.postgres.sql(statement)) }
+                    try session.execute("INSERT INTO segwatch_migrations (name, applied) VALUES (?, ?)", [migration.name, storeNow()])
+                }
                 if migration.name == upTo { break }
             }
         }

@@ -142,6 +142,8 @@ enum StoreSchema {
                 error TEXT)
             """,
             "CREATE INDEX jobs_by_state ON jobs (state, id)",
+            // The tracks seen lately: what a fleet's daemon reads before a search.
+            "CREATE INDEX tracks_by_end ON tracks (end_time)",
             "ALTER TABLE runs ADD COLUMN job_id BIGINT REFERENCES jobs(id)",
             "CREATE INDEX runs_by_job ON runs (job_id)",
             // Frame events, when a run keeps them (`run --store-frames`, `[store] frames`): each

@@ -3,6 +3,7 @@ import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchPipeline
 import SegwatchStore
+import Synchronization
 
 /// Searching a segment store by text, as `segwatch search` and the daemon's API do: the text is
 /// embedded as a vocabulary label is, by the CLIP model and with the prompt templates of the runs
@@ -17,10 +18,33 @@ public final class TrackSearcher: Sendable {
     /// The first pass's codes of every track, kept current by the daemon's store sinks; without
     /// one each search reads them from the store.
     public let index: TrackIndex?
+    /// A fleet's store (`refreshes`): other hosts write tracks too, so before a search the index
+    /// takes the codes of the tracks seen since its last look (less a margin for the hosts'
+    /// clocks), and every ten minutes all of them again (retention deletes tracks).
+    private let refreshes: Bool
+    private let lastRefresh = Mutex<(recent: Date, full: Date)>((Date(), Date()))
+    static let clockMargin: TimeInterval = 300, fullRefresh: TimeInterval = 600
 
-    public init(store: any SegmentStore, location: String, cache: VocabularyCache?, index: TrackIndex? = nil,
+    public init(store: any SegmentStore, location: String, cache: VocabularyCache?, index: TrackIndex? = nil, refreshes: Bool = false,
                 embedder: @escaping @Sendable (String) throws -> VocabularyEmbedder) {
         (self.store, self.location, self.cache, self.index, self.embedder) = (store, location, cache, index, embedder)
+        self.refreshes = refreshes
+    }
+
+    /// Brings the index up to date with what other hosts wrote (`refreshes`).
+    private func refreshIndex() throws(StoreError) {
+        guard refreshes, let index else { return }
+        let now = Date()
+        let (recent, full) = lastRefresh.withLock { last in
+            defer { last.recent = now; if now.timeIntervalSince(last.full) >= Self.fullRefresh { last.full = now } }
+            return (last.recent, now.timeIntervalSince(last.full) >= Self.fullRefresh)
+        }
+        if full {
+            index.removeAll()
+            try store.codes(TrackFilter(), into: index)
+        } else {
+            try store.codes(TrackFilter(since: storeTime(recent.addingTimeInterval(-Self.clockMargin))), into: index)
+        }
     }
 
     /// The CLIP model (`clip`, or the one the runs recorded), templates and width of the tracks
@@ -74,6 +98,7 @@ public final class TrackSearcher: Sendable {
     /// The `limit` tracks closest to `query` (a unit vector in the tracks' space).
     public func search(query: [Float], filter: TrackFilter, limit: Int, threads: Int = 2) throws
         -> (results: [(hit: TrackHit, track: StoredTrack)], searched: Int) {
+        try refreshIndex()
         let found = try searchTracks(store, query: query, filter: filter, limit: limit, index: index, threads: threads)
         let tracks = Dictionary(uniqueKeysWithValues: try store.tracks(found.hits.map(\.id)).map { ($0.id, $0) })
         return (found.hits.compactMap { hit in tracks[hit.id].map { (hit, $0) } }, found.searched)
