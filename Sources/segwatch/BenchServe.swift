@@ -64,6 +64,9 @@ struct BenchServe: ParsableCommand {
     @Flag(help: "Keep every camera's tracks in a segment store (a SQLite file), to measure its cost against a run without.")
     var store = false
 
+    @Option(help: ArgumentHelp("With --store: this store instead of a SQLite file (a PostgreSQL database the bench may fill).", valueName: "url"))
+    var storeUrl: String?
+
     @Option(help: "The generator's points per side.")
     var pointsPerSide = 3
 
@@ -92,7 +95,7 @@ struct BenchServe: ParsableCommand {
             var bench = ServeBenchmark(sam: sam, clip: clip, executable: try currentExecutable())
             (bench.cameras, bench.threads, bench.warmup, bench.seconds, bench.size) = (cameras, threads, warmup, seconds, size)
             (bench.media, bench.rtspServer, bench.restartOne) = (media, rtspServer, restartOne)
-            (bench.pointsPerSide, bench.discoveryGrid, bench.store) = (pointsPerSide, discoveryGrid, store)
+            (bench.pointsPerSide, bench.discoveryGrid, bench.store, bench.storeURL) = (pointsPerSide, discoveryGrid, store || storeUrl != nil, storeUrl)
             let result = try bench.run { text in
                 if !json { FileHandle.standardError.write(Data("bench serve: \(text)\n".utf8)) }
             }

@@ -28,8 +28,9 @@ public struct ServeBenchmark: Sendable {
     /// predicted IoU first).
     public var liveSettings = false
     /// Every camera's tracks kept in a segment store (`[store]`, a SQLite file in the run's
-    /// folder): its cost on the analysis rate.
+    /// folder, or `storeURL`): its cost on the analysis rate.
     public var store = false
+    public var storeURL: String?
     /// Camera keys added as they are (`keyframe_slices = 32`, say): settings to compare.
     public var cameraSettings: [String] = []
     /// The segwatch binary to run `serve` with.
@@ -190,7 +191,7 @@ public struct ServeBenchmark: Sendable {
             [http]
             listen = "127.0.0.1:\(port)"
 
-            \(store ? "[store]\nurl = \(tomlString(folder.appendingPathComponent("tracks.sqlite").path))\n" : "")
+            \(store ? "[store]\nurl = \(tomlString(storeURL ?? folder.appendingPathComponent("tracks.sqlite").path))\n" : "")
             """
         for (name, input) in zip(names, inputs) {
             text += """
