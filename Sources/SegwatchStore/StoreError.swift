@@ -8,6 +8,12 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was asked does not fit what is stored (other models, another width).
     case mismatch(store: String, reason: String)
 
+    /// The store could not be reached or written (as opposed to what it holds not fitting).
+    public var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case let .unavailable(store, reason): return "store \(store): \(reason)"

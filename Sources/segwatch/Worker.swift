@@ -80,9 +80,9 @@ struct Worker: AsyncParsableCommand {
             }, report: { outcome in
                 let job = outcome.job
                 if outcome.released {
-                    printError("job \(job.id): given back to the queue")
+                    printError("job \(job.id): given back to the queue" + (outcome.error.map { " (\($0))" } ?? ""))
                 } else if outcome.lost {
-                    printError("job \(job.id): its lease ran out; another worker has it")
+                    printError("job \(job.id): its lease ran out; another worker has it" + (outcome.error.map { " (\($0))" } ?? ""))
                 } else if let error = outcome.error {
                     failed += 1
                     printError("job \(job.id) failed: \(error)")

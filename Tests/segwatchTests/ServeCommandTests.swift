@@ -406,14 +406,12 @@ import Testing
         let during = frames("north")
         #expect(eventually(120, every: 0.2) { frames("north") >= during + 2 }, "analysis stopped with the store")
 
-        // Back: the store is written again (the failures stop growing).
+        // Back: what was kept is written (nothing buffered any more), and the store is written
+        // again (the failures stop growing).
         try TestPostgres.psql(server, "ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
-        var settled = -1
-        #expect(eventually(120, every: 1) {
-            let failed = camera(north.port)?["store_failed_writes"] as? Int ?? -1
-            defer { settled = failed }
-            return failed == settled && frames("north") > during + 2
-        })
+        #expect(eventually(120, every: 0.2) { camera(north.port)?["store_buffered_frames"] as? Int == 0 && frames("north") > during + 2 },
+                "\(String(describing: camera(north.port)))")
+        let settled = camera(north.port)?["store_failed_writes"] as? Int ?? -1
         let after = frames("north")
         #expect(eventually(120, every: 0.2) { frames("north") >= after + 2 })
         let recovered = try #require(camera(north.port))

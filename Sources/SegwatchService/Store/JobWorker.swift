@@ -108,11 +108,17 @@ public final class JobWorker: Sendable {
             }
             outcome.frames = frames
             outcome.lost = try !store.finishJob(fence, frames: frames)
+        } catch let error as StoreError where error.isUnavailable {
+            // The database went away mid-file: not the file's failure. The job goes back to the
+            // queue (or, while the database is away, to whoever claims it after its lease).
+            stopHandler.withLock { $0 = nil }
+            outcome.error = "\(error)"
+            outcome.released = (try? store.releaseJob(fence)) == true
         } catch {
             stopHandler.withLock { $0 = nil }
             outcome.error = "\(error)"
             // A write refused for a lost lease is not the file's failure: the job is another
-            // worker's now.
+            // worker's now, and this attempt can no longer finish it.
             outcome.lost = (try? store.finishJob(fence, frames: 0, error: "\(error)")) != true
         }
         outcome.job = (try? store.job(job.id)) ?? job
