@@ -8,6 +8,8 @@
 // so a file's results are written exactly once even when a worker that lost its lease goes on.
 // Times are the database's clock, the one clock every host shares.
 
+import PostgresNIO
+
 /// One attempt at a job: writes carry it, and the store takes them only while it holds the job.
 public struct JobFence: Sendable, Equatable {
     public var job: Int64
@@ -135,8 +137,7 @@ extension PostgresStore {
     /// The jobs, oldest first (only those in `states`, when given).
     public func jobs(states: [Job.State] = []) throws(StoreError) -> [Job] {
         try transaction("read jobs") { session in
-            let ids = try session.rows("SELECT id FROM jobs ORDER BY id").map { try $0.decode(Int64.self) }
-            return try ids.compactMap { try job(session, $0) }.filter { states.isEmpty || states.contains($0.state) }
+            try session.rows("SELECT \(jobColumns) FROM jobs ORDER BY id").map(decodeJob).filter { states.isEmpty || states.contains($0.state) }
         }
     }
 
@@ -150,17 +151,20 @@ extension PostgresStore {
     }
 
     private func job(_ session: PostgresSession, _ id: Int64) throws -> Job? {
-        guard let row = try session.rows("""
-            SELECT id, file, camera, state, submitted, attempts, worker, lease_until, started, finished, frames, tracks, error
-            FROM jobs WHERE id = ?
-            """, [id]).first else { return nil }
-        let c = row.makeRandomAccess()
-        return Job(id: try c[0].decode(Int64.self), file: try c[1].decode(String.self), camera: try c[2].decode(String.self),
-                   state: Job.State(rawValue: try c[3].decode(String.self)) ?? .failed, submitted: try c[4].decode(Int64.self),
-                   attempts: try c[5].decode(Int.self), worker: try c[6].decode(String?.self), leaseUntil: try c[7].decode(Int64?.self),
-                   started: try c[8].decode(Int64?.self), finished: try c[9].decode(Int64?.self), frames: try c[10].decode(Int64.self),
-                   tracks: try c[11].decode(Int64.self), error: try c[12].decode(String?.self))
+        try session.rows("SELECT \(jobColumns) FROM jobs WHERE id = ?", [id]).first.map(decodeJob)
     }
+}
+
+private let jobColumns = "id, file, camera, state, submitted, attempts, worker, lease_until, started, finished, frames, tracks, error"
+
+/// A row of `jobColumns`.
+private func decodeJob(_ row: PostgresRow) throws -> Job {
+    let c = row.makeRandomAccess()
+    return Job(id: try c[0].decode(Int64.self), file: try c[1].decode(String.self), camera: try c[2].decode(String.self),
+               state: Job.State(rawValue: try c[3].decode(String.self)) ?? .failed, submitted: try c[4].decode(Int64.self),
+               attempts: try c[5].decode(Int.self), worker: try c[6].decode(String?.self), leaseUntil: try c[7].decode(Int64?.self),
+               started: try c[8].decode(Int64?.self), finished: try c[9].decode(Int64?.self), frames: try c[10].decode(Int64.self),
+               tracks: try c[11].decode(Int64.self), error: try c[12].decode(String?.self))
 }
 
 /// The camera a job's tracks are stored under: its file's name and its id, so that two jobs of

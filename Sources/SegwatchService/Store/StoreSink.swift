@@ -58,8 +58,8 @@ public final class StoreSink: @unchecked Sendable {
     /// `segwatch_store_failed_writes_total{camera}`: the daemon's writes the store refused;
     /// `segwatch_store_dropped_frames_total{camera}`: frames given up when the buffer was full.
     private let failures, drops: Counter
-    /// The frames not yet written (tolerant), oldest first, and their size.
-    private var pending: [FrameBatch] = []
+    /// The frames not yet written (tolerant), oldest first, each with its size, and their total.
+    private var pending: [(batch: FrameBatch, bytes: Int)] = []
     private var pendingBytes = 0
     private let bufferBytes: Int
     /// Whether each analyzed frame's event is kept too.
@@ -172,9 +172,9 @@ public final class StoreSink: @unchecked Sendable {
     private func flush() throws(StoreError) {
         defer { state.withLock { $0.bufferedFrames = pending.count } }
         while let first = pending.first {
-            try commit(first)
+            try commit(first.batch)
             pending.removeFirst()
-            pendingBytes -= first.approximateBytes
+            pendingBytes -= first.bytes
         }
     }
 
@@ -188,11 +188,12 @@ public final class StoreSink: @unchecked Sendable {
 
     /// Queues `batch` behind the frames not yet written, dropping the oldest past the bound.
     private func buffer(_ batch: FrameBatch) {
-        pending.append(batch)
-        pendingBytes += batch.approximateBytes
+        let bytes = batch.approximateBytes
+        pending.append((batch, bytes))
+        pendingBytes += bytes
         var dropped = 0
         while pendingBytes > bufferBytes, pending.count > 1 {
-            pendingBytes -= pending.removeFirst().approximateBytes
+            pendingBytes -= pending.removeFirst().bytes
             dropped += 1
         }
         if dropped > 0 {

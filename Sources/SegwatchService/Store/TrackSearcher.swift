@@ -35,9 +35,11 @@ public final class TrackSearcher: Sendable {
     private func refreshIndex() throws(StoreError) {
         guard refreshes, let index else { return }
         let now = Date()
-        let (recent, full) = lastRefresh.withLock { last in
-            defer { last.recent = now; if now.timeIntervalSince(last.full) >= Self.fullRefresh { last.full = now } }
-            return (last.recent, now.timeIntervalSince(last.full) >= Self.fullRefresh)
+        let (recent, full) = lastRefresh.withLock { last -> (Date, Bool) in
+            let recent = last.recent, full = now.timeIntervalSince(last.full) >= Self.fullRefresh
+            last.recent = now
+            if full { last.full = now }
+            return (recent, full)
         }
         if full {
             index.removeAll()
