@@ -453,13 +453,16 @@ public final class PostgresStore: SegmentStore, @unchecked Sendable {
         return report
     }
 
-    public func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [String] {
+    public func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [StoredFrame] {
         let (clause, values) = frameConditions(filter)
         return try transaction("read frame events") { session in
             try session.rows("""
-                SELECT frame_events.line FROM frame_events JOIN cameras ON cameras.id = frame_events.camera_id\(clause)
+                SELECT frame_events.time, frame_events.line FROM frame_events JOIN cameras ON cameras.id = frame_events.camera_id\(clause)
                 ORDER BY frame_events.time, frame_events.pts LIMIT ?
-                """, values.map(\.postgresValue) + [limit]).map { try $0.decode(String.self) }
+                """, values.map(\.postgresValue) + [limit]).map { row in
+                let (time, line) = try row.decode((Int64, String).self)
+                return StoredFrame(time: time, line: line)
+            }
         }
     }
 }

@@ -204,13 +204,13 @@ public final class SQLiteStore: SegmentStore {
         return (clause, StatementArguments(values.map(\.databaseValue)))
     }
 
-    public func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [String] {
+    public func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [StoredFrame] {
         let (clause, values) = frameConditions(filter)
         return try reading { db in
-            try String.fetchAll(db, sql: """
-                SELECT frame_events.line FROM frame_events JOIN cameras ON cameras.id = frame_events.camera_id\(clause)
+            try Row.fetchAll(db, sql: """
+                SELECT frame_events.time, frame_events.line FROM frame_events JOIN cameras ON cameras.id = frame_events.camera_id\(clause)
                 ORDER BY frame_events.time, frame_events.rowid LIMIT ?
-                """, arguments: StatementArguments(values.map(\.databaseValue) + [limit.databaseValue]))
+                """, arguments: StatementArguments(values.map(\.databaseValue) + [limit.databaseValue])).map { StoredFrame(time: $0[0], line: $0[1]) }
         }
     }
 

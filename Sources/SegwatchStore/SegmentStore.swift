@@ -37,7 +37,13 @@ public protocol SegmentStore: AnyObject, Sendable {
     func prune(before: Int64?, framesBefore: Int64?, maxBytes: Int64?) throws(StoreError) -> PruneReport
     /// The frame events kept that `filter` lets through (its camera and time window), oldest
     /// first, at most `limit`.
-    func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [String]
+    func frames(_ filter: TrackFilter, limit: Int) throws(StoreError) -> [StoredFrame]
+}
+
+/// A kept frame event: its line and its time (milliseconds since 1970).
+public struct StoredFrame: Sendable, Equatable {
+    public var time: Int64
+    public var line: String
 }
 
 public struct PruneReport: Sendable, Equatable {

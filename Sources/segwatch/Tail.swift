@@ -197,17 +197,14 @@ struct Tail: ParsableCommand {
         var filter = TrackFilter(camera: camera, since: storeTime(start), until: until)
         var printed = 0
         let page = 1000
-        func time(_ line: String) -> Int64? {
-            ((try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["time"] as? String).flatMap(parseISOTime).map(storeTime)
-        }
         while ShutdownSignal.shared.caughtSignal == nil {
-            let lines = try store.frames(filter, limit: printed + page)
-            for line in lines.dropFirst(printed) { print(line) }
-            guard lines.count == printed + page, let last = time(lines.last!) else { return }
+            let frames = try store.frames(filter, limit: printed + page)
+            for frame in frames.dropFirst(printed) { print(frame.line) }
+            guard frames.count == printed + page, let last = frames.last?.time else { return }
             if last == filter.since {
-                printed = lines.count
+                printed = frames.count
             } else {
-                (filter.since, printed) = (last, lines.reversed().prefix { time($0) == last }.count)
+                (filter.since, printed) = (last, frames.reversed().prefix { $0.time == last }.count)
             }
         }
     }

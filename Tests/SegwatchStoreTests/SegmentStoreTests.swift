@@ -251,14 +251,14 @@ final class TestStore {
             }
         }
         func frames(_ filter: TrackFilter) throws -> [String] {
-            try store.frames(filter, limit: 100).map { line in
-                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            try store.frames(filter, limit: 100).map { frame in
+                let object = try JSONSerialization.jsonObject(with: Data(frame.line.utf8)) as! [String: Any]
                 return "\(object["source"]!)/\(object["frame"]!)"
             }
         }
         #expect(try frames(TrackFilter(camera: "cam2", since: 2000, until: 4000)) == ["cam2/2", "cam2/3", "cam2/4"])
         #expect(try frames(TrackFilter()).count == 10 && store.frames(TrackFilter(), limit: 3).count == 3)
-        #expect(try store.frames(TrackFilter(camera: "cam1"), limit: 1).first?.contains(String(repeating: "é", count: 2000)) == true)
+        #expect(try store.frames(TrackFilter(camera: "cam1"), limit: 1).first?.line.contains(String(repeating: "é", count: 2000)) == true)
 
         let pruned = try store.prune(before: nil, framesBefore: 3000, maxBytes: nil)
         let left = try frames(TrackFilter(camera: "cam1"))
