@@ -76,6 +76,11 @@ let package = Package(
         .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "CGemm", "SegwatchKernels", "SegwatchKernelsAVX2",
                                                        "SegwatchKernelsAVX512"]),
         .target(name: "SegwatchCheckpoint", dependencies: ["SegwatchTensor"]),
+        // The Vulkan backend's compute shaders, SPIR-V compiled from glsl/ by make_shaders.py and
+        // committed (shaders.c), so that building segwatch needs no shader compiler.
+        .target(name: "CVulkanShaders", exclude: ["glsl", "make_shaders.py"]),
+        // The Vulkan compute backend: devices, buffers, pipelines, the `Backend` ops as shaders.
+        .target(name: "SegwatchVulkan", dependencies: ["SegwatchTensor", "CVulkan", "CVulkanShaders"]),
         // The weight reader and torch.nn layers shared by the models.
         .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
         .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
@@ -142,6 +147,7 @@ let package = Package(
                 exclude: ["range_http_server.py"]),
         .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia", "SegwatchTestSupport"]),
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
+        .testTarget(name: "SegwatchVulkanTests", dependencies: ["SegwatchVulkan", "SegwatchTensor", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["reference_digest.py", "checkpoint_digests.json", "TorchScript"]),
         .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "SegwatchKernelsAVX512",

@@ -81,13 +81,13 @@ public struct PlaneInterpolation: Sendable {
 }
 
 /// For each output position along one axis, the input indices it reads and their weights.
-struct InterpolationTaps {
-    let count: Int
-    var indices: [Int]
-    var weights: [Float]
+package struct InterpolationTaps {
+    package let count: Int
+    package var indices: [Int]
+    package var weights: [Float]
 
     /// The taps of the first `kept` (default: all) of `output` positions.
-    init(input: Int, output: Int, mode: InterpolationMode, keeping kept: Int? = nil) {
+    package init(input: Int, output: Int, mode: InterpolationMode, keeping kept: Int? = nil) {
         // torch's area_pixel_compute_scale and source index, align_corners=False.
         let scale = Float(input) / Float(output)
         switch mode {

@@ -1,0 +1,93 @@
+import CVulkan
+
+/// One opened device: its compute queue and the memory types buffers come from. Kept alive by
+/// everything made from it (pools, pipelines, the command stream), so it goes last.
+final class LogicalDevice: @unchecked Sendable {
+    let info: VulkanDeviceInfo
+    let physical: VkPhysicalDevice
+    let handle: VkDevice
+    let queue: VkQueue
+    let queueFamily: UInt32
+    /// Device-local memory for tensors.
+    let deviceMemoryType: UInt32
+    /// Host-visible, coherent memory for staging (cached where there is such a type, for reading back).
+    let hostMemoryType: UInt32
+
+    init(index: Int) throws(VulkanError) {
+        let instance = try VulkanInstance.shared.get()
+        let devices = instance.physicalDevices
+        guard !devices.isEmpty else { throw .noDevices }
+        guard devices.indices.contains(index) else { throw .noSuchDevice(index: index, count: devices.count) }
+        let physical = devices[index]
+        self.physical = physical
+        let info = describe(physical, index: index)
+        self.info = info
+        if let missing = info.missing { throw .unsupported(device: info.name, missing: missing) }
+        guard info.maxPushConstantBytes >= 128 else {
+            throw .unsupported(device: info.name, missing: "128 bytes of push constants")
+        }
+
+        var familyCount: UInt32 = 0
+        vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, nil)
+        var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(familyCount))
+        vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, &families)
+        let compute = VkQueueFlags(VK_QUEUE_COMPUTE_BIT.rawValue)
+        guard let family = families.firstIndex(where: { $0.queueFlags & compute != 0 }) else {
+            throw .unsupported(device: info.name, missing: "a compute queue")
+        }
+        queueFamily = UInt32(family)
+
+        var memory = VkPhysicalDeviceMemoryProperties()
+        vkGetPhysicalDeviceMemoryProperties(physical, &memory)
+        let types = withUnsafeBytes(of: memory.memoryTypes) {
+            Array($0.bindMemory(to: VkMemoryType.self).prefix(Int(memory.memoryTypeCount)))
+        }
+        func firstType(_ required: VkMemoryPropertyFlagBits..., preferring preferred: VkMemoryPropertyFlagBits? = nil) -> UInt32? {
+            let mask = required.reduce(VkMemoryPropertyFlags(0)) { $0 | $1.rawValue }
+            let matching = types.indices.filter { types[$0].propertyFlags & mask == mask }
+            if let preferred, let best = matching.first(where: { types[$0].propertyFlags & preferred.rawValue != 0 }) { return UInt32(best) }
+            return matching.first.map(UInt32.init)
+        }
+        guard let deviceType = firstType(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) ?? firstType(),
+              let hostType = firstType(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                                       preferring: VK_MEMORY_PROPERTY_HOST_CACHED_BIT) else {
+            throw .unsupported(device: info.name, missing: "device-local and host-visible coherent memory")
+        }
+        deviceMemoryType = deviceType
+        hostMemoryType = hostType
+
+        var enabled = RequiredFeatures()
+        enabled.vulkan12.bufferDeviceAddress = VkBool32(VK_TRUE)
+        enabled.vulkan12.scalarBlockLayout = VkBool32(VK_TRUE)
+        var priority: Float = 1
+        var device: VkDevice?
+        let result = withUnsafePointer(to: &priority) { priority in
+            var queueInfo = VkDeviceQueueCreateInfo()
+            queueInfo.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO
+            queueInfo.queueFamilyIndex = UInt32(family)
+            queueInfo.queueCount = 1
+            queueInfo.pQueuePriorities = priority
+            return withUnsafePointer(to: &queueInfo) { queueInfo in
+                withUnsafeMutablePointer(to: &enabled.vulkan12) { features in
+                    var info = VkDeviceCreateInfo()
+                    info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
+                    info.pNext = UnsafeRawPointer(features)
+                    info.queueCreateInfoCount = 1
+                    info.pQueueCreateInfos = queueInfo
+                    return vkCreateDevice(physical, &info, nil, &device)
+                }
+            }
+        }
+        let name = info.name
+        try check(result, "vkCreateDevice on '\(name)'")
+        handle = device!
+        var queue: VkQueue?
+        vkGetDeviceQueue(handle, UInt32(family), 0, &queue)
+        self.queue = queue!
+    }
+
+    deinit {
+        vkDeviceWaitIdle(handle)
+        vkDestroyDevice(handle, nil)
+    }
+}
