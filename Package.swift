@@ -81,6 +81,8 @@ let package = Package(
         .target(name: "CVulkanShaders", exclude: ["glsl", "make_shaders.py"]),
         // The Vulkan compute backend: devices, buffers, pipelines, the `Backend` ops as shaders.
         .target(name: "SegwatchVulkan", dependencies: ["SegwatchTensor", "CVulkan", "CVulkanShaders"]),
+        // The backend chosen at run time (--backend, SEGWATCH_BACKEND): CPU or Vulkan behind one type.
+        .target(name: "SegwatchBackends", dependencies: ["SegwatchTensor", "SegwatchVulkan"]),
         // The weight reader and torch.nn layers shared by the models.
         .target(name: "SegwatchNN", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
         .target(name: "SegwatchSAM", dependencies: ["SegwatchTensor", "SegwatchCheckpoint", "SegwatchNN"]),
@@ -112,7 +114,7 @@ let package = Package(
         // and, as the daemon grows, the engine shared by many cameras, config and the HTTP API.
         .target(name: "SegwatchService", dependencies: [
             "CMalloc", "SegwatchMedia", "SegwatchTensor", "SegwatchCheckpoint", "SegwatchSAM", "SegwatchCLIP", "SegwatchDINOv2", "SegwatchUSE",
-            "SegwatchPipeline", "SegwatchStore",
+            "SegwatchPipeline", "SegwatchStore", "SegwatchBackends",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -136,6 +138,8 @@ let package = Package(
                 "SegwatchPipeline",
                 "SegwatchService",
                 "SegwatchStore",
+                "SegwatchBackends",
+                "SegwatchVulkan",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

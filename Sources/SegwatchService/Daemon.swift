@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import SegwatchBackends
 import SegwatchTensor
 
 /// `segwatch serve` from a loaded config to its end: the HTTP API first (so `/healthz` answers
@@ -29,8 +30,11 @@ public enum Daemon {
 
         let sam = try ModelCache.standard.resolve(config.engine.sam, kind: .sam)
         let clip = try ModelCache.standard.resolve(config.engine.clip, kind: .clip)
+        let backend = try (config.engine.backend ?? BackendChoice.fromEnvironment())
+            .open(threads: config.engine.threads, device: config.engine.device) { logger.warning("\($0)") }
+        logger.info("models run on \(backend.name)")
         let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, dino: config.engine.dino,
-                                  engine: CPUEngine(threads: config.engine.threads), warn: { logger.warning("\($0)") })
+                                  backend: backend, warn: { logger.warning("\($0)") })
         let service = try Service(config: config, models: models, hub: hub, logger: logger)
         handle.service = service
         ShutdownSignal.shared.onSignal { service.stop() }

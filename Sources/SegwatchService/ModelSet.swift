@@ -1,3 +1,4 @@
+import SegwatchBackends
 import Foundation
 import SegwatchCheckpoint
 import SegwatchCLIP
@@ -11,20 +12,20 @@ import SegwatchUSE
 /// head, on one backend (one engine, one core budget). Each stream gets a labeler of its own
 /// vocabulary over them (`labeler(...)`).
 public final class ModelSet: Sendable {
-    public let backend: CPUBackend
-    public let sam: Sam<CPUBackend>
-    public let clip: CLIP<CPUBackend>
+    public let backend: ComputeBackend
+    public let sam: Sam<ComputeBackend>
+    public let clip: CLIP<ComputeBackend>
     /// CLIP's text side, for vocabularies.
     public let text: VocabularyEmbedder
-    public let head: LearnedHead<CPUBackend>?
+    public let head: LearnedHead<ComputeBackend>?
 
     /// Loads SAM from `sam`, CLIP from `clip`, the head from `head` and DINOv2 from `dino`, on
-    /// `engine`. A head file of the USE format (`segwatch-use-head/1`) needs `dino`; one of the
+    /// `backend`. A head file of the USE format (`segwatch-use-head/1`) needs `dino`; one of the
     /// first format (`proj.weight` only) does not. `warn` hears about a head that names no
     /// checkpoints.
-    public init(sam: String, clip: String, head: String? = nil, dino: String? = nil, engine: CPUEngine,
+    public init(sam: String, clip: String, head: String? = nil, dino: String? = nil, backend: ComputeBackend,
                 warn: (String) -> Void = { _ in }) throws {
-        backend = CPUBackend(engine: engine)
+        self.backend = backend
         self.sam = try Sam(contentsOf: sam, backend: backend)
         let model = try CLIP.load(clip, backend: backend)
         self.clip = model
@@ -34,8 +35,8 @@ public final class ModelSet: Sendable {
 
     /// The segment head at `path` (nil without one) over `clip` (loaded from `clipPath`): a
     /// linear head of CLIP's features, or the USE head with the DINOv2 model at `dino` it reads.
-    public static func loadHead(_ path: String?, dino: String?, clip: CLIP<CPUBackend>, clipPath: String, backend: CPUBackend,
-                                warn: (String) -> Void = { _ in }) throws -> LearnedHead<CPUBackend>? {
+    public static func loadHead(_ path: String?, dino: String?, clip: CLIP<ComputeBackend>, clipPath: String, backend: ComputeBackend,
+                                warn: (String) -> Void = { _ in }) throws -> LearnedHead<ComputeBackend>? {
         guard let path else {
             if let dino { throw ServiceError("--dino \(dino) is read by a USE head: give --head too") }
             return nil
@@ -56,7 +57,7 @@ public final class ModelSet: Sendable {
     /// (`BackgroundPrompts`, less the words the vocabulary names) give "none of these" a place.
     public func labeler(vocabulary: Vocabulary, templates: PromptTemplates, background: Bool, options: LabelerOptions,
                         cache: VocabularyCache?, progress: ((Int, Int) -> Void)? = nil,
-                        warn: (String) -> Void = { _ in }) throws -> ImageLabeler<CPUBackend> {
+                        warn: (String) -> Void = { _ in }) throws -> ImageLabeler<ComputeBackend> {
         let (labels, backgroundEmbeddings) = try text.labelsAndBackground(vocabulary, templates: templates, background: background, cache: cache,
                                                                           progress: progress, warn: warn)
         return try ImageLabeler(sam: sam, clip: clip, backend: backend, labels: labels, background: backgroundEmbeddings,

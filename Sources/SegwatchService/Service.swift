@@ -2,6 +2,7 @@
 // sequence (models, then each camera's labeler and outputs, then READY), and the stop runs it
 // backwards: inputs stopped, the frame in flight finished, tracks ended, outputs flushed and
 // closed, STOPPING said before any of it. A reload applies a changed config camera by camera.
+import SegwatchBackends
 import Foundation
 import Logging
 import SegwatchCLIP
@@ -105,7 +106,7 @@ public final class Service: Sendable {
     }
 
     /// The analyzer of `camera`'s vocabulary and settings, with its label names.
-    private func makeAnalyzer(_ camera: CameraConfig, engine: EngineConfig) throws -> (VideoAnalyzer<CPUBackend>, [String]) {
+    private func makeAnalyzer(_ camera: CameraConfig, engine: EngineConfig) throws -> (VideoAnalyzer<ComputeBackend>, [String]) {
         var labels = try camera.vocab.map { try Vocabulary(file: $0).labels } ?? []
         labels += try camera.labels.enumerated().map { try VocabularyLabel(parsing: $1, origin: "camera \(camera.name) label \($0 + 1)") }
         let vocabulary = try Vocabulary(labels)
@@ -173,7 +174,7 @@ public final class Service: Sendable {
     }
 
     /// A camera's run as the store records it.
-    private func storeRun(_ camera: CameraConfig, analyzer: VideoAnalyzer<CPUBackend>, engine: EngineConfig) throws -> RunRecord {
+    private func storeRun(_ camera: CameraConfig, analyzer: VideoAnalyzer<ComputeBackend>, engine: EngineConfig) throws -> RunRecord {
         try RunRecord(camera: camera.name, clip: engine.clip, head: engine.head, labels: analyzer.labeler.classifier.labels,
                       templates: try camera.templates.map { try PromptTemplates($0) } ?? .standard, digestMemo: engine.vocabularyCache.digestMemo)
     }

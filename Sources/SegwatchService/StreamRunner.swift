@@ -1,6 +1,7 @@
 // One stream, start to end: its frames decoded, scheduled, analyzed (segmented, labeled and
 // tracked by a `VideoAnalyzer`) and written as events and annotated video. `segwatch run` is a
 // thin command over it; `serve` runs one per camera.
+import SegwatchBackends
 import CMalloc
 import Dispatch
 import Foundation
@@ -138,10 +139,10 @@ public struct RunSummary: CustomStringConvertible, Sendable {
 public final class StreamRunner: @unchecked Sendable {
     public private(set) var settings: StreamSettings
     private let input: StreamInput
-    private var analyzer: VideoAnalyzer<CPUBackend>
+    private var analyzer: VideoAnalyzer<ComputeBackend>
     private var names: [String]
     /// A new analyzer (vocabulary, settings) and rate, taken between two frames of a live source.
-    private let pendingUpdate = Mutex<(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double, storeRun: RunRecord?)?>(nil)
+    private let pendingUpdate = Mutex<(analyzer: VideoAnalyzer<ComputeBackend>, names: [String], fps: Double, storeRun: RunRecord?)?>(nil)
     private let events: EventLog
     private let video: VideoSink?
     private let store: StoreSink?
@@ -155,7 +156,7 @@ public final class StreamRunner: @unchecked Sendable {
     ///   - names: the vocabulary's label names, by index.
     ///   - video: the annotated video, if one is written.
     ///   - store: the segment store, if the run is kept: each frame is written there before its events.
-    public init(input: StreamInput, analyzer: VideoAnalyzer<CPUBackend>, names: [String], settings: StreamSettings,
+    public init(input: StreamInput, analyzer: VideoAnalyzer<ComputeBackend>, names: [String], settings: StreamSettings,
                 events: EventLog, video: VideoSink?, store: StoreSink? = nil, logger: Logger) {
         self.input = input
         self.analyzer = analyzer
@@ -181,7 +182,7 @@ public final class StreamRunner: @unchecked Sendable {
     /// `fps`, keeping the input as it is: the decoder is not restarted. The current tracks end
     /// (their `end` events are written) and the new analyzer starts its own, in a new run of the
     /// store (`storeRun`) when there is one. Live sources only.
-    public func update(analyzer: VideoAnalyzer<CPUBackend>, names: [String], fps: Double, storeRun: RunRecord? = nil) {
+    public func update(analyzer: VideoAnalyzer<ComputeBackend>, names: [String], fps: Double, storeRun: RunRecord? = nil) {
         pendingUpdate.withLock { $0 = (analyzer, names, fps, storeRun) }
     }
 
@@ -210,7 +211,7 @@ public final class StreamRunner: @unchecked Sendable {
         }
         /// One decoded frame: analyzed when its encoders' output is given, then handed to the video.
         var lastAnalysis: DispatchTime?
-        func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?,
+        func handle(_ frame: VideoFrame, index: Int, pts: Double, encoded: VideoAnalyzer<ComputeBackend>.EncodedFrame?,
                     taken: DispatchTime) throws {
             summary.decoded += 1
             liveStatus.withLock { $0.decoded += 1 }
@@ -307,7 +308,7 @@ public final class StreamRunner: @unchecked Sendable {
 
     /// A file: exactly the frames the rate selects, none lost.
     private func runFile(_ decoder: VideoDecoder,
-                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?, DispatchTime) throws -> Void) throws {
+                         handle: (VideoFrame, Int, Double, VideoAnalyzer<ComputeBackend>.EncodedFrame?, DispatchTime) throws -> Void) throws {
         let decoded = BoundedChannel<Result<VideoFrame, any Error>>(capacity: 4)
         let reader = StageThread(name: "decode") { [decoder = UncheckedBox(decoder)] in
             defer { decoded.close() }
@@ -319,7 +320,7 @@ public final class StreamRunner: @unchecked Sendable {
                 decoded.send(.failure(error))
             }
         }
-        typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<CPUBackend>.EncodedFrame?, taken: DispatchTime)
+        typealias Scheduled = (frame: VideoFrame, pts: Double, encoded: VideoAnalyzer<ComputeBackend>.EncodedFrame?, taken: DispatchTime)
         let scheduled = BoundedChannel<Result<Scheduled, any Error>>(capacity: 2)
         let fallbackFps = decoder.stream.fps ?? 25
         let (analyzer, fps, maxFrames) = (self.analyzer, settings.fps, settings.maxFrames)
@@ -363,7 +364,7 @@ public final class StreamRunner: @unchecked Sendable {
     /// dropped meanwhile is counted. Its timestamps start again at each reconnection, so frames
     /// are numbered and timed from the start of the run instead. Returns the frames dropped.
     private func runLive(_ spec: InputSpec, started: DispatchTime,
-                         handle: (VideoFrame, Int, Double, VideoAnalyzer<CPUBackend>.EncodedFrame?, DispatchTime) throws -> Void) async throws -> Int {
+                         handle: (VideoFrame, Int, Double, VideoAnalyzer<ComputeBackend>.EncodedFrame?, DispatchTime) throws -> Void) async throws -> Int {
         let live = LiveSource(spec, options: DecodeOptions(layout: .rgb24), bufferSize: 1, paced: settings.paced)
         onStop { live.stop() }
         // Frames or a connection reset the give-up clock; the state task checks it on each retry.

@@ -1,3 +1,4 @@
+import SegwatchBackends
 import Foundation
 import SegwatchCheckpoint
 import SegwatchCLIP
@@ -7,17 +8,17 @@ import SegwatchTensor
 /// A vocabulary's label embeddings and its classifier, from CLIP's text side alone: what the
 /// labeling of frames uses (`ModelSet.labeler`) and what relabeling stored tracks uses.
 public struct VocabularyEmbedder: Sendable {
-    public let clip: CLIP<CPUBackend>
+    public let clip: CLIP<ComputeBackend>
     /// The CLIP folder or file: its content digest keys the vocabulary cache.
     public let clipPath: String
     public let tokenizer: CLIPTokenizer
 
-    public init(clip: CLIP<CPUBackend>, clipPath: String, tokenizer: CLIPTokenizer) {
+    public init(clip: CLIP<ComputeBackend>, clipPath: String, tokenizer: CLIPTokenizer) {
         (self.clip, self.clipPath, self.tokenizer) = (clip, clipPath, tokenizer)
     }
 
     /// Loads CLIP and its tokenizer from `clipPath`.
-    public init(clipPath: String, backend: CPUBackend) throws {
+    public init(clipPath: String, backend: ComputeBackend) throws {
         self.init(clip: try CLIP.load(clipPath, backend: backend), clipPath: clipPath, tokenizer: try CLIPTokenizer.forModel(clipPath))
     }
 
@@ -41,7 +42,7 @@ public struct VocabularyEmbedder: Sendable {
     public func labelsAndBackground(_ vocabulary: Vocabulary, templates: PromptTemplates, background: Bool, cache: VocabularyCache?,
                                     progress: ((Int, Int) -> Void)? = nil,
                                     warn: (String) -> Void = { _ in }) throws -> (labels: LabelEmbeddings, background: LabelEmbeddings?) {
-        try VocabularyEncoder<CPUBackend>.check(vocabulary.labels, templates: templates, tokenizer: tokenizer, context: clip.text.contextLength)
+        try VocabularyEncoder<ComputeBackend>.check(vocabulary.labels, templates: templates, tokenizer: tokenizer, context: clip.text.contextLength)
         let labels = try embeddings(vocabulary, templates: templates, cache: cache, progress: progress, warn: warn)
         let names = background ? BackgroundPrompts.names(excluding: vocabulary.labels) : []
         let backgroundLabels = try names.enumerated().map { try VocabularyLabel(parsing: $1, origin: "background prompt \($0 + 1)") }

@@ -25,7 +25,7 @@ extension VulkanBackend {
         let result = context.allocate(shape)
         let rows = result.count / max(channels, 1)
         guard rows > 0, channels > 0 else { return result }
-        run(.layernorm, groups: (min(rows, 65535), 1, 1), reads: [x, residual, weight, bias], writes: [result]) { p in
+        run(.layernorm, groups: rowGroups(rows), reads: [x, residual, weight, bias], writes: [result]) { p in
             p.address(x)
             p.address(residual)
             p.address(weight)
@@ -83,7 +83,7 @@ extension VulkanBackend {
         let width = x.shape.last ?? 1
         guard x.count > 0 else { return result }
         let rows = x.count / width
-        run(.softmax, groups: (min(rows, 65535), 1, 1), reads: [x], writes: [result]) { p in
+        run(.softmax, groups: rowGroups(rows), reads: [x], writes: [result]) { p in
             p.address(x)
             p.address(result)
             p.uint(rows, width)
@@ -260,6 +260,12 @@ extension VulkanBackend {
             p.uint(rows, width)
         }
         return download(indices).toArray().map { Int($0.bitPattern) }
+    }
+
+    /// Workgroups of 256 for `rows` rows a subgroup each (the kernels loop over more than 65535).
+    private func rowGroups(_ rows: Int) -> (Int, Int, Int) {
+        let perGroup = max(256 / Int(max(context.device.info.subgroupSize, 1)), 1)
+        return (min((rows + perGroup - 1) / perGroup, 65535), 1, 1)
     }
 
     /// `x` as a view of `shape` (aligned at the right, stride 0 where broadcast).

@@ -187,6 +187,7 @@ public struct VulkanBackend: Backend {
             let pipeline = try context.kernels.pipeline(shader, constants)
             context.stream.dispatch(pipeline, layout: context.kernels.layout, push, groups: groups,
                                     reads: reads.compactMap { $0?.buffer }, writes: writes.map(\.buffer))
+            if context.synchronous { try context.stream.synchronize() }
         }
     }
 
@@ -205,6 +206,9 @@ final class VulkanContext: @unchecked Sendable {
     let memory: BufferPool
     /// Host-visible buffers for uploads and downloads.
     let hostMemory: BufferPool
+    /// Every dispatch waited for (`SEGWATCH_VULKAN_SYNC=1`): slow, but `--profile` then times
+    /// each op's execution rather than its recording.
+    let synchronous = ProcessInfo.processInfo.environment["SEGWATCH_VULKAN_SYNC"] == "1"
     private let lock = NSLock()
     /// Per-table results the host computes once (interpolation taps, relative-position tables),
     /// each with the buffer it was made from, kept so that the key's buffer is not lent again.

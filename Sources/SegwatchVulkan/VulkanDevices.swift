@@ -19,8 +19,10 @@ public struct VulkanDeviceInfo: Sendable, Codable, Equatable {
     public var maxWorkgroupInvocations: UInt32
     public var maxSharedMemoryBytes: UInt32
     public var maxPushConstantBytes: UInt32
+    /// Invocations per subgroup (the row reductions' unit).
+    public var subgroupSize: UInt32
     public var float16: Bool
-    public var storage16Bit: Bool
+    public var float16Storage: Bool
     /// Whether the backend can run on it; otherwise `missing` says what it lacks.
     public var usable: Bool
     public var missing: String?
@@ -144,7 +146,10 @@ func describe(_ device: VkPhysicalDevice, index: Int) -> VulkanDeviceInfo {
     }
     let version = basic.apiVersion
     let (features, float16) = modern ? RequiredFeatures.supported(by: device) : (RequiredFeatures(), false)
-    let missing = modern ? features.missing : "Vulkan 1.2"
+    let subgroups = VkSubgroupFeatureFlags(VK_SUBGROUP_FEATURE_BASIC_BIT.rawValue | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT.rawValue)
+    let computeSubgroups = vulkan11.subgroupSupportedStages & VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue) != 0
+        && vulkan11.subgroupSupportedOperations & subgroups == subgroups
+    let missing = !modern ? "Vulkan 1.2" : features.missing ?? (computeSubgroups ? nil : "subgroup arithmetic in compute shaders")
     let driverName = modern ? [string(driver.driverName), string(driver.driverInfo)].filter { !$0.isEmpty }.joined(separator: " ") : ""
     return VulkanDeviceInfo(
         index: index, name: string(basic.deviceName), type: type,
@@ -155,6 +160,7 @@ func describe(_ device: VkPhysicalDevice, index: Int) -> VulkanDeviceInfo {
         maxWorkgroupCount: [limits.maxComputeWorkGroupCount.0, limits.maxComputeWorkGroupCount.1, limits.maxComputeWorkGroupCount.2],
         maxWorkgroupInvocations: limits.maxComputeWorkGroupInvocations,
         maxSharedMemoryBytes: limits.maxComputeSharedMemorySize, maxPushConstantBytes: limits.maxPushConstantsSize,
-        float16: float16, storage16Bit: features.vulkan11.storageBuffer16BitAccess != 0,
+        subgroupSize: modern ? vulkan11.subgroupSize : 0,
+        float16: float16, float16Storage: features.vulkan11.storageBuffer16BitAccess != 0,
         usable: missing == nil && limits.maxPushConstantsSize >= 128, missing: missing)
 }

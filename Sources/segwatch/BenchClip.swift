@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -52,7 +53,7 @@ struct BenchClip: ParsableCommand {
         }
         guard labels >= 0, vocabRuns > 0 else { throw ValidationError("--labels must not be negative and --vocab-runs must be positive") }
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = ProfiledBackend(CPUBackend(engine: engine))
+        let backend = ProfiledBackend(try tensor.backend.open(threads: tensor.threads))
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "clip") }
@@ -64,9 +65,10 @@ struct BenchClip: ParsableCommand {
                 guard side % model.config.patchSize == 0 else {
                     throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
                 }
-                let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
+                let pixels = backend.upload(benchTensor([1, 3, side, side], seed: UInt64(side)))
                 backend.reset()
-                let samples = options.samples { _ = model.vision(pixels, dense: false) }
+                // A download ends each sample: on a device, work runs when the host waits for it.
+                let samples = options.samples { _ = backend.download(model.vision(pixels, dense: false).pooled) }
                 result.samples["image_tower_ms_\(side)"] = samples
                 result["image_tower_ms_\(side)"] = .number(median(samples))
                 if profile { record(backend, runs: options.warmup + options.runs, as: "image_tower_\(side)", into: &result) }

@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -40,7 +41,7 @@ struct BenchDino: ParsableCommand {
             throw ValidationError("--sizes must be positive numbers separated by commas, not '\(sizes)'")
         }
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = ProfiledBackend(CPUBackend(engine: engine))
+        let backend = ProfiledBackend(try tensor.backend.open(threads: tensor.threads))
         try engine.run {
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-dino-\(getpid())")
             defer { try? FileManager.default.removeItem(at: scratch) }
@@ -51,9 +52,10 @@ struct BenchDino: ParsableCommand {
                 guard side % model.config.patchSize == 0 else {
                     throw ValidationError("size \(side) is not a multiple of the model's patch \(model.config.patchSize)")
                 }
-                let pixels = benchTensor([1, 3, side, side], seed: UInt64(side))
+                let pixels = backend.upload(benchTensor([1, 3, side, side], seed: UInt64(side)))
                 backend.reset()
-                let samples = try options.samples { _ = try model(pixels) }
+                // A download ends each sample: on a device, work runs when the host waits for it.
+                let samples = try options.samples { _ = backend.download(try model(pixels).last) }
                 result.samples["dino_ms_\(side)"] = samples
                 result["dino_ms_\(side)"] = .number(median(samples))
                 if profile { record(backend, runs: options.warmup + options.runs, as: "dino_\(side)", into: &result) }

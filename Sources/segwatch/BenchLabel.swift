@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -59,7 +60,7 @@ struct BenchLabel: ParsableCommand {
 
     mutating func run() throws {
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = CPUBackend(engine: engine)
+        let backend = try tensor.backend.open(threads: tensor.threads)
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "label") }

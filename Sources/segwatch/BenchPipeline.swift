@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import CMalloc
 import Dispatch
@@ -87,7 +88,7 @@ struct BenchPipeline: ParsableCommand {
 
     mutating func run() throws {
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = CPUBackend(engine: engine)
+        let backend = try tensor.backend.open(threads: tensor.threads)
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "pipeline") }
@@ -237,7 +238,7 @@ func peakResidentMegabytes() -> Double {
 /// A USE head for `bench pipeline --use-head`: DINOv2 from `dino` or a synthetic ViT-B/14
 /// written to `scratch`, CLIP levels 6 and 12 (or the tower's last two halves), DINOv2's 6 and
 /// 12 (likewise), a small random residual.
-private func benchUseHead(clip: CLIP<CPUBackend>, dino: String?, scratch: URL, backend: CPUBackend) throws -> LearnedHead<CPUBackend> {
+private func benchUseHead(clip: CLIP<ComputeBackend>, dino: String?, scratch: URL, backend: ComputeBackend) throws -> LearnedHead<ComputeBackend> {
     if dino == nil { try writeSyntheticDINOv2(to: scratch, width: 768, layers: 12, heads: 12) }
     let model = try Dinov2Model.load(dino ?? scratch.path, backend: backend)
     let clipLevels = [clip.vision.depth / 2, clip.vision.depth], dinoLevels = [model.config.layers / 2, model.config.layers]

@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -36,7 +37,7 @@ struct BenchSam: ParsableCommand {
             throw ValidationError("--batches must be positive integers separated by commas, not '\(batches)'")
         }
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = ProfiledBackend(CPUBackend(engine: engine))
+        let backend = ProfiledBackend(try tensor.backend.open(threads: tensor.threads))
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let model = try runReporting { try Sam(contentsOf: sam, backend: backend) }
@@ -54,16 +55,20 @@ struct BenchSam: ParsableCommand {
             }
 
             // Timing does not depend on the values: deterministic ones in [-1, 1).
-            let input = benchTensor([1, 3, 1024, 1024], seed: 1)
+            let input = backend.upload(benchTensor([1, 3, 1024, 1024], seed: 1))
             var embedding = model.encode(input)
             backend.reset()
-            time("encoder_ms") { embedding = model.encode(input) }
+            // A download ends each sample: on a device, work runs when the host waits for it.
+            time("encoder_ms") {
+                embedding = model.encode(input)
+                _ = backend.download(backend.slice(embedding, dim: 1, 0..<1))
+            }
             if profile { record(backend, runs: options.warmup + options.runs, as: "encoder", into: &result) }
             for b in batchSizes {
                 let coordinates = benchTensor([b, 2], seed: UInt64(b)).toArray().map { Double($0 + 1) * 512 }
                 let prompts = (0..<b).map { SamPrompt(points: [(coordinates[2 * $0], coordinates[2 * $0 + 1], 1)]) }
                 try time("decoder_ms_per_prompt_b\(b)", divisor: Double(b)) {
-                    _ = try model.decode(embedding, prompts: prompts, multimask: true)
+                    _ = backend.download(try model.decode(embedding, prompts: prompts, multimask: true).iouPredictions)
                 }
                 if profile { record(backend, runs: options.warmup + options.runs, as: "decoder_b\(b)", into: &result) }
             }

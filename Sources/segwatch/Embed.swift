@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Foundation
 import SegwatchService
@@ -74,6 +75,8 @@ struct Embed: ParsableCommand {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard clip != nil || dino != nil else { throw ValidationError("give --clip, --dino, or both") }
         guard !texts.isEmpty || image != nil else { throw ValidationError("give --text, --image, or both") }
@@ -110,7 +113,7 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            let backend = try backendOptions.open(threads: threads)
             let picture = try image.map { try loadRGBImage($0, frame: frame) }
             let target = size.flatMap(parseSize)
             var tensors: [(name: String, value: SafeTensorsValue)] = []

@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -71,7 +72,7 @@ struct Eval: ParsableCommand {
         try runReporting {
             let pairs = try imagePairs()
             let names: [String]
-            var labeler: ImageLabeler<CPUBackend>?
+            var labeler: ImageLabeler<ComputeBackend>?
             if images != nil {
                 var options = vocabulary
                 options.vocab = classes
@@ -155,7 +156,7 @@ struct Eval: ParsableCommand {
     }
 
     /// The predicted map, and how many segments made it (labeled on the fly).
-    private func predict(_ input: String, labeler: ImageLabeler<CPUBackend>?) throws -> (LabelMap, Int?) {
+    private func predict(_ input: String, labeler: ImageLabeler<ComputeBackend>?) throws -> (LabelMap, Int?) {
         guard let labeler else { return (try readLabelMap(input), nil) }
         let picture = try loadRGBImage(input, frame: 0)
         let labeled = try labeler.label(picture)

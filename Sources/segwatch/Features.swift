@@ -1,4 +1,5 @@
 import ArgumentParser
+import SegwatchBackends
 import Foundation
 import SegwatchService
 
@@ -58,6 +59,8 @@ struct Features: ParsableCommand {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard (16...4096).contains(clipSize), (14...4096).contains(dinoSize) else { throw ValidationError("--clip-size and --dino-size must be in 16...4096") }
         guard shardSize > 0 else { throw ValidationError("--shard-size must be positive") }
@@ -79,6 +82,8 @@ struct Features: ParsableCommand {
             var job = FeatureExtraction(pairs: pairs, images: images, clip: clip, dino: dino, out: out)
             (job.clipLevels, job.dinoLevels) = (clipLevels.flatMap(Self.levels), dinoLevels.flatMap(Self.levels))
             (job.clipSize, job.dinoSize, job.shardSize, job.strict, job.threads) = (clipSize, dinoSize, shardSize, strict, threads)
+            job.backendChoice = try backendOptions.backend ?? BackendChoice.fromEnvironment()
+            job.device = backendOptions.device
             let bar = Progress.onTerminal()
             let summary = try job.run(warn: { printError("warning: \($0)") }, note: { printError($0) }, progress: { done, total, segments in
                 bar.bar("features", done: done, total: total, unit: "pictures", detail: "\(segments) segments")

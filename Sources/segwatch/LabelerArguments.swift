@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Foundation
 import SegwatchService
@@ -50,6 +51,8 @@ struct LabelerArguments: ParsableArguments {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
         guard (16...4096).contains(clipSize) else { throw ValidationError("--clip-size must be in 16...4096, not \(clipSize)") }
@@ -82,15 +85,15 @@ struct LabelerArguments: ParsableArguments {
     func words(_ vocabulary: VocabularyOptions) throws -> Words {
         let words = try vocabulary.resolve()
         let tokenizer = try CLIPTokenizer.forModel(clip!)
-        try VocabularyEncoder<CPUBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
+        try VocabularyEncoder<ComputeBackend>.check(words.vocabulary.labels, templates: words.templates, tokenizer: tokenizer,
                                                 context: try CLIPConfig.load(clip!).contextLength)
         return Words(vocabulary: words.vocabulary, templates: words.templates, tokenizer: tokenizer)
     }
 
     /// Loads both models and the label embeddings (from the cache when it has them), with a
     /// progress bar while labels the cache lacks are encoded.
-    func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<CPUBackend> {
-        let models = try ModelSet(sam: sam!, clip: clip!, head: head, dino: dino, engine: CPUEngine(threads: threads),
+    func labeler(_ words: Words, vocabulary: VocabularyOptions) throws -> ImageLabeler<ComputeBackend> {
+        let models = try ModelSet(sam: sam!, clip: clip!, head: head, dino: dino, backend: try backendOptions.open(threads: threads),
                                   warn: { printError("warning: \($0)") })
         let progress = Progress.onTerminal()
         defer { progress.clear() }

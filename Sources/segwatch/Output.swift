@@ -1,3 +1,5 @@
+import SegwatchBackends
+import SegwatchVulkan
 import ArgumentParser
 import Foundation
 import SegwatchCheckpoint
@@ -32,6 +34,8 @@ extension StoreError: InputError {}
 extension ServiceError: InputError {}
 extension HTTPRefusal: InputError {}
 extension ModelError: InputError {}
+extension BackendError: InputError {}
+extension VulkanError: InputError {}
 
 /// A command's own complaint about its input (files that do not fit together).
 struct CommandError: InputError {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SegwatchBackends
 import Foundation
 import SegwatchPipeline
 import SegwatchService
@@ -55,6 +56,8 @@ struct Pairs: ParsableCommand {
     @Option(help: "Threads for SAM.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     @Option(help: ArgumentHelp("The pairs file to write.", valueName: "pairs.jsonl"))
     var out: String
 
@@ -80,7 +83,7 @@ struct Pairs: ParsableCommand {
             }
             if let boxes {
                 let progress = Progress.onTerminal()
-                (pairs, problems) = try boxPairs(boxes, images: images!, sam: sam!, threads: threads, minRegionArea: minRegionArea, nms: nms,
+                (pairs, problems) = try boxPairs(boxes, images: images!, sam: sam!, backend: try backendOptions.open(threads: threads), minRegionArea: minRegionArea, nms: nms,
                                                  strict: strict, progress: { progress.bar("pairs", done: $0, total: $1, unit: "pictures") })
                 progress.clear()
             }

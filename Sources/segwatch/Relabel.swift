@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Foundation
 import SegwatchService
@@ -38,6 +39,8 @@ struct Relabel: ParsableCommand {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0...1, not \(minScore)") }
@@ -46,7 +49,7 @@ struct Relabel: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            let backend = try backendOptions.open(threads: threads)
             let searcher = TrackSearcher(store: try openExistingStore(store), location: store, cache: vocabulary.cacheStore(),
                                          embedder: { try VocabularyEmbedder(clipPath: $0, backend: backend) })
             let words = try vocabulary.resolve()

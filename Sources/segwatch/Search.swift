@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Foundation
 import SegwatchCheckpoint
@@ -76,6 +77,8 @@ struct Search: ParsableCommand {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be in 1...100000, not \(limit)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
@@ -113,14 +116,14 @@ struct Search: ParsableCommand {
             }
             var filter = tracks.filter
             filter.label = label
-            let backend = CPUBackend(engine: CPUEngine(threads: threads))
+            let backend = try backendOptions.open(threads: threads)
             let searcher = TrackSearcher(store: segmentStore, location: store, cache: VocabularyCache(directory: VocabularyCache.defaultDirectory),
                                          embedder: { try VocabularyEmbedder(clipPath: $0, backend: backend) })
             let (results, searched): ([(hit: TrackHit, track: StoredTrack)], Int)
             if let image {
                 let space = try searcher.embeddingSpace(camera: filter.camera, clip: clip)
                 try searcher.checkHead(try head.map { hexDigest(try fileDigest($0)) }, camera: filter.camera)
-                let example = try ExampleEmbedder(clip: space.clip, head: head, dino: dino, sam: sam, engine: CPUEngine(threads: threads),
+                let example = try ExampleEmbedder(clip: space.clip, head: head, dino: dino, sam: sam, backend: backend,
                                                   clipSize: clipSize, dinoSize: dinoSize, warn: { printError("warning: \($0)") })
                 let query = try example.embed(try loadRGBImage(image, frame: 0), box: boxPrompt)
                 guard query.count == space.dimension else {

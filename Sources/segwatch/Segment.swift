@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Foundation
 import SegwatchCheckpoint
@@ -55,6 +56,8 @@ struct Segment: ParsableCommand {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard frame >= 0 else { throw ValidationError("--frame must be 0 or more, not \(frame)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
@@ -98,11 +101,11 @@ struct Segment: ParsableCommand {
     }
 
     func run() throws {
-        let engine = CPUEngine(threads: threads)
+        let backend = try backendOptions.open(threads: threads)
         // The generator's host-side work (post-processing, NMS) on the model's threads too.
-        try engine.run { () throws in try runReporting {
+        try backend.runOnHost { () throws in try runReporting {
             let picture = try loadRGBImage(image, frame: frame)
-            let model = try Sam(contentsOf: sam, backend: CPUBackend(engine: engine))
+            let model = try Sam(contentsOf: sam, backend: backend)
             let predictor = SamPredictor(model: model)
             if auto {
                 try runGenerator(predictor, picture)
@@ -112,13 +115,13 @@ struct Segment: ParsableCommand {
         } }
     }
 
-    private func runPrompts(_ predictor: SamPredictor<CPUBackend>, _ picture: RGBImage) throws {
+    private func runPrompts(_ predictor: SamPredictor<ComputeBackend>, _ picture: RGBImage) throws {
         let maskTensor = try maskInput.map { try loadMaskInput($0, size: predictor.model.promptEncoder.maskInputSize) }
         let features = try predictor.setImage(picture)
         let prediction = try predictor.predict(features, points: try parsedPoints(), box: try parsedBox(),
                                                maskInput: maskTensor, multimask: multimask)
         if let out, out.hasSuffix(".safetensors") {
-            try writeSafeTensors([("image_embedding", features.embedding), ("low_res_logits", prediction.lowResLogits),
+            try writeSafeTensors([("image_embedding", predictor.model.backend.download(features.embedding)), ("low_res_logits", prediction.lowResLogits),
                                   ("iou_predictions", prediction.iouPredictions), ("mask_logits", prediction.maskLogits)], to: out)
             return
         }
@@ -141,7 +144,7 @@ struct Segment: ParsableCommand {
         }
     }
 
-    private func runGenerator(_ predictor: SamPredictor<CPUBackend>, _ picture: RGBImage) throws {
+    private func runGenerator(_ predictor: SamPredictor<ComputeBackend>, _ picture: RGBImage) throws {
         let generator = try SamAutomaticMaskGenerator(predictor: predictor, options: self.generator.options)
         let progress = Progress.onTerminal()
         let masks = try generator.generate(picture) { done, total in progress.update("segmenting: \(done)/\(total) batches") }

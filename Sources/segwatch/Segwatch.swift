@@ -15,7 +15,7 @@ struct Segwatch: AsyncParsableCommand {
             (/dev/videoN), or a lavfi graph (lavfi:testsrc=size=320x240:rate=25).
             """,
         version: segwatchVersion,
-        subcommands: [Run.self, Serve.self, ConfigCommand.self, Tail.self, Search.self, Relabel.self, Submit.self, Worker.self, Jobs.self, Models.self, Probe.self, Record.self, Segment.self, Embed.self, Vocab.self, Label.self, Eval.self, Pairs.self, Features.self, Train.self, Bench.self]
+        subcommands: [Run.self, Serve.self, ConfigCommand.self, Tail.self, Search.self, Relabel.self, Submit.self, Worker.self, Jobs.self, Models.self, Devices.self, Probe.self, Record.self, Segment.self, Embed.self, Vocab.self, Label.self, Eval.self, Pairs.self, Features.self, Train.self, Bench.self]
     )
 
     /// `run --profile FILE` is expanded into the file's options before parsing (see `Profile`).

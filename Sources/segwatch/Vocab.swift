@@ -1,3 +1,4 @@
+import SegwatchBackends
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -36,6 +37,8 @@ struct Vocab: ParsableCommand {
     @Option(help: "Threads for inference.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     func validate() throws {
         guard !vocabulary.isEmpty else { throw ValidationError("give --label (repeatable) or --vocab FILE") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, not \(threads)") }
@@ -45,7 +48,7 @@ struct Vocab: ParsableCommand {
     func run() throws {
         try runReporting {
             let start = DispatchTime.now()
-            let (embeddings, report) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: CPUBackend(engine: CPUEngine(threads: threads)))
+            let (embeddings, report) = try vocabulary.embeddings(vocabulary.resolve(), clip: clip, backend: try backendOptions.open(threads: threads))
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             if let out {
                 let names = String(decoding: try JSONEncoder().encode(embeddings.labels.map(\.name)), as: UTF8.self)

@@ -81,11 +81,11 @@ void main() {
             largest = max(largest, s);
         }
         if (isinf(largest) && largest < 0.0) continue;  // every key so far masked
-        float correction = exp(running - largest);
+        float correction = exp2ulp(running - largest);
         total *= correction;
         for (uint d = 0; d < p.DV; d++) acc[d] *= correction;
         for (uint j = 0; j < KT; j++) {
-            float weight = exp(scores[j] - largest);
+            float weight = exp2ulp(scores[j] - largest);
             total += weight;
             for (uint d = 0; d < p.DV; d++) acc[d] = fma(weight, Vs[j][d], acc[d]);
         }

@@ -1,6 +1,9 @@
 #version 460
-// Softmax along each contiguous row of `width` values, one workgroup a row.
+// Softmax along each contiguous row of `width` values. One subgroup a row (subgroup
+// reductions: no barrier, no shared memory); a workgroup holds as many rows as subgroups.
 #include "common.glsl"
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x = 256) in;
 
 layout(push_constant, scalar) uniform Parameters {
@@ -10,30 +13,16 @@ layout(push_constant, scalar) uniform Parameters {
     uint width;
 } p;
 
-shared float partial[256];
-
-float reduce(float value, bool maximum) {
-    uint t = gl_LocalInvocationID.x;
-    partial[t] = value;
-    barrier();
-    for (uint s = 128; s > 0; s >>= 1) {
-        if (t < s) partial[t] = maximum ? max(partial[t], partial[t + s]) : partial[t] + partial[t + s];
-        barrier();
-    }
-    float result = partial[0];
-    barrier();
-    return result;
-}
-
 void main() {
-    for (uint row = gl_WorkGroupID.x; row < p.rows; row += gl_NumWorkGroups.x) {
+    uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
+    for (uint row = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID; row < p.rows; row += gl_NumWorkGroups.x * gl_NumSubgroups) {
         uint base = row * p.width;
         float largest = -1.0 / 0.0;
-        for (uint c = gl_LocalInvocationID.x; c < p.width; c += 256) largest = max(largest, p.src.v[base + c]);
-        largest = reduce(largest, true);
+        for (uint c = lane; c < p.width; c += lanes) largest = max(largest, p.src.v[base + c]);
+        largest = subgroupMax(largest);
         float sum = 0.0;
-        for (uint c = gl_LocalInvocationID.x; c < p.width; c += 256) sum += exp(p.src.v[base + c] - largest);
-        float scale = 1.0 / reduce(sum, false);
-        for (uint c = gl_LocalInvocationID.x; c < p.width; c += 256) p.dst.v[base + c] = exp(p.src.v[base + c] - largest) * scale;
+        for (uint c = lane; c < p.width; c += lanes) sum += exp2ulp(p.src.v[base + c] - largest);
+        float scale = 1.0 / subgroupAdd(sum);
+        for (uint c = lane; c < p.width; c += lanes) p.dst.v[base + c] = exp2ulp(p.src.v[base + c] - largest) * scale;
     }
 }

@@ -3,6 +3,7 @@
 // `systemd/segwatch.toml` documents every key. Each key has a default, a bound and a type;
 // a wrong type, a value out of bounds or an unknown key is an error with the file and line.
 import Foundation
+import SegwatchBackends
 import SegwatchCheckpoint
 import SegwatchCLIP
 import SegwatchMedia
@@ -84,6 +85,10 @@ public struct EngineConfig: Sendable {
     /// A CLIP folder or file, or a catalog name.
     public var clip: String
     public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Where the models run (nil: `$SEGWATCH_BACKEND`, else the CPU).
+    public var backend: BackendChoice?
+    /// The Vulkan device (nil: the first usable one).
+    public var device: Int?
     public var clipSize = 448
     public var head: String?
     /// The DINOv2 folder a USE head reads.
@@ -100,7 +105,7 @@ public struct EngineConfig: Sendable {
     public var stateDirectory: String?
     public var generator = MaskGeneratorOptions()
 
-    static let keys = ["sam", "clip", "threads", "clip_size", "head", "dino", "dino_size", "background", "top_k", "min_score", "min_cosine",
+    static let keys = ["sam", "clip", "threads", "backend", "device", "clip_size", "head", "dino", "dino_size", "background", "top_k", "min_score", "min_cosine",
                        "cache_dir", "state_dir", "generator"]
 
     init(_ t: TableReader) throws {
@@ -112,6 +117,11 @@ public struct EngineConfig: Sendable {
         }
         (self.sam, self.clip) = (sam, clip)
         threads = try t.int("threads", in: 1...256, "the cores inference may use") ?? threads
+        if let name = try t.string("backend", "cpu, vulkan or auto", secrets: false) {
+            guard let choice = BackendChoice(rawValue: name) else { throw t.error("backend", "backend = \"\(name)\": expected cpu, vulkan or auto") }
+            backend = choice
+        }
+        device = try t.int("device", in: 0...255, "a Vulkan device number (segwatch devices)")
         clipSize = try t.int("clip_size", in: 16...4096, "the short side, in pixels, of CLIP's dense features") ?? clipSize
         head = try t.string("head", "a learned segment head (.safetensors)")
         dino = try t.string("dino", "a DINOv2 folder (transformers layout)")

@@ -1,3 +1,4 @@
+import SegwatchBackends
 import Foundation
 import SegwatchCLIP
 import SegwatchPipeline
@@ -9,14 +10,13 @@ import SegwatchTensor
 /// same CLIP, dense grid and head), so that its cosine with a track's embedding means what a
 /// text query's does.
 public struct ExampleEmbedder: Sendable {
-    let encoding: SegmentEncoding<CPUBackend>
-    let sam: Sam<CPUBackend>?
+    let encoding: SegmentEncoding<ComputeBackend>
+    let sam: Sam<ComputeBackend>?
 
     /// CLIP from `clip` at `clipSize` on the short side, the head at `head` (with DINOv2 at
     /// `dino` for the USE head), and SAM from `sam` for box queries.
-    public init(clip: String, head: String?, dino: String?, sam: String?, engine: CPUEngine, clipSize: Int, dinoSize: Int,
+    public init(clip: String, head: String?, dino: String?, sam: String?, backend: ComputeBackend, clipSize: Int, dinoSize: Int,
                 warn: (String) -> Void = { _ in }) throws {
-        let backend = CPUBackend(engine: engine)
         let model = try CLIP.load(clip, backend: backend)
         let learned = try ModelSet.loadHead(head, dino: dino, clip: model, clipPath: clip, backend: backend, warn: warn)
         encoding = SegmentEncoding(clip: model, backend: backend, head: learned, clipSize: clipSize, dinoSize: dinoSize)

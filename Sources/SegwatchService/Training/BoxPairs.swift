@@ -1,3 +1,4 @@
+import SegwatchBackends
 import Foundation
 import SegwatchPipeline
 import SegwatchSAM
@@ -8,12 +9,11 @@ import SegwatchTensor
 /// (one encoder pass) at a time. A line that cannot be read, or a picture that cannot be
 /// decoded, is a problem: named in the result, or thrown at once with `strict`.
 /// `progress(done, total)` follows the pictures.
-public func boxPairs(_ boxes: String, images: String, sam: String, threads: Int, minRegionArea: Int, nms: Double, strict: Bool,
+public func boxPairs(_ boxes: String, images: String, sam: String, backend: ComputeBackend, minRegionArea: Int, nms: Double, strict: Bool,
                      progress: (Int, Int) -> Void = { _, _ in }) throws -> (pairs: [SegmentTextPair], problems: [String]) {
     let (read, found) = try readBoxTexts(boxes)
     var problems = found
     if let first = problems.first, strict { throw ServiceError(first) }
-    let backend = CPUBackend(engine: CPUEngine(threads: threads))
     let predictor = SamPredictor(model: try Sam(contentsOf: sam, backend: backend))
     let order = groupedByImage(read, image: \.image)
     var pairs: [SegmentTextPair] = []

@@ -1,3 +1,4 @@
+import SegwatchBackends
 import Foundation
 import SegwatchCheckpoint
 import SegwatchCLIP
@@ -27,6 +28,9 @@ public struct FeatureExtraction: Sendable {
     /// Refuse the job at the first line or picture that cannot be used, instead of skipping it.
     public var strict = false
     public var threads = 2
+    /// Where the models run (`--backend`, `--device`).
+    public var backendChoice = BackendChoice.cpu
+    public var device: Int?
     public var out: String
 
     public init(pairs: String, images: String, clip: String, dino: String, out: String) {
@@ -56,8 +60,7 @@ public struct FeatureExtraction: Sendable {
         let (read, problems) = try readSegmentTextPairs(pairs)
         if let first = problems.first, strict { throw ServiceError(first) }
         for problem in problems { warn("\(problem): skipped") }
-        let engine = CPUEngine(threads: threads)
-        let backend = CPUBackend(engine: engine)
+        let backend = try backendChoice.open(threads: threads, device: device)
         let clipModel = try CLIP.load(clip, backend: backend)
         let dinoModel = try Dinov2Model.load(dino, backend: backend)
         let clipLevels = clipLevels ?? [clipModel.vision.depth / 2, clipModel.vision.depth]
@@ -108,7 +111,7 @@ public struct FeatureExtraction: Sendable {
             state.segments += shard.count
             shard = builder()
         }
-        try engine.run {
+        try backend.runOnHost {
             for (index, (image, list)) in order.enumerated() where index >= state.pictures {
                 progress(index, order.count, state.segments + shard.count)
                 let picture: RGBImage
