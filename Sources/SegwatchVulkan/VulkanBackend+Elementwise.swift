@@ -117,7 +117,23 @@ extension VulkanBackend {
         let height = relative.map { contiguous($0.height) }, width = relative.map { contiguous($0.width) }
         let result = context.allocate([batch, queries, heads * valueDepth])
         guard result.count > 0, keys > 0 else { return result }
-        precondition(batch * heads <= 65535, "attention: \(batch * heads) heads in one call, over 65535")
+        let limit = Int(context.device.info.maxWorkgroupCount[1])
+        if batch * heads > limit {
+            // More heads than one dispatch's second dimension holds: the batch in parts.
+            precondition(heads <= limit, "attention: \(heads) heads, over the device's \(limit) workgroups")
+            let step = limit / heads
+            for first in stride(from: 0, to: batch, by: step) {
+                let part = first..<min(first + step, batch)
+                let terms = relative.map {
+                    RelativePositionBias(height: $0.height.sliced(0, part), width: $0.width.sliced(0, part), keyGrid: $0.keyGrid)
+                }
+                let partBias = bias.map { $0.rank == 4 ? $0.sliced(0, part) : $0 }
+                let out = attention(q: q.sliced(0, part), k: k.sliced(0, part), v: v.sliced(0, part),
+                                    AttentionOptions(scale: options.scale, causal: options.causal, bias: partBias, relativePosition: terms))
+                copy(out, into: result.sliced(0, part))
+            }
+            return result
+        }
         let flags = (options.causal ? 1 : 0) | (bias == nil ? 0 : 2) | (bias?.rank == 4 ? 4 : 0) | (relative == nil ? 0 : 8)
         let dmax: UInt32 = deepest <= 32 ? 32 : deepest <= 64 ? 64 : 128
         run(.attention, [dmax, 16], groups: ((queries + 63) / 64, batch * heads, 1),

@@ -24,7 +24,30 @@ extension VulkanBackend {
             fill(p.c, 0)
             return
         }
-        precondition(p.outer * p.inner <= 65535, "gemm: \(p.outer * p.inner) products in one batch, over 65535")
+        let limit = Int(context.device.info.maxWorkgroupCount[2])
+        if p.outer * p.inner > limit {
+            // More products than one dispatch's third dimension holds: the outer batch in parts,
+            // each a view that starts at its first product (a single level taken as the outer one).
+            if p.outer == 1 && p.biasInner == 0 {
+                var swapped = p
+                (swapped.outer, swapped.inner) = (p.inner, 1)
+                (swapped.aOuter, swapped.bOuter, swapped.cOuter) = (p.aInner, p.bInner, p.cInner)
+                (swapped.aInner, swapped.bInner, swapped.cInner) = (0, 0, 0)
+                return gemm(swapped)
+            }
+            precondition(p.inner <= limit, "gemm: \(p.inner) products in the inner batch, over the device's \(limit)")
+            let step = limit / p.inner
+            for first in stride(from: 0, to: p.outer, by: step) {
+                var part = p
+                part.outer = min(step, p.outer - first)
+                part.a = p.a.shifted(by: first * p.aOuter)
+                part.b = p.b.shifted(by: first * p.bOuter)
+                part.c = p.c.shifted(by: first * p.cOuter)
+                part.residual = p.residual?.shifted(by: first * p.cOuter)
+                gemm(part)
+            }
+            return
+        }
         let flags = (p.bias == nil ? 0 : 1) | (p.biasPerRow ? 2 : 0) | (p.residual == nil ? 0 : 4) | (vulkanCode(p.activation) << 8)
         run(.gemm, gemmTile, groups: ((p.n + 63) / 64, (p.m + 63) / 64, p.outer * p.inner),
             reads: [p.a, p.b, p.bias, p.residual], writes: [p.c]) { push in

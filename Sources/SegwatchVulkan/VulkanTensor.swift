@@ -56,6 +56,12 @@ public struct VulkanTensor: Sendable {
         return VulkanTensor(shape: newShape, strides: newStrides, offset: offset, buffer: buffer)
     }
 
+    /// A view of the same buffer starting `elements` further (a kernel's part of a larger call;
+    /// the shape is the kernel's concern).
+    func shifted(by elements: Int) -> VulkanTensor {
+        VulkanTensor(shape: shape, strides: strides, offset: offset + elements, buffer: buffer)
+    }
+
     /// The same elements under another shape; only for contiguous tensors.
     func viewed(_ newShape: [Int]) -> VulkanTensor {
         precondition(isContiguous && newShape.reduce(1, *) == count, "cannot view \(shape) as \(newShape)")

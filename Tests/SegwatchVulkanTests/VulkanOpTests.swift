@@ -218,6 +218,19 @@ struct VulkanOpTests {
         try check(cases, seed: seed)
     }
 
+    /// More products, or heads, than one dispatch's workgroup grid holds (65535 on most devices):
+    /// the work is split, not refused.
+    @Test("products and attention over more items than a dispatch holds")
+    func overTheWorkgroupLimit() throws {
+        var r = SeededNumbers(state: 5)
+        let items = 70_000
+        try check([
+            OpCase(name: "matmul of 70,000 products", inputs: [r.tensor([items, 2, 3]), r.tensor([items, 3, 2])], op: .matmul, tolerance: 1e-10),
+            OpCase(name: "attention over 70,000 heads", inputs: [r.tensor([items, 1, 2, 4]), r.tensor([items, 1, 3, 4]), r.tensor([items, 1, 3, 4])],
+                   op: .attention(scale: 0.5, causal: false, bias: false), tolerance: 1e-10),
+        ], seed: 5)
+    }
+
     @Test("argmax: the first of ties, NaN above numbers")
     func argmax() throws {
         let vulkan = try Devices.vulkan.get()
