@@ -22,9 +22,12 @@ final class CommandStream: @unchecked Sendable {
     /// Bytes of staging held: past a bound, the stream submits so that loading a large model
     /// does not hold a second copy of it in staging memory.
     private var stagingBytes = 0
-    private(set) var submissions = 0
-    private(set) var dispatches = 0
-    private(set) var barriers = 0
+    private var submitted = 0, dispatched = 0, ordered = 0
+
+    /// Command buffers submitted, dispatches and barriers recorded so far.
+    var counters: (submissions: Int, dispatches: Int, barriers: Int) {
+        lock.withLock { (submitted, dispatched, ordered) }
+    }
 
     static let stagingBound = 256 << 20
 
@@ -74,7 +77,7 @@ final class CommandStream: @unchecked Sendable {
         bytes += [UInt8](repeating: 0, count: pushConstantBytes - bytes.count)
         vkCmdPushConstants(commands, layout, VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue), 0, UInt32(bytes.count), bytes)
         vkCmdDispatch(commands, UInt32(groups.0), UInt32(groups.1), UInt32(groups.2))
-        dispatches += 1
+        dispatched += 1
     }
 
     /// Records a copy of `bytes` between two buffers; `staging` (the host side) is held until
@@ -99,8 +102,19 @@ final class CommandStream: @unchecked Sendable {
     /// Submits what is recorded and waits for it: after this the host may read what the
     /// recorded work wrote to staging memory.
     func synchronize() throws(VulkanError) {
+        try synchronize(then: {})
+    }
+
+    /// `synchronize()`, then `body` before anything else is recorded: what may only happen
+    /// while no recorded command names a buffer (giving idle buffers back to the device).
+    func synchronize(then body: () -> Void) throws(VulkanError) {
         lock.lock()
         defer { lock.unlock() }
+        try submitAndWait()
+        body()
+    }
+
+    private func submitAndWait() throws(VulkanError) {
         guard recording else { return }
         // Make transfers and shader writes visible to the host's reads of staging memory.
         var barrier = VkMemoryBarrier()
@@ -129,7 +143,7 @@ final class CommandStream: @unchecked Sendable {
         vkResetCommandBuffer(self.commands, 0)
         inFlight.removeAll(keepingCapacity: true)
         stagingBytes = 0
-        submissions += 1
+        submitted += 1
     }
 
     private func begin() {
@@ -137,7 +151,8 @@ final class CommandStream: @unchecked Sendable {
         var info = VkCommandBufferBeginInfo()
         info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
         info.flags = VkCommandBufferUsageFlags(VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT.rawValue)
-        vkBeginCommandBuffer(commands, &info)
+        // Beginning a reset primary command buffer fails only when the host is out of memory.
+        guard vkBeginCommandBuffer(commands, &info) == VK_SUCCESS else { fatalError("vkBeginCommandBuffer failed: out of host memory") }
         recording = true
     }
 
@@ -155,7 +170,7 @@ final class CommandStream: @unchecked Sendable {
             vkCmdPipelineBarrier(commands, stages, stages, 0, 1, &barrier, 0, nil, 0, nil)
             written.removeAll(keepingCapacity: true)
             read.removeAll(keepingCapacity: true)
-            barriers += 1
+            ordered += 1
         }
         read.formUnion(reads)
         written.formUnion(writes)

@@ -1,5 +1,6 @@
 import CVulkan
 import Foundation
+import Synchronization
 
 /// One `VkBuffer` with its own memory, addressed by shaders through its device address.
 final class DeviceAllocation: @unchecked Sendable {
@@ -10,7 +11,7 @@ final class DeviceAllocation: @unchecked Sendable {
     /// Where host-visible memory is mapped (staging buffers).
     let mapped: UnsafeMutableRawPointer?
 
-    init(device: LogicalDevice, bytes: Int, memoryType: UInt32, host: Bool) throws(VulkanError) {
+    init(device: LogicalDevice, bytes: Int, host: Bool) throws(VulkanError) {
         let usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
             | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT.rawValue
         var bufferInfo = VkBufferCreateInfo()
@@ -22,6 +23,10 @@ final class DeviceAllocation: @unchecked Sendable {
         try check(vkCreateBuffer(device.handle, &bufferInfo, nil, &buffer), "vkCreateBuffer of \(bytes) bytes")
         var requirements = VkMemoryRequirements()
         vkGetBufferMemoryRequirements(device.handle, buffer, &requirements)
+        guard let memoryType = device.memoryType(host: host, allowed: requirements.memoryTypeBits) else {
+            vkDestroyBuffer(device.handle, buffer, nil)
+            throw .unsupported(device: device.info.name, missing: host ? "host-visible memory for buffers" : "device memory for buffers")
+        }
 
         var flags = VkMemoryAllocateFlagsInfo()
         flags.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO
@@ -39,15 +44,18 @@ final class DeviceAllocation: @unchecked Sendable {
             vkDestroyBuffer(device.handle, buffer, nil)
             throw .failed(call: "vkAllocateMemory of \(bytes) bytes on '\(device.info.name)'", result: result.rawValue)
         }
-        vkBindBufferMemory(device.handle, buffer, memory, 0)
+        var mapped: UnsafeMutableRawPointer?
+        let bound = vkBindBufferMemory(device.handle, buffer, memory, 0)
+        let mappedResult = bound != VK_SUCCESS || !host ? bound : vkMapMemory(device.handle, memory, 0, VkDeviceSize(bytes), 0, &mapped)
+        guard mappedResult == VK_SUCCESS else {
+            vkDestroyBuffer(device.handle, buffer, nil)
+            vkFreeMemory(device.handle, memory, nil)
+            throw .failed(call: bound != VK_SUCCESS ? "vkBindBufferMemory" : "vkMapMemory of \(bytes) bytes", result: mappedResult.rawValue)
+        }
         var addressInfo = VkBufferDeviceAddressInfo()
         addressInfo.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO
         addressInfo.buffer = buffer
         address = vkGetBufferDeviceAddress(device.handle, &addressInfo)
-        var mapped: UnsafeMutableRawPointer?
-        if host {
-            try check(vkMapMemory(device.handle, memory, 0, VkDeviceSize(bytes), 0, &mapped), "vkMapMemory of \(bytes) bytes")
-        }
         self.buffer = buffer!
         self.memory = memory!
         self.bytes = bytes
@@ -66,10 +74,16 @@ final class DeviceAllocation: @unchecked Sendable {
 public final class DeviceBuffer: @unchecked Sendable {
     let allocation: DeviceAllocation
     let pool: BufferPool
+    /// This loan's number in the process, never reused (unlike an address): a key for what is
+    /// computed from a buffer's contents.
+    let serial: UInt64
+
+    private static let loans = Atomic<UInt64>(0)
 
     init(_ allocation: DeviceAllocation, pool: BufferPool) {
         self.allocation = allocation
         self.pool = pool
+        serial = DeviceBuffer.loans.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     deinit { pool.recycle(allocation) }
@@ -83,17 +97,18 @@ public final class DeviceBuffer: @unchecked Sendable {
 /// steps per power of two, so a class wastes at most a quarter.
 final class BufferPool: @unchecked Sendable {
     let device: LogicalDevice
-    private let memoryType: UInt32
     private let host: Bool
     private let lock = NSLock()
     private var free: [Int: [DeviceAllocation]] = [:]
-    private(set) var allocatedBytes = 0
+    private var allocated = 0
 
     init(device: LogicalDevice, host: Bool) {
         self.device = device
         self.host = host
-        memoryType = host ? device.hostMemoryType : device.deviceMemoryType
     }
+
+    /// Bytes held, lent or idle.
+    var allocatedBytes: Int { lock.withLock { allocated } }
 
     deinit {
         for allocation in free.values.joined() { allocation.destroy(device) }
@@ -108,10 +123,8 @@ final class BufferPool: @unchecked Sendable {
             return DeviceBuffer(allocation, pool: self)
         }
         lock.unlock()
-        let allocation = try DeviceAllocation(device: device, bytes: size, memoryType: memoryType, host: host)
-        lock.lock()
-        allocatedBytes += size
-        lock.unlock()
+        let allocation = try DeviceAllocation(device: device, bytes: size, host: host)
+        lock.withLock { allocated += size }
         return DeviceBuffer(allocation, pool: self)
     }
 
@@ -127,7 +140,7 @@ final class BufferPool: @unchecked Sendable {
         lock.lock()
         let idle = free.values.joined()
         free = [:]
-        allocatedBytes -= idle.reduce(0) { $0 + $1.bytes }
+        allocated -= idle.reduce(0) { $0 + $1.bytes }
         lock.unlock()
         for allocation in idle { allocation.destroy(device) }
     }

@@ -118,10 +118,6 @@ struct PushConstants {
         append(tensor.map { $0.buffer.address + UInt64($0.offset * 4) } ?? 0)
     }
 
-    mutating func address(_ buffer: DeviceBuffer) {
-        append(buffer.address)
-    }
-
     mutating func uint(_ values: Int...) {
         for value in values {
             precondition(value >= 0 && value <= Int(UInt32.max), "\(value) does not fit a kernel's uint")

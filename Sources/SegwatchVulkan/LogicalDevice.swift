@@ -8,10 +8,8 @@ final class LogicalDevice: @unchecked Sendable {
     let handle: VkDevice
     let queue: VkQueue
     let queueFamily: UInt32
-    /// Device-local memory for tensors.
-    let deviceMemoryType: UInt32
-    /// Host-visible, coherent memory for staging (cached where there is such a type, for reading back).
-    let hostMemoryType: UInt32
+    /// Each memory type's properties, by index.
+    private let memoryTypes: [VkMemoryPropertyFlags]
 
     init(index: Int) throws(VulkanError) {
         let instance = try VulkanInstance.shared.get()
@@ -23,9 +21,6 @@ final class LogicalDevice: @unchecked Sendable {
         let info = describe(physical, index: index)
         self.info = info
         if let missing = info.missing { throw .unsupported(device: info.name, missing: missing) }
-        guard info.maxPushConstantBytes >= 128 else {
-            throw .unsupported(device: info.name, missing: "128 bytes of push constants")
-        }
 
         var familyCount: UInt32 = 0
         vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, nil)
@@ -42,19 +37,7 @@ final class LogicalDevice: @unchecked Sendable {
         let types = withUnsafeBytes(of: memory.memoryTypes) {
             Array($0.bindMemory(to: VkMemoryType.self).prefix(Int(memory.memoryTypeCount)))
         }
-        func firstType(_ required: VkMemoryPropertyFlagBits..., preferring preferred: VkMemoryPropertyFlagBits? = nil) -> UInt32? {
-            let mask = required.reduce(VkMemoryPropertyFlags(0)) { $0 | $1.rawValue }
-            let matching = types.indices.filter { types[$0].propertyFlags & mask == mask }
-            if let preferred, let best = matching.first(where: { types[$0].propertyFlags & preferred.rawValue != 0 }) { return UInt32(best) }
-            return matching.first.map(UInt32.init)
-        }
-        guard let deviceType = firstType(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) ?? firstType(),
-              let hostType = firstType(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
-                                       preferring: VK_MEMORY_PROPERTY_HOST_CACHED_BIT) else {
-            throw .unsupported(device: info.name, missing: "device-local and host-visible coherent memory")
-        }
-        deviceMemoryType = deviceType
-        hostMemoryType = hostType
+        memoryTypes = types.map(\.propertyFlags)
 
         var enabled = RequiredFeatures()
         enabled.vulkan12.bufferDeviceAddress = VkBool32(VK_TRUE)
@@ -89,5 +72,20 @@ final class LogicalDevice: @unchecked Sendable {
     deinit {
         vkDeviceWaitIdle(handle)
         vkDestroyDevice(handle, nil)
+    }
+
+    /// The memory type for a buffer whose requirements allow the types in `allowed`: device-local
+    /// for tensors; host-visible and coherent for staging, cached where there is such a type
+    /// (downloads read it back).
+    func memoryType(host: Bool, allowed: UInt32) -> UInt32? {
+        let candidates = memoryTypes.indices.filter { allowed & (1 << UInt32($0)) != 0 }
+        func first(_ required: VkMemoryPropertyFlagBits...) -> Int? {
+            let mask = required.reduce(VkMemoryPropertyFlags(0)) { $0 | $1.rawValue }
+            return candidates.first { memoryTypes[$0] & mask == mask }
+        }
+        let choice = host ? first(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, VK_MEMORY_PROPERTY_HOST_CACHED_BIT)
+                ?? first(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)
+            : first(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) ?? candidates.first
+        return choice.map(UInt32.init)
     }
 }

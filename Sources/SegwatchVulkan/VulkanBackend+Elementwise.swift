@@ -16,9 +16,12 @@ extension VulkanBackend {
         precondition(weight.count == channels && bias.count == channels, "layer norm: input \(x.shape), weight \(weight.shape), bias \(bias.shape)")
         let shape = residual?.shape ?? x.shape
         if let residual {
-            precondition(residual.shape.last == channels && residual.count % x.count == 0
-                         && Array(residual.shape.suffix(x.rank - 1)) == Array(x.shape.dropFirst()),
-                         "layer norm: input \(x.shape) against residual \(residual.shape)")
+            // The sum never stored whole where x is the residual's shape, or batch 1 of it; otherwise
+            // (other broadcasts) the sum first, as the CPU backend does.
+            let shared = x.rank == residual.rank && x.rank > 1 && x.shape[0] == 1 && Array(x.shape.dropFirst()) == Array(residual.shape.dropFirst())
+            guard x.shape == residual.shape || shared else {
+                return normalizeRows(binary(x, .add, residual), residual: nil, weight: weight, bias: bias, eps: eps)
+            }
         }
         let x = contiguous(x), residual = residual.map(contiguous)
         let weight = contiguous(weight), bias = contiguous(bias)
@@ -181,8 +184,10 @@ extension VulkanBackend {
     }
 
     private func relativeTable(_ table: VulkanTensor, query: Int, key: Int) -> VulkanTensor {
-        let name = "relative \(ObjectIdentifier(table.buffer)) \(table.offset) \(table.shape) \(query) \(key)"
-        return context.cachedValue(name, from: table.buffer) {
+        // A buffer's serial number is never reused, unlike its address: a table freed with its
+        // model cannot be mistaken for a later one.
+        let name = "relative \(table.buffer.serial) \(table.offset) \(table.shape) \(query) \(key)"
+        return context.cachedValue(name) {
             upload(relativePositions(querySize: query, keySize: key, table: download(table)))
         }
     }
@@ -193,11 +198,7 @@ extension VulkanBackend {
         precondition(x.rank == 4 && size.h > 0 && size.w > 0, "interpolate: input \(x.shape) to \(size)")
         let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
         let x = contiguous(x)
-        if (height, width) == size {
-            let result = context.allocate(x.shape)
-            copy(x, into: result)
-            return result
-        }
+        if (height, width) == size { return x }
         let rows = context.allocate([planes, height, size.w])
         resample(x, into: rows, outer: planes * height, length: width, output: size.w, inner: 1, mode: mode)
         let result = context.allocate([x.shape[0], x.shape[1], size.h, size.w])
@@ -284,11 +285,4 @@ extension VulkanBackend {
         return (min((rows + perGroup - 1) / perGroup, 65535), 1, 1)
     }
 
-    /// `x` as a view of `shape` (aligned at the right, stride 0 where broadcast).
-    private func broadcast(_ x: VulkanTensor, to shape: [Int]) -> VulkanTensor {
-        let missing = shape.count - x.rank
-        let own = [Int](repeating: 1, count: missing) + x.shape, strides = [Int](repeating: 0, count: missing) + x.strides
-        return VulkanTensor(shape: shape, strides: zip(own, shape).enumerated().map { $1.0 == $1.1 ? strides[$0] : 0 },
-                            offset: x.offset, buffer: x.buffer)
-    }
 }

@@ -18,12 +18,8 @@ struct Product {
 
 extension VulkanBackend {
     func gemm(_ p: Product) {
+        // K = 0 runs too: the sums stay 0 and the epilogue adds bias and residual, as on the CPU.
         guard p.m > 0, p.n > 0, p.outer * p.inner > 0 else { return }
-        if p.k == 0 {
-            precondition(p.bias == nil && p.residual == nil, "gemm: an empty product with bias or residual")
-            fill(p.c, 0)
-            return
-        }
         let limit = Int(context.device.info.maxWorkgroupCount[2])
         if p.outer * p.inner > limit {
             // More products than one dispatch's third dimension holds: the outer batch in parts,
@@ -81,7 +77,7 @@ extension VulkanBackend {
                          c: result, cRow: n))
             return result
         }
-        let aView = broadcastView(a, batch), bView = broadcastView(b, batch)
+        let aView = broadcast(a, to: batch + a.shape.suffix(2)), bView = broadcast(b, to: batch + b.shape.suffix(2))
         let cStrides = Array(result.strides.dropLast(2))
         guard let levels = collapse(batch, [Array(aView.strides.dropLast(2)), Array(bView.strides.dropLast(2)), cStrides], rank: 2) else {
             // Batch dimensions that do not merge into two levels: lay the operands out whole.
@@ -111,8 +107,10 @@ extension VulkanBackend {
         if let bias { precondition(bias.count == outputs, "linear: bias \(bias.shape) for \(outputs) outputs") }
         if let residual { precondition(residual.shape == shape, "linear: residual \(residual.shape) for output \(shape)") }
         let rows = shape.dropLast().reduce(1, *)
-        let x = collapse(Array(x.shape.dropLast()), [Array(x.strides.dropLast())], rank: 1) == nil || x.strides.last != 1 ? contiguous(x) : x
-        let rowStride = collapse(Array(x.shape.dropLast()), [Array(x.strides.dropLast())], rank: 1)!.strides[0][0]
+        // The rows of x evenly spaced (any leading dimensions merge into one), else laid out anew.
+        let evenRows = x.strides.last == 1 ? collapse(Array(x.shape.dropLast()), [Array(x.strides.dropLast())], rank: 1) : nil
+        let x = evenRows == nil ? contiguous(x) : x
+        let rowStride = evenRows?.strides[0][0] ?? inputs
         let result = context.allocate(shape)
         // B[k][n] = weight[n][k]: a weight laid out by linearWeight reads along its rows.
         gemm(Product(m: rows, n: outputs, k: inputs, a: x, aRow: rowStride, aCol: 1,
@@ -224,18 +222,16 @@ func broadcastShape(_ a: [Int], _ b: [Int], _ what: @autoclosure () -> String) -
     let a = [Int](repeating: 1, count: rank - a.count) + a, b = [Int](repeating: 1, count: rank - b.count) + b
     return zip(a, b).map { x, y in
         precondition(x == y || x == 1 || y == 1, "\(what()): shapes do not broadcast")
-        return max(x, y)
+        return x == 1 ? y : x  // 1 against 0 is 0
     }
 }
 
-/// `x` as a view of `batch + x's last two dimensions` (stride 0 where broadcast).
-func broadcastView(_ x: VulkanTensor, _ batch: [Int]) -> VulkanTensor {
-    let matrix = Array(x.shape.suffix(2)), matrixStrides = Array(x.strides.suffix(2))
-    let own = Array(x.shape.dropLast(2)), ownStrides = Array(x.strides.dropLast(2))
-    let missing = batch.count - own.count
-    let shape = [Int](repeating: 1, count: missing) + own, strides = [Int](repeating: 0, count: missing) + ownStrides
-    let expandedStrides = zip(shape, batch).enumerated().map { $1.0 == $1.1 ? strides[$0] : 0 }
-    return VulkanTensor(shape: batch + matrix, strides: expandedStrides + matrixStrides, offset: x.offset, buffer: x.buffer)
+/// `x` as a view of `shape` (aligned at the right, stride 0 where broadcast).
+func broadcast(_ x: VulkanTensor, to shape: [Int]) -> VulkanTensor {
+    let missing = shape.count - x.rank
+    let own = [Int](repeating: 1, count: missing) + x.shape, strides = [Int](repeating: 0, count: missing) + x.strides
+    return VulkanTensor(shape: shape, strides: zip(own, shape).enumerated().map { $1.0 == $1.1 ? strides[$0] : 0 },
+                        offset: x.offset, buffer: x.buffer)
 }
 
 /// The kernels' activation codes (common.glsl).

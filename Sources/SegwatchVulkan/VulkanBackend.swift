@@ -23,9 +23,7 @@ public struct VulkanBackend: Backend {
     public var device: VulkanDeviceInfo { context.device.info }
 
     /// Work done so far: command buffers submitted, dispatches and barriers recorded.
-    public var counters: (submissions: Int, dispatches: Int, barriers: Int) {
-        (context.stream.submissions, context.stream.dispatches, context.stream.barriers)
-    }
+    public var counters: (submissions: Int, dispatches: Int, barriers: Int) { context.stream.counters }
 
     /// Device memory held by the buffer pool (in use or idle).
     public var deviceBytes: Int { context.memory.allocatedBytes }
@@ -132,7 +130,7 @@ public struct VulkanBackend: Backend {
                      "window unpartition: windows \(windows.shape) for a \(padded) grid of \(size)")
         let batch = windows.shape[0] / (rows * columns)
         // [B, rows, columns, size, size, C] -> [B, rows, size, columns, size, C], then cropped.
-        let grid = windows.viewed([batch, rows, columns, size, size, channels]).permuted([0, 1, 3, 2, 4, 5])
+        let grid = contiguous(windows).viewed([batch, rows, columns, size, size, channels]).permuted([0, 1, 3, 2, 4, 5])
         let whole = context.allocate([batch, padded.h, padded.w, channels])
         copy(grid, into: whole.viewed([batch, rows, size, columns, size, channels]))
         if (padded.h, padded.w) == (original.h, original.w) { return whole }
@@ -210,9 +208,8 @@ final class VulkanContext: @unchecked Sendable {
     /// each op's execution rather than its recording.
     let synchronous = ProcessInfo.processInfo.environment["SEGWATCH_VULKAN_SYNC"] == "1"
     private let lock = NSLock()
-    /// Per-table results the host computes once (interpolation taps, relative-position tables),
-    /// each with the buffer it was made from, kept so that the key's buffer is not lent again.
-    private var cached: [String: (value: VulkanTensor, source: DeviceBuffer?)] = [:]
+    /// Per-table results the host computes once (interpolation taps, relative-position tables).
+    private var cached: [String: VulkanTensor] = [:]
 
     init(index: Int) throws(VulkanError) {
         device = try LogicalDevice(index: index)
@@ -235,31 +232,27 @@ final class VulkanContext: @unchecked Sendable {
     /// recorded work that may name them is done).
     private func buffer(bytes: Int, from pool: BufferPool) -> DeviceBuffer {
         let limit = Int(device.info.maxAllocationBytes)
-        if limit > 0, bytes > limit {
+        if limit > 0, BufferPool.sizeClass(bytes) > limit {
             fail(.overLimit(device: device.info.name, what: "a tensor of \(bytes) bytes", requested: bytes, limit: limit))
         }
         do {
             return try pool.buffer(bytes: bytes)
         } catch {
             return perform { () throws(VulkanError) in
-                try stream.synchronize()
-                memory.trim()
-                hostMemory.trim()
+                try stream.synchronize {
+                    memory.trim()
+                    hostMemory.trim()
+                }
                 return try pool.buffer(bytes: bytes)
             }
         }
     }
 
-    /// A value the host computes once per key and keeps on the device; `source`, the buffer
-    /// the key names, is kept with it.
-    func cachedValue(_ key: String, from source: DeviceBuffer? = nil, _ make: () -> VulkanTensor) -> VulkanTensor {
-        lock.lock()
-        if let entry = cached[key] { lock.unlock(); return entry.value }
-        lock.unlock()
+    /// A value the host computes once per key and keeps on the device.
+    func cachedValue(_ key: String, _ make: () -> VulkanTensor) -> VulkanTensor {
+        if let value = lock.withLock({ cached[key] }) { return value }
         let value = make()
-        lock.lock()
-        cached[key] = (value, source)
-        lock.unlock()
+        lock.withLock { cached[key] = value }
         return value
     }
 

@@ -105,7 +105,7 @@ struct RequiredFeatures {
     }
 
     /// The first missing feature's name, if any.
-    var missing: String? {
+    var missingFeature: String? {
         if vulkan12.bufferDeviceAddress == 0 { return "bufferDeviceAddress" }
         if vulkan12.scalarBlockLayout == 0 { return "scalarBlockLayout" }
         return nil
@@ -149,7 +149,13 @@ func describe(_ device: VkPhysicalDevice, index: Int) -> VulkanDeviceInfo {
     let subgroups = VkSubgroupFeatureFlags(VK_SUBGROUP_FEATURE_BASIC_BIT.rawValue | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT.rawValue)
     let computeSubgroups = vulkan11.subgroupSupportedStages & VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue) != 0
         && vulkan11.subgroupSupportedOperations & subgroups == subgroups
-    let missing = !modern ? "Vulkan 1.2" : features.missing ?? (computeSubgroups ? nil : "subgroup arithmetic in compute shaders")
+    // The kernels' workgroups are 256 invocations (Vulkan promises 128); attention keeps 16 KiB of
+    // keys and values in shared memory; push constants carry up to 128 bytes.
+    let missing = !modern ? "Vulkan 1.2"
+        : features.missingFeature ?? (computeSubgroups ? nil : "subgroup arithmetic in compute shaders")
+        ?? (limits.maxComputeWorkGroupInvocations >= 256 && limits.maxComputeWorkGroupSize.0 >= 256 ? nil : "workgroups of 256 invocations")
+        ?? (limits.maxComputeSharedMemorySize >= 16384 ? nil : "16 KiB of shared memory")
+        ?? (limits.maxPushConstantsSize >= 128 ? nil : "128 bytes of push constants")
     let driverName = modern ? [string(driver.driverName), string(driver.driverInfo)].filter { !$0.isEmpty }.joined(separator: " ") : ""
     return VulkanDeviceInfo(
         index: index, name: string(basic.deviceName), type: type,
@@ -162,5 +168,5 @@ func describe(_ device: VkPhysicalDevice, index: Int) -> VulkanDeviceInfo {
         maxSharedMemoryBytes: limits.maxComputeSharedMemorySize, maxPushConstantBytes: limits.maxPushConstantsSize,
         subgroupSize: modern ? vulkan11.subgroupSize : 0,
         float16: float16, float16Storage: features.vulkan11.storageBuffer16BitAccess != 0,
-        usable: missing == nil && limits.maxPushConstantsSize >= 128, missing: missing)
+        usable: missing == nil, missing: missing)
 }

@@ -218,6 +218,22 @@ struct VulkanOpTests {
         try check(cases, seed: seed)
     }
 
+    /// Rows whose every score is masked (-infinity) are zeros on both backends, not NaN.
+    @Test("fully masked rows: softmax and attention give zeros")
+    func fullyMaskedRows() throws {
+        var r = SeededNumbers(state: 9)
+        var scores = r.tensor([4, 37]).toArray()
+        for i in 37..<74 { scores[i] = -.infinity }
+        var bias = r.tensor([2, 5, 6]).toArray()
+        for i in 0..<6 { bias[i] = -.infinity }
+        try check([
+            OpCase(name: "softmax of a masked row", inputs: [Tensor(shape: [4, 37], values: scores)], op: .softmax, tolerance: 1e-10),
+            OpCase(name: "attention with a masked query", inputs: [r.tensor([1, 2, 5, 16]), r.tensor([1, 2, 6, 16]), r.tensor([1, 2, 6, 16]),
+                                                                   Tensor(shape: [2, 5, 6], values: bias)],
+                   op: .attention(scale: 0.25, causal: false, bias: true), tolerance: 1e-10),
+        ], seed: 9)
+    }
+
     /// More products, or heads, than one dispatch's workgroup grid holds (65535 on most devices):
     /// the work is split, not refused.
     @Test("products and attention over more items than a dispatch holds")

@@ -49,7 +49,7 @@ void main() {
         qRow[d] = (inRange && d < p.D) ? p.q.v[qBase + int(d)] : 0.0;
         acc[d] = 0.0;
     }
-    float running = -1.0 / 0.0, total = 0.0;
+    float running = MASKED, total = 0.0;
     uint biasBase = ((p.flags & FLAG_BIAS_PER_BATCH) != 0u ? item : head) * p.Nq * p.Nk + query * p.Nk;
     uint relativeBase = item * p.Nq + query;
 
@@ -67,7 +67,7 @@ void main() {
         float largest = running;
         for (uint j = 0; j < KT; j++) {
             uint key = k0 + j;
-            float s = -1.0 / 0.0;
+            float s = MASKED;
             if (key < p.Nk && !((p.flags & FLAG_CAUSAL) != 0u && key > query)) {
                 float dot = 0.0;
                 for (uint d = 0; d < p.D; d++) dot = fma(qRow[d], Ks[j][d], dot);
@@ -80,7 +80,7 @@ void main() {
             scores[j] = s;
             largest = max(largest, s);
         }
-        if (isinf(largest) && largest < 0.0) continue;  // every key so far masked
+        if (largest <= MASKED) continue;  // every key so far masked
         float correction = exp2ulp(running - largest);
         total *= correction;
         for (uint d = 0; d < p.DV; d++) acc[d] *= correction;
@@ -93,5 +93,6 @@ void main() {
     }
     if (!inRange) return;
     uint out0 = (batch * p.Nq + query) * p.heads * p.DV + head * p.DV;
-    for (uint d = 0; d < p.DV; d++) p.dst.v[out0 + d] = acc[d] / total;
+    // A query whose every key is masked gets zeros, as on the CPU.
+    for (uint d = 0; d < p.DV; d++) p.dst.v[out0 + d] = total > 0.0 ? acc[d] / total : 0.0;
 }

@@ -11,6 +11,10 @@ layout(buffer_reference, scalar, buffer_reference_align = 4) buffer Uints { uint
 #define GRID_STRIDE(i, count) \
     for (uint i = gl_GlobalInvocationID.x; i < (count); i += gl_NumWorkGroups.x * gl_WorkGroupSize.x)
 
+// A masked score: finite, because without the float-controls execution modes a driver may
+// assume no infinities. exp2ulp of it minus any real score is 0.
+const float MASKED = -3.402823466e38;
+
 // Activation codes, as Swift's Activation (VulkanKernels.swift) numbers them.
 const uint ACT_NONE = 0, ACT_GELU = 1, ACT_GELU_TANH = 2, ACT_QUICK_GELU = 3, ACT_RELU = 4, ACT_SIGMOID = 5;
 

@@ -17,12 +17,14 @@ void main() {
     uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
     for (uint row = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID; row < p.rows; row += gl_NumWorkGroups.x * gl_NumSubgroups) {
         uint base = row * p.width;
-        float largest = -1.0 / 0.0;
+        float largest = MASKED;
         for (uint c = lane; c < p.width; c += lanes) largest = max(largest, p.src.v[base + c]);
         largest = subgroupMax(largest);
         float sum = 0.0;
         for (uint c = lane; c < p.width; c += lanes) sum += exp2ulp(p.src.v[base + c] - largest);
-        float scale = 1.0 / subgroupAdd(sum);
+        // A row of nothing but masked (-inf) scores is all zeros, as on the CPU.
+        float total = subgroupAdd(sum);
+        float scale = total > 0.0 ? 1.0 / total : 0.0;
         for (uint c = lane; c < p.width; c += lanes) p.dst.v[base + c] = exp2ulp(p.src.v[base + c] - largest) * scale;
     }
 }
