@@ -211,6 +211,10 @@ public struct ComputeBackend: Backend {
         }
     }
 
+    public func synchronize() {
+        if case .vulkan(let backend) = kind { backend.synchronize() }
+    }
+
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try engine.run(body) }
 }
 

@@ -63,6 +63,12 @@ public protocol Backend: Sendable {
     /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
     func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)
 
+    /// Waits until the work asked for so far has run. A device backend records ops and runs
+    /// them when the host reads a result; a stage that ends in device values calls this so that
+    /// its time is its own (the SAM encoder's before the decoder reads its embedding). The CPU
+    /// runs each op when called: nothing to wait for.
+    func synchronize()
+
     /// Runs `body`, host-side work on the backend's results (mask post-processing, pooling and
     /// classification on host tensors), under the backend's execution state: the CPU backend
     /// runs it under its engine, so those kernels share the models' threads and buffers.
@@ -163,6 +169,8 @@ public struct CPUBackend: Backend {
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
         engine.run { parallelFor(count) { range in range.forEach(body) } }
     }
+
+    public func synchronize() {}
 
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try engine.run(body) }
 }

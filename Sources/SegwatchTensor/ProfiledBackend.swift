@@ -144,6 +144,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value { timed("mean") { base.mean(x, dim: dim, keepDim: keepDim) } }
     public func argmax(_ x: Value) -> [Int] { timed("argmax") { base.argmax(x) } }
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) { base.concurrently(count, body) }
+    public func synchronize() { timed("synchronize") { base.synchronize() } }
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try base.runOnHost(body) }
 }
 

@@ -142,6 +142,10 @@ public struct VulkanBackend: Backend {
         for item in 0..<count { body(item) }
     }
 
+    public func synchronize() {
+        context.perform { () throws(VulkanError) in try context.stream.synchronize() }
+    }
+
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try body() }
 
     // MARK: Kernel plumbing

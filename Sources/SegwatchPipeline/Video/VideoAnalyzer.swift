@@ -207,7 +207,11 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
     private func encodeOnHost(_ picture: RGBImage) throws -> EncodedFrame {
         var timings = AnalyzerTimings()
-        let features = try timed(&timings, \.samEncoder) { try generator.predictor.setImage(picture) }
+        let features = try timed(&timings, \.samEncoder) { () throws -> SamImageFeatures<B.Value> in
+            let features = try generator.predictor.setImage(picture)
+            generator.predictor.model.backend.synchronize()  // the encoder's time, not the decoder's
+            return features
+        }
         let dense = options.embedEveryFrame ? timed(&timings, \.clipDense) { labeler.denseFeatures(picture) } : nil
         timings.separateDINOv2(dense)
         return EncodedFrame(picture: picture, features: features, dense: dense, timings: timings)
