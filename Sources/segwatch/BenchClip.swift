@@ -30,6 +30,7 @@ struct BenchClip: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: "A CLIP model (folder, OpenAI .pt or model name) to time instead of the synthetic ViT-B/16.", transform: ModelArgument.clip)
     var clip: String?
@@ -53,7 +54,7 @@ struct BenchClip: ParsableCommand {
         }
         guard labels >= 0, vocabRuns > 0 else { throw ValidationError("--labels must not be negative and --vocab-runs must be positive") }
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = ProfiledBackend(try tensor.backend.open(threads: tensor.threads))
+        let backend = ProfiledBackend(try backendOptions.open(threads: tensor.threads))
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "clip") }

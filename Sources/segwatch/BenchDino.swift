@@ -25,6 +25,7 @@ struct BenchDino: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: "A DINOv2 model folder (transformers layout) to time instead of the synthetic ViT-B/14.")
     var dino: String?
@@ -41,7 +42,7 @@ struct BenchDino: ParsableCommand {
             throw ValidationError("--sizes must be positive numbers separated by commas, not '\(sizes)'")
         }
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = ProfiledBackend(try tensor.backend.open(threads: tensor.threads))
+        let backend = ProfiledBackend(try backendOptions.open(threads: tensor.threads))
         try engine.run {
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segwatch-bench-dino-\(getpid())")
             defer { try? FileManager.default.removeItem(at: scratch) }

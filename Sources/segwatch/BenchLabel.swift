@@ -30,6 +30,7 @@ struct BenchLabel: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: "SAM checkpoint or model name (e.g. MobileSAM's mobile_sam.pt).", transform: ModelArgument.sam)
     var sam: String
@@ -60,7 +61,7 @@ struct BenchLabel: ParsableCommand {
 
     mutating func run() throws {
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = try tensor.backend.open(threads: tensor.threads)
+        let backend = try backendOptions.open(threads: tensor.threads)
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "label") }

@@ -45,6 +45,7 @@ struct BenchPipeline: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
+    @OptionGroup var backendOptions: BackendOptions
     @OptionGroup var keyframes: KeyframeOptions
 
     @Option(help: "The video.")
@@ -88,7 +89,7 @@ struct BenchPipeline: ParsableCommand {
 
     mutating func run() throws {
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = try tensor.backend.open(threads: tensor.threads)
+        let backend = try backendOptions.open(threads: tensor.threads)
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let modelFolder = try runReporting { try BenchCLIPFiles(clip, name: "pipeline") }

@@ -21,6 +21,7 @@ struct BenchSam: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
     @OptionGroup var tensor: TensorBenchOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: "SAM checkpoint: sam_vit_b/l/h .pth, MobileSAM's mobile_sam.pt, or a model name (segwatch models list).", transform: ModelArgument.sam)
     var sam: String
@@ -37,7 +38,7 @@ struct BenchSam: ParsableCommand {
             throw ValidationError("--batches must be positive integers separated by commas, not '\(batches)'")
         }
         let engine = CPUEngine(threads: tensor.threads)
-        let backend = ProfiledBackend(try tensor.backend.open(threads: tensor.threads))
+        let backend = ProfiledBackend(try backendOptions.open(threads: tensor.threads))
         // Host-side work (pooling, classification, mask post-processing) on the same threads.
         try engine.run {
             let model = try runReporting { try Sam(contentsOf: sam, backend: backend) }

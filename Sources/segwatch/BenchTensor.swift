@@ -10,8 +10,6 @@ struct TensorBenchOptions: ParsableArguments {
     @Option(help: "Threads for OpenBLAS and segwatch's kernels.")
     var threads: Int = 2
 
-    @OptionGroup var backend: BackendOptions
-
     func validate() throws {
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
     }
