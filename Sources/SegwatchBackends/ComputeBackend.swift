@@ -163,14 +163,8 @@ public struct ComputeBackend: Backend {
         map(x) { $0.softmax($1) } vulkan: { $0.softmax($1) }
     }
     public func attention(q: Value, k: Value, v: Value, _ options: AttentionOptions<Value>) -> Value {
-        func convert<T>(_ value: (Value) -> T) -> AttentionOptions<T> {
-            AttentionOptions(scale: options.scale, causal: options.causal, bias: options.bias.map(value),
-                             relativePosition: options.relativePosition.map {
-                                 RelativePositionBias(height: value($0.height), width: value($0.width), keyGrid: $0.keyGrid)
-                             })
-        }
-        return map(q) { $0.attention(q: $1, k: k.host, v: v.host, convert(\.host)) }
-            vulkan: { $0.attention(q: $1, k: k.device, v: v.device, convert(\.device)) }
+        map(q) { $0.attention(q: $1, k: k.host, v: v.host, options.map(\.host)) }
+            vulkan: { $0.attention(q: $1, k: k.device, v: v.device, options.map(\.device)) }
     }
     public func relativePositionBias(q: Value, tableH: Value, tableW: Value,
                                      queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Value> {

@@ -95,28 +95,14 @@ extension VulkanBackend {
     }
 
     public func attention(q: VulkanTensor, k: VulkanTensor, v: VulkanTensor, _ options: AttentionOptions<VulkanTensor>) -> VulkanTensor {
-        precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be [B, heads, N, d]")
-        let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-        let keys = k.shape[2], valueDepth = v.shape[3]
-        precondition(k.shape == [batch, heads, keys, depth] && v.shape == [batch, heads, keys, valueDepth],
-                     "attention: q \(q.shape), k \(k.shape), v \(v.shape) disagree")
+        let (batch, heads, queries, depth, keys, valueDepth) = attentionShape(q: q.shape, k: k.shape, v: v.shape, options.map(\.shape))
         let deepest = max(depth, valueDepth)
         precondition(deepest <= 128, "attention: head depth \(deepest) over the 128 the Vulkan kernel holds")
         let q = q.strides[3] == 1 ? q : contiguous(q)
         let k = k.strides[3] == 1 ? k : contiguous(k)
         let v = v.strides[3] == 1 ? v : contiguous(v)
         let bias = options.bias.map(contiguous)
-        if let bias {
-            precondition(bias.shape == [heads, queries, keys] || bias.shape == [batch, heads, queries, keys],
-                         "attention: bias \(bias.shape) for \(batch) x \(heads) heads x \(queries) x \(keys)")
-        }
         let relative = options.relativePosition
-        if let relative {
-            precondition(relative.keyGrid.h * relative.keyGrid.w == keys
-                         && relative.height.shape == [batch, heads, queries, relative.keyGrid.h]
-                         && relative.width.shape == [batch, heads, queries, relative.keyGrid.w],
-                         "attention: relative-position terms \(relative.height.shape), \(relative.width.shape) for \(keys) keys")
-        }
         let height = relative.map { contiguous($0.height) }, width = relative.map { contiguous($0.width) }
         let result = context.allocate([batch, queries, heads * valueDepth])
         guard result.count > 0, keys > 0 else { return result }
@@ -209,18 +195,18 @@ extension VulkanBackend {
     private func resample(_ x: VulkanTensor, into result: VulkanTensor, outer: Int, length: Int, output: Int, inner: Int,
                           mode: InterpolationMode) {
         guard result.count > 0 else { return }
-        let taps = InterpolationTaps(input: length, output: output, mode: mode)
-        let key = "taps \(length) \(output) \(mode)"
-        let indices = context.cachedValue(key + " indices") {
-            upload(Tensor(shape: [taps.indices.count], values: taps.indices.map { Float(bitPattern: UInt32($0)) }))
+        // The taps, made once: [2, output * T], the indices' bits, then the weights.
+        let taps = context.cachedValue("taps \(length) \(output) \(mode)") {
+            let taps = InterpolationTaps(input: length, output: output, mode: mode)
+            return upload(Tensor(shape: [2, taps.indices.count], values: taps.indices.map { Float(bitPattern: UInt32($0)) } + taps.weights))
         }
-        let weights = context.cachedValue(key + " weights") { upload(Tensor(shape: [taps.weights.count], values: taps.weights)) }
-        run(.resample, groups: elementGroups(result.count), reads: [x, indices, weights], writes: [result]) { p in
+        let count = taps.shape[1] / output
+        run(.resample, groups: elementGroups(result.count), reads: [x, taps], writes: [result]) { p in
             p.address(x)
             p.address(result)
-            p.address(indices)
-            p.address(weights)
-            p.uint(outer, length, output, inner, taps.count)
+            p.address(taps.selected(0, 0))
+            p.address(taps.selected(0, 1))
+            p.uint(outer, length, output, inner, count)
         }
     }
 

@@ -107,10 +107,8 @@ public struct VulkanBackend: Backend {
     }
 
     public func windowPartition(_ x: VulkanTensor, size: Int) -> (windows: VulkanTensor, padded: (h: Int, w: Int)) {
-        precondition(x.rank == 4 && size > 0, "window partition: input \(x.shape), window \(size)")
-        let (batch, height, width, channels) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let paddedH = (height + size - 1) / size * size, paddedW = (width + size - 1) / size * size
-        let (rows, columns) = (paddedH / size, paddedW / size)
+        let (batch, height, width, channels, rows, columns) = windowGrid(partitioning: x.shape, size: size)
+        let (paddedH, paddedW) = (rows * size, columns * size)
         let padded = (paddedH, paddedW) == (height, width) ? x
             : pad(x, [(0, 0), (0, paddedH - height), (0, paddedW - width), (0, 0)], value: 0)
         // [B, rows, size, columns, size, C] -> [B, rows, columns, size, size, C]
@@ -123,12 +121,7 @@ public struct VulkanBackend: Backend {
     }
 
     public func windowUnpartition(_ windows: VulkanTensor, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> VulkanTensor {
-        let (rows, columns) = (padded.h / size, padded.w / size)
-        let channels = windows.shape[3]
-        precondition(windows.rank == 4 && windows.shape[1] == size && windows.shape[2] == size
-                     && windows.shape[0] % (rows * columns) == 0,
-                     "window unpartition: windows \(windows.shape) for a \(padded) grid of \(size)")
-        let batch = windows.shape[0] / (rows * columns)
+        let (batch, rows, columns, channels) = windowGrid(unpartitioning: windows.shape, size: size, padded: padded)
         // [B, rows, columns, size, size, C] -> [B, rows, size, columns, size, C], then cropped.
         let grid = contiguous(windows).viewed([batch, rows, columns, size, size, channels]).permuted([0, 1, 3, 2, 4, 5])
         let whole = context.allocate([batch, padded.h, padded.w, channels])

@@ -1,4 +1,5 @@
 import SegwatchTensor
+import SegwatchTestSupport
 import SegwatchVulkan
 
 /// One op with its inputs, run the same way on any backend: the harness's unit. Ops are
@@ -120,17 +121,14 @@ func normalizedError(_ actual: Tensor, _ expected: Tensor) -> Double {
     return norm == 0 ? error : error / norm
 }
 
-/// A reproducible stream of numbers (SplitMix64), so that a failing case can be run again.
+/// Reproducible random numbers and tensors (the support target's SplitMix), so that a failing
+/// case can be run again.
 struct SeededNumbers {
-    var state: UInt64
+    private var generator: SplitMix
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    init(state: UInt64) { generator = SplitMix(seed: state) }
+
+    mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [-1, 1).
     mutating func float() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }

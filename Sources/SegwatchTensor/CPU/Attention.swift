@@ -20,6 +20,38 @@ public struct AttentionOptions<Value: Sendable>: Sendable {
     }
 }
 
+extension AttentionOptions {
+    /// The same options over other values (each backend's, or their shapes).
+    public func map<T>(_ transform: (Value) -> T) -> AttentionOptions<T> {
+        AttentionOptions<T>(scale: scale, causal: causal, bias: bias.map(transform),
+                            relativePosition: relativePosition.map {
+                                RelativePositionBias(height: transform($0.height), width: transform($0.width), keyGrid: $0.keyGrid)
+                            })
+    }
+}
+
+/// `(batch, heads, queries, depth, keys, valueDepth)` of an attention call whose operands have
+/// these shapes, checked as every backend checks them: q, k, v `[B, heads, N, d]` agreeing, the
+/// bias `[heads, Nq, Nk]` or `[B, heads, Nq, Nk]`, relative-position terms on the key grid.
+package func attentionShape(q: [Int], k: [Int], v: [Int], _ options: AttentionOptions<[Int]>)
+    -> (batch: Int, heads: Int, queries: Int, depth: Int, keys: Int, valueDepth: Int) {
+    precondition(q.count == 4 && k.count == 4 && v.count == 4, "attention: q \(q), k \(k), v \(v) must be [B, heads, N, d]")
+    let (batch, heads, queries, depth) = (q[0], q[1], q[2], q[3])
+    let keys = k[2], valueDepth = v[3]
+    precondition(k == [batch, heads, keys, depth] && v == [batch, heads, keys, valueDepth], "attention: q \(q), k \(k), v \(v) disagree")
+    if let bias = options.bias {
+        precondition(bias == [heads, queries, keys] || bias == [batch, heads, queries, keys],
+                     "attention: bias \(bias) for \(batch) x \(heads) heads x \(queries) x \(keys)")
+    }
+    if let relative = options.relativePosition {
+        precondition(relative.keyGrid.h * relative.keyGrid.w == keys
+                     && relative.height == [batch, heads, queries, relative.keyGrid.h]
+                     && relative.width == [batch, heads, queries, relative.keyGrid.w],
+                     "attention: relative-position terms \(relative.height), \(relative.width) for \(keys) keys")
+    }
+    return (batch, heads, queries, depth, keys, valueDepth)
+}
+
 /// Query rows per tile: a tile's scores, `tile x Nk` floats, stay in cache.
 let attentionTile = 128
 
@@ -31,26 +63,12 @@ let attentionTile = 128
 /// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`. Without a
 /// mask or terms, where weights are packed, a head is one fused pass instead (`cgemm_attention_head`).
 public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
-    precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be [B, heads, N, d]")
-    let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-    let keys = k.shape[2], valueDepth = v.shape[3]
-    precondition(k.shape == [batch, heads, keys, depth] && v.shape == [batch, heads, keys, valueDepth],
-                 "attention: q \(q.shape), k \(k.shape), v \(v.shape) disagree")
+    let (batch, heads, queries, depth, keys, valueDepth) = attentionShape(q: q.shape, k: k.shape, v: v.shape, options.map(\.shape))
     let q = q.strides[3] == 1 ? q : q.contiguous()
     let k = k.strides[3] == 1 ? k : k.contiguous()
     let v = v.strides[3] == 1 ? v : v.contiguous()
     let bias = options.bias?.contiguous()
-    if let bias {
-        precondition(bias.shape == [heads, queries, keys] || bias.shape == [batch, heads, queries, keys],
-                     "attention: bias \(bias.shape) for \(batch) x \(heads) heads x \(queries) x \(keys)")
-    }
     let relative = options.relativePosition
-    if let relative {
-        precondition(relative.keyGrid.h * relative.keyGrid.w == keys
-                     && relative.height.shape == [batch, heads, queries, relative.keyGrid.h]
-                     && relative.width.shape == [batch, heads, queries, relative.keyGrid.w],
-                     "attention: relative-position terms \(relative.height.shape), \(relative.width.shape) for \(keys) keys")
-    }
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
     let items = batch * heads
     if let product = packedKernels, bias == nil, relative == nil, !options.causal, items >= CPUEngine.current.threads {

@@ -1,10 +1,8 @@
 /// SAM's `window_partition`: `[B, H, W, C]` -> `[B * windows, size, size, C]`, zero-padding H and
 /// W up to multiples of `size`. Returns the padded size for `windowUnpartition`.
 public func windowPartition(_ x: Tensor, size: Int) -> (windows: Tensor, padded: (h: Int, w: Int)) {
-    precondition(x.rank == 4 && size > 0, "window partition: input \(x.shape), window \(size)")
-    let (batch, height, width, channels) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let paddedH = (height + size - 1) / size * size, paddedW = (width + size - 1) / size * size
-    let (rows, columns) = (paddedH / size, paddedW / size)
+    let (batch, height, width, channels, rows, columns) = windowGrid(partitioning: x.shape, size: size)
+    let (paddedH, paddedW) = (rows * size, columns * size)
     let x = x.contiguous()
     let result = Tensor(uninitialized: [batch * rows * columns, size, size, channels])
     let input = x.pointer, output = result.pointer
@@ -26,12 +24,7 @@ public func windowPartition(_ x: Tensor, size: Int) -> (windows: Tensor, padded:
 
 /// SAM's `window_unpartition`: the inverse of `windowPartition`, dropping the padding.
 public func windowUnpartition(_ windows: Tensor, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> Tensor {
-    let (rows, columns) = (padded.h / size, padded.w / size)
-    let channels = windows.shape[3]
-    precondition(windows.rank == 4 && windows.shape[1] == size && windows.shape[2] == size
-                 && windows.shape[0] % (rows * columns) == 0,
-                 "window unpartition: windows \(windows.shape) for a \(padded) grid of \(size)")
-    let batch = windows.shape[0] / (rows * columns)
+    let (batch, rows, columns, channels) = windowGrid(unpartitioning: windows.shape, size: size, padded: padded)
     let windows = windows.contiguous()
     let result = Tensor(uninitialized: [batch, original.h, original.w, channels])
     let input = windows.pointer, output = result.pointer
@@ -49,4 +42,21 @@ public func windowUnpartition(_ windows: Tensor, size: Int, padded: (h: Int, w: 
         }
     }
     return result
+}
+
+/// The window grid of `windowPartition` on a `[B, H, W, C]` input: H and W padded up to
+/// multiples of `size`, checked as every backend checks them.
+package func windowGrid(partitioning shape: [Int], size: Int)
+    -> (batch: Int, height: Int, width: Int, channels: Int, rows: Int, columns: Int) {
+    precondition(shape.count == 4 && size > 0, "window partition: input \(shape), window \(size)")
+    let (height, width) = (shape[1], shape[2])
+    return (shape[0], height, width, shape[3], (height + size - 1) / size, (width + size - 1) / size)
+}
+
+/// The window grid of `windowUnpartition`'s `[B * windows, size, size, C]` input on a `padded` grid.
+package func windowGrid(unpartitioning shape: [Int], size: Int, padded: (h: Int, w: Int)) -> (batch: Int, rows: Int, columns: Int, channels: Int) {
+    let (rows, columns) = (padded.h / size, padded.w / size)
+    precondition(shape.count == 4 && shape[1] == size && shape[2] == size && rows * columns > 0 && shape[0] % (rows * columns) == 0,
+                 "window unpartition: windows \(shape) for a \(padded) grid of \(size)")
+    return (shape[0] / (rows * columns), rows, columns, shape[3])
 }
