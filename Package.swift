@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "segwatch", targets: ["segwatch"]),
+        .executable(name: "segwatch-gpu-bench", targets: ["segwatch-gpu-bench"]),
         .library(name: "SegwatchMedia", targets: ["SegwatchMedia"]),
     ],
     dependencies: [
@@ -123,6 +124,10 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
+        // Random weights in the published layouts (MobileSAM, open_clip, DINOv2), for benchmarks
+        // that have no weights at hand.
+        .target(name: "SegwatchSynthetic", dependencies: ["SegwatchTensor", "SegwatchCheckpoint"]),
+
         .executableTarget(
             name: "segwatch",
             dependencies: [
@@ -140,10 +145,19 @@ let package = Package(
                 "SegwatchStore",
                 "SegwatchBackends",
                 "SegwatchVulkan",
+                "SegwatchSynthetic",
                 "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // The Vulkan backend's figures on a bare GPU machine (scripts/gpu-bench): no FFmpeg, no
+        // weights; the script links the Swift runtime and OpenBLAS into it.
+        .executableTarget(
+            name: "segwatch-gpu-bench",
+            dependencies: ["SegwatchBackends", "SegwatchCLIP", "SegwatchNN", "SegwatchSAM", "SegwatchSynthetic", "SegwatchTensor",
+                           "SegwatchVulkan"]
         ),
 
         // Fixture paths, child processes and the loopback RTSP server, shared by the tests.
@@ -151,7 +165,7 @@ let package = Package(
                 exclude: ["range_http_server.py"]),
         .testTarget(name: "SegwatchMediaTests", dependencies: ["SegwatchMedia", "SegwatchTestSupport"]),
         .testTarget(name: "CShimTests", dependencies: ["COpenBLAS", "CVulkan"]),
-        .testTarget(name: "SegwatchVulkanTests", dependencies: ["SegwatchVulkan", "SegwatchTensor", "SegwatchTestSupport"]),
+        .testTarget(name: "SegwatchVulkanTests", dependencies: ["SegwatchVulkan", "SegwatchTensor", "SegwatchSAM", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchCheckpointTests", dependencies: ["SegwatchCheckpoint", "SegwatchTestSupport"],
                     exclude: ["reference_digest.py", "checkpoint_digests.json", "TorchScript"]),
         .testTarget(name: "SegwatchKernelsTests", dependencies: ["SegwatchKernels", "SegwatchKernelsAVX2", "SegwatchKernelsAVX512",
@@ -171,6 +185,8 @@ let package = Package(
                                                              "SegwatchDINOv2", "SegwatchUSE",
                                                              "SegwatchTestSupport"],
                     exclude: ["make_pipeline_references.py", "pipeline_references.safetensors"]),
+        .testTarget(name: "SegwatchSyntheticTests", dependencies: ["SegwatchSynthetic", "SegwatchSAM", "SegwatchCLIP", "SegwatchDINOv2",
+                                                                   "SegwatchCheckpoint", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchStoreTests", dependencies: ["SegwatchStore", "SegwatchTestSupport"]),
         .testTarget(name: "SegwatchServiceTests", dependencies: ["SegwatchService", "SegwatchPipeline", "SegwatchTestSupport"]),
         // Runs the built `segwatch` binary, as a user would.

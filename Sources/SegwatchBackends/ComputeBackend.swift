@@ -198,6 +198,14 @@ public struct ComputeBackend: Backend {
         }
     }
 
+    public func maskBits(_ x: Value, threshold: Float, counting thresholds: [Float]) -> MaskBits {
+        switch kind {
+        case .cpu(let backend): backend.maskBits(x.host, threshold: threshold, counting: thresholds)
+        case .vulkan(let backend): backend.maskBits(x.device, threshold: threshold, counting: thresholds)
+        }
+    }
+    public var isDevice: Bool { isVulkan }
+
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
         switch kind {
         case .cpu(let backend): backend.concurrently(count, body)

@@ -88,18 +88,14 @@ extension CLIPConfig {
         throw .unrecognized(path: directory, reason: "no config.json (transformers layout) or open_clip_config.json (open_clip layout)")
     }
 
-    private static func json(_ path: String) throws(CLIPError) -> [String: Any] {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .unreadable(path: path, reason: error.localizedDescription)
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: data), let dictionary = object as? [String: Any] else {
-            throw .unrecognized(path: path, reason: "not a JSON object")
-        }
+    private static func json(_ path: String) throws(CLIPError) -> [String: JSONValue] {
+        let bytes: [UInt8]
+        do { bytes = Array(try fileContents(path)) } catch { throw .unreadable(path: path, reason: error.reason) }
+        guard let dictionary = JSONValue.parse(bytes)?.object else { throw .unrecognized(path: path, reason: "not a JSON object") }
         return dictionary
     }
 
-    static func fromTransformers(_ json: [String: Any], path: String, preprocessor: String?) throws(CLIPError) -> CLIPConfig {
+    static func fromTransformers(_ json: [String: JSONValue], path: String, preprocessor: String?) throws(CLIPError) -> CLIPConfig {
         let fields = Fields(json, path: path)
         let vision = try fields.object("vision_config"), text = try fields.object("text_config")
         func tower(_ f: Fields) throws(CLIPError) -> CLIPTowerConfig {
@@ -124,7 +120,7 @@ extension CLIPConfig {
             layerNormEps: Float(try vision.double("layer_norm_eps", default: 1e-5)), imageMean: mean, imageStd: std)
     }
 
-    static func fromOpenCLIP(_ json: [String: Any], path: String) throws(CLIPError) -> CLIPConfig {
+    static func fromOpenCLIP(_ json: [String: JSONValue], path: String) throws(CLIPError) -> CLIPConfig {
         let root = Fields(json, path: path)
         let model = try root.object("model_cfg")
         let vision = try model.object("vision_cfg"), text = try model.object("text_cfg")
@@ -206,7 +202,7 @@ extension CLIPConfig {
 private typealias Fields = ConfigFields<CLIPError>
 
 extension ConfigFields where E == CLIPError {
-    init(_ json: [String: Any], path: String) {
+    init(_ json: [String: JSONValue], path: String) {
         self.init(json, path: path) { CLIPError.unrecognized(path: $0, reason: $1) }
     }
 }

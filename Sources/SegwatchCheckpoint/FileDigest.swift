@@ -1,5 +1,9 @@
 // Content digests of files, and the atomic writes caches need.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +29,7 @@ public func fileDigest(_ path: String, memo: URL? = nil) throws(CheckpointError)
         // "<identity> <digest>": anything else is a damaged entry, recomputed below.
         let fields = line.split(separator: " ")
         if fields.count == 8, fields.dropLast().joined(separator: " ") == identity,
-           let digest = UInt64(fields[7].trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) {
+           let digest = UInt64(fields[7].filter { !$0.isWhitespace }, radix: 16) {
             return digest
         }
     }

@@ -278,7 +278,8 @@ struct PickleMachine {
                 // A value passed through keeps (at most) its arguments' depth.
                 push(try call(function, values), depth: arguments.depth)
             default:
-                throw fail(String(format: "opcode 0x%02x is not supported in a state dict", opcode))
+                let hex = String(opcode, radix: 16)
+                throw fail("opcode 0x\(hex.count < 2 ? "0" + hex : hex) is not supported in a state dict")
             }
         }
     }

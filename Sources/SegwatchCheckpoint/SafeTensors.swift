@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SegwatchTensor
 
 /// The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian
@@ -29,12 +33,8 @@ enum SafeTensors {
             throw fail("header length \(headerLength) runs past the end of the \(bytes.count)-byte file")
         }
         guard headerLength >= 2, bytes[8] == UInt8(ascii: "{") else { throw fail("the header is not a JSON object") }
-        let header = Data(bytes[8 ..< 8 + headerLength])
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: header) } catch {
-            throw fail("the header is not valid JSON")
-        }
-        guard let object = parsed as? [String: Any] else { throw fail("the header is not a JSON object") }
+        guard let header = JSONValue.parse(bytes[8 ..< 8 + headerLength]) else { throw fail("the header is not valid JSON") }
+        guard let object = header.object else { throw fail("the header is not a JSON object") }
 
         let dataStart = 8 + headerLength
         let dataLength = bytes.count - dataStart
@@ -42,12 +42,14 @@ enum SafeTensors {
         var metadata: [String: String] = [:]
         for (name, value) in object {
             if name == "__metadata__" {
-                guard let strings = value as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
-                metadata = strings
+                guard let fields = value.object, fields.values.allSatisfy({ $0.string != nil }) else {
+                    throw fail("__metadata__ must map strings to strings")
+                }
+                metadata = fields.mapValues { $0.string! }
                 continue
             }
-            guard let info = value as? [String: Any] else { throw fail("entry \(quoted(name)) is not an object") }
-            guard let dtypeName = info["dtype"] as? String else { throw fail("tensor \(quoted(name)) has no dtype") }
+            guard let info = value.object else { throw fail("entry \(quoted(name)) is not an object") }
+            guard let dtypeName = info["dtype"]?.string else { throw fail("tensor \(quoted(name)) has no dtype") }
             guard let dtype = dtypes[dtypeName] else {
                 throw fail("tensor \(quoted(name)) has dtype \(quoted(dtypeName)); expected one of \(dtypes.keys.sorted().joined(separator: ", "))")
             }
@@ -91,16 +93,10 @@ enum SafeTensors {
         return try StateDict(path: path, file: file, entries: entries, metadata: metadata)
     }
 
-    /// A JSON array of integers (NSNumber without fraction), or nil.
-    private static func integers(_ value: Any?) -> [Int]? {
-        guard let array = value as? [Any] else { return nil }
-        var result: [Int] = []
-        for element in array {
-            guard let number = element as? NSNumber else { return nil }
-            let double = number.doubleValue
-            guard double == double.rounded(), abs(double) < 9.0e15 else { return nil }
-            result.append(number.intValue)
-        }
-        return result
+    /// A JSON array of integers (numbers without fraction), or nil.
+    private static func integers(_ value: JSONValue?) -> [Int]? {
+        guard let array = value?.array else { return nil }
+        let integers = array.compactMap(\.integer)
+        return integers.count == array.count ? integers : nil
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SegwatchTensor
 
 /// A tensor to write: float32 (segwatch's tensors), int32 (token ids) or int64 (indices, as
@@ -35,8 +39,8 @@ public func writeSafeTensors(_ tensors: [(name: String, tensor: Tensor)], to pat
 /// header's `__metadata__` (strings only, as the format allows).
 public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)], metadata: [String: String] = [:],
                              to path: String) throws {
-    var header: [String: Any] = [:]
-    if !metadata.isEmpty { header["__metadata__"] = metadata }
+    var header: [String: JSONValue] = [:]
+    if !metadata.isEmpty { header["__metadata__"] = .object(metadata.mapValues { .string($0) }) }
     var offset = 0
     for (name, value) in tensors {
         guard header[name] == nil else { throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) given twice") }
@@ -48,10 +52,11 @@ public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)
         guard values == value.count else {
             throw CheckpointError.unwritable(file: path, reason: "tensor \(quoted(name)) has \(values) values for shape \(value.shape)")
         }
-        header[name] = ["dtype": dtype, "shape": value.shape, "data_offsets": [offset, offset + value.byteCount]]
+        header[name] = .object(["dtype": .string(dtype), "shape": .array(value.shape.map { .number(Double($0)) }),
+                                "data_offsets": .array([.number(Double(offset)), .number(Double(offset + value.byteCount))])])
         offset += value.byteCount
     }
-    var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+    var json = try JSONValue.object(header).serialized()
     // The data starts 8-byte aligned, as the format's own writer pads it.
     json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
     var data = Data(capacity: 8 + json.count + offset)
@@ -70,6 +75,6 @@ public func writeSafeTensors(_ tensors: [(name: String, value: SafeTensorsValue)
     do {
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {
-        throw CheckpointError.unwritable(file: path, reason: error.localizedDescription)
+        throw CheckpointError.unwritable(file: path, reason: systemReason(error))
     }
 }

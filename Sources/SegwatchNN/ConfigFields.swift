@@ -1,16 +1,16 @@
 // Typed reads from a model's JSON configuration (transformers' `config.json`,
 // `preprocessor_config.json`, open_clip's `open_clip_config.json`), shared by the models.
-import Foundation
+import SegwatchCheckpoint
 
 /// One JSON object of a configuration file; each failed read is an error of the model's own
 /// type, made by `error` from the file and a reason naming the key path.
 public struct ConfigFields<E: Error> {
-    public let json: [String: Any]
+    public let json: [String: JSONValue]
     public let path: String
     public let prefix: String
     let error: (_ path: String, _ reason: String) -> E
 
-    public init(_ json: [String: Any], path: String, prefix: String = "", error: @escaping (_ path: String, _ reason: String) -> E) {
+    public init(_ json: [String: JSONValue], path: String, prefix: String = "", error: @escaping (_ path: String, _ reason: String) -> E) {
         self.json = json
         self.path = path
         self.prefix = prefix
@@ -20,13 +20,9 @@ public struct ConfigFields<E: Error> {
     /// The JSON object in the file at `path`; `unreadable` or `invalid` make its errors.
     public static func load(_ path: String, unreadable: (_ path: String, _ reason: String) -> E,
                             invalid: @escaping (_ path: String, _ reason: String) -> E) throws(E) -> ConfigFields {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw unreadable(path, error.localizedDescription)
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: data), let dictionary = object as? [String: Any] else {
-            throw invalid(path, "not a JSON object")
-        }
+        let bytes: [UInt8]
+        do { bytes = Array(try fileContents(path)) } catch { throw unreadable(path, error.reason) }
+        guard let dictionary = JSONValue.parse(bytes)?.object else { throw invalid(path, "not a JSON object") }
         return ConfigFields(dictionary, path: path, error: invalid)
     }
 
@@ -37,7 +33,7 @@ public struct ConfigFields<E: Error> {
     public func has(_ key: String) -> Bool { json[key] != nil }
 
     public func object(_ key: String) throws(E) -> ConfigFields {
-        guard let value = json[key] as? [String: Any] else { throw invalid(key, "missing or not an object") }
+        guard let value = json[key]?.object else { throw invalid(key, "missing or not an object") }
         return ConfigFields(value, path: path, prefix: prefix + key + ".", error: error)
     }
 
@@ -47,7 +43,7 @@ public struct ConfigFields<E: Error> {
             if let fallback { return fallback }
             throw invalid(key, "missing; expected a positive integer")
         }
-        guard let number = value as? NSNumber, let int = Int(exactly: number.doubleValue), int > 0 else {
+        guard let int = value.integer, int > 0 else {
             throw invalid(key, "\(value); expected a positive integer")
         }
         return int
@@ -56,7 +52,7 @@ public struct ConfigFields<E: Error> {
     /// An integer of 0 or more.
     public func count(_ key: String, default fallback: Int) throws(E) -> Int {
         guard let value = json[key] else { return fallback }
-        guard let number = value as? NSNumber, let int = Int(exactly: number.doubleValue), int >= 0 else {
+        guard let int = value.integer, int >= 0 else {
             throw invalid(key, "\(value); expected an integer of 0 or more")
         }
         return int
@@ -65,25 +61,26 @@ public struct ConfigFields<E: Error> {
     /// A positive number.
     public func double(_ key: String, default fallback: Double) throws(E) -> Double {
         guard let value = json[key] else { return fallback }
-        guard let number = value as? NSNumber, number.doubleValue > 0 else { throw invalid(key, "\(value); expected a positive number") }
-        return number.doubleValue
+        guard let number = value.number, number > 0 else { throw invalid(key, "\(value); expected a positive number") }
+        return number
     }
 
     public func bool(_ key: String, default fallback: Bool) throws(E) -> Bool {
         guard let value = json[key] else { return fallback }
-        guard let bool = value as? Bool else { throw invalid(key, "\(value); expected true or false") }
+        guard let bool = value.bool else { throw invalid(key, "\(value); expected true or false") }
         return bool
     }
 
     public func string(_ key: String, default fallback: String) throws(E) -> String {
         guard let value = json[key] else { return fallback }
-        guard let string = value as? String else { throw invalid(key, "\(value); expected a string") }
+        guard let string = value.string else { throw invalid(key, "\(value); expected a string") }
         return string
     }
 
     public func floats(_ key: String, count: Int, default fallback: [Float]) throws(E) -> [Float] {
         guard let value = json[key] else { return fallback }
-        guard let numbers = value as? [NSNumber], numbers.count == count else { throw invalid(key, "\(value); expected \(count) numbers") }
-        return numbers.map { Float($0.doubleValue) }
+        let numbers = value.array?.compactMap(\.number) ?? []
+        guard numbers.count == count, value.array?.count == count else { throw invalid(key, "\(value); expected \(count) numbers") }
+        return numbers.map { Float($0) }
     }
 }

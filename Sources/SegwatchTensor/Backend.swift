@@ -58,7 +58,15 @@ public protocol Backend: Sendable {
     func affine(_ x: Value, scale: Float, shift: Float) -> Value
     func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value
     func argmax(_ x: Value) -> [Int]
+    /// `x` (`[..., H, W]`) as binary masks, every leading index a plane: the pixels above
+    /// `threshold` as bits, and the values above each of `thresholds` (at most
+    /// `maskBitsThresholds`) counted. A device makes them where the values are, so that only
+    /// bits cross to the host.
+    func maskBits(_ x: Value, threshold: Float, counting thresholds: [Float]) -> MaskBits
 
+    /// Whether values live in memory of their own (a GPU's), so that work ending in a small
+    /// result (`maskBits`) is better done there than on the host after a download.
+    var isDevice: Bool { get }
     /// Runs `body` for each of `0..<count`, independent items of work, as the backend best
     /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
     func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)
@@ -165,6 +173,10 @@ public struct CPUBackend: Backend {
     public func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor { engine.run { SegwatchTensor.affine(x, scale: scale, shift: shift) } }
     public func mean(_ x: Tensor, dim: Int, keepDim: Bool) -> Tensor { engine.run { SegwatchTensor.mean(x, dim: dim, keepDim: keepDim) } }
     public func argmax(_ x: Tensor) -> [Int] { engine.run { SegwatchTensor.argmax(x) } }
+    public func maskBits(_ x: Tensor, threshold: Float, counting thresholds: [Float]) -> MaskBits {
+        engine.run { SegwatchTensor.maskBits(x, threshold: threshold, counting: thresholds) }
+    }
+    public var isDevice: Bool { false }
 
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
         engine.run { parallelFor(count) { range in range.forEach(body) } }

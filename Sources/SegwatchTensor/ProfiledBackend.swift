@@ -143,6 +143,10 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public func affine(_ x: Value, scale: Float, shift: Float) -> Value { timed("affine") { base.affine(x, scale: scale, shift: shift) } }
     public func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value { timed("mean") { base.mean(x, dim: dim, keepDim: keepDim) } }
     public func argmax(_ x: Value) -> [Int] { timed("argmax") { base.argmax(x) } }
+    public func maskBits(_ x: Value, threshold: Float, counting thresholds: [Float]) -> MaskBits {
+        timed("maskBits") { base.maskBits(x, threshold: threshold, counting: thresholds) }
+    }
+    public var isDevice: Bool { base.isDevice }
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) { base.concurrently(count, body) }
     public func synchronize() { timed("synchronize") { base.synchronize() } }
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try base.runOnHost(body) }

@@ -1,5 +1,5 @@
 import CVulkan
-import Foundation
+import Synchronization
 
 /// Where the backend's work is recorded: one command buffer that ops append their dispatches
 /// to, submitted when the host needs a result (a download) and waited for. A barrier goes in
@@ -11,7 +11,7 @@ final class CommandStream: @unchecked Sendable {
     private let pool: VkCommandPool
     private let commands: VkCommandBuffer
     private let fence: VkFence
-    private let lock = NSLock()
+    private let lock = Mutex(())
 
     private var recording = false
     private var written = Set<ObjectIdentifier>()
@@ -26,7 +26,7 @@ final class CommandStream: @unchecked Sendable {
 
     /// Command buffers submitted, dispatches and barriers recorded so far.
     var counters: (submissions: Int, dispatches: Int, barriers: Int) {
-        lock.withLock { (submitted, dispatched, ordered) }
+        lock.withLock { _ in (submitted, dispatched, ordered) }
     }
 
     static let stagingBound = 256 << 20
@@ -65,8 +65,11 @@ final class CommandStream: @unchecked Sendable {
     func dispatch(_ pipeline: VkPipeline, layout: VkPipelineLayout, _ constants: PushConstants, groups: (Int, Int, Int),
                   reads: [DeviceBuffer], writes: [DeviceBuffer]) {
         precondition(groups.0 > 0 && groups.1 > 0 && groups.2 > 0, "a dispatch of \(groups) workgroups")
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { _ in record(pipeline, layout: layout, constants, groups: groups, reads: reads, writes: writes) }
+    }
+
+    private func record(_ pipeline: VkPipeline, layout: VkPipelineLayout, _ constants: PushConstants, groups: (Int, Int, Int),
+                        reads: [DeviceBuffer], writes: [DeviceBuffer]) {
         begin()
         order(reads: reads.map { ObjectIdentifier($0.allocation) }, writes: writes.map { ObjectIdentifier($0.allocation) })
         if bound != pipeline {
@@ -84,7 +87,15 @@ final class CommandStream: @unchecked Sendable {
     /// the submission completes.
     func copy(from source: DeviceBuffer, offset sourceOffset: Int = 0, to target: DeviceBuffer, offset targetOffset: Int = 0,
               bytes: Int, holding staging: DeviceBuffer? = nil) throws(VulkanError) {
-        lock.lock()
+        let full = lock.withLock { _ in
+            record(from: source, offset: sourceOffset, to: target, offset: targetOffset, bytes: bytes, holding: staging)
+        }
+        if full { try synchronize() }
+    }
+
+    /// Records the copy; whether the staging held is now over its bound.
+    private func record(from source: DeviceBuffer, offset sourceOffset: Int, to target: DeviceBuffer, offset targetOffset: Int,
+                        bytes: Int, holding staging: DeviceBuffer?) -> Bool {
         begin()
         order(reads: [ObjectIdentifier(source.allocation)], writes: [ObjectIdentifier(target.allocation)])
         var region = VkBufferCopy(srcOffset: VkDeviceSize(sourceOffset), dstOffset: VkDeviceSize(targetOffset), size: VkDeviceSize(bytes))
@@ -95,8 +106,7 @@ final class CommandStream: @unchecked Sendable {
             stagingBytes += staging.bytes
             full = stagingBytes > CommandStream.stagingBound
         }
-        lock.unlock()
-        if full { try synchronize() }
+        return full
     }
 
     /// Submits what is recorded and waits for it: after this the host may read what the
@@ -108,10 +118,10 @@ final class CommandStream: @unchecked Sendable {
     /// `synchronize()`, then `body` before anything else is recorded: what may only happen
     /// while no recorded command names a buffer (giving idle buffers back to the device).
     func synchronize(then body: () -> Void) throws(VulkanError) {
-        lock.lock()
-        defer { lock.unlock() }
-        try submitAndWait()
-        body()
+        try lock.withLock { _ throws(VulkanError) in
+            try submitAndWait()
+            body()
+        }
     }
 
     private func submitAndWait() throws(VulkanError) {

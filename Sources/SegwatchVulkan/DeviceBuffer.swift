@@ -1,5 +1,4 @@
 import CVulkan
-import Foundation
 import Synchronization
 
 /// One `VkBuffer` with its own memory, addressed by shaders through its device address.
@@ -98,7 +97,7 @@ public final class DeviceBuffer: @unchecked Sendable {
 final class BufferPool: @unchecked Sendable {
     let device: LogicalDevice
     private let host: Bool
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private var free: [Int: [DeviceAllocation]] = [:]
     private var allocated = 0
 
@@ -108,7 +107,7 @@ final class BufferPool: @unchecked Sendable {
     }
 
     /// Bytes held, lent or idle.
-    var allocatedBytes: Int { lock.withLock { allocated } }
+    var allocatedBytes: Int { lock.withLock { _ in allocated } }
 
     deinit {
         for allocation in free.values.joined() { allocation.destroy(device) }
@@ -117,31 +116,25 @@ final class BufferPool: @unchecked Sendable {
     /// A buffer of at least `bytes`, idle or new.
     func buffer(bytes: Int) throws(VulkanError) -> DeviceBuffer {
         let size = BufferPool.sizeClass(bytes)
-        lock.lock()
-        if let allocation = free[size]?.popLast() {
-            lock.unlock()
-            return DeviceBuffer(allocation, pool: self)
-        }
-        lock.unlock()
+        if let allocation = lock.withLock({ _ in free[size]?.popLast() }) { return DeviceBuffer(allocation, pool: self) }
         let allocation = try DeviceAllocation(device: device, bytes: size, host: host)
-        lock.withLock { allocated += size }
+        lock.withLock { _ in allocated += size }
         return DeviceBuffer(allocation, pool: self)
     }
 
     func recycle(_ allocation: DeviceAllocation) {
-        lock.lock()
-        free[allocation.bytes, default: []].append(allocation)
-        lock.unlock()
+        lock.withLock { _ in free[allocation.bytes, default: []].append(allocation) }
     }
 
     /// Gives the idle buffers' memory back to the device. Only between submissions: a recorded
     /// command may still name an idle buffer.
     func trim() {
-        lock.lock()
-        let idle = free.values.joined()
-        free = [:]
-        allocated -= idle.reduce(0) { $0 + $1.bytes }
-        lock.unlock()
+        let idle = lock.withLock { _ in
+            let idle = Array(free.values.joined())
+            free = [:]
+            allocated -= idle.reduce(0) { $0 + $1.bytes }
+            return idle
+        }
         for allocation in idle { allocation.destroy(device) }
     }
 

@@ -1,11 +1,11 @@
 import CVulkan
 import CVulkanShaders
-import Foundation
+import Synchronization
 
 /// The compute shaders (Sources/CVulkanShaders/glsl), one per op.
 enum Shader: String, CaseIterable, Sendable {
     case copy, fill, unary, binary, gemm, layernorm, layernorm2d, softmax, attention, im2col, depthwise, convtranspose,
-         resample, mean, argmax
+         resample, mean, argmax, maskbits
 }
 
 /// Every kernel takes its parameters as push constants (buffer addresses first), at most the
@@ -19,7 +19,7 @@ final class Kernels: @unchecked Sendable {
     let layout: VkPipelineLayout
     private var modules: [Shader: VkShaderModule] = [:]
     private var pipelines: [Key: VkPipeline] = [:]
-    private let lock = NSLock()
+    private let lock = Mutex(())
 
     private struct Key: Hashable {
         let shader: Shader
@@ -66,9 +66,11 @@ final class Kernels: @unchecked Sendable {
 
     /// The pipeline of `shader` with specialization constants `constants` (constant_id 0, 1, ...).
     func pipeline(_ shader: Shader, _ constants: [UInt32] = []) throws(VulkanError) -> VkPipeline {
-        let key = Key(shader: shader, constants: constants)
-        lock.lock()
-        defer { lock.unlock() }
+        try lock.withLock { _ throws(VulkanError) in try create(Key(shader: shader, constants: constants)) }
+    }
+
+    private func create(_ key: Key) throws(VulkanError) -> VkPipeline {
+        let (shader, constants) = (key.shader, key.constants)
         if let pipeline = pipelines[key] { return pipeline }
         var entries = constants.indices.map {
             VkSpecializationMapEntry(constantID: UInt32($0), offset: UInt32($0 * 4), size: 4)

@@ -265,6 +265,33 @@ extension VulkanBackend {
         return download(indices).toArray().map { Int($0.bitPattern) }
     }
 
+    public func maskBits(_ x: VulkanTensor, threshold: Float, counting thresholds: [Float]) -> MaskBits {
+        precondition(x.shape.count >= 2 && thresholds.count <= maskBitsThresholds, "maskBits: \(x.shape), \(thresholds.count) thresholds")
+        let x = contiguous(x)
+        let (height, width) = (x.shape[x.shape.count - 2], x.shape[x.shape.count - 1])
+        let planes = x.shape.dropLast(2).reduce(1, *), perPlane = (height * width + 31) / 32
+        let bits = context.allocate([planes * perPlane]), counts = context.allocate([planes * thresholds.count])
+        guard planes > 0, perPlane > 0 else { return MaskBits(planes: planes, height: height, width: width, words: [], counts: []) }
+        fill(counts, 0)  // the bits of 0.0 are those of the integer 0
+        // A workgroup row per plane, at most 65535 rows a dispatch.
+        for first in stride(from: 0, to: planes, by: 65535) {
+            run(.maskbits, groups: (min((perPlane + 255) / 256, 65535), min(planes - first, 65535), 1), reads: [x], writes: [bits, counts]) { p in
+                p.address(x)
+                p.address(bits)
+                p.address(counts.count > 0 ? counts : nil)
+                p.uint(first, height, width, perPlane, thresholds.count)
+                p.float(threshold)
+                p.float(thresholds.indices.contains(0) ? thresholds[0] : 0, thresholds.indices.contains(1) ? thresholds[1] : 0,
+                        thresholds.indices.contains(2) ? thresholds[2] : 0, thresholds.indices.contains(3) ? thresholds[3] : 0)
+            }
+        }
+        let words = download(bits).toArray().map(\.bitPattern)
+        let counted = counts.count > 0 ? download(counts).toArray().map { Int($0.bitPattern) } : []
+        return MaskBits(planes: planes, height: height, width: width, words: words, counts: counted)
+    }
+
+    public var isDevice: Bool { true }
+
     /// Workgroups of 256 for `rows` rows a subgroup each (the kernels loop over more than 65535).
     private func rowGroups(_ rows: Int) -> (Int, Int, Int) {
         let perGroup = max(256 / Int(max(context.device.info.subgroupSize, 1)), 1)

@@ -1,5 +1,10 @@
 import CVulkan
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Synchronization
 import SegwatchTensor
 
 /// The Vulkan compute backend: the `Backend` ops as compute shaders on one device, recorded
@@ -204,7 +209,7 @@ final class VulkanContext: @unchecked Sendable {
     /// Every dispatch waited for (`SEGWATCH_VULKAN_SYNC=1`): slow, but `--profile` then times
     /// each op's execution rather than its recording.
     let synchronous = ProcessInfo.processInfo.environment["SEGWATCH_VULKAN_SYNC"] == "1"
-    private let lock = NSLock()
+    private let lock = Mutex(())
     /// Per-table results the host computes once (interpolation taps, relative-position tables).
     private var cached: [String: VulkanTensor] = [:]
 
@@ -247,9 +252,9 @@ final class VulkanContext: @unchecked Sendable {
 
     /// A value the host computes once per key and keeps on the device.
     func cachedValue(_ key: String, _ make: () -> VulkanTensor) -> VulkanTensor {
-        if let value = lock.withLock({ cached[key] }) { return value }
+        if let value = lock.withLock({ _ in cached[key] }) { return value }
         let value = make()
-        lock.withLock { cached[key] = value }
+        lock.withLock { _ in cached[key] = value }
         return value
     }
 

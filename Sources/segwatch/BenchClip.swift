@@ -5,6 +5,7 @@ import Foundation
 import SegwatchService
 import SegwatchCheckpoint
 import SegwatchCLIP
+import SegwatchSynthetic
 import SegwatchTensor
 
 /// `segwatch bench clip`: the CLIP image tower, timed as ../shared/bench/peers.py `clip-image`
@@ -174,66 +175,4 @@ struct BenchCLIPFiles {
     func remove() {
         if let scratch { try? FileManager.default.removeItem(at: scratch) }
     }
-}
-
-/// Writes an open_clip model folder with random weights of the given shapes (QuickGELU, image
-/// 224, patch 16, context 77, the OpenAI vocabulary size): what a benchmark needs when no real
-/// weights are at hand.
-func writeSyntheticOpenCLIP(to folder: URL, vision: (width: Int, layers: Int, headWidth: Int),
-                            text: (width: Int, layers: Int, heads: Int), embedDim: Int) throws {
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let config: [String: Any] = [
-        "model_cfg": [
-            "embed_dim": embedDim, "quick_gelu": true,
-            "vision_cfg": ["image_size": 224, "layers": vision.layers, "width": vision.width, "patch_size": 16, "head_width": vision.headWidth],
-            "text_cfg": ["context_length": 77, "vocab_size": 49408, "width": text.width, "heads": text.heads, "layers": text.layers],
-        ],
-    ]
-    try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-        .write(to: folder.appendingPathComponent("open_clip_config.json"))
-    var tensors: [(name: String, tensor: Tensor)] = []
-    var seed: UInt64 = 1
-    func add(_ name: String, _ shape: [Int], scale: Float = 0.02, offset: Float = 0) {
-        seed += 1
-        let values = benchTensor(shape, seed: seed)
-        if scale != 1 || offset != 0 {
-            for i in 0..<values.count { values.pointer[i] = values.pointer[i] * scale + offset }
-        }
-        tensors.append((name, values))
-    }
-    func blocks(_ prefix: String, width: Int, layers: Int) {
-        for i in 0..<layers {
-            let p = "\(prefix)transformer.resblocks.\(i)."
-            add(p + "ln_1.weight", [width], offset: 1)
-            add(p + "ln_1.bias", [width])
-            add(p + "attn.in_proj_weight", [3 * width, width])
-            add(p + "attn.in_proj_bias", [3 * width])
-            add(p + "attn.out_proj.weight", [width, width])
-            add(p + "attn.out_proj.bias", [width])
-            add(p + "ln_2.weight", [width], offset: 1)
-            add(p + "ln_2.bias", [width])
-            add(p + "mlp.c_fc.weight", [4 * width, width])
-            add(p + "mlp.c_fc.bias", [4 * width])
-            add(p + "mlp.c_proj.weight", [width, 4 * width])
-            add(p + "mlp.c_proj.bias", [width])
-        }
-    }
-    let grid = 224 / 16
-    add("visual.conv1.weight", [vision.width, 3, 16, 16])
-    add("visual.class_embedding", [vision.width])
-    add("visual.positional_embedding", [1 + grid * grid, vision.width])
-    add("visual.ln_pre.weight", [vision.width], offset: 1)
-    add("visual.ln_pre.bias", [vision.width])
-    blocks("visual.", width: vision.width, layers: vision.layers)
-    add("visual.ln_post.weight", [vision.width], offset: 1)
-    add("visual.ln_post.bias", [vision.width])
-    add("visual.proj", [vision.width, embedDim])
-    add("token_embedding.weight", [49408, text.width])
-    add("positional_embedding", [77, text.width])
-    blocks("", width: text.width, layers: text.layers)
-    add("ln_final.weight", [text.width], offset: 1)
-    add("ln_final.bias", [text.width])
-    add("text_projection", [text.width, embedDim])
-    add("logit_scale", [], scale: 0, offset: 4.6052)
-    try writeSafeTensors(tensors, to: folder.appendingPathComponent("open_clip_model.safetensors").path)
 }

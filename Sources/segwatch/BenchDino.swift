@@ -5,6 +5,7 @@ import Foundation
 import SegwatchCheckpoint
 import SegwatchDINOv2
 import SegwatchService
+import SegwatchSynthetic
 import SegwatchTensor
 
 /// `segwatch bench dino`: the DINOv2 image encoder, timed as ../shared/bench/peers.py `dino`
@@ -68,54 +69,4 @@ struct BenchDino: ParsableCommand {
             print(options.json ? try result.json() : result.text())
         }
     }
-}
-
-/// Writes a transformers DINOv2 folder (`Dinov2Model`, patch 14, positions for 518x518,
-/// ImageNet statistics) with random weights of the given shapes: what a benchmark needs when no
-/// real weights are at hand.
-func writeSyntheticDINOv2(to folder: URL, width: Int, layers: Int, heads: Int) throws {
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let config: [String: Any] = [
-        "model_type": "dinov2", "hidden_size": width, "num_hidden_layers": layers, "num_attention_heads": heads,
-        "mlp_ratio": 4, "patch_size": 14, "image_size": 518, "layer_norm_eps": 1e-6, "hidden_act": "gelu",
-        "qkv_bias": true, "use_swiglu_ffn": false,
-    ]
-    try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-        .write(to: folder.appendingPathComponent("config.json"))
-    var tensors: [(name: String, tensor: Tensor)] = []
-    var seed: UInt64 = 100
-    func add(_ name: String, _ shape: [Int], scale: Float = 0.02, offset: Float = 0) {
-        seed += 1
-        let values = benchTensor(shape, seed: seed)
-        for i in 0..<values.count { values.pointer[i] = values.pointer[i] * scale + offset }
-        tensors.append((name, values))
-    }
-    let grid = 518 / 14
-    add("embeddings.cls_token", [1, 1, width])
-    add("embeddings.mask_token", [1, width])
-    add("embeddings.patch_embeddings.projection.weight", [width, 3, 14, 14])
-    add("embeddings.patch_embeddings.projection.bias", [width])
-    add("embeddings.position_embeddings", [1, 1 + grid * grid, width])
-    for i in 0..<layers {
-        let p = "encoder.layer.\(i)."
-        for norm in ["norm1", "norm2"] {
-            add(p + norm + ".weight", [width], offset: 1)
-            add(p + norm + ".bias", [width])
-        }
-        for part in ["query", "key", "value"] {
-            add(p + "attention.attention.\(part).weight", [width, width])
-            add(p + "attention.attention.\(part).bias", [width])
-        }
-        add(p + "attention.output.dense.weight", [width, width])
-        add(p + "attention.output.dense.bias", [width])
-        add(p + "layer_scale1.lambda1", [width], scale: 0, offset: 0.1)
-        add(p + "layer_scale2.lambda1", [width], scale: 0, offset: 0.1)
-        add(p + "mlp.fc1.weight", [4 * width, width])
-        add(p + "mlp.fc1.bias", [4 * width])
-        add(p + "mlp.fc2.weight", [width, 4 * width])
-        add(p + "mlp.fc2.bias", [width])
-    }
-    add("layernorm.weight", [width], offset: 1)
-    add("layernorm.bias", [width])
-    try writeSafeTensors(tensors.map { ($0.name, .float32($0.tensor)) }, to: folder.appendingPathComponent("model.safetensors").path)
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import CMalloc
 import SegwatchService
+import SegwatchSynthetic
 import SegwatchTensor
 import SegwatchUSE
 

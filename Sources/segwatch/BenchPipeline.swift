@@ -9,6 +9,7 @@ import SegwatchDINOv2
 import SegwatchMedia
 import SegwatchPipeline
 import SegwatchSAM
+import SegwatchSynthetic
 import SegwatchTensor
 import SegwatchUSE
 

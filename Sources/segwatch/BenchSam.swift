@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import SegwatchService
 import SegwatchSAM
+import SegwatchSynthetic
 import SegwatchTensor
 
 /// `segwatch bench sam`: the SAM image encoder and mask decoder, timed as

@@ -3,6 +3,7 @@ import COpenBLAS
 import Dispatch
 import Foundation
 import SegwatchService
+import SegwatchSynthetic
 import SegwatchTensor
 
 /// Options of the tensor benchmarks.
@@ -167,17 +168,4 @@ private func plainSgemm(_ a: Tensor, _ b: Tensor, into c: Tensor) {
     openblas_set_num_threads(Int32(CPUEngine.current.threads))
     defer { openblas_set_num_threads(1) }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a.pointer, n, b.pointer, n, 0, c.pointer, n)
-}
-
-/// A tensor of deterministic values in [-1, 1).
-func benchTensor(_ shape: [Int], seed: UInt64) -> Tensor {
-    let tensor = Tensor(uninitialized: shape)
-    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    for i in 0..<tensor.count {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        tensor.pointer[i] = Float(state >> 40) / Float(1 << 23) - 1
-    }
-    return tensor
 }

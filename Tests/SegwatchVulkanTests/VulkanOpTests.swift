@@ -258,6 +258,27 @@ struct VulkanOpTests {
         }
         #expect(vulkan.argmax(vulkan.upload(ties)) == [1, 0, 0])
     }
+
+    @Test("maskBits: the same bits and counts as the CPU, on odd sizes, views and values at the thresholds")
+    func maskBits() throws {
+        let vulkan = try Devices.vulkan.get()
+        var r = SeededNumbers(state: 11)
+        for _ in 0..<3 {
+            let (planes, height, width) = (r.int(1...7), r.int(1...70), r.int(1...90))
+            let x = r.tensor([planes, height, width], scale: 2)
+            // Values exactly at the thresholds, which are not above them.
+            for i in stride(from: 0, to: x.count, by: 7) { x.pointer[i] = [0, 1, -1][i % 3] }
+            let expected = Devices.cpu.maskBits(x, threshold: 0, counting: [1, -1, 0.5])
+            #expect(vulkan.maskBits(vulkan.upload(x), threshold: 0, counting: [1, -1, 0.5]) == expected)
+            // A strided view, and no counts.
+            #expect(vulkan.maskBits(vulkan.permute(vulkan.upload(x), [0, 2, 1]), threshold: 0.25, counting: [])
+                    == Devices.cpu.maskBits(x.permuted([0, 2, 1]), threshold: 0.25, counting: []))
+        }
+        // The layout itself: pixel (y, x) is bit (x * height + y).
+        let plane = Tensor(shape: [1, 2, 3], values: [1, 0, 0, 0, 0, 1])
+        let bits = vulkan.maskBits(vulkan.upload(plane), threshold: 0.5, counting: [0.5])
+        #expect(bits.words == [0b10_0001] && bits.counts == [2])
+    }
 }
 
 private func argmaxOnCPU(_ x: Tensor) -> [Int] { Devices.cpu.argmax(x) }

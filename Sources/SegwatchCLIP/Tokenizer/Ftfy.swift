@@ -137,12 +137,14 @@ enum Ftfy {
         }
     }
 
-    /// Unicode NFC. Text without a scalar from U+0300 up is already NFC.
+    /// Unicode NFC. Text without a scalar from U+0300 up is already NFC. The standard library's
+    /// normalizer (the one String comparison uses): Foundation's `precomposedStringWithCanonicalMapping`
+    /// needs ICU, which segwatch-gpu-bench does not link.
     static func nfc(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         guard text.contains(where: { $0.value >= 0x300 }) else { return text }
         var view = String.UnicodeScalarView()
         view.append(contentsOf: text)
-        return Array(String(view).precomposedStringWithCanonicalMapping.unicodeScalars)
+        return Array(String(decoding: String(view)._nfcCodeUnits, as: UTF8.self).unicodeScalars)
     }
 
     // MARK: helpers

@@ -29,7 +29,7 @@ public struct PromptTemplates: Sendable, Equatable {
 
     public init(_ templates: [String], origins: [String]? = nil) throws(VocabularyError) {
         guard !templates.isEmpty else { throw .noTemplates }
-        for (i, template) in templates.enumerated() where !template.contains("{}") {
+        for (i, template) in templates.enumerated() where template.firstRange(of: "{}") == nil {
             throw .templateWithoutSlot(origin: origins?[i] ?? "--template \(i + 1)", template: template)
         }
         self.templates = templates
@@ -44,7 +44,7 @@ public struct PromptTemplates: Sendable, Equatable {
 
     /// The prompts for one spelling, in template order.
     public func prompts(_ spelling: String) -> [String] {
-        templates.map { $0.replacingOccurrences(of: "{}", with: spelling) }
+        templates.map { $0.replacing("{}", with: spelling) }
     }
 
     /// Identifies the set in cache keys: order matters not to the mean, but a reordered set is

@@ -1,5 +1,6 @@
 // What segments are labeled against: the user's words, each label with its synonyms.
 import Foundation
+import SegwatchCheckpoint
 
 /// One label: the name it is reported under, and every spelling that describes it (the name
 /// first). Its embedding averages all spellings' prompt embeddings.
@@ -16,7 +17,7 @@ public struct VocabularyLabel: Sendable, Hashable {
     /// `car|automobile`: spellings separated by `|`, each trimmed; none may be empty.
     public init(parsing text: String, origin: String) throws(VocabularyError) {
         let spellings = text.split(separator: "|", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespaces)
+            trimmed($0, \.isWhitespace)
         }
         guard spellings.allSatisfy({ !$0.isEmpty }) else { throw .emptyLabel(origin: origin, text: text) }
         self.spellings = spellings
@@ -75,7 +76,7 @@ func readListFile(_ path: String, maximumBytes: Int) throws(VocabularyError) -> 
     } catch let error as VocabularyError {
         throw error
     } catch {
-        throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
+        throw .unreadable(path: path, reason: systemReason(error))
     }
     guard let text = String(data: data, encoding: .utf8) else {
         throw .unreadable(path: path, reason: "not UTF-8 text")
@@ -83,8 +84,13 @@ func readListFile(_ path: String, maximumBytes: Int) throws(VocabularyError) -> 
     var lines: [(Int, String)] = []
     // `isNewline`, not "\n": Swift reads "\r\n" as one character.
     for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-        let content = line.prefix { $0 != "#" }.trimmingCharacters(in: .whitespacesAndNewlines)
+        let content = trimmed(line.prefix { $0 != "#" }, \.isWhitespace)
         if !content.isEmpty { lines.append((index + 1, content)) }
     }
     return lines
+}
+
+/// `text` without the characters `drop` holds at either end.
+func trimmed(_ text: Substring, _ drop: (Character) -> Bool) -> String {
+    String(text.drop(while: drop).reversed().drop(while: drop).reversed())
 }

@@ -66,7 +66,7 @@ public struct VocabularyCache: Sendable {
             }
             data = try Data(contentsOf: url)
         } catch {
-            contents.damage = "cannot read: \((error as NSError).localizedDescription)"
+            contents.damage = "cannot read: \(systemReason(error))"
             return contents
         }
         data.withUnsafeBytes { bytes in
@@ -124,7 +124,7 @@ public struct VocabularyCache: Sendable {
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         } catch {
-            throw .unwritable(file: url.deletingLastPathComponent().path, reason: (error as NSError).localizedDescription)
+            throw .unwritable(file: url.deletingLastPathComponent().path, reason: systemReason(error))
         }
         let existing = read(model: model, templates: templates)
         var merged: [(String, [Float])] = existing.dimension == dimension ? existing.keys.map { ($0, existing.embeddings[$0]!) } : []

@@ -86,24 +86,45 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
     let side = upscaling.lowResCount
     let predicted = (0..<prompts.count).map { ious.pointer[$0] }
     let selected = prompts.indices.filter { Double(predicted[$0]) >= minimumIoU }
+    /// Prompt `b`'s mask, its RLE (nil: made of `binary`) and stability score.
+    @Sendable func prompted(_ b: Int, binary: BinaryMask, rle: RLE?, stability: Float) -> PromptedMask {
+        // One pass gives the box and the area; the official empty box is [0, 0, 0, 0].
+        let box = MaskBox(binary)
+        let point = SIMD2(prompts[b].point.x, prompts[b].point.y)
+        let mask = GeneratedMask(rle: rle ?? maskToRLE(binary), area: box?.area ?? 0, box: box.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? [0, 0, 0, 0],
+                                 predictedIou: predicted[b], pointCoords: point, stabilityScore: stability, cropBox: [0, 0, width, height])
+        let feedback = Tensor(shape: [1, lowRes.shape[2], lowRes.shape[3]],
+                              values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
+        return PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
+    }
+    if backend.isDevice {
+        // Upscaled, thresholded and counted on the device, a few prompts at a time; bits come back.
+        let counted = [Float(0 + stabilityOffset), Float(0 - stabilityOffset)]
+        var kept: [PromptedMask] = []
+        for first in stride(from: 0, to: prompts.count, by: 16) {
+            let range = first..<min(first + 16, prompts.count)
+            guard range.contains(where: { Double(predicted[$0]) >= minimumIoU }) else { continue }
+            let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
+                                        threshold: 0, counting: counted)
+            for b in range where Double(predicted[b]) >= minimumIoU {
+                let plane = b - first, rle = rleAndBox(bits, plane: plane).rle
+                // Totals in int32 and a float32 division, as `calculate_stability_score`.
+                let stability = Float(Int32(bits.counts[2 * plane])) / Float(Int32(bits.counts[2 * plane + 1]))
+                kept.append(prompted(b, binary: rleToMask(rle), rle: rle, stability: stability))
+            }
+        }
+        return (predicted, kept)
+    }
     let found = Mutex([PromptedMask?](repeating: nil, count: selected.count))
     backend.concurrently(selected.count) { k in
         let b = selected[k]
         let logits = Tensor(uninitialized: [upscaling.outputCount]), scratch = Tensor(uninitialized: [upscaling.scratchCount])
         upscaling.apply(lowRes.pointer + b * side, into: logits.pointer, scratch: scratch.pointer)
         let values = UnsafeBufferPointer(start: logits.pointer, count: upscaling.outputCount)
-        let binary = BinaryMask(logits: values, height: height, width: width, threshold: 0)
-        // One pass gives the box and the area; the official empty box is [0, 0, 0, 0].
-        let box = MaskBox(binary)
         let stability = calculateStabilityScore(logits: values, height: height, width: width, maskThreshold: 0,
                                                 thresholdOffset: stabilityOffset)
-        let point = SIMD2(prompts[b].point.x, prompts[b].point.y)
-        let mask = GeneratedMask(rle: maskToRLE(binary), area: box?.area ?? 0, box: box.map { [$0.x0, $0.y0, $0.x1, $0.y1] } ?? [0, 0, 0, 0],
-                                 predictedIou: predicted[b], pointCoords: point, stabilityScore: stability, cropBox: [0, 0, width, height])
-        let feedback = Tensor(shape: [1, lowRes.shape[2], lowRes.shape[3]],
-                              values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
-        let prompted = PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
-        found.withLock { $0[k] = prompted }
+        let mask = prompted(b, binary: BinaryMask(logits: values, height: height, width: width, threshold: 0), rle: nil, stability: stability)
+        found.withLock { $0[k] = mask }
     }
     return (predicted, found.withLock { $0.map { $0! } })
 }

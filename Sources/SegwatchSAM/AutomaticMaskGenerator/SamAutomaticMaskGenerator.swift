@@ -206,11 +206,11 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     func processBatch(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
                       imageSize: (height: Int, width: Int), timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         let model = predictor.model, backend = model.backend
-        let (cropHeight, cropWidth) = features.originalSize
-        let prompts = points.map { point in
-            let p = predictor.transform.apply(x: point.x, y: point.y, originalHeight: cropHeight, originalWidth: cropWidth)
-            return SamPrompt(points: [(p.x, p.y, 1)])
+        if backend.isDevice, cropBox == [0, 0, imageSize.width, imageSize.height] {
+            return try processBatchOnDevice(points, features: features, cropBox: cropBox, timings: &timings)
         }
+        let (cropHeight, cropWidth) = features.originalSize
+        let prompts = pointPrompts(points, features: features)
         var start = ContinuousClock.now
         timings.prompts += prompts.count
         let out = try model.decode(features.embedding, prompts: prompts, multimask: true)
@@ -247,6 +247,54 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
             found.withLock { $0[b] = masks }
         }
         return found.withLock { $0.flatMap { $0 } }
+    }
+
+    /// Each point as the decoder's prompt: a foreground point in the model's input frame.
+    func pointPrompts(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>) -> [SamPrompt] {
+        let (height, width) = features.originalSize
+        return points.map { point in
+            let p = predictor.transform.apply(x: point.x, y: point.y, originalHeight: height, originalWidth: width)
+            return SamPrompt(points: [(p.x, p.y, 1)])
+        }
+    }
+
+    /// `processBatch` on a device, for the whole image: the masks are upscaled (`postprocess`),
+    /// thresholded and counted there (`Backend.maskBits`), and only their bits come to the
+    /// host, which reads each one's RLE and box off them. The same filters in the same order;
+    /// the stability score from the same counts.
+    func processBatchOnDevice(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
+                              timings: inout GeneratorTimings) throws -> [GeneratedMask] {
+        let model = predictor.model, backend = model.backend
+        var start = ContinuousClock.now
+        timings.prompts += points.count
+        let out = try model.decode(features.embedding, prompts: pointPrompts(points, features: features), multimask: true)
+        let ious = backend.download(out.iouPredictions).contiguous()
+        timings.decoder += start.duration(to: .now)
+        start = .now
+        defer { timings.masks += start.duration(to: .now) }
+        let perPoint = ious.shape[1], (height, width) = features.originalSize
+        let counted = [Float(0 + options.stabilityScoreOffset), Float(0 - options.stabilityScoreOffset)]
+        var masks: [GeneratedMask] = []
+        // A few points at a time: the 1024x1024 stage of `postprocess` is 12 MB a point.
+        for first in stride(from: 0, to: points.count, by: 16) {
+            let range = first..<min(first + 16, points.count)
+            let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
+                                        threshold: 0, counting: counted)
+            for b in range {
+                for m in 0..<perPoint {
+                    let iou = ious.pointer[b * perPoint + m], plane = (b - first) * perPoint + m
+                    if options.predIouThresh > 0 && !(iou > Float(options.predIouThresh)) { continue }
+                    // Totals in int32 and a float32 division, as `calculate_stability_score`.
+                    let stability = Float(Int32(bits.counts[2 * plane])) / Float(Int32(bits.counts[2 * plane + 1]))
+                    if options.stabilityScoreThresh > 0 && !(stability >= Float(options.stabilityScoreThresh)) { continue }
+                    let (rle, box) = rleAndBox(bits, plane: plane)
+                    if isBoxNearCropEdge(box, cropBox: cropBox, origBox: [0, 0, width, height]) { continue }
+                    masks.append(GeneratedMask(rle: rle, area: areaFromRLE(rle), box: box, predictedIou: iou, pointCoords: points[b],
+                                               stabilityScore: stability, cropBox: cropBox))
+                }
+            }
+        }
+        return masks
     }
 
     /// `postprocess_small_regions`: fill small holes, remove small islands; masks that changed
