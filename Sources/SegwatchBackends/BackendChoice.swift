@@ -24,23 +24,27 @@ public enum BackendChoice: String, Sendable, CaseIterable, Codable {
     }
 
     /// Opens the chosen backend: `threads` for the CPU engine (the CPU backend's, and the host
-    /// side's on Vulkan), Vulkan device `device` (nil: the first usable one). `log` hears once
-    /// why `auto` runs on the CPU.
-    public func open(threads: Int, device: Int? = nil, log: (String) -> Void = { _ in }) throws -> ComputeBackend {
+    /// side's on Vulkan), Vulkan device `device` (nil: the first usable one), weights of
+    /// `precision` there. `log` hears once why `auto` runs on the CPU.
+    public func open(threads: Int, device: Int? = nil, precision: Precision = .float32,
+                     log: (String) -> Void = { _ in }) throws -> ComputeBackend {
         let engine = CPUEngine(threads: threads)
+        let float16 = precision == .float16
         switch self {
         case .cpu:
+            if float16 { throw BackendError("--precision float16 needs --backend vulkan: the CPU backend computes in float32") }
             return ComputeBackend(cpu: engine)
         case .vulkan:
             do {
-                return ComputeBackend(vulkan: try VulkanBackend(device: device ?? firstUsable(gpuOnly: false)), engine: engine)
+                return ComputeBackend(vulkan: try VulkanBackend(device: device ?? firstUsable(gpuOnly: false), float16Weights: float16),
+                                      engine: engine)
             } catch let error as VulkanError {
                 throw BackendError("--backend vulkan: \(error)")
             }
         case .auto:
             do {
                 let index = try device ?? firstUsable(gpuOnly: true)
-                return ComputeBackend(vulkan: try VulkanBackend(device: index), engine: engine)
+                return ComputeBackend(vulkan: try VulkanBackend(device: index, float16Weights: float16), engine: engine)
             } catch {
                 BackendChoice.fallbackNotice.withLock { said in
                     if !said { log("backend auto: running on the CPU (\(error))") }
@@ -64,6 +68,24 @@ public enum BackendChoice: String, Sendable, CaseIterable, Codable {
             throw VulkanError.unsupported(device: device.name, missing: device.missing ?? "the backend's needs")
         }
         return first.index
+    }
+}
+
+/// The precision of the weights on a device, as `--precision` and `SEGWATCH_PRECISION` spell it.
+public enum Precision: String, Sendable, CaseIterable, Codable {
+    /// Float32 throughout: the default, and what the parity tolerances are for.
+    case float32
+    /// Linear layers' weights stored as float16 on a Vulkan device (half their memory and
+    /// reads), the products summed in float32; within the float16 tolerance of the README.
+    case float16
+
+    /// `SEGWATCH_PRECISION`'s value, or float32 without it.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Precision {
+        guard let value = environment["SEGWATCH_PRECISION"], !value.isEmpty else { return .float32 }
+        guard let precision = Precision(rawValue: value.lowercased()) else {
+            throw BackendError("SEGWATCH_PRECISION=\(value): expected float32 or float16")
+        }
+        return precision
     }
 }
 

@@ -205,6 +205,12 @@ public struct ComputeBackend: Backend {
         }
     }
     public var isDevice: Bool { isVulkan }
+    public var maximumValueBytes: Int {
+        switch kind {
+        case .cpu(let backend): backend.maximumValueBytes
+        case .vulkan(let backend): backend.maximumValueBytes
+        }
+    }
 
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
         switch kind {

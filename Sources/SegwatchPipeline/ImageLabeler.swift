@@ -81,6 +81,7 @@ public struct ImageLabeler<B: Backend>: Sendable {
         classifier = SegmentClassifier(labels: labels, background: background, logitScale: clip.logitScale, options: options.classifier)
         let encoding = SegmentEncoding(clip: clip, backend: backend, head: head, clipSize: options.clipSize, dinoSize: options.dinoSize)
         (embedder, featurizer) = (encoding.embedder, encoding.featurizer)
+        try featurizer.checkSizes()
         self.head = head
         self.options = options
     }

@@ -99,6 +99,16 @@ public struct SamPredictor<B: Backend>: Sendable {
                       inputSize: features.inputSize, originalSize: features.originalSize)
     }
 
+    /// How many prompts' masks (`planes` each) `postprocess` takes at once on the backend: at
+    /// most 16, their largest stage within 256 MB and the backend's largest value; 0 when one
+    /// prompt's do not fit (then upscale on the host).
+    public func postprocessBatch(_ features: SamImageFeatures<B.Value>, planes: Int) -> Int {
+        let side = model.imageSize, (height, width) = features.originalSize
+        let perPrompt = planes * max(side * side, height * width) * 4
+        guard perPrompt <= model.backend.maximumValueBytes else { return 0 }
+        return max(1, min(16, min(256 << 20, model.backend.maximumValueBytes) / perPrompt))
+    }
+
     /// `Sam.postprocess_masks`: `[B, C, 256, 256]` logits, bilinear to 1024, the padding
     /// cropped, bilinear to the original size: `[B, C, H, W]`.
     public func postprocess(_ lowRes: B.Value, _ features: SamImageFeatures<B.Value>) -> B.Value {

@@ -31,7 +31,8 @@ public enum Daemon {
         let sam = try ModelCache.standard.resolve(config.engine.sam, kind: .sam)
         let clip = try ModelCache.standard.resolve(config.engine.clip, kind: .clip)
         let backend = try (config.engine.backend ?? BackendChoice.fromEnvironment())
-            .open(threads: config.engine.threads, device: config.engine.device) { logger.warning("\($0)") }
+            .open(threads: config.engine.threads, device: config.engine.device,
+                  precision: config.engine.precision ?? Precision.fromEnvironment()) { logger.warning("\($0)") }
         logger.info("models run on \(backend.name)")
         let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, dino: config.engine.dino,
                                   backend: backend, warn: { logger.warning("\($0)") })

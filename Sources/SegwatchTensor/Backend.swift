@@ -67,6 +67,9 @@ public protocol Backend: Sendable {
     /// Whether values live in memory of their own (a GPU's), so that work ending in a small
     /// result (`maskBits`) is better done there than on the host after a download.
     var isDevice: Bool { get }
+    /// The largest value the backend can hold, in bytes: work that could make a larger one is
+    /// split, or done another way, instead of failing.
+    var maximumValueBytes: Int { get }
     /// Runs `body` for each of `0..<count`, independent items of work, as the backend best
     /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
     func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)
@@ -177,6 +180,7 @@ public struct CPUBackend: Backend {
         engine.run { SegwatchTensor.maskBits(x, threshold: threshold, counting: thresholds) }
     }
     public var isDevice: Bool { false }
+    public var maximumValueBytes: Int { Int.max }
 
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
         engine.run { parallelFor(count) { range in range.forEach(body) } }

@@ -147,6 +147,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
         timed("maskBits") { base.maskBits(x, threshold: threshold, counting: thresholds) }
     }
     public var isDevice: Bool { base.isDevice }
+    public var maximumValueBytes: Int { base.maximumValueBytes }
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) { base.concurrently(count, body) }
     public func synchronize() { timed("synchronize") { base.synchronize() } }
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try base.runOnHost(body) }

@@ -5,7 +5,7 @@ import Synchronization
 /// The compute shaders (Sources/CVulkanShaders/glsl), one per op.
 enum Shader: String, CaseIterable, Sendable {
     case copy, fill, unary, binary, gemm, layernorm, layernorm2d, softmax, attention, im2col, depthwise, convtranspose,
-         resample, mean, argmax, maskbits
+         resample, mean, argmax, maskbits, tohalf
 }
 
 /// Every kernel takes its parameters as push constants (buffer addresses first), at most the
@@ -117,7 +117,7 @@ struct PushConstants {
     /// The address of a tensor's first element (0 for an absent one, which the kernel does not read).
     mutating func address(_ tensor: VulkanTensor?) {
         precondition(bytes.count % 8 == 0, "a buffer address after 32-bit values")
-        append(tensor.map { $0.buffer.address + UInt64($0.offset * 4) } ?? 0)
+        append(tensor.map { $0.buffer.address + UInt64($0.offset * $0.elementBytes) } ?? 0)
     }
 
     mutating func uint(_ values: Int...) {

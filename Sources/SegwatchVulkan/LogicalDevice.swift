@@ -11,7 +11,9 @@ final class LogicalDevice: @unchecked Sendable {
     /// Each memory type's properties, by index.
     private let memoryTypes: [VkMemoryPropertyFlags]
 
-    init(index: Int) throws(VulkanError) {
+    /// Opens device `index`; with `float16Storage`, with 16-bit storage buffers enabled (an
+    /// error naming the feature where the device has none).
+    init(index: Int, float16Storage: Bool = false) throws(VulkanError) {
         let instance = try VulkanInstance.shared.get()
         let devices = instance.physicalDevices
         guard !devices.isEmpty else { throw .noDevices }
@@ -21,6 +23,9 @@ final class LogicalDevice: @unchecked Sendable {
         let info = describe(physical, index: index)
         self.info = info
         if let missing = info.missing { throw .unsupported(device: info.name, missing: missing) }
+        if float16Storage && !info.float16Storage {
+            throw .unsupported(device: info.name, missing: "16-bit storage buffers (storageBuffer16BitAccess), which float16 weights need")
+        }
 
         var familyCount: UInt32 = 0
         vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, nil)
@@ -42,6 +47,7 @@ final class LogicalDevice: @unchecked Sendable {
         var enabled = RequiredFeatures()
         enabled.vulkan12.bufferDeviceAddress = VkBool32(VK_TRUE)
         enabled.vulkan12.scalarBlockLayout = VkBool32(VK_TRUE)
+        enabled.vulkan11.storageBuffer16BitAccess = VkBool32(float16Storage ? VK_TRUE : VK_FALSE)
         var priority: Float = 1
         var device: VkDevice?
         let result = withUnsafePointer(to: &priority) { priority in
@@ -51,13 +57,16 @@ final class LogicalDevice: @unchecked Sendable {
             queueInfo.queueCount = 1
             queueInfo.pQueuePriorities = priority
             return withUnsafePointer(to: &queueInfo) { queueInfo in
-                withUnsafeMutablePointer(to: &enabled.vulkan12) { features in
+                withUnsafeMutablePointer(to: &enabled.vulkan11) { vulkan11 in
+                  enabled.vulkan12.pNext = UnsafeMutableRawPointer(vulkan11)
+                  return withUnsafeMutablePointer(to: &enabled.vulkan12) { features in
                     var info = VkDeviceCreateInfo()
                     info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
                     info.pNext = UnsafeRawPointer(features)
                     info.queueCreateInfoCount = 1
                     info.pQueueCreateInfos = queueInfo
                     return vkCreateDevice(physical, &info, nil, &device)
+                  }
                 }
             }
         }

@@ -291,6 +291,12 @@ extension VulkanBackend {
     }
 
     public var isDevice: Bool { true }
+    /// The device's largest allocation (`maxMemoryAllocationSize`), as the pool's size classes
+    /// round requests up.
+    public var maximumValueBytes: Int {
+        let limit = Int(context.device.info.maxAllocationBytes)
+        return limit > 0 ? limit / 5 * 4 : Int.max
+    }
 
     /// Workgroups of 256 for `rows` rows a subgroup each (the kernels loop over more than 65535).
     private func rowGroups(_ rows: Int) -> (Int, Int, Int) {

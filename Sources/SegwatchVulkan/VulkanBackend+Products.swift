@@ -1,6 +1,7 @@
 import SegwatchTensor
 
-/// The gemm kernel's tile: 64 x 64 outputs per workgroup of 256 threads, 16 deep.
+/// The gemm kernel's tile: 64 x 64 outputs per workgroup of 256 threads, 16 deep; then whether B
+/// is float16.
 private let gemmTile: [UInt32] = [64, 64, 16, 256]
 
 /// One batched product for the gemm kernel: `C[z] = A[z] B[z]` over `outer x inner` batch
@@ -45,7 +46,8 @@ extension VulkanBackend {
             return
         }
         let flags = (p.bias == nil ? 0 : 1) | (p.biasPerRow ? 2 : 0) | (p.residual == nil ? 0 : 4) | (vulkanCode(p.activation) << 8)
-        run(.gemm, gemmTile, groups: ((p.n + 63) / 64, (p.m + 63) / 64, p.outer * p.inner),
+        precondition(!p.a.half && !p.c.half && (!p.b.half || p.b.offset % 2 == 0), "gemm: float16 only as B, 4-byte aligned")
+        run(.gemm, gemmTile + [p.b.half ? 1 : 0], groups: ((p.n + 63) / 64, (p.m + 63) / 64, p.outer * p.inner),
             reads: [p.a, p.b, p.bias, p.residual], writes: [p.c]) { push in
             push.address(p.a)
             push.address(p.b)
@@ -119,11 +121,21 @@ extension VulkanBackend {
         return result
     }
 
-    /// `[out, in]` stored as `[in, out]`: the gemm kernel's B tile then reads whole rows.
+    /// `[out, in]` stored as `[in, out]`: the gemm kernel's B tile then reads whole rows. With
+    /// `float16Weights`, stored as float16 (rounded to nearest even).
     public func linearWeight(_ weight: VulkanTensor) -> VulkanTensor {
         precondition(weight.rank == 2, "linear weight \(weight.shape)")
         let transposed = contiguous(weight.permuted([1, 0]))
-        return transposed.permuted([1, 0])
+        guard context.float16Weights else { return transposed.permuted([1, 0]) }
+        let half = context.allocateHalf(transposed.shape)
+        if transposed.count > 0 {
+            run(.tohalf, groups: elementGroups(transposed.count), reads: [transposed], writes: [half]) { p in
+                p.address(transposed)
+                p.address(half)
+                p.uint(transposed.count)
+            }
+        }
+        return half.permuted([1, 0])
     }
 
     public func conv2d(_ x: VulkanTensor, weight: VulkanTensor, bias: VulkanTensor?, _ options: Conv2dOptions) -> VulkanTensor {

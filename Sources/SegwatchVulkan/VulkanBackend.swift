@@ -19,10 +19,15 @@ public struct VulkanBackend: Backend {
 
     let context: VulkanContext
 
-    /// Opens device `index` of `vulkanDevices()`.
-    public init(device index: Int = 0) throws(VulkanError) {
-        context = try VulkanContext(index: index)
+    /// Opens device `index` of `vulkanDevices()`. With `float16Weights`, linear layers' weights
+    /// are stored as float16 (`linearWeight`): half their memory and reads, the products still
+    /// summed in float32; the device must have 16-bit storage buffers.
+    public init(device index: Int = 0, float16Weights: Bool = false) throws(VulkanError) {
+        context = try VulkanContext(index: index, float16Weights: float16Weights)
     }
+
+    /// Whether linear layers' weights are stored as float16.
+    public var float16Weights: Bool { context.float16Weights }
 
     /// The device the backend runs on.
     public var device: VulkanDeviceInfo { context.device.info }
@@ -178,6 +183,8 @@ public struct VulkanBackend: Backend {
     /// Records one dispatch of `shader`, its push constants written by `parameters`.
     func run(_ shader: Shader, _ constants: [UInt32] = [], groups: (Int, Int, Int), reads: [VulkanTensor?], writes: [VulkanTensor],
              _ parameters: (inout PushConstants) -> Void) {
+        // Float16 weights are made by tohalf and read by the products alone (their B operand).
+        precondition(shader == .gemm || shader == .tohalf || !(reads + writes).contains { $0?.half == true }, "\(shader): a float16 operand")
         var push = PushConstants()
         parameters(&push)
         let limits = context.device.info.maxWorkgroupCount
@@ -212,9 +219,11 @@ final class VulkanContext: @unchecked Sendable {
     private let lock = Mutex(())
     /// Per-table results the host computes once (interpolation taps, relative-position tables).
     private var cached: [String: VulkanTensor] = [:]
+    let float16Weights: Bool
 
-    init(index: Int) throws(VulkanError) {
-        device = try LogicalDevice(index: index)
+    init(index: Int, float16Weights: Bool) throws(VulkanError) {
+        self.float16Weights = float16Weights
+        device = try LogicalDevice(index: index, float16Storage: float16Weights)
         kernels = try Kernels(device: device)
         stream = try CommandStream(device: device)
         memory = BufferPool(device: device, host: false)
@@ -226,6 +235,11 @@ final class VulkanContext: @unchecked Sendable {
         let count = shape.reduce(1, *)
         precondition(count >= 0, "negative dimension in \(shape)")
         return VulkanTensor(shape: shape, buffer: buffer(bytes: count * 4, from: memory))
+    }
+
+    /// A new contiguous float16 tensor of `shape`, for a kernel to write.
+    func allocateHalf(_ shape: [Int]) -> VulkanTensor {
+        VulkanTensor(shape: shape, buffer: buffer(bytes: shape.reduce(1, *) * 2, from: memory), half: true)
     }
 
     func staging(bytes: Int) -> DeviceBuffer { buffer(bytes: bytes, from: hostMemory) }

@@ -2,19 +2,26 @@ import SegwatchTensor
 
 /// A float32 tensor in device memory: a shape and strides (in elements) over a device buffer,
 /// as `Tensor` is over host storage. Views share the buffer; kernels that need rows in order
-/// make a contiguous copy first.
+/// make a contiguous copy first. A linear layer's weight may be float16 instead (`half`), which
+/// only the products read.
 public struct VulkanTensor: Sendable {
     public let shape: [Int]
     let strides: [Int]
     let offset: Int
     let buffer: DeviceBuffer
+    /// Elements are float16.
+    let half: Bool
 
-    init(shape: [Int], strides: [Int]? = nil, offset: Int = 0, buffer: DeviceBuffer) {
+    init(shape: [Int], strides: [Int]? = nil, offset: Int = 0, buffer: DeviceBuffer, half: Bool = false) {
         self.shape = shape
         self.strides = strides ?? Tensor.contiguousStrides(shape)
         self.offset = offset
         self.buffer = buffer
+        self.half = half
     }
+
+    /// Bytes per element.
+    var elementBytes: Int { half ? 2 : 4 }
 
     public var rank: Int { shape.count }
     public var count: Int { shape.reduce(1, *) }
@@ -31,14 +38,14 @@ public struct VulkanTensor: Sendable {
 
     func permuted(_ order: [Int]) -> VulkanTensor {
         precondition(order.sorted() == Array(0..<rank), "\(order) is not a permutation of \(rank) dimensions")
-        return VulkanTensor(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset, buffer: buffer)
+        return VulkanTensor(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset, buffer: buffer, half: half)
     }
 
     func sliced(_ dim: Int, _ range: Range<Int>) -> VulkanTensor {
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[dim], "slice \(range) outside \(shape[dim]) of \(shape)")
         var newShape = shape
         newShape[dim] = range.count
-        return VulkanTensor(shape: newShape, strides: strides, offset: offset + range.lowerBound * strides[dim], buffer: buffer)
+        return VulkanTensor(shape: newShape, strides: strides, offset: offset + range.lowerBound * strides[dim], buffer: buffer, half: half)
     }
 
     func selected(_ dim: Int, _ index: Int) -> VulkanTensor {
@@ -46,26 +53,26 @@ public struct VulkanTensor: Sendable {
         var newShape = shape, newStrides = strides
         newShape.remove(at: dim)
         newStrides.remove(at: dim)
-        return VulkanTensor(shape: newShape, strides: newStrides, offset: offset + index * strides[dim], buffer: buffer)
+        return VulkanTensor(shape: newShape, strides: newStrides, offset: offset + index * strides[dim], buffer: buffer, half: half)
     }
 
     func expanded(_ newShape: [Int]) -> VulkanTensor {
         precondition(newShape.count == rank && zip(shape, newShape).allSatisfy { $0 == $1 || $0 == 1 },
                      "cannot expand \(shape) to \(newShape)")
         let newStrides = zip(shape, newShape).enumerated().map { $1.0 == $1.1 ? strides[$0] : 0 }
-        return VulkanTensor(shape: newShape, strides: newStrides, offset: offset, buffer: buffer)
+        return VulkanTensor(shape: newShape, strides: newStrides, offset: offset, buffer: buffer, half: half)
     }
 
     /// A view of the same buffer starting `elements` further (a kernel's part of a larger call;
     /// the shape is the kernel's concern).
     func shifted(by elements: Int) -> VulkanTensor {
-        VulkanTensor(shape: shape, strides: strides, offset: offset + elements, buffer: buffer)
+        VulkanTensor(shape: shape, strides: strides, offset: offset + elements, buffer: buffer, half: half)
     }
 
     /// The same elements under another shape; only for contiguous tensors.
     func viewed(_ newShape: [Int]) -> VulkanTensor {
         precondition(isContiguous && newShape.reduce(1, *) == count, "cannot view \(shape) as \(newShape)")
-        return VulkanTensor(shape: newShape, offset: offset, buffer: buffer)
+        return VulkanTensor(shape: newShape, offset: offset, buffer: buffer, half: half)
     }
 }
 

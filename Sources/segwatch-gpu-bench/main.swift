@@ -21,7 +21,8 @@ import SegwatchTensor
 import SegwatchVulkan
 
 let usage = """
-    usage: segwatch-gpu-bench [--backend vulkan|cpu] [--device N] [--runs N] [--warmup N] [--threads N]
+    usage: segwatch-gpu-bench [--backend vulkan|cpu] [--device N] [--precision float32|float16]
+                              [--runs N] [--warmup N] [--threads N]
                               [--width W --height H] [--points-per-side N] [--json]
 
     Times, on a Vulkan device, with random weights made at start (MobileSAM, CLIP ViT-B/16):
@@ -37,7 +38,7 @@ let usage = """
     """
 
 struct Arguments {
-    var backend = BackendChoice.vulkan, device: Int?, runs = 10, warmup = 2, threads = 2
+    var backend = BackendChoice.vulkan, device: Int?, precision = Precision.float32, runs = 10, warmup = 2, threads = 2
     var width = 1280, height = 720, pointsPerSide = 32, json = false
 
     init(_ arguments: [String]) throws {
@@ -58,6 +59,10 @@ struct Arguments {
                 guard let choice = BackendChoice(rawValue: text) else { throw BackendError("--backend must be vulkan, cpu or auto, not '\(text)'") }
                 backend = choice
             case "--device": device = try number(argument, in: 0...64)
+            case "--precision":
+                let text = try value(argument)
+                guard let choice = Precision(rawValue: text) else { throw BackendError("--precision must be float32 or float16, not '\(text)'") }
+                precision = choice
             case "--runs": runs = try number(argument, in: 1...1000)
             case "--warmup": warmup = try number(argument, in: 0...1000)
             case "--threads": threads = try number(argument, in: 1...256)
@@ -94,7 +99,7 @@ func benchmark(_ arguments: Arguments) throws {
     defer { try? FileManager.default.removeItem(at: scratch) }
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     let engine = CPUEngine(threads: arguments.threads)
-    let backend = try arguments.backend.open(threads: arguments.threads, device: arguments.device) { message in
+    let backend = try arguments.backend.open(threads: arguments.threads, device: arguments.device, precision: arguments.precision) { message in
         FileHandleStandardError.write(message)
     }
     try engine.run {
@@ -182,7 +187,9 @@ func benchmark(_ arguments: Arguments) throws {
 
         let targets = ["encoder_ms": 5.0, "decoder_ms_per_prompt_b64": 0.1, "clip_448_ms": 10.0, "keyframe_ms": 300.0, "tracked_frame_ms": 30.0]
         var device = backend.name
-        if case let .vulkan(vulkan) = backend.kind { device += ", driver \(vulkan.device.driver), Vulkan \(vulkan.device.apiVersion)" }
+        if case let .vulkan(vulkan) = backend.kind {
+            device += ", driver \(vulkan.device.driver), Vulkan \(vulkan.device.apiVersion), weights \(arguments.precision.rawValue)"
+        }
         if arguments.json {
             var fields = figures.map { "\"\($0.0)\": \(String(Int(($0.1 * 1000).rounded())).paddedMilli)" }
             fields.append("\"keyframe_masks\": \(masks)")

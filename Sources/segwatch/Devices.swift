@@ -38,7 +38,7 @@ struct Devices: ParsableCommand {
             print("\(device.index): \(device.name) (\(device.type), Vulkan \(device.apiVersion)\(device.driver.isEmpty ? "" : ", \(device.driver)"))")
             print("   memory \(memory), workgroups up to \(device.maxWorkgroupCount.map(String.init).joined(separator: " x ")), "
                   + "\(device.maxWorkgroupInvocations) invocations, \(device.maxSharedMemoryBytes / 1024) KiB shared, "
-                  + "\(device.maxPushConstantBytes) B push constants, subgroups of \(device.subgroupSize), float16 \(device.float16 ? "yes" : "no")")
+                  + "\(device.maxPushConstantBytes) B push constants, subgroups of \(device.subgroupSize), float16 \(device.float16 ? "yes" : "no"), 16-bit storage \(device.float16Storage ? "yes (--precision float16)" : "no")")
             print("   " + (device.usable ? "usable" : "not usable: lacks \(device.missing ?? "?")"))
         }
     }

@@ -24,7 +24,7 @@ struct Profile {
                     "max-frames", "max-age", "keyframe-every", "keyframe-slices", "discovery-grid", "tracked-min-iou", "keyframe-below-iou",
                     "give-up-after", "open-timeout", "read-timeout", "camera-fps", "video-segment-minutes", "device"] { kinds[key] = .number }
         for key in ["sam", "clip", "head", "vocab", "templates", "cache", "source-name", "json-out", "video-out", "events-socket",
-                    "font", "state-dir", "rtsp-transport", "camera-size", "camera-pixel-format", "backend"] { kinds[key] = .string }
+                    "font", "state-dir", "rtsp-transport", "camera-size", "camera-pixel-format", "backend", "precision"] { kinds[key] = .string }
         for key in ["label", "template", "stuff"] { kinds[key] = .strings }
         for key in ["no-cache", "ffmpeg-log", "embed-every-frame", "keyframe-track-prompts"] { kinds[key] = .flag }
         kinds["background"] = .invertible

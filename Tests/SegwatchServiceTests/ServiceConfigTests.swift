@@ -83,6 +83,15 @@ struct ServiceConfigTests {
         #expect(e.line == number && e.description.hasPrefix("t.toml:\(number): ") && e.message.contains(expected), "\(e)")
     }
 
+    @Test func theEnginesBackendDeviceAndPrecision() throws {
+        let engine = base.replacingOccurrences(of: "[engine]\n", with: "[engine]\nbackend = \"vulkan\"\ndevice = 1\nprecision = \"float16\"\n")
+        let config = try ServiceConfig.parse(engine, file: "t.toml")
+        #expect(config.engine.backend == .vulkan && config.engine.device == 1 && config.engine.precision == .float16)
+        #expect(try ServiceConfig.parse(base, file: "t.toml").engine.precision == nil)
+        let half = try #require(error(base.replacingOccurrences(of: "[engine]\n", with: "[engine]\nprecision = \"half\"\n")))
+        #expect(half.message.contains("precision = \"half\": expected float32 or float16"), "\(half)")
+    }
+
     @Test func structuralMistakes() throws {
         #expect(error("[engine]\nclip = \"c\"\n")?.message.contains("sam is missing") == true)
         #expect(error("[http]\nlisten = \"127.0.0.1:1\"\n")?.message.contains("no [engine] table") == true)

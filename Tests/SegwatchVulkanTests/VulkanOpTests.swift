@@ -259,6 +259,28 @@ struct VulkanOpTests {
         #expect(vulkan.argmax(vulkan.upload(ties)) == [1, 0, 0])
     }
 
+    @Test("float16 weights: the products of the weights rounded to float16, summed in float32")
+    func float16Weights() throws {
+        let half = try VulkanBackend(float16Weights: true)
+        #expect(half.float16Weights)
+        var r = SeededNumbers(state: 13)
+        for _ in 0..<3 {
+            let (rows, inputs, outputs) = (r.int(1...70), r.int(1...150), r.int(1...90))
+            let x = r.tensor([rows, inputs]), w = r.tensor([outputs, inputs], scale: 0.2), bias = r.tensor([outputs])
+            let rounded = Tensor(shape: w.shape, values: w.toArray().map { Float(Float16($0)) })
+            let cpu = Devices.cpu
+            let onDevice = half.download(half.linear(half.upload(x), weight: half.linearWeight(half.upload(w)), bias: half.upload(bias),
+                                                     activation: .gelu))
+            // Exactly the CPU's product of the rounded weights, up to the order of the sums...
+            let ofRounded = cpu.linear(x, weight: cpu.linearWeight(rounded), bias: bias, activation: .gelu)
+            #expect(normalizedError(onDevice, ofRounded) <= 1e-10)
+            // ...and within float16's rounding of the float32 product, not equal to it.
+            let exact = cpu.linear(x, weight: cpu.linearWeight(w), bias: bias, activation: .gelu)
+            let error = normalizedError(onDevice, exact)
+            #expect(error > 0 && error <= 1e-6, "\(error)")
+        }
+    }
+
     @Test("maskBits: the same bits and counts as the CPU, on odd sizes, views and values at the thresholds")
     func maskBits() throws {
         let vulkan = try Devices.vulkan.get()

@@ -252,6 +252,8 @@ let segwatch: String = {
             (["segment", Self.image, "--sam", notSam, "--point", "1,1"], "not a SAM checkpoint"),
             (["segment", "/nonexistent/picture.png", "--sam", Self.checkpoint, "--point", "1,1"], "/nonexistent/picture.png"),
             (["segment", Fixtures.media("carphone.mp4"), "--frame", "500", "--sam", Self.checkpoint, "--point", "1,1"], "--frame 500"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--backend", "cpu", "--precision", "float16"],
+             "--precision float16 needs --backend vulkan"),
         ]
         for (arguments, needle) in cases {
             let result = try runProcess(segwatch, arguments, timeout: 60)
@@ -266,6 +268,7 @@ let segwatch: String = {
             (["segment", Self.image, "--sam", Self.checkpoint, "--box", "1,2,3"], "--box"),
             (["segment", Self.image, "--sam", Self.checkpoint, "--auto", "--points-per-side", "0"], "points-per-side"),
             (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--out", "x.png"], "--out"),
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--precision", "half"], "float32|float16"),
         ]
         for (arguments, needle) in usage {
             let result = try runProcess(segwatch, arguments, timeout: 30)

@@ -7,12 +7,20 @@
 // Tiles of BM x BN outputs per workgroup, BK deep through shared memory; each of the
 // (BM/4) x (BN/4) threads keeps a 4 x 4 block of sums, its rows and columns interleaved
 // (row ty + i * BM/4) so neighbouring threads read neighbouring shared words.
+//
+// With B_HALF, B holds float16 (a linear layer's weight stored at half the bytes), read into
+// float32 tiles: the sums are float32 either way.
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #include "common.glsl"
 
 layout(constant_id = 0) const uint BM = 64;
 layout(constant_id = 1) const uint BN = 64;
 layout(constant_id = 2) const uint BK = 16;
 layout(local_size_x_id = 3) in;  // (BM / 4) * (BN / 4)
+layout(constant_id = 4) const bool B_HALF = false;
+
+layout(buffer_reference, scalar, buffer_reference_align = 2) buffer Halfs { float16_t v[]; };
 
 const uint FLAG_BIAS = 1u, FLAG_BIAS_PER_ROW = 2u, FLAG_RESIDUAL = 4u;
 
@@ -55,7 +63,8 @@ void main() {
         for (uint e = tid; e < BK * BN; e += threads) {
             uint k = e / BN, col = e % BN;
             uint n = n0 + col, kk = k0 + k;
-            Bs[k][col] = (n < p.N && kk < p.K) ? p.b.v[bBase + int(kk) * p.bRow + int(n) * p.bCol] : 0.0;
+            int index = bBase + int(kk) * p.bRow + int(n) * p.bCol;
+            Bs[k][col] = !(n < p.N && kk < p.K) ? 0.0 : B_HALF ? float(Halfs(p.b).v[index]) : p.b.v[index];
         }
         barrier();
         for (uint k = 0; k < BK; k++) {

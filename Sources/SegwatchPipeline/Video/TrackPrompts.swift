@@ -97,12 +97,12 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
                               values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
         return PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
     }
-    if backend.isDevice {
+    if backend.isDevice, case let batch = predictor.postprocessBatch(features, planes: 1), batch > 0 {
         // Upscaled, thresholded and counted on the device, a few prompts at a time; bits come back.
         let counted = [Float(0 + stabilityOffset), Float(0 - stabilityOffset)]
         var kept: [PromptedMask] = []
-        for first in stride(from: 0, to: prompts.count, by: 16) {
-            let range = first..<min(first + 16, prompts.count)
+        for first in stride(from: 0, to: prompts.count, by: batch) {
+            let range = first..<min(first + batch, prompts.count)
             guard range.contains(where: { Double(predicted[$0]) >= minimumIoU }) else { continue }
             let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
                                         threshold: 0, counting: counted)

@@ -206,8 +206,9 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     func processBatch(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
                       imageSize: (height: Int, width: Int), timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         let model = predictor.model, backend = model.backend
-        if backend.isDevice, cropBox == [0, 0, imageSize.width, imageSize.height] {
-            return try processBatchOnDevice(points, features: features, cropBox: cropBox, timings: &timings)
+        if backend.isDevice, cropBox == [0, 0, imageSize.width, imageSize.height],
+           case let batch = predictor.postprocessBatch(features, planes: 3), batch > 0 {
+            return try processBatchOnDevice(points, features: features, cropBox: cropBox, batch: batch, timings: &timings)
         }
         let (cropHeight, cropWidth) = features.originalSize
         let prompts = pointPrompts(points, features: features)
@@ -260,9 +261,9 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
 
     /// `processBatch` on a device, for the whole image: the masks are upscaled (`postprocess`),
     /// thresholded and counted there (`Backend.maskBits`), and only their bits come to the
-    /// host, which reads each one's RLE and box off them. The same filters in the same order;
-    /// the stability score from the same counts.
-    func processBatchOnDevice(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
+    /// host, which reads each one's RLE and box off them, `batch` points at a time. The same
+    /// filters in the same order; the stability score from the same counts.
+    func processBatchOnDevice(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int], batch: Int,
                               timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         let model = predictor.model, backend = model.backend
         var start = ContinuousClock.now
@@ -275,9 +276,8 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         let perPoint = ious.shape[1], (height, width) = features.originalSize
         let counted = [Float(0 + options.stabilityScoreOffset), Float(0 - options.stabilityScoreOffset)]
         var masks: [GeneratedMask] = []
-        // A few points at a time: the 1024x1024 stage of `postprocess` is 12 MB a point.
-        for first in stride(from: 0, to: points.count, by: 16) {
-            let range = first..<min(first + 16, points.count)
+        for first in stride(from: 0, to: points.count, by: batch) {
+            let range = first..<min(first + batch, points.count)
             let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
                                         threshold: 0, counting: counted)
             for b in range {

@@ -89,6 +89,8 @@ public struct EngineConfig: Sendable {
     public var backend: BackendChoice?
     /// The Vulkan device (nil: the first usable one).
     public var device: Int?
+    /// The weights' precision on the device (nil: `$SEGWATCH_PRECISION`, else float32).
+    public var precision: Precision?
     public var clipSize = 448
     public var head: String?
     /// The DINOv2 folder a USE head reads.
@@ -105,7 +107,7 @@ public struct EngineConfig: Sendable {
     public var stateDirectory: String?
     public var generator = MaskGeneratorOptions()
 
-    static let keys = ["sam", "clip", "threads", "backend", "device", "clip_size", "head", "dino", "dino_size", "background", "top_k", "min_score", "min_cosine",
+    static let keys = ["sam", "clip", "threads", "backend", "device", "precision", "clip_size", "head", "dino", "dino_size", "background", "top_k", "min_score", "min_cosine",
                        "cache_dir", "state_dir", "generator"]
 
     init(_ t: TableReader) throws {
@@ -122,6 +124,10 @@ public struct EngineConfig: Sendable {
             backend = choice
         }
         device = try t.int("device", in: 0...255, "a Vulkan device number (segwatch devices)")
+        if let name = try t.string("precision", "float32 or float16", secrets: false) {
+            guard let value = Precision(rawValue: name) else { throw t.error("precision", "precision = \"\(name)\": expected float32 or float16") }
+            precision = value
+        }
         clipSize = try t.int("clip_size", in: 16...4096, "the short side, in pixels, of CLIP's dense features") ?? clipSize
         head = try t.string("head", "a learned segment head (.safetensors)")
         dino = try t.string("dino", "a DINOv2 folder (transformers layout)")

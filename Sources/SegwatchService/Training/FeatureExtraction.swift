@@ -73,6 +73,7 @@ public struct FeatureExtraction: Sendable {
         }
         let featurizer = FrameFeaturizer(clip: clipModel, backend: backend, clipSize: clipSize, clipLevels: clipLevels, dino: dinoModel,
                                          dinoSize: dinoSize, dinoLevels: dinoLevels)
+        try featurizer.checkSizes()
         let tokenizer = try CLIPTokenizer.forModel(clip)
         let (clipDigest, dinoDigest) = (hexDigest(try CLIPFiles.digest(clip)), hexDigest(try DINOv2Files.digest(dino)))
         let shape = UseHeadShape(embed: clipModel.config.embedDim, clipWidth: clipModel.config.vision.width,
