@@ -33,6 +33,20 @@ public struct CLIP<B: Backend>: Sendable {
     }
 }
 
+extension CLIP {
+    /// Throws when a `height x width` picture's largest activation (a token per patch, the
+    /// MLP's inner width) would not fit one of the backend's values (a device's largest
+    /// allocation): an error naming the sizes before any work, instead of a failure inside it.
+    public func checkFits(height: Int, width: Int) throws(CLIPError) {
+        let tokens = 1 + (height / config.patchSize) * (width / config.patchSize)
+        let bytes = tokens * max(config.vision.mlpWidth, 3 * config.vision.width) * 4
+        let limit = vision.backend.maximumValueBytes
+        guard bytes > limit else { return }
+        throw .invalidInput("a \(width)x\(height) picture needs \(bytes >> 20) MB for CLIP's largest activation "
+                            + "(\(tokens) tokens); the device holds at most \(limit >> 20) MB in one buffer")
+    }
+}
+
 /// The files of a model, found without loading the model.
 public enum CLIPFiles {
     /// The weights file of a model: the model itself when it is one file; safetensors where a

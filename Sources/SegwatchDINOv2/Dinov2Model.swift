@@ -100,3 +100,17 @@ public enum DINOv2Files {
         return hasher.digest()
     }
 }
+
+extension Dinov2Model {
+    /// Throws when a `height x width` picture's largest activation (a token per patch, the
+    /// MLP's inner width) would not fit one of the backend's values (a device's largest
+    /// allocation): an error naming the sizes before any work, instead of a failure inside it.
+    public func checkFits(height: Int, width: Int) throws(DINOv2Error) {
+        let tokens = 1 + config.registers + (height / config.patchSize) * (width / config.patchSize)
+        let bytes = tokens * max(config.mlpHidden * (config.swiGLU ? 2 : 1), 3 * config.hiddenSize) * 4
+        let limit = backend.maximumValueBytes
+        guard bytes > limit else { return }
+        throw .invalidInput("a \(width)x\(height) picture needs \(bytes >> 20) MB for DINOv2's largest activation "
+                            + "(\(tokens) tokens); the device holds at most \(limit >> 20) MB in one buffer")
+    }
+}

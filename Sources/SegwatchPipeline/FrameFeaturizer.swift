@@ -27,24 +27,28 @@ public struct FrameFeaturizer<B: Backend>: Sendable {
         (self.dino, self.dinoSize, self.dinoLevels) = (dino, dinoSize, dinoLevels)
     }
 
-    /// Throws when the largest picture's largest activation (a token per patch, the MLP's inner
-    /// width: CLIP's at `clipSize`, DINOv2's at `dinoSize`) would not fit one of the backend's
-    /// values (a device's largest allocation), naming the size to lower: an error at start
-    /// instead of a failure on the first frame.
+    /// Throws when the largest grid a picture may get (`denseGrid`'s cap) would not fit the
+    /// backend at `clipSize` (CLIP) or `dinoSize` (DINOv2), naming the size to lower: an error
+    /// at start instead of a failure on the first frame.
     public func checkSizes() throws(PipelineError) {
-        let limit = backend.maximumValueBytes
-        func check(_ model: String, key: String, size: Int, patch: Int, width: Int) throws(PipelineError) {
-            let side = max(1, Int((Double(size) / Double(patch)).rounded()))
-            let bytes = (4 * side * side + 16) * width * 4  // the grid's cap, plus class and register tokens
-            guard bytes > limit else { return }
-            throw .mismatch("\(key) \(size) needs \(bytes >> 20) MB for \(model)'s largest activation; the device holds at most "
-                            + "\(limit >> 20) MB in one buffer: lower \(key)")
+        // The cap: four times a square grid's patches, as one row of four squares.
+        func largest(_ size: Int, patch: Int) -> (height: Int, width: Int) {
+            let side = max(1, Int((Double(size) / Double(patch)).rounded())) * patch
+            return (side, 4 * side)
         }
-        let vision = clip.config.vision
-        try check("CLIP", key: "clip_size", size: clipSize, patch: clip.config.patchSize, width: max(vision.mlpWidth, 3 * vision.width))
+        do {
+            let picture = largest(clipSize, patch: clip.config.patchSize)
+            try clip.checkFits(height: picture.height, width: picture.width)
+        } catch {
+            throw .mismatch("clip_size \(clipSize): \(error): lower clip_size")
+        }
         if let dino {
-            try check("DINOv2", key: "dino_size", size: dinoSize, patch: dino.config.patchSize,
-                      width: max(dino.config.mlpHidden * (dino.config.swiGLU ? 2 : 1), 3 * dino.config.hiddenSize))
+            do {
+                let picture = largest(dinoSize, patch: dino.config.patchSize)
+                try dino.checkFits(height: picture.height, width: picture.width)
+            } catch {
+                throw .mismatch("dino_size \(dinoSize): \(error): lower dino_size")
+            }
         }
     }
 

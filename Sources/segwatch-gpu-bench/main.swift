@@ -25,7 +25,8 @@ let usage = """
                               [--runs N] [--warmup N] [--threads N]
                               [--width W --height H] [--points-per-side N] [--json]
 
-    Times, on a Vulkan device, with random weights made at start (MobileSAM, CLIP ViT-B/16):
+    Times, on a Vulkan GPU (the first, or --device N, which may also name a CPU's device such as
+    lavapipe), with random weights made at start (MobileSAM, CLIP ViT-B/16):
       encoder_ms                   MobileSAM's image encoder, 1024x1024
       decoder_ms_per_prompt_b64    the mask decoder, 64 point prompts, multimask, per prompt
       clip_448_ms                  CLIP ViT-B/16's dense features at 448x448
@@ -99,7 +100,16 @@ func benchmark(_ arguments: Arguments) throws {
     defer { try? FileManager.default.removeItem(at: scratch) }
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     let engine = CPUEngine(threads: arguments.threads)
-    let backend = try arguments.backend.open(threads: arguments.threads, device: arguments.device, precision: arguments.precision) { message in
+    var device = arguments.device
+    if arguments.backend == .vulkan, device == nil {
+        // A GPU, not a CPU's Vulkan device (lavapipe), unless --device names one.
+        let devices = try vulkanDevices()
+        guard let gpu = devices.first(where: { $0.usable && $0.type != "cpu" }) else {
+            throw BackendError("no usable Vulkan GPU among \(devices.count) devices (\(devices.map { "\($0.index): \($0.name), \($0.type)" }.joined(separator: "; "))); --device N runs on one of them anyway")
+        }
+        device = gpu.index
+    }
+    let backend = try arguments.backend.open(threads: arguments.threads, device: device, precision: arguments.precision) { message in
         FileHandleStandardError.write(message)
     }
     try engine.run {

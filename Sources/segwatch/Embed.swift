@@ -133,6 +133,7 @@ struct Embed: ParsableCommand {
                 if let picture {
                     let target = target ?? (model.config.imageSize, model.config.imageSize)
                     try checkPatches(target, model.config.patchSize, model: "CLIP")
+                    try model.checkFits(height: target.h, width: target.w)
                     let pixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width, size: target,
                                              mean: model.config.imageMean, std: model.config.imageStd)
                     let (pooled, features) = model.vision(backend.upload(pixels), dense: dense)
@@ -161,6 +162,7 @@ struct Embed: ParsableCommand {
                 let native = model.config.imageSize / model.config.patchSize * model.config.patchSize
                 let target = target ?? (native, native)
                 try checkPatches(target, model.config.patchSize, model: "DINOv2")
+                try model.checkFits(height: target.h, width: target.w)
                 let pixels = modelPixels(rgb: picture.pixels, height: picture.height, width: picture.width, size: target,
                                          mean: model.config.imageMean, std: model.config.imageStd)
                 let levels = levels.flatMap(parseLevels) ?? []
