@@ -79,8 +79,9 @@ public struct ConfigFields<E: Error> {
 
     public func floats(_ key: String, count: Int, default fallback: [Float]) throws(E) -> [Float] {
         guard let value = json[key] else { return fallback }
-        let numbers = value.array?.compactMap(\.number) ?? []
-        guard numbers.count == count, value.array?.count == count else { throw invalid(key, "\(value); expected \(count) numbers") }
+        guard let numbers = value.array?.compactMap(\.number), numbers.count == count, value.array?.count == count else {
+            throw invalid(key, "\(value); expected \(count) numbers")
+        }
         return numbers.map { Float($0) }
     }
 }

@@ -8,55 +8,95 @@
 public protocol Backend: Sendable {
     associatedtype Value: Sendable
 
+    /// A host tensor in the backend's memory (any strides in; contiguous there).
     func upload(_ tensor: Tensor) -> Value
+    /// A value back on the host, contiguous. On a device this waits for the work recorded so far.
     func download(_ value: Value) -> Tensor
     func shape(_ value: Value) -> [Int]
 
-    // Views and layout.
+    // Views and layout. Views (reshape of contiguous data, permute, slice, select, expand) share
+    // their operand's memory and run nothing; the rest make new contiguous values.
+    /// The same elements under `shape` (same count); a strided operand is laid out first.
     func reshape(_ x: Value, _ shape: [Int]) -> Value
+    /// Dimensions in `order` (`torch.permute`): a view.
     func permute(_ x: Value, _ order: [Int]) -> Value
+    /// `range` of dimension `dim`: a view.
     func slice(_ x: Value, dim: Int, _ range: Range<Int>) -> Value
+    /// Index `index` of dimension `dim`, which goes: a view.
     func select(_ x: Value, dim: Int, _ index: Int) -> Value
+    /// Size-1 dimensions repeated to `shape` with stride 0 (`torch.expand`): a view.
     func expand(_ x: Value, _ shape: [Int]) -> Value
+    /// `x` row-major without gaps (itself when it already is).
     func contiguous(_ x: Value) -> Value
+    /// `torch.cat` along `dim`: every other dimension equal.
     func concat(_ values: [Value], dim: Int) -> Value
+    /// `torch.nn.functional.pad` with a constant: `padding[d]` is (before, after) of dimension d.
     func pad(_ x: Value, _ padding: [(before: Int, after: Int)], value: Float) -> Value
+    /// SAM's `window_partition`: `[B, H, W, C]` -> `[B * windows, size, size, C]`, H and W
+    /// zero-padded to multiples of `size`; the padded size, for `windowUnpartition`.
     func windowPartition(_ x: Value, size: Int) -> (windows: Value, padded: (h: Int, w: Int))
+    /// SAM's `window_unpartition`: `windowPartition` undone, the padding dropped: `[B, H, W, C]`.
     func windowUnpartition(_ windows: Value, size: Int, padded: (h: Int, w: Int), original: (h: Int, w: Int)) -> Value
 
-    // Products and convolutions.
+    // Products and convolutions. Sums are float32, in whatever order the backend's kernels take.
+    /// `torch.matmul` for rank >= 2: `[..., M, K] x [..., K, N] -> [..., M, N]`, batch dimensions
+    /// broadcast; operands may be strided (transposed views included).
     func matmul(_ a: Value, _ b: Value) -> Value
     /// `x weight^T + bias + residual`: the residual is where the product accumulates, so a
-    /// transformer's skip connection costs no pass of its own.
+    /// transformer's skip connection costs no pass of its own. `x [..., in]`, `weight [out, in]`
+    /// (plain, or as `linearWeight` laid it out), `bias [out]`, residual the output's shape.
     func linear(_ x: Value, weight: Value, bias: Value?, adding residual: Value?) -> Value
     /// `activate(linear(x, weight, bias), activation)`, in one pass where the backend can.
     func linear(_ x: Value, weight: Value, bias: Value?, activation: Activation) -> Value
     /// A linear layer's `[out, in]` weight as `linear` reads it fastest, done once at load. The
     /// result is only for `linear`: the CPU backend keeps the weight packed for its own product
-    /// and drops the plain values.
+    /// and drops the plain values; a device may store it as float16 (`--precision float16`).
     func linearWeight(_ weight: Value) -> Value
+    /// `torch.nn.functional.conv2d` on NCHW input: `weight [Cout, Cin / groups, kh, kw]`,
+    /// `bias [Cout]`, stride, padding, dilation and groups in `options`, then its activation.
     func conv2d(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
     /// Depthwise `conv2d` on channels-last `[batch, H, W, C]` input, giving `[batch, outH, outW, C]`.
     func depthwiseConv2dChannelsLast(_ x: Value, weight: Value, bias: Value?, _ options: Conv2dOptions) -> Value
+    /// `torch.nn.functional.conv_transpose2d` with kernel size equal to `stride` and no padding
+    /// (SAM's upscaler): NCHW input, `weight [Cin, Cout, stride, stride]`, `bias [Cout]`.
     func convTranspose2d(_ x: Value, weight: Value, bias: Value?, stride: Int) -> Value
 
     // Norms, activations, attention.
+    /// `torch.nn.functional.layer_norm` over the last dimension: `weight`, `bias` of its size.
     func layerNorm(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value
     /// `layerNorm(x + residual)`, the sum never stored whole; `x` may have batch 1 against the
     /// residual's B.
     func layerNorm(_ x: Value, adding residual: Value, weight: Value, bias: Value, eps: Float) -> Value
+    /// SAM's `LayerNorm2d`: NCHW input normalized over channels at every pixel.
     func layerNorm2d(_ x: Value, weight: Value, bias: Value, eps: Float) -> Value
+    /// `activation` of every element, with torch's definitions.
     func activate(_ x: Value, _ activation: Activation) -> Value
+    /// Softmax over the last dimension; a fully masked row gives zeros, not NaN.
     func softmax(_ x: Value) -> Value
+    /// Scaled dot-product attention, `softmax(scale q k^T + bias + relative positions) v`, on
+    /// `[B, heads, N, d]` queries, keys and values (strided views welcome), tiled so that the
+    /// scores are never stored whole: `[B, Nq, heads * dv]`, the heads recombined as every
+    /// reference model does next. `options` holds the scale, the causal mask, an additive bias
+    /// (`[heads, Nq, Nk]` or `[B, heads, Nq, Nk]`) and SAM's decomposed relative positions.
     func attention(q: Value, k: Value, v: Value, _ options: AttentionOptions<Value>) -> Value
+    /// SAM's decomposed relative-position terms for queries `q [B, heads, qh * qw, C]` on a
+    /// `queryGrid` attending to a `keyGrid`, with tables `rel_pos_h` and `rel_pos_w` (resized
+    /// linearly when they do not fit the grids): what `attention` adds to each score.
     func relativePositionBias(q: Value, tableH: Value, tableW: Value,
                               queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Value>
 
     // Resampling and elementwise.
+    /// `torch.nn.functional.interpolate` of NCHW input to `size`, `align_corners=False`, no
+    /// antialiasing; bilinear or bicubic (A = -0.75).
     func interpolate(_ x: Value, size: (h: Int, w: Int), mode: InterpolationMode) -> Value
+    /// `a op b` with torch's broadcasting.
     func binary(_ a: Value, _ operation: BinaryOperation, _ b: Value) -> Value
+    /// `x * scale + shift` for every element.
     func affine(_ x: Value, scale: Float, shift: Float) -> Value
+    /// `x.mean(dim, keepdim)`.
     func mean(_ x: Value, dim: Int, keepDim: Bool) -> Value
+    /// The index of each last-dimension row's largest value (`torch.argmax`: the first of ties,
+    /// NaN above any number), on the host.
     func argmax(_ x: Value) -> [Int]
     /// `x` (`[..., H, W]`) as binary masks, every leading index a plane: the pixels above
     /// `threshold` as bits, and the values above each of `thresholds` (at most
@@ -70,6 +110,7 @@ public protocol Backend: Sendable {
     /// The largest value the backend can hold, in bytes: work that could make a larger one is
     /// split, or done another way, instead of failing.
     var maximumValueBytes: Int { get }
+
     /// Runs `body` for each of `0..<count`, independent items of work, as the backend best
     /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
     func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)

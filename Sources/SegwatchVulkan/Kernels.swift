@@ -4,8 +4,12 @@ import Synchronization
 
 /// The compute shaders (Sources/CVulkanShaders/glsl), one per op.
 enum Shader: String, CaseIterable, Sendable {
-    case copy, fill, unary, binary, gemm, layernorm, layernorm2d, softmax, attention, im2col, depthwise, convtranspose,
+    case copy, fill, unary, binary, gemm, gemmhalf, layernorm, layernorm2d, softmax, attention, im2col, depthwise, convtranspose,
          resample, mean, argmax, maskbits, tohalf
+
+    /// Whether the shader declares 16-bit storage (float16 weights), which a device only
+    /// accepts when that feature was enabled.
+    var needs16BitStorage: Bool { self == .gemmhalf || self == .tohalf }
 }
 
 /// Every kernel takes its parameters as push constants (buffer addresses first), at most the
@@ -44,7 +48,9 @@ final class Kernels: @unchecked Sendable {
         var count = 0
         let table = segwatch_shader_table(&count)!
         for entry in UnsafeBufferPointer(start: table, count: count) {
-            guard let shader = Shader(rawValue: String(cString: entry.name)) else { continue }
+            guard let shader = Shader(rawValue: String(cString: entry.name)), device.float16Storage || !shader.needs16BitStorage else {
+                continue
+            }
             var moduleInfo = VkShaderModuleCreateInfo()
             moduleInfo.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO
             moduleInfo.codeSize = entry.size
@@ -53,7 +59,7 @@ final class Kernels: @unchecked Sendable {
             try check(vkCreateShaderModule(device.handle, &moduleInfo, nil, &module), "vkCreateShaderModule(\(shader))")
             modules[shader] = module
         }
-        if let absent = Shader.allCases.first(where: { modules[$0] == nil }) {
+        if let absent = Shader.allCases.first(where: { modules[$0] == nil && (device.float16Storage || !$0.needs16BitStorage) }) {
             throw .unsupported(device: device.info.name, missing: "the \(absent) shader (rebuild: make_shaders.py)")
         }
     }

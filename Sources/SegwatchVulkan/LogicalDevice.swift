@@ -8,6 +8,8 @@ final class LogicalDevice: @unchecked Sendable {
     let handle: VkDevice
     let queue: VkQueue
     let queueFamily: UInt32
+    /// Whether 16-bit storage buffers are enabled (float16 weights).
+    let float16Storage: Bool
     /// Each memory type's properties, by index.
     private let memoryTypes: [VkMemoryPropertyFlags]
 
@@ -23,6 +25,7 @@ final class LogicalDevice: @unchecked Sendable {
         let info = describe(physical, index: index)
         self.info = info
         if let missing = info.missing { throw .unsupported(device: info.name, missing: missing) }
+        self.float16Storage = float16Storage
         if float16Storage && !info.float16Storage {
             throw .unsupported(device: info.name, missing: "16-bit storage buffers (storageBuffer16BitAccess), which float16 weights need")
         }

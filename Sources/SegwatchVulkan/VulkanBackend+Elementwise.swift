@@ -271,7 +271,9 @@ extension VulkanBackend {
         let (height, width) = (x.shape[x.shape.count - 2], x.shape[x.shape.count - 1])
         let planes = x.shape.dropLast(2).reduce(1, *), perPlane = (height * width + 31) / 32
         let bits = context.allocate([planes * perPlane]), counts = context.allocate([planes * thresholds.count])
-        guard planes > 0, perPlane > 0 else { return MaskBits(planes: planes, height: height, width: width, words: [], counts: []) }
+        guard planes > 0, perPlane > 0 else {
+            return MaskBits(planes: planes, height: height, width: width, words: [], counts: [Int](repeating: 0, count: planes * thresholds.count))
+        }
         fill(counts, 0)  // the bits of 0.0 are those of the integer 0
         // A workgroup row per plane, at most 65535 rows a dispatch.
         for first in stride(from: 0, to: planes, by: 65535) {
@@ -280,9 +282,8 @@ extension VulkanBackend {
                 p.address(bits)
                 p.address(counts.count > 0 ? counts : nil)
                 p.uint(first, height, width, perPlane, thresholds.count)
-                p.float(threshold)
-                p.float(thresholds.indices.contains(0) ? thresholds[0] : 0, thresholds.indices.contains(1) ? thresholds[1] : 0,
-                        thresholds.indices.contains(2) ? thresholds[2] : 0, thresholds.indices.contains(3) ? thresholds[3] : 0)
+                let padded = thresholds + [Float](repeating: 0, count: maskBitsThresholds - thresholds.count)
+                p.float(threshold, padded[0], padded[1], padded[2], padded[3])
             }
         }
         let words = download(bits).toArray().map(\.bitPattern)

@@ -1,7 +1,6 @@
 import SegwatchTensor
 
-/// The gemm kernel's tile: 64 x 64 outputs per workgroup of 256 threads, 16 deep; then whether B
-/// is float16.
+/// The gemm kernel's tile: 64 x 64 outputs per workgroup of 256 threads, 16 deep.
 private let gemmTile: [UInt32] = [64, 64, 16, 256]
 
 /// One batched product for the gemm kernel: `C[z] = A[z] B[z]` over `outer x inner` batch
@@ -46,8 +45,8 @@ extension VulkanBackend {
             return
         }
         let flags = (p.bias == nil ? 0 : 1) | (p.biasPerRow ? 2 : 0) | (p.residual == nil ? 0 : 4) | (vulkanCode(p.activation) << 8)
-        precondition(!p.a.half && !p.c.half && (!p.b.half || p.b.offset % 2 == 0), "gemm: float16 only as B, 4-byte aligned")
-        run(.gemm, gemmTile + [p.b.half ? 1 : 0], groups: ((p.n + 63) / 64, (p.m + 63) / 64, p.outer * p.inner),
+        precondition(!p.a.half && !p.c.half, "gemm: float16 only as B")
+        run(p.b.half ? .gemmhalf : .gemm, gemmTile, groups: ((p.n + 63) / 64, (p.m + 63) / 64, p.outer * p.inner),
             reads: [p.a, p.b, p.bias, p.residual], writes: [p.c]) { push in
             push.address(p.a)
             push.address(p.b)

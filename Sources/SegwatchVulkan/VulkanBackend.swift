@@ -184,7 +184,7 @@ public struct VulkanBackend: Backend {
     func run(_ shader: Shader, _ constants: [UInt32] = [], groups: (Int, Int, Int), reads: [VulkanTensor?], writes: [VulkanTensor],
              _ parameters: (inout PushConstants) -> Void) {
         // Float16 weights are made by tohalf and read by the products alone (their B operand).
-        precondition(shader == .gemm || shader == .tohalf || !(reads + writes).contains { $0?.half == true }, "\(shader): a float16 operand")
+        precondition(shader.needs16BitStorage || !(reads + writes).contains { $0?.half == true }, "\(shader): a float16 operand")
         var push = PushConstants()
         parameters(&push)
         let limits = context.device.info.maxWorkgroupCount

@@ -23,6 +23,11 @@ public struct VulkanTensor: Sendable {
     /// Bytes per element.
     var elementBytes: Int { half ? 2 : 4 }
 
+    /// Another view of the same buffer and element type.
+    private func view(_ shape: [Int], strides: [Int]? = nil, offset: Int) -> VulkanTensor {
+        VulkanTensor(shape: shape, strides: strides, offset: offset, buffer: buffer, half: half)
+    }
+
     public var rank: Int { shape.count }
     public var count: Int { shape.reduce(1, *) }
 
@@ -38,14 +43,14 @@ public struct VulkanTensor: Sendable {
 
     func permuted(_ order: [Int]) -> VulkanTensor {
         precondition(order.sorted() == Array(0..<rank), "\(order) is not a permutation of \(rank) dimensions")
-        return VulkanTensor(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset, buffer: buffer, half: half)
+        return view(order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset)
     }
 
     func sliced(_ dim: Int, _ range: Range<Int>) -> VulkanTensor {
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[dim], "slice \(range) outside \(shape[dim]) of \(shape)")
         var newShape = shape
         newShape[dim] = range.count
-        return VulkanTensor(shape: newShape, strides: strides, offset: offset + range.lowerBound * strides[dim], buffer: buffer, half: half)
+        return view(newShape, strides: strides, offset: offset + range.lowerBound * strides[dim])
     }
 
     func selected(_ dim: Int, _ index: Int) -> VulkanTensor {
@@ -53,26 +58,26 @@ public struct VulkanTensor: Sendable {
         var newShape = shape, newStrides = strides
         newShape.remove(at: dim)
         newStrides.remove(at: dim)
-        return VulkanTensor(shape: newShape, strides: newStrides, offset: offset + index * strides[dim], buffer: buffer, half: half)
+        return view(newShape, strides: newStrides, offset: offset + index * strides[dim])
     }
 
     func expanded(_ newShape: [Int]) -> VulkanTensor {
         precondition(newShape.count == rank && zip(shape, newShape).allSatisfy { $0 == $1 || $0 == 1 },
                      "cannot expand \(shape) to \(newShape)")
         let newStrides = zip(shape, newShape).enumerated().map { $1.0 == $1.1 ? strides[$0] : 0 }
-        return VulkanTensor(shape: newShape, strides: newStrides, offset: offset, buffer: buffer, half: half)
+        return view(newShape, strides: newStrides, offset: offset)
     }
 
     /// A view of the same buffer starting `elements` further (a kernel's part of a larger call;
     /// the shape is the kernel's concern).
     func shifted(by elements: Int) -> VulkanTensor {
-        VulkanTensor(shape: shape, strides: strides, offset: offset + elements, buffer: buffer, half: half)
+        view(shape, strides: strides, offset: offset + elements)
     }
 
     /// The same elements under another shape; only for contiguous tensors.
     func viewed(_ newShape: [Int]) -> VulkanTensor {
         precondition(isContiguous && newShape.reduce(1, *) == count, "cannot view \(shape) as \(newShape)")
-        return VulkanTensor(shape: newShape, offset: offset, buffer: buffer, half: half)
+        return view(newShape, offset: offset)
     }
 }
 

@@ -11,6 +11,8 @@ import Foundation
 #endif
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import SegwatchBackends
 import SegwatchCLIP
@@ -167,7 +169,7 @@ func benchmark(_ arguments: Arguments) throws {
         }
         // Sixteen tracks: boxes over the frame, a point in each, and the low-resolution logits
         // of their last masks fed back, as the analyzer prompts live tracks; their masks made
-        // at the frame's size on the host, as the analyzer makes them.
+        // as the analyzer makes them (segmentTracks): on a device there, bits back.
         let scale = Double(sam.imageSize) / Double(max(width, height))
         let seeds = (0..<16).map { i -> SamPrompt in
             let (w, h) = (Double(width) * scale / 4, Double(height) * scale / 4)
@@ -185,12 +187,18 @@ func benchmark(_ arguments: Arguments) throws {
             let out = try sam.decode(features.embedding, prompts: tracks, multimask: false)
             let logits = backend.download(out.lowResLogits).contiguous()
             _ = backend.download(out.iouPredictions)
-            let upscaling = predictor.maskUpscaling(features)
-            backend.concurrently(tracks.count) { t in
-                let plane = Tensor(uninitialized: [upscaling.outputCount]), scratch = Tensor(uninitialized: [upscaling.scratchCount])
-                upscaling.apply(logits.pointer + t * upscaling.lowResCount, into: plane.pointer, scratch: scratch.pointer)
-                _ = BinaryMask(logits: UnsafeBufferPointer(start: plane.pointer, count: upscaling.outputCount), height: height, width: width,
-                               threshold: 0)
+            if backend.isDevice {
+                let bits = backend.maskBits(predictor.postprocess(out.lowResLogits, features), threshold: 0,
+                                            counting: stabilityThresholds(offset: 1))
+                for t in tracks.indices { _ = (BinaryMask(bits, plane: t), rleAndBox(bits, plane: t), stabilityScore(bits, plane: t)) }
+            } else {
+                let upscaling = predictor.maskUpscaling(features)
+                backend.concurrently(tracks.count) { t in
+                    let plane = Tensor(uninitialized: [upscaling.outputCount]), scratch = Tensor(uninitialized: [upscaling.scratchCount])
+                    upscaling.apply(logits.pointer + t * upscaling.lowResCount, into: plane.pointer, scratch: scratch.pointer)
+                    _ = BinaryMask(logits: UnsafeBufferPointer(start: plane.pointer, count: upscaling.outputCount), height: height,
+                                   width: width, threshold: 0)
+                }
             }
             clipDense()
         }
@@ -227,9 +235,15 @@ extension String {
 enum FileHandleStandardError {
     static func write(_ message: String) {
         let line = Array((message + "\n").utf8)
-        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        _ = line.withUnsafeBytes { writeBytes(2, $0.baseAddress, $0.count) }
     }
 }
+
+#if canImport(Glibc)
+private let writeBytes = Glibc.write
+#else
+private let writeBytes = Darwin.write
+#endif
 
 do {
     try benchmark(try Arguments(Array(CommandLine.arguments.dropFirst())))

@@ -6,7 +6,7 @@ import Testing
 // Masks that come from a device as bits (`Backend.maskBits`) must give the RLE and box that
 // the byte masks give (maskToRLE and BinaryMask.box, checked against the reference elsewhere).
 @Suite struct BitMaskTests {
-    @Test("RLE and box read off bits equal those of the byte mask", arguments: [1, 2, 3])
+    @Test("RLE, box and byte mask read off bits equal those of the byte mask", arguments: [1, 2, 3])
     func bitsGiveTheByteMasksRLEAndBox(seed: UInt64) {
         var random = SplitMix(seed: seed)
         var cases: [(height: Int, width: Int, values: [Float])] = []
@@ -29,6 +29,13 @@ import Testing
             let (rle, box) = rleAndBox(bits, plane: 0)
             #expect(rle == maskToRLE(mask), "\(height)x\(width)")
             #expect(box == mask.box, "\(height)x\(width)")
+            #expect(BinaryMask(bits, plane: 0) == mask, "\(height)x\(width)")
+            // The stability score from the counts is the one from the logits.
+            let scaled = values.enumerated().map { $1 * Float($0 % 5) * 0.5 }  // values at and around the thresholds
+            let counted = maskBits(Tensor(shape: [1, height, width], values: scaled), threshold: 0, counting: stabilityThresholds(offset: 1))
+            let expected = calculateStabilityScore(logits: scaled, height: height, width: width, maskThreshold: 0, thresholdOffset: 1)
+            let actual = stabilityScore(counted, plane: 0)
+            #expect(actual == expected || (actual.isNaN && expected.isNaN), "\(height)x\(width)")
         }
     }
 }

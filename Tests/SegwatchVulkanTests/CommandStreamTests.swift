@@ -26,7 +26,7 @@ struct CommandStreamTests {
 
     /// Independent ops need no barrier between them; a dependent one does.
     @Test func barriersOnlyWhereDataDepends() throws {
-        let vulkan = try Devices.vulkan.get()
+        let vulkan = try VulkanBackend()  // its own counters: the other tests record at the same time
         var r = SeededNumbers(state: 12)
         let x = vulkan.upload(r.tensor([32, 32]))
         _ = vulkan.download(x)  // the upload's copy submitted: a fresh recording next

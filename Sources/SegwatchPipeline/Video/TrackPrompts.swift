@@ -58,8 +58,9 @@ public struct PromptedMask: Sendable {
 
 /// Every prompt decoded against one encoded frame (prompts of one shape share a decoder batch;
 /// the image side is computed once): each prompt's predicted IoU, and the masks of the prompts
-/// whose predicted IoU reaches `minimumIoU`, in prompt order. Only those are upsampled to the
-/// frame, side by side, a prompt per thread. Where the time went is added to `timings`.
+/// whose predicted IoU reaches `minimumIoU`, in prompt order. On the host only those are
+/// upsampled to the frame, side by side, a prompt per thread; on a device the masks are made
+/// there, a batch at a time, and come back as bits. Where the time went is added to `timings`.
 public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPredictor<B>, features: SamImageFeatures<B.Value>,
                                       stabilityOffset: Double, minimumIoU: Double,
                                       timings: inout GeneratorTimings) throws -> (predictedIoUs: [Float], kept: [PromptedMask]) {
@@ -99,7 +100,7 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
     }
     if backend.isDevice, case let batch = predictor.postprocessBatch(features, planes: 1), batch > 0 {
         // Upscaled, thresholded and counted on the device, a few prompts at a time; bits come back.
-        let counted = [Float(0 + stabilityOffset), Float(0 - stabilityOffset)]
+        let counted = stabilityThresholds(offset: stabilityOffset)
         var kept: [PromptedMask] = []
         for first in stride(from: 0, to: prompts.count, by: batch) {
             let range = first..<min(first + batch, prompts.count)
@@ -107,10 +108,9 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
             let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
                                         threshold: 0, counting: counted)
             for b in range where Double(predicted[b]) >= minimumIoU {
-                let plane = b - first, rle = rleAndBox(bits, plane: plane).rle
-                // Totals in int32 and a float32 division, as `calculate_stability_score`.
-                let stability = Float(Int32(bits.counts[2 * plane])) / Float(Int32(bits.counts[2 * plane + 1]))
-                kept.append(prompted(b, binary: rleToMask(rle), rle: rle, stability: stability))
+                let plane = b - first
+                kept.append(prompted(b, binary: BinaryMask(bits, plane: plane), rle: rleAndBox(bits, plane: plane).rle,
+                                     stability: stabilityScore(bits, plane: plane)))
             }
         }
         return (predicted, kept)

@@ -40,3 +40,34 @@ public func rleAndBox(_ bits: MaskBits, plane: Int) -> (rle: RLE, box: [Int]) {
     counts.append(run)
     return (RLE(height: height, width: width, counts: counts), y1 < 0 ? [0, 0, 0, 0] : [x0, y0, x1, y1])
 }
+
+/// The thresholds `Backend.maskBits` counts for the stability score: the mask threshold 0 plus
+/// and minus `offset`, each summed in double and compared in float32, as torch compares.
+public func stabilityThresholds(offset: Double) -> [Float] {
+    [Float(0 + offset), Float(0 - offset)]
+}
+
+/// `calculate_stability_score` of plane `plane` from the counts at `stabilityThresholds`:
+/// totals in int32 and a float32 division, as the reference's (whose per-row int16 sums only
+/// differ past 32767 set pixels in one row).
+public func stabilityScore(_ bits: MaskBits, plane: Int) -> Float {
+    Float(Int32(truncatingIfNeeded: bits.counts[2 * plane])) / Float(Int32(truncatingIfNeeded: bits.counts[2 * plane + 1]))
+}
+
+extension BinaryMask {
+    /// Plane `plane` of `bits` as a byte mask.
+    public init(_ bits: MaskBits, plane: Int) {
+        let (height, width) = (bits.height, bits.width)
+        var pixels = [UInt8](repeating: 0, count: height * width)
+        let words = bits.words(of: plane)
+        for (w, word) in zip(0..., words) where word != 0 {
+            var rest = word
+            while rest != 0 {
+                let i = w * 32 + rest.trailingZeroBitCount
+                pixels[(i % height) * width + i / height] = 1
+                rest &= rest - 1
+            }
+        }
+        self.init(height: height, width: width, pixels: pixels)
+    }
+}

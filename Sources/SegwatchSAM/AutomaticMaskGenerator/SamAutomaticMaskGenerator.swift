@@ -274,7 +274,7 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         start = .now
         defer { timings.masks += start.duration(to: .now) }
         let perPoint = ious.shape[1], (height, width) = features.originalSize
-        let counted = [Float(0 + options.stabilityScoreOffset), Float(0 - options.stabilityScoreOffset)]
+        let counted = stabilityThresholds(offset: options.stabilityScoreOffset)
         var masks: [GeneratedMask] = []
         for first in stride(from: 0, to: points.count, by: batch) {
             let range = first..<min(first + batch, points.count)
@@ -284,8 +284,7 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
                 for m in 0..<perPoint {
                     let iou = ious.pointer[b * perPoint + m], plane = (b - first) * perPoint + m
                     if options.predIouThresh > 0 && !(iou > Float(options.predIouThresh)) { continue }
-                    // Totals in int32 and a float32 division, as `calculate_stability_score`.
-                    let stability = Float(Int32(bits.counts[2 * plane])) / Float(Int32(bits.counts[2 * plane + 1]))
+                    let stability = stabilityScore(bits, plane: plane)
                     if options.stabilityScoreThresh > 0 && !(stability >= Float(options.stabilityScoreThresh)) { continue }
                     let (rle, box) = rleAndBox(bits, plane: plane)
                     if isBoxNearCropEdge(box, cropBox: cropBox, origBox: [0, 0, width, height]) { continue }
