@@ -76,11 +76,11 @@ extension CLIPConfig {
         let transformers = folder.appendingPathComponent("config.json").path
         let openCLIP = folder.appendingPathComponent("open_clip_config.json").path
         if FileManager.default.fileExists(atPath: transformers) {
-            return try fromTransformers(CLIPConfig.json(transformers), path: transformers,
+            return try fromTransformers(Fields.load(transformers),
                                         preprocessor: folder.appendingPathComponent("preprocessor_config.json").path)
         }
         if FileManager.default.fileExists(atPath: openCLIP) {
-            return try fromOpenCLIP(CLIPConfig.json(openCLIP), path: openCLIP)
+            return try fromOpenCLIP(Fields.load(openCLIP))
         }
         guard FileManager.default.fileExists(atPath: directory) else {
             throw .unreadable(path: directory, reason: "no such folder")
@@ -88,15 +88,7 @@ extension CLIPConfig {
         throw .unrecognized(path: directory, reason: "no config.json (transformers layout) or open_clip_config.json (open_clip layout)")
     }
 
-    private static func json(_ path: String) throws(CLIPError) -> [String: JSONValue] {
-        let bytes: [UInt8]
-        do { bytes = Array(try fileContents(path)) } catch { throw .unreadable(path: path, reason: error.reason) }
-        guard let dictionary = JSONValue.parse(bytes)?.object else { throw .unrecognized(path: path, reason: "not a JSON object") }
-        return dictionary
-    }
-
-    static func fromTransformers(_ json: [String: JSONValue], path: String, preprocessor: String?) throws(CLIPError) -> CLIPConfig {
-        let fields = Fields(json, path: path)
+    private static func fromTransformers(_ fields: Fields, preprocessor: String?) throws(CLIPError) -> CLIPConfig {
         let vision = try fields.object("vision_config"), text = try fields.object("text_config")
         func tower(_ f: Fields) throws(CLIPError) -> CLIPTowerConfig {
             let width = try f.int("hidden_size"), heads = try f.int("num_attention_heads")
@@ -108,7 +100,7 @@ extension CLIPConfig {
         guard visionAct == textAct else { throw vision.invalid("hidden_act", "the towers use different activations (\(visionAct) and \(textAct))") }
         var mean = openAIMean, std = openAIStd
         if let preprocessor, FileManager.default.fileExists(atPath: preprocessor) {
-            let p = Fields(try CLIPConfig.json(preprocessor), path: preprocessor)
+            let p = try Fields.load(preprocessor)
             mean = try p.floats("image_mean", count: 3, default: mean)
             std = try p.floats("image_std", count: 3, default: std)
         }
@@ -120,8 +112,7 @@ extension CLIPConfig {
             layerNormEps: Float(try vision.double("layer_norm_eps", default: 1e-5)), imageMean: mean, imageStd: std)
     }
 
-    static func fromOpenCLIP(_ json: [String: JSONValue], path: String) throws(CLIPError) -> CLIPConfig {
-        let root = Fields(json, path: path)
+    private static func fromOpenCLIP(_ root: Fields) throws(CLIPError) -> CLIPConfig {
         let model = try root.object("model_cfg")
         let vision = try model.object("vision_cfg"), text = try model.object("text_cfg")
         let visionWidth = try vision.int("width"), headWidth = try vision.int("head_width", default: 64)
@@ -202,7 +193,8 @@ extension CLIPConfig {
 private typealias Fields = ConfigFields<CLIPError>
 
 extension ConfigFields where E == CLIPError {
-    init(_ json: [String: JSONValue], path: String) {
-        self.init(json, path: path) { CLIPError.unrecognized(path: $0, reason: $1) }
+    /// The JSON object of the file at `path`: unreadable, or unrecognized when it is not one.
+    static func load(_ path: String) throws(CLIPError) -> ConfigFields {
+        try load(path, unreadable: { .unreadable(path: $0, reason: $1) }, invalid: { .unrecognized(path: $0, reason: $1) })
     }
 }

@@ -33,7 +33,7 @@ enum SafeTensors {
             throw fail("header length \(headerLength) runs past the end of the \(bytes.count)-byte file")
         }
         guard headerLength >= 2, bytes[8] == UInt8(ascii: "{") else { throw fail("the header is not a JSON object") }
-        guard let header = JSONValue.parse(bytes[8 ..< 8 + headerLength]) else { throw fail("the header is not valid JSON") }
+        guard let header = JSONValue.parse(Data(bytes[8 ..< 8 + headerLength])) else { throw fail("the header is not valid JSON") }
         guard let object = header.object else { throw fail("the header is not a JSON object") }
 
         let dataStart = 8 + headerLength

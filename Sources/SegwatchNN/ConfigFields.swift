@@ -20,9 +20,9 @@ public struct ConfigFields<E: Error> {
     /// The JSON object in the file at `path`; `unreadable` or `invalid` make its errors.
     public static func load(_ path: String, unreadable: (_ path: String, _ reason: String) -> E,
                             invalid: @escaping (_ path: String, _ reason: String) -> E) throws(E) -> ConfigFields {
-        let bytes: [UInt8]
-        do { bytes = Array(try fileContents(path)) } catch { throw unreadable(path, error.reason) }
-        guard let dictionary = JSONValue.parse(bytes)?.object else { throw invalid(path, "not a JSON object") }
+        let dictionary: [String: JSONValue]?
+        do { dictionary = JSONValue.parse(try fileContents(path))?.object } catch { throw unreadable(path, error.reason) }
+        guard let dictionary else { throw invalid(path, "not a JSON object") }
         return ConfigFields(dictionary, path: path, error: invalid)
     }
 

@@ -31,25 +31,14 @@ public struct FrameFeaturizer<B: Backend>: Sendable {
     /// backend at `clipSize` (CLIP) or `dinoSize` (DINOv2), naming the size to lower: an error
     /// at start instead of a failure on the first frame.
     public func checkSizes() throws(PipelineError) {
-        // The cap: four times a square grid's patches, as one row of four squares.
-        func largest(_ size: Int, patch: Int) -> (height: Int, width: Int) {
+        /// `fits` of the largest picture at `size`: four times a square grid's patches, as one
+        /// row of four squares.
+        func check(_ key: String, _ size: Int, patch: Int, _ fits: (_ height: Int, _ width: Int) throws -> Void) throws(PipelineError) {
             let side = max(1, Int((Double(size) / Double(patch)).rounded())) * patch
-            return (side, 4 * side)
+            do { try fits(side, 4 * side) } catch { throw .mismatch("\(key) \(size): \(error): lower \(key)") }
         }
-        do {
-            let picture = largest(clipSize, patch: clip.config.patchSize)
-            try clip.checkFits(height: picture.height, width: picture.width)
-        } catch {
-            throw .mismatch("clip_size \(clipSize): \(error): lower clip_size")
-        }
-        if let dino {
-            do {
-                let picture = largest(dinoSize, patch: dino.config.patchSize)
-                try dino.checkFits(height: picture.height, width: picture.width)
-            } catch {
-                throw .mismatch("dino_size \(dinoSize): \(error): lower dino_size")
-            }
-        }
+        try check("clip_size", clipSize, patch: clip.config.patchSize, clip.checkFits)
+        if let dino { try check("dino_size", dinoSize, patch: dino.config.patchSize, dino.checkFits) }
     }
 
     /// The dense grid for a picture: `clipSize` on the short side, the long side the nearest

@@ -99,10 +99,30 @@ public struct SamPredictor<B: Backend>: Sendable {
                       inputSize: features.inputSize, originalSize: features.originalSize)
     }
 
+    /// The masks of `lowRes`'s prompts (`[P, C, 256, 256]` logits) made on the backend: upscaled
+    /// (`postprocess`), thresholded at 0 and counted at the stability thresholds of
+    /// `stabilityOffset` (`Backend.maskBits`), a batch of prompts at a time, only batches that
+    /// hold a prompt `including` accepts. `body` gets each batch's prompts and bits: prompt p's
+    /// mask c is plane `(p - range.lowerBound) * C + c`. False, with nothing done, when one
+    /// prompt's masks would not fit one of the backend's values: upscale on the host then.
+    public func maskBits(_ lowRes: B.Value, features: SamImageFeatures<B.Value>, stabilityOffset: Double,
+                         including: (Int) -> Bool = { _ in true }, _ body: (Range<Int>, MaskBits) throws -> Void) rethrows -> Bool {
+        let backend = model.backend, shape = backend.shape(lowRes)
+        let batch = postprocessBatch(features, planes: shape[1])
+        guard batch > 0 else { return false }
+        let counted = stabilityThresholds(offset: stabilityOffset)
+        for first in stride(from: 0, to: shape[0], by: batch) {
+            let range = first..<min(first + batch, shape[0])
+            guard range.contains(where: including) else { continue }
+            try body(range, backend.maskBits(postprocess(backend.slice(lowRes, dim: 0, range), features), threshold: 0, counting: counted))
+        }
+        return true
+    }
+
     /// How many prompts' masks (`planes` each) `postprocess` takes at once on the backend: at
     /// most 16, their largest stage within 256 MB and the backend's largest value; 0 when one
-    /// prompt's do not fit (then upscale on the host).
-    public func postprocessBatch(_ features: SamImageFeatures<B.Value>, planes: Int) -> Int {
+    /// prompt's do not fit.
+    func postprocessBatch(_ features: SamImageFeatures<B.Value>, planes: Int) -> Int {
         let side = model.imageSize, (height, width) = features.originalSize
         let perPrompt = planes * max(side * side, height * width) * 4
         guard perPrompt <= model.backend.maximumValueBytes else { return 0 }

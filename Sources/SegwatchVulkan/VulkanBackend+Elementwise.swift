@@ -270,10 +270,13 @@ extension VulkanBackend {
         let x = contiguous(x)
         let (height, width) = (x.shape[x.shape.count - 2], x.shape[x.shape.count - 1])
         let planes = x.shape.dropLast(2).reduce(1, *), perPlane = (height * width + 31) / 32
-        let bits = context.allocate([planes * perPlane]), counts = context.allocate([planes * thresholds.count])
         guard planes > 0, perPlane > 0 else {
             return MaskBits(planes: planes, height: height, width: width, words: [], counts: [Int](repeating: 0, count: planes * thresholds.count))
         }
+        // Counts then bits in one buffer, so that one download (one wait) brings both.
+        let countWords = planes * thresholds.count
+        let result = context.allocate([countWords + planes * perPlane])
+        let counts = result.sliced(0, 0..<countWords), bits = result.sliced(0, countWords..<result.count)
         fill(counts, 0)  // the bits of 0.0 are those of the integer 0
         // A workgroup row per plane, at most 65535 rows a dispatch.
         for first in stride(from: 0, to: planes, by: 65535) {
@@ -286,9 +289,9 @@ extension VulkanBackend {
                 p.float(threshold, padded[0], padded[1], padded[2], padded[3])
             }
         }
-        let words = download(bits).toArray().map(\.bitPattern)
-        let counted = counts.count > 0 ? download(counts).toArray().map { Int($0.bitPattern) } : []
-        return MaskBits(planes: planes, height: height, width: width, words: words, counts: counted)
+        let words = download(result).toArray().map(\.bitPattern)
+        return MaskBits(planes: planes, height: height, width: width, words: Array(words[countWords...]),
+                        counts: words[..<countWords].map { Int($0) })
     }
 
     public var isDevice: Bool { true }

@@ -187,11 +187,10 @@ func benchmark(_ arguments: Arguments) throws {
             let out = try sam.decode(features.embedding, prompts: tracks, multimask: false)
             let logits = backend.download(out.lowResLogits).contiguous()
             _ = backend.download(out.iouPredictions)
-            if backend.isDevice {
-                let bits = backend.maskBits(predictor.postprocess(out.lowResLogits, features), threshold: 0,
-                                            counting: stabilityThresholds(offset: 1))
-                for t in tracks.indices { _ = (BinaryMask(bits, plane: t), rleAndBox(bits, plane: t), stabilityScore(bits, plane: t)) }
-            } else {
+            let onDevice = backend.isDevice && predictor.maskBits(out.lowResLogits, features: features, stabilityOffset: 1) { range, bits in
+                for plane in 0..<range.count { _ = (BinaryMask(bits, plane: plane), rleAndBox(bits, plane: plane), stabilityScore(bits, plane: plane)) }
+            }
+            if !onDevice {
                 let upscaling = predictor.maskUpscaling(features)
                 backend.concurrently(tracks.count) { t in
                     let plane = Tensor(uninitialized: [upscaling.outputCount]), scratch = Tensor(uninitialized: [upscaling.scratchCount])

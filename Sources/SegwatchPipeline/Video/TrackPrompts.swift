@@ -98,22 +98,18 @@ public func segmentTracks<B: Backend>(_ prompts: [TrackPrompt], predictor: SamPr
                               values: Array(UnsafeBufferPointer(start: lowRes.pointer + b * side, count: side)))
         return PromptedMask(track: prompts[b].track, mask: mask, binary: binary, box: box, lowResLogits: feedback)
     }
-    if backend.isDevice, case let batch = predictor.postprocessBatch(features, planes: 1), batch > 0 {
+    if backend.isDevice {
         // Upscaled, thresholded and counted on the device, a few prompts at a time; bits come back.
-        let counted = stabilityThresholds(offset: stabilityOffset)
         var kept: [PromptedMask] = []
-        for first in stride(from: 0, to: prompts.count, by: batch) {
-            let range = first..<min(first + batch, prompts.count)
-            guard range.contains(where: { Double(predicted[$0]) >= minimumIoU }) else { continue }
-            let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
-                                        threshold: 0, counting: counted)
-            for b in range where Double(predicted[b]) >= minimumIoU {
-                let plane = b - first
+        let isKept = { (b: Int) in Double(predicted[b]) >= minimumIoU }
+        let made = predictor.maskBits(out.lowResLogits, features: features, stabilityOffset: stabilityOffset, including: isKept) { range, bits in
+            for b in range where isKept(b) {
+                let plane = b - range.lowerBound
                 kept.append(prompted(b, binary: BinaryMask(bits, plane: plane), rle: rleAndBox(bits, plane: plane).rle,
                                      stability: stabilityScore(bits, plane: plane)))
             }
         }
-        return (predicted, kept)
+        if made { return (predicted, kept) }
     }
     let found = Mutex([PromptedMask?](repeating: nil, count: selected.count))
     backend.concurrently(selected.count) { k in

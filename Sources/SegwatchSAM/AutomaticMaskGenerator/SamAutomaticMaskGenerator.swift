@@ -202,24 +202,29 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
     }
 
     /// `_process_batch`: one multimask prediction per point; all three masks are candidates.
-    /// The points' masks are post-processed side by side, a point per thread.
+    /// The points' masks are post-processed side by side, a point per thread; on a device, for
+    /// the whole image, where the logits are (`masksOnDevice`).
     func processBatch(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int],
                       imageSize: (height: Int, width: Int), timings: inout GeneratorTimings) throws -> [GeneratedMask] {
         let model = predictor.model, backend = model.backend
-        if backend.isDevice, cropBox == [0, 0, imageSize.width, imageSize.height],
-           case let batch = predictor.postprocessBatch(features, planes: 3), batch > 0 {
-            return try processBatchOnDevice(points, features: features, cropBox: cropBox, batch: batch, timings: &timings)
-        }
         let (cropHeight, cropWidth) = features.originalSize
-        let prompts = pointPrompts(points, features: features)
+        // Each point as the decoder's prompt: a foreground point in the model's input frame.
+        let prompts = points.map { point in
+            let p = predictor.transform.apply(x: point.x, y: point.y, originalHeight: cropHeight, originalWidth: cropWidth)
+            return SamPrompt(points: [(p.x, p.y, 1)])
+        }
         var start = ContinuousClock.now
         timings.prompts += prompts.count
         let out = try model.decode(features.embedding, prompts: prompts, multimask: true)
         let ious = backend.download(out.iouPredictions).contiguous()
-        let logits = backend.download(out.lowResLogits).contiguous()
         timings.decoder += start.duration(to: .now)
         start = .now
         defer { timings.masks += start.duration(to: .now) }
+        if backend.isDevice, cropBox == [0, 0, imageSize.width, imageSize.height],
+           let masks = masksOnDevice(points, lowRes: out.lowResLogits, ious: ious, features: features, cropBox: cropBox) {
+            return masks
+        }
+        let logits = backend.download(out.lowResLogits).contiguous()
         let upscaling = predictor.maskUpscaling(features)
         let perPoint = ious.shape[1]
         let options = options
@@ -250,39 +255,18 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
         return found.withLock { $0.flatMap { $0 } }
     }
 
-    /// Each point as the decoder's prompt: a foreground point in the model's input frame.
-    func pointPrompts(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>) -> [SamPrompt] {
-        let (height, width) = features.originalSize
-        return points.map { point in
-            let p = predictor.transform.apply(x: point.x, y: point.y, originalHeight: height, originalWidth: width)
-            return SamPrompt(points: [(p.x, p.y, 1)])
-        }
-    }
-
-    /// `processBatch` on a device, for the whole image: the masks are upscaled (`postprocess`),
-    /// thresholded and counted there (`Backend.maskBits`), and only their bits come to the
-    /// host, which reads each one's RLE and box off them, `batch` points at a time. The same
-    /// filters in the same order; the stability score from the same counts.
-    func processBatchOnDevice(_ points: [SIMD2<Double>], features: SamImageFeatures<B.Value>, cropBox: [Int], batch: Int,
-                              timings: inout GeneratorTimings) throws -> [GeneratedMask] {
-        let model = predictor.model, backend = model.backend
-        var start = ContinuousClock.now
-        timings.prompts += points.count
-        let out = try model.decode(features.embedding, prompts: pointPrompts(points, features: features), multimask: true)
-        let ious = backend.download(out.iouPredictions).contiguous()
-        timings.decoder += start.duration(to: .now)
-        start = .now
-        defer { timings.masks += start.duration(to: .now) }
+    /// `processBatch`'s masks made on a device, for the whole image (`SamPredictor.maskBits`):
+    /// only their bits come to the host, which reads each one's RLE and box off them. The same
+    /// filters in the same order; the stability score from the same counts. Nil when the masks
+    /// would not fit the device.
+    func masksOnDevice(_ points: [SIMD2<Double>], lowRes: B.Value, ious: Tensor, features: SamImageFeatures<B.Value>,
+                       cropBox: [Int]) -> [GeneratedMask]? {
         let perPoint = ious.shape[1], (height, width) = features.originalSize
-        let counted = stabilityThresholds(offset: options.stabilityScoreOffset)
         var masks: [GeneratedMask] = []
-        for first in stride(from: 0, to: points.count, by: batch) {
-            let range = first..<min(first + batch, points.count)
-            let bits = backend.maskBits(predictor.postprocess(backend.slice(out.lowResLogits, dim: 0, range), features),
-                                        threshold: 0, counting: counted)
+        let made = predictor.maskBits(lowRes, features: features, stabilityOffset: options.stabilityScoreOffset) { range, bits in
             for b in range {
                 for m in 0..<perPoint {
-                    let iou = ious.pointer[b * perPoint + m], plane = (b - first) * perPoint + m
+                    let iou = ious.pointer[b * perPoint + m], plane = (b - range.lowerBound) * perPoint + m
                     if options.predIouThresh > 0 && !(iou > Float(options.predIouThresh)) { continue }
                     let stability = stabilityScore(bits, plane: plane)
                     if options.stabilityScoreThresh > 0 && !(stability >= Float(options.stabilityScoreThresh)) { continue }
@@ -293,7 +277,7 @@ public struct SamAutomaticMaskGenerator<B: Backend>: Sendable {
                 }
             }
         }
-        return masks
+        return made ? masks : nil
     }
 
     /// `postprocess_small_regions`: fill small holes, remove small islands; masks that changed
