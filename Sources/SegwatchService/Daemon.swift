@@ -34,7 +34,8 @@ public enum Daemon {
             .open(threads: config.engine.threads, device: config.engine.device,
                   precision: config.engine.precision ?? Precision.fromEnvironment()) { logger.warning("\($0)") }
         logger.info("models run on \(backend.name)")
-        let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, dino: config.engine.dino,
+        let dino = try config.engine.dino.map { try ModelCache.standard.resolve($0, kind: .dino) }
+        let models = try ModelSet(sam: sam, clip: clip, head: config.engine.head, dino: dino,
                                   backend: backend, warn: { logger.warning("\($0)") })
         let service = try Service(config: config, models: models, hub: hub, logger: logger)
         handle.service = service

@@ -28,7 +28,7 @@ struct BenchDino: ParsableCommand {
     @OptionGroup var tensor: TensorBenchOptions
     @OptionGroup var backendOptions: BackendOptions
 
-    @Option(help: "A DINOv2 model folder (transformers layout) to time instead of the synthetic ViT-B/14.")
+    @Option(help: "A DINOv2 model (transformers folder or model name) to time instead of the synthetic ViT-B/14.", transform: ModelArgument.dino)
     var dino: String?
 
     @Option(help: "Input sizes (square), comma-separated.")

@@ -76,7 +76,7 @@ struct BenchPipeline: ParsableCommand {
     @Flag(help: "Label through a USE head that reads DINOv2 (the synthetic ViT-B/14 of 'bench dino', or --dino): CLIP levels 6 and 12, DINOv2 levels 6 and 12, a random residual.")
     var useHead = false
 
-    @Option(help: "The DINOv2 folder the USE head reads instead of the synthetic ViT-B/14 (with --use-head).")
+    @Option(help: "The DINOv2 model (folder or model name) the USE head reads instead of the synthetic ViT-B/14 (with --use-head).", transform: ModelArgument.dino)
     var dino: String?
 
     @Option(help: "Short side, in pixels, of the picture DINOv2 sees (with --use-head).")

@@ -30,11 +30,13 @@ struct ConfigCommand: ParsableCommand {
             try runReporting {
                 let config = try ServiceConfig.load(file)
                 var notes: [String] = []
-                for (kind, value) in [(ModelEntry.Kind.sam, config.engine.sam), (.clip, config.engine.clip)] {
+                var models: [(ModelEntry.Kind, String)] = [(.sam, config.engine.sam), (.clip, config.engine.clip)]
+                if let dino = config.engine.dino { models.append((.dino, dino)) }
+                for (kind, value) in models {
                     do {
                         let path = try ModelCache.standard.resolve(value, kind: kind)
                         guard FileManager.default.fileExists(atPath: path) else {
-                            throw CommandError("\(file): [engine] \(kind == .sam ? "sam" : "clip"): \(quoted(value)) is neither a file nor a model name (`segwatch models list` shows the names)")
+                            throw CommandError("\(file): [engine] \(kind.rawValue): \(quoted(value)) is neither a file nor a model name (`segwatch models list` shows the names)")
                         }
                     } catch let error as ModelError {
                         guard case .notFetched = error else { throw CommandError("\(file): [engine]: \(error)") }

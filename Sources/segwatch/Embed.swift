@@ -43,7 +43,7 @@ struct Embed: ParsableCommand {
     @Option(help: "CLIP model: a transformers or open_clip folder, OpenAI's .pt file, or a model name (segwatch models list).", transform: ModelArgument.clip)
     var clip: String?
 
-    @Option(help: "DINOv2 model: a transformers folder (config.json, model.safetensors or pytorch_model.bin).")
+    @Option(help: "DINOv2 model: a transformers folder (config.json, model.safetensors or pytorch_model.bin), or a model name (segwatch models list).", transform: ModelArgument.dino)
     var dino: String?
 
     @Option(help: ArgumentHelp("DINOv2's hidden states to write with --out: layer numbers, comma-separated (1 is after the first layer).", valueName: "K,K"))

@@ -32,7 +32,7 @@ struct Features: ParsableCommand {
     @Option(help: "CLIP model: a transformers or open_clip folder, OpenAI's .pt file, or a model name.", transform: ModelArgument.clip)
     var clip: String
 
-    @Option(help: "DINOv2 model: a transformers folder.")
+    @Option(help: "DINOv2 model: a transformers folder, or a model name (segwatch models list).", transform: ModelArgument.dino)
     var dino: String
 
     @Option(help: ArgumentHelp("CLIP's blocks whose hidden states the head reads (default: the middle one and the last).", valueName: "K,K"))

@@ -23,7 +23,7 @@ struct LabelerArguments: ParsableArguments {
     @Option(help: "A learned segment head: a USE head from 'segwatch train' (with --dino), or a linear one (proj.weight [D, D], optional proj.bias, norm.weight, norm.bias).")
     var head: String?
 
-    @Option(help: "The DINOv2 folder (transformers layout) a USE head reads.")
+    @Option(help: "The DINOv2 model a USE head reads: a transformers folder, or a model name (segwatch models list).", transform: ModelArgument.dino)
     var dino: String?
 
     @Option(help: "Short side, in pixels, of the picture DINOv2 sees.")

@@ -6,11 +6,11 @@ import SegwatchMedia
 /// `segwatch models`: the published checkpoints, fetched into the cache by name.
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List and fetch the published SAM and CLIP checkpoints.",
+        abstract: "List and fetch the published SAM, CLIP and DINOv2 checkpoints.",
         discussion: """
             Models are fetched from where their authors publish them (Meta's SAM, MobileSAM's \
             repository, OpenAI's CLIP files, and for CLIP also OpenAI's copies on the Hugging \
-            Face hub, tried when the first source fails) into $SEGWATCH_CACHE/models, else \
+            Face hub, tried when the first source fails; Meta's DINOv2 on the hub) into $SEGWATCH_CACHE/models, else \
             $XDG_CACHE_HOME/segwatch/models, else ~/.cache/segwatch/models, each file checked \
             against its published SHA-256. An interrupted download resumes where it stopped. \
             Once fetched, a model's name can stand for its file: segwatch run video.mp4 --sam \
@@ -20,7 +20,7 @@ struct Models: ParsableCommand {
     )
 
     struct CatalogOptions: ParsableArguments {
-        @Option(help: ArgumentHelp("A JSON file of more models, or replacements: [{\"name\", \"kind\": \"sam\" or \"clip\", \"url\", \"sha256\"}], or with \"sources\": [{\"name\", \"files\": [{\"name\", \"url\", \"sha256\"}]}] for a model of several files or places (\"sha256\": null where none is published).", valueName: "file"))
+        @Option(help: ArgumentHelp("A JSON file of more models, or replacements: [{\"name\", \"kind\": \"sam\", \"clip\" or \"dino\", \"url\", \"sha256\"}], or with \"sources\": [{\"name\", \"files\": [{\"name\", \"url\", \"sha256\"}]}] for a model of several files or places (\"sha256\": null where none is published).", valueName: "file"))
         var catalog: String?
 
         func entries() throws -> [ModelEntry] {
@@ -148,10 +148,11 @@ struct Models: ParsableCommand {
     }
 }
 
-/// `--sam` and `--clip` values: a path as it is, or a model name as its file in the cache.
+/// `--sam`, `--clip` and `--dino` values: a path as it is, or a model name as its file in the cache.
 enum ModelArgument {
     static func sam(_ value: String) throws -> String { try resolve(value, .sam) }
     static func clip(_ value: String) throws -> String { try resolve(value, .clip) }
+    static func dino(_ value: String) throws -> String { try resolve(value, .dino) }
 
     private static func resolve(_ value: String, _ kind: ModelEntry.Kind) throws -> String {
         do { return try ModelCache.standard.resolve(value, kind: kind) } catch { throw ValidationError("\(error)") }

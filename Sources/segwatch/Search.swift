@@ -50,7 +50,7 @@ struct Search: ParsableCommand {
     @Option(help: "With --image: the segment head the runs used (their head digest is checked).")
     var head: String?
 
-    @Option(help: "With --image and a USE head: the DINOv2 model it reads.")
+    @Option(help: "With --image and a USE head: the DINOv2 model it reads (folder or model name).", transform: ModelArgument.dino)
     var dino: String?
 
     @Option(help: "With --image: CLIP's short side in pixels, as the runs used it.")

@@ -238,4 +238,42 @@ import Testing
         #expect(!placed.errorOutput.contains("fetching"), "files in place were downloaded again: \(placed.errorOutput)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/model.safetensors.part"))
     }
+
+    static let dinoFolder = Fixtures.root.appendingPathComponent("dinov2")
+
+    // Guards DINOv2 in the catalog: a DINOv2 entry (kind "dino") is fetched as a folder of
+    // transformers files, its name then stands for the folder in `--dino`, and not in `--clip`.
+    // The built-in entries are listed, and served other bytes under their files' names (the
+    // fixture's random weights through `--base-url`), are refused against their digests.
+    @Test func dinov2ModelsAreFetchedAndNamed() throws {
+        let server = try HTTPFileServer(folder: Self.dinoFolder.path)
+        defer { server.stop() }
+        let files = try ["config.json", "model.safetensors", "preprocessor_config.json"].map { name in
+            Self.file(name, server.url(name), try Self.sha256sum(Self.dinoFolder.appendingPathComponent(name).path))
+        }
+        let setup = try Setup(url: "unused", sha256: String(repeating: "0", count: 64))
+        defer { setup.folder.remove() }
+        try Data(#"[{"name": "tiny_dino", "kind": "dino", "sources": [{"name": "hub", "files": [\#(files.joined(separator: ", "))]}]}]"#.utf8)
+            .write(to: URL(fileURLWithPath: setup.catalog))
+        let fetched = try setup.segwatch(["models", "fetch", "tiny_dino", "--catalog", setup.catalog])
+        let folder = setup.folder.path("cache/models/tiny_dino/hub")
+        #expect(fetched.status == 0 && fetched.output == folder + "\n", "\(fetched.errorOutput)")
+        let out = setup.folder.path("d.safetensors")
+        let embed = try setup.segwatch(["embed", "--dino", "tiny_dino", "--image", Fixtures.root.appendingPathComponent("images/bus.png").path, "--size", "28x42", "--out", out])
+        #expect(embed.status == 0 && FileManager.default.fileExists(atPath: out), "\(embed.errorOutput)")
+        let wrongKind = try setup.segwatch(["embed", "--clip", "dinov2_small", "--text", "a bus"])
+        #expect(wrongKind.status != 0 && wrongKind.errorOutput.contains("'dinov2_small' is a dino model; expected a clip model"),
+                "\(wrongKind.errorOutput)")
+
+        let list = try setup.segwatch(["models", "list", "--json"])
+        let dinos = list.output.split(separator: "\n").filter { $0.contains(#""kind":"dino""#) }
+        #expect(dinos.count == 6, "\(list.output)")
+        for name in ["dinov2_small", "dinov2_base", "dinov2_large", "dinov2_small_reg", "dinov2_base_reg", "dinov2_large_reg"] {
+            #expect(dinos.contains { $0.contains(#""name":"\#(name)""#) }, "\(name) is not listed")
+        }
+        let mirror = try setup.segwatch(["models", "fetch", "dinov2_small", "--base-url", "http://127.0.0.1:\(server.port)/"])
+        #expect(mirror.status == 1 && mirror.errorOutput.contains("1809f83e3bdb1609a501a610ad4a742f4fd8ae44d72ca4aa0df52d1f2ac8628d"),
+                "\(mirror.errorOutput)")
+        #expect(!FileManager.default.fileExists(atPath: setup.folder.path("cache/models/dinov2_small/huggingface/model.safetensors")))
+    }
 }

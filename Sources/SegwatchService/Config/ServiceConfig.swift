@@ -130,7 +130,7 @@ public struct EngineConfig: Sendable {
         }
         clipSize = try t.int("clip_size", in: 16...4096, "the short side, in pixels, of CLIP's dense features") ?? clipSize
         head = try t.string("head", "a learned segment head (.safetensors)")
-        dino = try t.string("dino", "a DINOv2 folder (transformers layout)")
+        dino = try t.string("dino", "a DINOv2 folder (transformers layout) or model name")
         dinoSize = try t.int("dino_size", in: 14...4096, "the short side, in pixels, of the picture DINOv2 sees") ?? dinoSize
         background = try t.bool("background") ?? background
         topK = try t.int("top_k", in: 1...1000, "labels listed per segment") ?? topK

@@ -33,7 +33,7 @@ public struct ModelSource: Codable, Sendable, Equatable {
 
 /// A published model segwatch can fetch: its sources, tried in order.
 public struct ModelEntry: Decodable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case sam, clip }
+    public enum Kind: String, Codable, Sendable { case sam, clip, dino }
 
     public var name: String
     public var kind: Kind
