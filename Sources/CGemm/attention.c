@@ -1,5 +1,5 @@
-// One attention head in a single pass per 16 queries, with no mask or additive terms (a ViT's
-// attention): the scores are computed transposed, keys down and 16 queries across, straight
+// One attention head in a single pass per 16 queries, with no mask (a ViT's attention, and
+// TinyViT's with its additive biases): the scores are computed transposed, keys down and 16 queries across, straight
 // into the layout that the product with the values reads as its packed panel. Softmax then runs
 // down the keys on whole vectors (no horizontal reductions), its 1/sum is applied to the 16
 // outputs at the end, and the scores (50 KB at 785 keys) never leave L2; the keys and the
@@ -18,6 +18,10 @@
 
 #define STORE(r)                                                                              \
     if (rows > r) {                                                                           \
+        if (terms) {                                                                          \
+            c##r##0 = _mm256_add_ps(c##r##0, _mm256_loadu_ps(terms + r * ldt));               \
+            c##r##1 = _mm256_add_ps(c##r##1, _mm256_loadu_ps(terms + r * ldt + 8));           \
+        }                                                                                     \
         _mm256_store_ps(c + r * NR, c##r##0);                                                 \
         _mm256_store_ps(c + r * NR + 8, c##r##1);                                             \
         if (m0) {                                                                             \
@@ -26,9 +30,11 @@
         }                                                                                     \
     }
 
-/// Rows `0..<rows` of `c [MR][NR]` = one sliver `a [kc][MR]` times the panel `b [kc][NR]`; with
-/// `m0` and `m1`, their lanes also take the maximum over the rows stored.
-TARGET __attribute__((always_inline)) static inline void panel_tile(long kc, const float *a, const float *b, float *c, long rows, __m256 *m0, __m256 *m1) {
+/// Rows `0..<rows` of `c [MR][NR]` = one sliver `a [kc][MR]` times the panel `b [kc][NR]`, plus
+/// `terms` (rows `ldt` apart) when given; with `m0` and `m1`, their lanes also take the maximum
+/// over the rows stored.
+TARGET __attribute__((always_inline)) static inline void panel_tile(long kc, const float *a, const float *b, const float *terms, long ldt,
+                                                                   float *c, long rows, __m256 *m0, __m256 *m1) {
     TILE_ACCUMULATE(kc, a, b)
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 }
@@ -38,7 +44,7 @@ static long slivers(long rows) { return (rows + MR - 1) / MR; }
 static size_t lines(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
 TARGET void cgemm_attention_head(long queries, long keys, long depth, long value_depth, float scale,
-                                 const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                                 const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo) {
     if (queries <= 0 || value_depth <= 0) return;
     if (keys <= 0) {
@@ -70,7 +76,8 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
         __m256 max0 = _mm256_set1_ps(-INFINITY), max1 = max0;
         for (long s = 0; s < key_slivers; s++) {
             long rows = keys - s * MR < MR ? keys - s * MR : MR;
-            panel_tile(depth, packed_keys + s * MR * depth, packed_queries, scores + s * MR * NR, rows, &max0, &max1);
+            const float *key_terms = terms ? terms + s * MR * ldt + q0 : NULL;
+            panel_tile(depth, packed_keys + s * MR * depth, packed_queries, key_terms, ldt, scores + s * MR * NR, rows, &max0, &max1);
         }
         __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0;
         for (long j = 0; j < keys; j++) {
@@ -87,7 +94,7 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
         // result = v^T p: value dimensions down, the 16 queries across.
         for (long s = 0; s < value_slivers; s++) {
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
-            panel_tile(keys, packed_values + (size_t)s * MR * keys, scores, result + s * MR * NR, rows, NULL, NULL);
+            panel_tile(keys, packed_values + (size_t)s * MR * keys, scores, NULL, 0, result + s * MR * NR, rows, NULL, NULL);
         }
         for (long c = 0; c < columns; c++)
             for (long d = 0; d < value_depth; d++) out[(q0 + c) * ldo + d] = result[d * NR + c] * inverse[c];
@@ -97,7 +104,7 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
 #else
 
 void cgemm_attention_head(long queries, long keys, long depth, long value_depth, float scale,
-                          const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                          const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                           float *out, long ldo) {
     abort();  // never called: segwatch uses it only on x86-64 with AVX2
 }

@@ -138,25 +138,28 @@ TARGET512 void cgemm_product_in_place_avx512(long m, long n, long k, float alpha
     product(0, m, n, k, a, lda, b, ldb, 0, n / NR, alpha, c, ldc, NULL, accumulate ? c : NULL, ldc, CGEMM_IDENTITY);
 }
 
-/// Rows `0..<rows` of `c [MR][NQ]` = one sliver `a [kc][MR]` times `width` panels of `b [kc][NQ]`;
-/// with `max`, its lanes also take the maximum over the rows stored: attention.c's `panel_tile`.
+/// Rows `0..<rows` of `c [MR][NQ]` = one sliver `a [kc][MR]` times `width` panels of `b [kc][NQ]`,
+/// plus `terms` (rows `ldt` apart) when given; with `max`, its lanes also take the maximum over
+/// the rows stored: attention.c's `panel_tile`.
 TARGET512 __attribute__((always_inline)) static inline void panel_tile(const int width, long kc, const float *a, const float *b,
-                                                                      float *c, long rows, __m512 *max) {
+                                                                      const float *terms, long ldt, float *c, long rows, __m512 *max) {
     __m512 acc[MR][GROUP];
     accumulate(width, kc, a, b, NQ, NR, acc);
     for (int r = 0; r < MR && r < rows; r++)
         for (int w = 0; w < width; w++) {
+            if (terms) acc[r][w] = _mm512_add_ps(acc[r][w], _mm512_loadu_ps(terms + r * ldt + w * NR));
             _mm512_store_ps(c + r * NQ + w * NR, acc[r][w]);
             if (max) max[w] = _mm512_max_ps(max[w], acc[r][w]);
         }
 }
 
-TARGET512 static void panel_tile_width(long width, long kc, const float *a, const float *b, float *c, long rows, __m512 *max) {
+TARGET512 static void panel_tile_width(long width, long kc, const float *a, const float *b, const float *terms, long ldt,
+                                       float *c, long rows, __m512 *max) {
     switch (width) {
-    case 4: panel_tile(4, kc, a, b, c, rows, max); break;
-    case 3: panel_tile(3, kc, a, b, c, rows, max); break;
-    case 2: panel_tile(2, kc, a, b, c, rows, max); break;
-    default: panel_tile(1, kc, a, b, c, rows, max); break;
+    case 4: panel_tile(4, kc, a, b, terms, ldt, c, rows, max); break;
+    case 3: panel_tile(3, kc, a, b, terms, ldt, c, rows, max); break;
+    case 2: panel_tile(2, kc, a, b, terms, ldt, c, rows, max); break;
+    default: panel_tile(1, kc, a, b, terms, ldt, c, rows, max); break;
     }
 }
 
@@ -165,7 +168,7 @@ static long slivers(long rows) { return (rows + MR - 1) / MR; }
 static size_t lines(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
 TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
-                                           const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                                           const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                            float *out, long ldo) {
     if (queries <= 0 || value_depth <= 0) return;
     if (keys <= 0) {
@@ -196,7 +199,8 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
         for (int w = 0; w < GROUP; w++) max[w] = _mm512_set1_ps(-INFINITY);
         for (long s = 0; s < key_slivers; s++) {
             long rows = keys - s * MR < MR ? keys - s * MR : MR;
-            panel_tile_width(width, depth, packed_keys + s * MR * depth, packed_queries, scores + s * MR * NQ, rows, max);
+            const float *key_terms = terms ? terms + s * MR * ldt + q0 : NULL;
+            panel_tile_width(width, depth, packed_keys + s * MR * depth, packed_queries, key_terms, ldt, scores + s * MR * NQ, rows, max);
         }
         float inverse[NQ];
         for (long w = 0; w < width; w++) {
@@ -211,7 +215,7 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
         // result = v^T p: value dimensions down, the queries across.
         for (long s = 0; s < value_slivers; s++) {
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
-            panel_tile_width(width, keys, packed_values + (size_t)s * MR * keys, scores, result + s * MR * NQ, rows, NULL);
+            panel_tile_width(width, keys, packed_values + (size_t)s * MR * keys, scores, NULL, 0, result + s * MR * NQ, rows, NULL);
         }
         for (long c = 0; c < columns; c++)
             for (long d = 0; d < value_depth; d++) out[(q0 + c) * ldo + d] = result[d * NQ + c] * inverse[c];
@@ -233,7 +237,7 @@ void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, c
 }
 
 void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
-                                 const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                                 const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo) {
     abort();  // never called: segwatch uses it only on x86-64 with AVX-512
 }

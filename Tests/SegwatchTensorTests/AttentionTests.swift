@@ -72,14 +72,17 @@ import Testing
     }
 
     // Guards the fused head (cgemm_attention_head), which attention takes without mask or
-    // terms where weights are packed (AVX2, AVX-512): against softmax(scale q k^T) v in double
-    // precision, at queries not a multiple of 16 or 64 (one, 17, 33, a ViT's 197), keys not a
-    // multiple of 6 (one key, 7, 300), depths that fill no vector (13) and value depths unlike
-    // the keys' (5, 70), on strided views of one buffer as a fused qkv projection gives them.
-    // Through `attention` with the kernels in use, then each head build this CPU runs, called
-    // directly: every build gives the AVX2 one's bits.
-    @Test(arguments: [(1, 2, 1, 1, 8, 8), (2, 3, 197, 197, 64, 64), (1, 2, 17, 7, 13, 5), (1, 4, 33, 300, 16, 70)])
-    func unmaskedEqualsDoublePrecision(batch: Int, heads: Int, queries: Int, keys: Int, depth: Int, valueDepth: Int) throws {
+    // relative-position terms where weights are packed (AVX2, AVX-512): against
+    // softmax(scale q k^T + bias) v in double precision, without a bias, with one per head
+    // (`[heads, Nq, Nk]`, TinyViT's) and with one per item (`[B, heads, Nq, Nk]`), at queries not
+    // a multiple of 16 or 64 (one, 17, 33, TinyViT's 49, a ViT's 197), keys not a multiple of 6
+    // (one key, 7, 300), depths that fill no vector (13) and value depths unlike the keys' (5,
+    // 70), on strided views of one buffer as a fused qkv projection gives them. Through
+    // `attention` with the kernels in use, then each head build this CPU runs, called directly:
+    // every build gives the AVX2 one's bits.
+    @Test(arguments: [(1, 2, 1, 1, 8, 8, 0), (2, 3, 197, 197, 64, 64, 0), (1, 2, 17, 7, 13, 5, 0), (1, 4, 33, 300, 16, 70, 0),
+                      (3, 4, 49, 49, 32, 32, 3), (2, 2, 17, 7, 13, 5, 4), (1, 3, 70, 65, 16, 24, 3)])
+    func unmaskedEqualsDoublePrecision(batch: Int, heads: Int, queries: Int, keys: Int, depth: Int, valueDepth: Int, biasRank: Int) throws {
         let width = queries * depth + keys * (depth + valueDepth)  // one token's q, k and v for all heads, as [q | k | v]
         let values = (0..<(batch * heads * width)).map { Float(($0 &* 2654435761) % 2001) / 1000 - 1 }
         let buffer = Tensor(shape: [batch * heads * width], values: values)
@@ -90,23 +93,40 @@ import Testing
         }
         let q = view(0, queries, depth), k = view(queries * depth, keys, depth), v = view(queries * depth + keys * depth, keys, valueDepth)
         let scale: Float = 0.37
-        let result = attention(q: q, k: k, v: v, .init(scale: scale))
+        let biasShape = biasRank == 0 ? nil : (biasRank == 3 ? [heads] : [batch, heads]) + [queries, keys]
+        let bias = biasShape.map { shape in
+            Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { Float(($0 &* 40503) % 1001) / 250 - 2 })
+        }
+        let result = attention(q: q, k: k, v: v, .init(scale: scale, bias: bias))
         #expect(result.shape == [batch, queries, heads * valueDepth])
-        expectDoublePrecision(q: q, k: k, v: v, scale: scale, result.toArray(), "attention (\(cpuKernelSet))")
+        expectDoublePrecision(q: q, k: k, v: v, scale: scale, bias: bias, result.toArray(), "attention (\(cpuKernelSet))")
 
+        // The head's terms: the bias transposed, keys down, rows padded to 64 queries.
+        let padded = (queries + 63) / 64 * 64
+        let terms = bias.map { bias in
+            let matrices = bias.count / (queries * keys), values = bias.toArray()
+            var transposed = [Float](repeating: 0, count: matrices * keys * padded)
+            for m in 0..<matrices {
+                for i in 0..<queries {
+                    for j in 0..<keys { transposed[(m * keys + j) * padded + i] = values[(m * queries + i) * keys + j] }
+                }
+            }
+            return Tensor(shape: [matrices, keys, padded], values: transposed)
+        }
         var outputs: [[Float]] = []
         for build in KernelSet.supported.compactMap(\.product) {
             let out = Tensor(zeros: [batch, queries, heads * valueDepth])
             for b in 0..<batch {
                 for h in 0..<heads {
-                    build.attentionHead(queries, keys, depth, valueDepth, scale,
+                    let itemTerms = terms.map { $0.pointer + (biasRank == 3 ? h : b * heads + h) * keys * padded }
+                    build.attentionHead(queries, keys, depth, valueDepth, scale, itemTerms, padded,
                                         q.pointer + b * q.strides[0] + h * q.strides[1], q.strides[2],
                                         k.pointer + b * k.strides[0] + h * k.strides[1], k.strides[2],
                                         v.pointer + b * v.strides[0] + h * v.strides[1], v.strides[2],
                                         out.pointer + b * queries * heads * valueDepth + h * valueDepth, heads * valueDepth)
                 }
             }
-            expectDoublePrecision(q: q, k: k, v: v, scale: scale, out.toArray(), "\(build) head")
+            expectDoublePrecision(q: q, k: k, v: v, scale: scale, bias: bias, out.toArray(), "\(build) head")
             outputs.append(out.toArray())
             if let mismatch = outputs.last!.indices.first(where: { outputs.last![$0].bitPattern != outputs[0][$0].bitPattern }) {
                 Issue.record("\(build) head: element \(mismatch) is \(outputs.last![mismatch]), the first build gives \(outputs[0][mismatch])")
@@ -114,11 +134,13 @@ import Testing
         }
     }
 
-    /// `out` ([B, queries, heads * valueDepth]) within rounding of softmax(scale q k^T) v in double.
-    private func expectDoublePrecision(q: Tensor, k: Tensor, v: Tensor, scale: Float, _ out: [Float], _ name: String) {
+    /// `out` ([B, queries, heads * valueDepth]) within rounding of softmax(scale q k^T + bias) v in
+    /// double (`bias` `[heads, Nq, Nk]` or `[B, heads, Nq, Nk]`).
+    private func expectDoublePrecision(q: Tensor, k: Tensor, v: Tensor, scale: Float, bias: Tensor? = nil, _ out: [Float], _ name: String) {
         let (batch, heads, queries, depth) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let (keys, valueDepth) = (k.shape[2], v.shape[3])
         let (qs, ks, vs) = (q.toArray(), k.toArray(), v.toArray())
+        let bs = bias?.toArray()
         // A score's rounding is a few ulps of its terms' magnitudes, and moves the output by as
         // much times the values' spread: the bound allows 8 ulps of each.
         let spread = Double(vs.map(abs).max() ?? 0), ulp = Double(Float.ulpOfOne)
@@ -133,8 +155,9 @@ import Testing
                             let term = Double(qs[(item * queries + i) * depth + x]) * Double(ks[(item * keys + j) * depth + x])
                             (dot, size) = (dot + term, size + abs(term))
                         }
-                        magnitude = max(magnitude, Double(scale) * size)
-                        return Double(scale) * dot
+                        let term = bs.map { Double($0[((bias!.rank == 3 ? h : item) * queries + i) * keys + j]) } ?? 0
+                        magnitude = max(magnitude, Double(scale) * size + abs(term))
+                        return Double(scale) * dot + term
                     }
                     let top = scores.max()!
                     scores = scores.map { Foundation.exp($0 - top) }

@@ -29,11 +29,14 @@ void cgemm_packed_product(long row_begin, long row_end, long n, long k, const fl
                           float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
                           enum cgemm_activation activation);
 
-/// One head of attention without mask or additive terms: for each of `queries` rows of `q`,
-/// `out[i, 0..<value_depth] = softmax_j(scale * q[i] . k[j]) v[j]` over `keys` rows of `k` and `v`
-/// (`depth` and `value_depth` wide; rows `ldq`, `ldk`, `ldv`, `ldo` floats apart). AVX2 and
-/// FMA: call only where the CPU has them.
+/// One head of attention without mask: for each of `queries` rows of `q`,
+/// `out[i, 0..<value_depth] = softmax_j(scale * q[i] . k[j] + terms[j][i]) v[j]` over `keys` rows
+/// of `k` and `v` (`depth` and `value_depth` wide; rows `ldq`, `ldk`, `ldv`, `ldo` floats apart).
+/// `terms` (NULL for none) are additive terms, transposed: key `j`'s for query `i` at
+/// `terms[j * ldt + i]`, each row readable up to `queries` rounded up to 64 (what lies past
+/// `queries` is read and not used). AVX2 and FMA: call only where the CPU has them.
 void cgemm_attention_head(long queries, long keys, long depth, long value_depth, float scale,
+                          const float *terms, long ldt,
                           const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                           float *out, long ldo);
 
@@ -46,6 +49,7 @@ void cgemm_packed_product_avx512(long row_begin, long row_end, long n, long k, c
 
 /// `cgemm_attention_head` on AVX-512 (x86-64-v4), 64 queries per pass.
 void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
+                                 const float *terms, long ldt,
                                  const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo);
 

@@ -61,7 +61,8 @@ let attentionTile = 128
 ///
 /// Computed head by head and `attentionTile` query rows at a time, so the scores of 4096 tokens
 /// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`. Without a
-/// mask or terms, where weights are packed, a head is one fused pass instead (`cgemm_attention_head`).
+/// mask or relative-position terms, where weights are packed, a head is one fused pass instead
+/// (`cgemm_attention_head`), an additive bias included.
 public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
     let (batch, heads, queries, depth, keys, valueDepth) = attentionShape(q: q.shape, k: k.shape, v: v.shape, options.map(\.shape))
     let q = q.strides[3] == 1 ? q : q.contiguous()
@@ -71,12 +72,30 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     let relative = options.relativePosition
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
     let items = batch * heads
-    if let product = packedKernels, bias == nil, relative == nil, !options.causal, items >= CPUEngine.current.threads {
+    if let product = packedKernels, relative == nil, !options.causal, items >= CPUEngine.current.threads {
         // A ViT's attention: each head in one fused pass (cgemm_attention_head), heads in parallel.
+        // A bias goes in transposed, keys down and queries across as the head computes its
+        // scores, rows padded to whole passes of 64 queries (TinyViT's 49-token windows: the
+        // general path below packed and multiplied such small heads at a third of the rate).
+        let padded = (queries + 63) & ~63
+        let terms = bias.map { bias in
+            let matrices = bias.count / (queries * keys)
+            let transposed = Tensor(zeros: [matrices, keys, padded])
+            parallelFor(matrices) { range in
+                for item in range {
+                    let from = bias.pointer + item * queries * keys, to = transposed.pointer + item * keys * padded
+                    for i in 0..<queries {
+                        for j in 0..<keys { to[j * padded + i] = from[i * keys + j] }
+                    }
+                }
+            }
+            return transposed
+        }
         parallelFor(items) { range in
             for item in range {
                 let (b, h) = (item / heads, item % heads)
-                product.attentionHead(queries, keys, depth, valueDepth, options.scale,
+                let itemTerms = terms.map { $0.pointer + ($0.shape[0] == items ? item : h) * keys * padded }
+                product.attentionHead(queries, keys, depth, valueDepth, options.scale, itemTerms, padded,
                                      q.pointer + b * q.strides[0] + h * q.strides[1], q.strides[2],
                                      k.pointer + b * k.strides[0] + h * k.strides[1], k.strides[2],
                                      v.pointer + b * v.strides[0] + h * v.strides[1], v.strides[2],

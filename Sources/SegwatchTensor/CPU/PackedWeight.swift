@@ -46,7 +46,8 @@ extension KernelSet.Product {
                                                 UnsafeMutablePointer<Float>?, Int, UnsafePointer<Float>?, UnsafePointer<Float>?, Int,
                                                 cgemm_activation) -> Void
     typealias AttentionFunction = @convention(c) (Int, Int, Int, Int, Float, UnsafePointer<Float>?, Int, UnsafePointer<Float>?, Int,
-                                                  UnsafePointer<Float>?, Int, UnsafeMutablePointer<Float>?, Int) -> Void
+                                                  UnsafePointer<Float>?, Int, UnsafePointer<Float>?, Int,
+                                                  UnsafeMutablePointer<Float>?, Int) -> Void
 
     /// `cgemm_packed_product` of this build: the same weights, arguments and results.
     var packedProduct: ProductFunction {
