@@ -36,8 +36,9 @@ private func outputSize(_ input: Int, kernel: Int, stride: Int, padding: Int, di
 /// `torch.nn.functional.conv2d` on NCHW input with an `[out, in/groups, kh, kw]` weight.
 ///
 /// Depthwise convolutions run a direct kernel; 1x1 convolutions are one product per group;
-/// the rest unfold the input (im2col) into a reused buffer and multiply. A product starts from
-/// the bias (BLAS's beta = 1), not from zeros with the bias added after.
+/// the rest unfold the input (im2col) a block of output positions at a time, each block
+/// multiplied while its unfolded columns are still in cache. A product starts from the bias
+/// (BLAS's beta = 1), not from zeros with the bias added after.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions = .init()) -> Tensor {
     precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape), weight \(weight.shape)")
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -58,16 +59,30 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2d
         let outGroup = outChannels / groups
         let pointwise = kh == 1 && kw == 1 && options.stride == (1, 1) && options.padding == (0, 0)
         let rows = groupChannels * kh * kw, columns = outH * outW
-        let unfolded = pointwise ? nil : Tensor(uninitialized: [rows, columns])
+        // Output positions per block: its unfolded columns (rows x block floats) fit in 256 KB
+        // where rows allow, so the product reads them from L2. Unfolding the whole input first
+        // wrote and read back up to 75 MB (MobileSAM's second patch-embedding convolution) at
+        // memory speed. At least 256 positions, so that the product's packing of the filters
+        // (once per call) stays small beside its multiply-adds.
+        let block = max(256, (65536 / max(rows, 1)) & ~15)
         for n in 0..<batch {
             for g in 0..<groups {
                 let input = x.pointer + (n * channels + g * groupChannels) * height * width
-                if let unfolded {
-                    im2col(input, groupChannels, height, width, kh, kw, options, outH, outW, unfolded.pointer)
+                let filters = weight.pointer + g * outGroup * rows, output = result.pointer + (n * outChannels + g * outGroup) * columns
+                if pointwise {
+                    sgemm(m: outGroup, n: columns, k: rows, a: filters, lda: rows, b: input, ldb: columns,
+                          beta: bias == nil ? 0 : 1, c: output, ldc: columns)
+                    continue
                 }
-                sgemm(m: outGroup, n: columns, k: rows, a: weight.pointer + g * outGroup * rows, lda: rows,
-                      b: unfolded?.pointer ?? input, ldb: columns,
-                      beta: bias == nil ? 0 : 1, c: result.pointer + (n * outChannels + g * outGroup) * columns, ldc: columns)
+                parallelFor((columns + block - 1) / block) { range in
+                    let unfolded = Tensor(uninitialized: [rows, block])
+                    for index in range {
+                        let first = index * block, count = min(block, columns - first)
+                        im2col(input, groupChannels, height, width, kh, kw, options, outW, first..<first + count, unfolded.pointer)
+                        sgemm(m: outGroup, n: count, k: rows, a: filters, lda: rows, b: unfolded.pointer, ldb: count,
+                              beta: bias == nil ? 0 : 1, c: output + first, ldc: columns)
+                    }
+                }
             }
         }
         if let activation = options.activation { activateInPlace(result, activation) }
@@ -85,27 +100,32 @@ private func fillChannels(_ result: Tensor, _ bias: Tensor) {
     }
 }
 
+/// The unfolded input's columns `positions` (output positions `oy * outW + ox`): row
+/// `(c * kh + ki) * kw + kj` holds input channel `c` at offset `(ki, kj)` from each position's
+/// window, `positions.count` floats per row.
 private func im2col(_ input: UnsafePointer<Float>, _ channels: Int, _ height: Int, _ width: Int,
-                    _ kh: Int, _ kw: Int, _ o: Conv2dOptions, _ outH: Int, _ outW: Int,
+                    _ kh: Int, _ kw: Int, _ o: Conv2dOptions, _ outW: Int, _ positions: Range<Int>,
                     _ columns: UnsafeMutablePointer<Float>) {
-    parallelFor(channels * kh * kw) { range in
-        for row in range {
-            let c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
-            let plane = input + c * height * width
-            var out = columns + row * outH * outW
-            for oy in 0..<outH {
-                let iy = oy * o.stride.y - o.padding.y + ki * o.dilation.y
-                if iy < 0 || iy >= height {
-                    out.update(repeating: 0, count: outW)
-                } else {
-                    let line = plane + iy * width
-                    for ox in 0..<outW {
-                        let ix = ox * o.stride.x - o.padding.x + kj * o.dilation.x
-                        out[ox] = ix >= 0 && ix < width ? line[ix] : 0
-                    }
+    for row in 0..<channels * kh * kw {
+        let c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
+        let plane = input + c * height * width
+        var out = columns + row * positions.count
+        var position = positions.lowerBound
+        while position < positions.upperBound {
+            // One output row's run of positions at a time.
+            let oy = position / outW, ox0 = position % outW, run = min(outW - ox0, positions.upperBound - position)
+            let iy = oy * o.stride.y - o.padding.y + ki * o.dilation.y
+            if iy < 0 || iy >= height {
+                out.update(repeating: 0, count: run)
+            } else {
+                let line = plane + iy * width
+                for ox in ox0..<ox0 + run {
+                    let ix = ox * o.stride.x - o.padding.x + kj * o.dilation.x
+                    out[ox - ox0] = ix >= 0 && ix < width ? line[ix] : 0
                 }
-                out += outW
             }
+            out += run
+            position += run
         }
     }
 }
