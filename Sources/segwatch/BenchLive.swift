@@ -46,7 +46,7 @@ struct BenchLive: ParsableCommand {
     @Option(help: "The segwatch binary that runs the daemon, to compare builds (default: this one).")
     var daemon: String?
 
-    @Option(help: "A camera setting of the configuration file to try, as KEY=VALUE (e.g. keyframe_slices=32). Repeatable.",
+    @Option(help: "A camera setting of the configuration file to try, as KEY=VALUE (e.g. keyframe_slices=32, or labels=[\"person\"] in place of the bench's five labels). Repeatable.",
             transform: cameraSetting)
     var set: [String] = []
 

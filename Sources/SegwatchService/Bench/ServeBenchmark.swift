@@ -31,7 +31,8 @@ public struct ServeBenchmark: Sendable {
     /// folder, or `storeURL`): its cost on the analysis rate.
     public var store = false
     public var storeURL: String?
-    /// Camera keys added as they are (`keyframe_slices = 32`, say): settings to compare.
+    /// Camera keys added as they are (`keyframe_slices = 32`, say), each replacing the bench's
+    /// own setting of that key (`labels`): settings to compare.
     public var cameraSettings: [String] = []
     /// The segwatch binary to run `serve` with.
     public var executable: String
@@ -173,7 +174,7 @@ public struct ServeBenchmark: Sendable {
         return Measured(cameras: cameras, peakRSS: peak, metricsMs: metricsMs, restart: restartFigures)
     }
 
-    private func configText(names: [String], inputs: [String], port: Int, folder: URL) -> String {
+    func configText(names: [String], inputs: [String], port: Int, folder: URL) -> String {
         var text = """
             [engine]
             sam = \(tomlString(sam))
@@ -193,20 +194,20 @@ public struct ServeBenchmark: Sendable {
 
             \(store ? "[store]\nurl = \(tomlString(storeURL ?? folder.appendingPathComponent("tracks.sqlite").path))\n" : "")
             """
+        let key = { (setting: String) in setting.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) ?? setting }
+        let chosen = Set(cameraSettings.map(key))
         for (name, input) in zip(names, inputs) {
+            var settings = [#"labels = ["car", "person", "bicycle", "tree", "road"]"#, "tracked_min_iou = 0", "keyframe_below_iou = 0"]
+            settings += discoveryGrid.map { ["discovery_grid = \($0)"] } ?? []
+            settings += liveSettings ? ["keyframe_below_coverage = 0", "duplicate_iou = 1", "max_segments = 50"] : []
             text += """
 
                 [[camera]]
                 name = "\(name)"
                 input = \(tomlString(input))
                 fps = 0
-                labels = ["car", "person", "bicycle", "tree", "road"]
                 json_out = \(tomlString(folder.appendingPathComponent("\(name).jsonl").path))
-                \(discoveryGrid.map { "discovery_grid = \($0)" } ?? "")
-                tracked_min_iou = 0
-                keyframe_below_iou = 0
-                \(liveSettings ? "keyframe_below_coverage = 0\nduplicate_iou = 1\nmax_segments = 50" : "")
-                \(cameraSettings.joined(separator: "\n"))
+                \((settings.filter { !chosen.contains(key($0)) } + cameraSettings).joined(separator: "\n"))
 
                 """
         }
