@@ -134,6 +134,24 @@ import Testing
         }
     }
 
+    // Guards the shared-keys path: keys and values of batch 1 expanded over the batch (the SAM
+    // decoder's prompts against one image) give, bit for bit, what the same keys copied for
+    // every item give, within rounding of double precision.
+    @Test(arguments: [(64, 8, 7, 300, 16, 16), (3, 2, 17, 40, 13, 5)])
+    func sharedKeysEqualCopiedKeys(batch: Int, heads: Int, queries: Int, keys: Int, depth: Int, valueDepth: Int) {
+        func values(_ count: Int, _ seed: Int) -> [Float] { (0..<count).map { Float((($0 + seed) &* 2654435761) % 2001) / 1000 - 1 } }
+        // q as a [B, N, heads * d] projection's view; k and v one item's, expanded.
+        let q = Tensor(shape: [batch, queries, heads, depth], values: values(batch * queries * heads * depth, 1)).permuted([0, 2, 1, 3])
+        let k = Tensor(shape: [1, heads, keys, depth], values: values(heads * keys * depth, 2))
+        let v = Tensor(shape: [1, heads, keys, valueDepth], values: values(heads * keys * valueDepth, 3))
+        let shared = attention(q: q, k: k.expanded([batch, heads, keys, depth]), v: v.expanded([batch, heads, keys, valueDepth]), .init(scale: 0.3))
+        let copied = attention(q: q, k: k.expanded([batch, heads, keys, depth]).contiguous(),
+                               v: v.expanded([batch, heads, keys, valueDepth]).contiguous(), .init(scale: 0.3))
+        #expect(shared.toArray().map(\.bitPattern) == copied.toArray().map(\.bitPattern))
+        expectDoublePrecision(q: q, k: k.expanded([batch, heads, keys, depth]).contiguous(),
+                              v: v.expanded([batch, heads, keys, valueDepth]).contiguous(), scale: 0.3, shared.toArray(), "shared keys")
+    }
+
     /// `out` ([B, queries, heads * valueDepth]) within rounding of softmax(scale q k^T + bias) v in
     /// double (`bias` `[heads, Nq, Nk]` or `[B, heads, Nq, Nk]`).
     private func expectDoublePrecision(q: Tensor, k: Tensor, v: Tensor, scale: Float, bias: Tensor? = nil, _ out: [Float], _ name: String) {

@@ -91,6 +91,21 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             }
             return transposed
         }
+        if batch > 1, terms == nil, k.strides[0] == 0, v.strides[0] == 0, q.strides[0] == queries * q.strides[2],
+           heads >= CPUEngine.current.threads {
+            // Keys and values shared by the batch (a batch of 1 expanded: the SAM decoder's first
+            // token-to-image attention, 7 queries of each prompt against the image's 4096
+            // positions): the batch's queries go through each head together, filling the 64
+            // query lanes of a pass that 7 left mostly empty, the keys packed once per head.
+            parallelFor(heads) { range in
+                for h in range {
+                    product.attentionHead(batch * queries, keys, depth, valueDepth, options.scale, nil, 0,
+                                         q.pointer + h * q.strides[1], q.strides[2], k.pointer + h * k.strides[1], k.strides[2],
+                                         v.pointer + h * v.strides[1], v.strides[2], result.pointer + h * valueDepth, heads * valueDepth)
+                }
+            }
+            return result
+        }
         parallelFor(items) { range in
             for item in range {
                 let (b, h) = (item / heads, item % heads)
