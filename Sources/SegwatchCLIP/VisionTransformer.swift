@@ -10,6 +10,7 @@ public struct VisionTransformer<B: Backend>: Sendable {
     let classEmbedding: Tensor
     /// `[1 + g0 * g0, W]` on the host: resized per grid.
     let positionEmbedding: Tensor
+    let resized = ResizedPositions()
     let preNorm: LayerNorm<B>
     let blocks: [ResidualAttentionBlock<B>]
     let postNorm: LayerNorm<B>
@@ -43,9 +44,11 @@ public struct VisionTransformer<B: Backend>: Sendable {
         if grid == (nativeGrid, nativeGrid) {
             patches = positionEmbedding.sliced(0, 1..<positionEmbedding.shape[0]).reshaped([1, grid.h, grid.w, width])
         } else {
-            let native = positionEmbedding.sliced(0, 1..<positionEmbedding.shape[0])
-                .reshaped([1, nativeGrid, nativeGrid, width]).permuted([0, 3, 1, 2])
-            patches = interpolate(native, size: grid, mode: .bicubic).permuted([0, 2, 3, 1])
+            patches = resized.table(grid) {
+                let native = positionEmbedding.sliced(0, 1..<positionEmbedding.shape[0])
+                    .reshaped([1, nativeGrid, nativeGrid, width]).permuted([0, 3, 1, 2])
+                return interpolate(native, size: grid, mode: .bicubic).permuted([0, 2, 3, 1]).contiguous()
+            }
         }
         if let window { patches = patches.sliced(1, window.rows).sliced(2, window.columns) }
         let count = patches.shape[1] * patches.shape[2]

@@ -20,6 +20,7 @@ struct Dinov2Embeddings<B: Backend>: Sendable {
     let nativeGrid: Int
     /// With registers, transformers resizes the positions with `antialias=True`.
     let antialias: Bool
+    let resized = ResizedPositions()
 
     init(_ w: Weights<B>, _ config: DINOv2Config) throws {
         backend = w.backend
@@ -44,9 +45,11 @@ struct Dinov2Embeddings<B: Backend>: Sendable {
         let width = positionEmbeddings.shape[1]
         let stored = positionEmbeddings.sliced(0, 1..<positionEmbeddings.shape[0])
         guard grid != (nativeGrid, nativeGrid) else { return stored.reshaped([1, grid.h * grid.w, width]) }
-        let native = stored.reshaped([1, nativeGrid, nativeGrid, width]).permuted([0, 3, 1, 2])
-        return interpolate(native, size: grid, mode: .bicubic, antialias: antialias).permuted([0, 2, 3, 1]).contiguous()
-            .reshaped([1, grid.h * grid.w, width])
+        return resized.table(grid) {
+            let native = stored.reshaped([1, nativeGrid, nativeGrid, width]).permuted([0, 3, 1, 2])
+            return interpolate(native, size: grid, mode: .bicubic, antialias: antialias).permuted([0, 2, 3, 1]).contiguous()
+                .reshaped([1, grid.h * grid.w, width])
+        }
     }
 
     /// pixels `[N, 3, H, W]` (normalized) -> tokens `[N, 1 + R + gh * gw, D]`: the class token

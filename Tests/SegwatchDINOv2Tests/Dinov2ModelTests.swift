@@ -43,6 +43,8 @@ private func editConfig(_ folder: TemporaryFolder, _ edit: (inout [String: Any])
 /// resized to other grids) and Dinov2WithRegistersModel (this folder's: 2 registers, whose
 /// positions are resized with antialiasing, SwiGLU, a 4x4 grid shrunk, grown and kept, level 0),
 /// each case from the picture through the resize to every output, under the stored tolerances.
+/// The cases run twice on one model, so that a case follows cases of other grids: the resized
+/// position table it keeps (`ResizedPositions`) must be the one of the grid asked.
 struct Dinov2ModelTests {
     static let registersFixture = Fixtures.packageRoot.appendingPathComponent("Tests/SegwatchDINOv2Tests/registers_swiglu").path
 
@@ -54,7 +56,7 @@ struct Dinov2ModelTests {
         let backend = testBackend
         let model = try Dinov2Model.load(parity.directory.path, backend: backend)
         #expect(!cases.isEmpty)
-        for item in cases {
+        for item in cases + cases {
             let output = try model(backend.upload(pixels(item.image, size: item.size, model.config)), levels: Set(item.levels))
             var outputs = [("last", output.last), ("pooled", output.pooled)]
             for level in item.levels { outputs.append(("hidden.\(level)", try #require(output.hidden[level], "level \(level)"))) }
