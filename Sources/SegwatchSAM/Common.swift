@@ -36,13 +36,16 @@ struct ConvTranspose2d<B: Backend>: Sendable {
     }
 
     /// The same map as a `Linear` from a pixel's input channels to its stride x stride
-    /// children's outputs, ordered `(ky, kx, output)`: weight `[stride^2 * output, input]`.
+    /// children's outputs, ordered `(ky, kx, output)`: weight `[stride^2 * output, input]`,
+    /// prepared as a linear layer's is (packed on the CPU: the bias and the activation are then
+    /// applied as the product stores its outputs, not in passes of their own, and the weight
+    /// is not packed again at every call; the SAM decoder's upscaling ran at half the rate).
     var childrenLinear: (weight: B.Value, bias: B.Value) {
         let b = backend, s = b.shape(weight)
         let children = stride * stride
         let w = b.reshape(b.contiguous(b.permute(weight, [2, 3, 1, 0])), [children * s[1], s[0]])
         let tiled = b.contiguous(b.expand(b.reshape(bias, [1, s[1]]), [children, s[1]]))
-        return (w, b.reshape(tiled, [children * s[1]]))
+        return (b.linearWeight(w), b.reshape(tiled, [children * s[1]]))
     }
 }
 
