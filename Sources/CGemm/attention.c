@@ -14,6 +14,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include "transpose.h"
 #include "vector_math.h"
 
 #define STORE(r)                                                                              \
@@ -70,9 +71,15 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
     for (long q0 = 0; q0 < queries; q0 += NR) {
         long columns = queries - q0 < NR ? queries - q0 : NR;
         // The scale goes on q, as transformers' CLIP applies it (open_clip's on q k^T: one rounding apart).
-        for (long i = 0; i < depth; i++)
-            for (long c = 0; c < NR; c++)
-                packed_queries[i * NR + c] = c < columns ? scale * q[(q0 + c) * ldq + i] : 0;
+        // q transposed, its padding columns zero, then scaled (as `scale * q`: the same bits).
+        transpose(q + q0 * ldq, ldq, columns, depth, packed_queries, NR);
+        __m256 scaled = _mm256_set1_ps(scale);
+        for (long i = 0; i < depth; i++) {
+            float *row = packed_queries + i * NR;
+            for (long c = columns; c < NR; c++) row[c] = 0;
+            _mm256_store_ps(row, _mm256_mul_ps(scaled, _mm256_load_ps(row)));
+            _mm256_store_ps(row + 8, _mm256_mul_ps(scaled, _mm256_load_ps(row + 8)));
+        }
         __m256 max0 = _mm256_set1_ps(-INFINITY), max1 = max0;
         for (long s = 0; s < key_slivers; s++) {
             long rows = keys - s * MR < MR ? keys - s * MR : MR;
@@ -96,8 +103,13 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
             panel_tile(keys, packed_values + (size_t)s * MR * keys, scores, NULL, 0, result + s * MR * NR, rows, NULL, NULL);
         }
-        for (long c = 0; c < columns; c++)
-            for (long d = 0; d < value_depth; d++) out[(q0 + c) * ldo + d] = result[d * NR + c] * inverse[c];
+        // Each query's outputs times its 1 / sum, then transposed into its row of `out`.
+        __m256 inverse0 = _mm256_loadu_ps(inverse), inverse1 = _mm256_loadu_ps(inverse + 8);
+        for (long d = 0; d < value_depth; d++) {
+            _mm256_store_ps(result + d * NR, _mm256_mul_ps(_mm256_load_ps(result + d * NR), inverse0));
+            _mm256_store_ps(result + d * NR + 8, _mm256_mul_ps(_mm256_load_ps(result + d * NR + 8), inverse1));
+        }
+        transpose(result, NR, value_depth, columns, out + q0 * ldo, ldo);
     }
 }
 

@@ -15,60 +15,9 @@
 size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-/// `out[i * NR + j] = in[j * stride + i]` for i, j < 8: one 8x8 block of a transpose in registers.
-TARGET static void transpose8x8(const float *in, long stride, float *out) {
-    __m256 r[8], t[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(in + j * stride);
-    for (int j = 0; j < 8; j += 2) {
-        t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-        t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-    }
-    for (int j = 0; j < 8; j += 4) {
-        r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-        r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
-        r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-        r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-    }
-    // r[c], c < 4: column c of rows 0-3 in its low half, column c + 4 in its high half; r[c + 4]
-    // the same of rows 4-7.
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(out + i * NR, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(out + (i + 4) * NR, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
-}
+#include "transpose.h"
 #endif
 
-#if defined(__x86_64__)
-/// `out[i * MR + r] = rows[r][first + i]` for r < MR, i < 8: six rows' eight inputs interleaved,
-/// as an 8x8 transpose whose last two rows are not stored.
-TARGET static void interleave6x8(const float *rows[MR], long first, float *out) {
-    __m256 r[8], t[8];
-    for (int j = 0; j < MR; j++) r[j] = _mm256_loadu_ps(rows[j] + first);
-    r[6] = r[7] = _mm256_setzero_ps();
-    for (int j = 0; j < 8; j += 2) {
-        t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-        t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-    }
-    for (int j = 0; j < 8; j += 4) {
-        r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-        r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
-        r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-        r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-    }
-    // Each input's six values as four and two (a masked store is microcoded on AMD's cores).
-    for (int c = 0; c < 4; c++) {
-        __m128 low = _mm256_castps256_ps128(r[c]), high = _mm256_extractf128_ps(r[c], 1);
-        __m128 low4 = _mm256_castps256_ps128(r[c + 4]), high4 = _mm256_extractf128_ps(r[c + 4], 1);
-        // Column c: rows 0-3 in `low`, rows 4-5 in the low half of `low4`; column c + 4 likewise.
-        _mm_storeu_ps(out + c * MR, low);
-        _mm_storel_pi((__m64 *)(out + c * MR + 4), low4);
-        _mm_storeu_ps(out + (c + 4) * MR, high);
-        _mm_storel_pi((__m64 *)(out + (c + 4) * MR + 4), high4);
-    }
-}
-#endif
 
 /// One panel's block: `kc` inputs of outputs `row0..<row0 + NR` (those past `n` zero) into
 /// `out [kc][NR]`. The two layouts the products meet are copied a vector at a time (the
@@ -89,7 +38,7 @@ static void pack_panel(const float *weight, long n, long row0, long k0, long kc,
             if (count == NR) {
                 const float *block = weight + row0 * n_stride + k0 + i0;
                 for (long bj = 0; bj < NR; bj += 8)
-                    for (long bi = 0; bi < NR; bi += 8) transpose8x8(block + bj * n_stride + bi, n_stride, out + (i0 + bi) * NR + bj);
+                    for (long bi = 0; bi < NR; bi += 8) transpose8x8(block + bj * n_stride + bi, n_stride, out + (i0 + bi) * NR + bj, NR);
                 continue;
             }
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include "transpose.h"
 #include "vector_math.h"
 
 enum {
@@ -192,9 +193,14 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
 
     for (long q0 = 0; q0 < queries; q0 += NQ) {
         long columns = queries - q0 < NQ ? queries - q0 : NQ, width = (columns + NR - 1) / NR;
-        for (long i = 0; i < depth; i++)
-            for (long c = 0; c < width * NR; c++)
-                packed_queries[i * NQ + c] = c < columns ? scale * q[(q0 + c) * ldq + i] : 0;
+        // q transposed, its padding columns zero, then scaled (as `scale * q`: the same bits).
+        transpose(q + q0 * ldq, ldq, columns, depth, packed_queries, NQ);
+        __m512 scaled = _mm512_set1_ps(scale);
+        for (long i = 0; i < depth; i++) {
+            float *row = packed_queries + i * NQ;
+            for (long c = columns; c < width * NR; c++) row[c] = 0;
+            for (long w = 0; w < width; w++) _mm512_store_ps(row + w * NR, _mm512_mul_ps(scaled, _mm512_load_ps(row + w * NR)));
+        }
         __m512 max[GROUP];
         for (int w = 0; w < GROUP; w++) max[w] = _mm512_set1_ps(-INFINITY);
         for (long s = 0; s < key_slivers; s++) {
@@ -217,8 +223,11 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
             panel_tile_width(width, keys, packed_values + (size_t)s * MR * keys, scores, NULL, 0, result + s * MR * NQ, rows, NULL);
         }
-        for (long c = 0; c < columns; c++)
-            for (long d = 0; d < value_depth; d++) out[(q0 + c) * ldo + d] = result[d * NQ + c] * inverse[c];
+        // Each query's outputs times its 1 / sum, then transposed into its row of `out`.
+        for (long d = 0; d < value_depth; d++)
+            for (long w = 0; w < width; w++)
+                _mm512_store_ps(result + d * NQ + w * NR, _mm512_mul_ps(_mm512_load_ps(result + d * NQ + w * NR), _mm512_loadu_ps(inverse + w * NR)));
+        transpose(result, NQ, value_depth, columns, out + q0 * ldo, ldo);
     }
 }
 
