@@ -8,8 +8,8 @@ public typealias ConvolutionAxis = (stride: Int, padding: Int, dilation: Int)
 ///
 /// The interior columns, whose taps all fall inside the row, run without bounds checks; with
 /// stride 1 they are computed four vectors and then one at a time, every tap accumulated in registers (four
-/// independent sums, so the multiply-adds do not wait on each other), with stride 2 a vector at
-/// a time. The border columns check each tap.
+/// independent sums, so the multiply-adds do not wait on each other), the last vector ending at
+/// the last interior column; with stride 2 a vector at a time. The border columns check each tap.
 public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int,
                             filter: UnsafePointer<Float>, kh: Int, kw: Int, y: ConvolutionAxis, x: ConvolutionAxis,
                             bias: Float, output: UnsafeMutablePointer<Float>, outH: Int, outW: Int) {
@@ -63,14 +63,24 @@ public func depthwiseConv2d(input: UnsafePointer<Float>, height: Int, width: Int
                 out.store(s3, at: ox + 3 * n)
                 ox += 4 * n
             }
-            while ox + n <= interior.upperBound {
+            func vector(at ox: Int) {
                 var sum = biases
                 for ki in taps {
                     let line = input + (firstRow + ki * y.dilation) * width + ox - x.padding
                     for kj in 0..<kw { sum = muladd(line.vector(at: kj * x.dilation), filter[ki * kw + kj], sum) }
                 }
                 out.store(sum, at: ox)
+            }
+            while ox + n <= interior.upperBound {
+                vector(at: ox)
                 ox += n
+            }
+            // The last few interior columns as the vector ending at the last one, overlapping
+            // columns already written (with the same values): at a 256-wide row, the 14 left
+            // over one at a time cost as much as the 240 before them.
+            if ox < interior.upperBound, interior.count >= n {
+                vector(at: interior.upperBound - n)
+                ox = interior.upperBound
             }
         } else if x.stride == 2 {
             // Every other input column: the even lanes of two vectors. The second vector reads
