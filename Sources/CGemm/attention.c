@@ -1,9 +1,9 @@
 // One attention head in a single pass per 16 queries, with no mask (a ViT's attention, and
-// TinyViT's with its additive biases): the scores are computed transposed, keys down and 16 queries across, straight
-// into the layout that the product with the values reads as its packed panel. Softmax then runs
-// down the keys on whole vectors (no horizontal reductions), its 1/sum is applied to the 16
-// outputs at the end, and the scores (50 KB at 785 keys) never leave L2; the keys and the
-// values are packed once per head. Where the tiled path (Attention.swift) computed 128 rows of
+// TinyViT's with its additive biases): the scores are computed transposed, keys down and 16
+// queries across, straight into the layout that the product with the values reads as its packed
+// panel. Softmax then runs down the keys on whole vectors (no horizontal reductions), its 1/sum
+// is applied to the 16 outputs at the end, and the scores (50 KB at 785 keys) never leave L2;
+// the keys and the values are packed once per head. Where the tiled path (Attention.swift) computed 128 rows of
 // scores, packed them again for the values' product, and normalized them in a pass of its own,
 // this is about 1.5x faster at the 785 tokens of CLIP at 448.
 #include "cgemm.h"

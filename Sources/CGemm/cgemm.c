@@ -18,7 +18,6 @@ size_t cgemm_packed_count(long n, long k) { return (size_t)((n + NR - 1) / NR) *
 #include "transpose.h"
 #endif
 
-
 /// One panel's block: `kc` inputs of outputs `row0..<row0 + NR` (those past `n` zero) into
 /// `out [kc][NR]`. The two layouts the products meet are copied a vector at a time (the
 /// general loop, an element at a time, took a fifth of the SAM decoder's time). Called only

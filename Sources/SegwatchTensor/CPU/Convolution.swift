@@ -60,10 +60,10 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2d
         let pointwise = kh == 1 && kw == 1 && options.stride == (1, 1) && options.padding == (0, 0)
         let rows = groupChannels * kh * kw, columns = outH * outW
         // Output positions per block: its unfolded columns (rows x block floats) fit in 256 KB
-        // where rows allow, so the product reads them from L2. Unfolding the whole input first
-        // wrote and read back up to 75 MB (MobileSAM's second patch-embedding convolution) at
-        // memory speed. At least 256 positions, so that the product's packing of the filters
-        // (once per call) stays small beside its multiply-adds.
+        // where rows allow, so the product reads them from L2 and the unfolded input never
+        // exists whole (75 MB for MobileSAM's second patch-embedding convolution). At least 256
+        // positions, so that the product's packing of the filters (once per call) stays small
+        // beside its multiply-adds.
         let block = max(256, (65536 / max(rows, 1)) & ~15)
         for n in 0..<batch {
             for g in 0..<groups {
