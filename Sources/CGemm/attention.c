@@ -86,6 +86,12 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
             const float *key_terms = terms ? terms + s * MR * ldt + q0 : NULL;
             panel_tile(depth, packed_keys + s * MR * depth, packed_queries, key_terms, ldt, scores + s * MR * NR, rows, &max0, &max1);
         }
+        // A query whose every key is masked (terms of -infinity) gets zeros, as the tiled path
+        // gives them: its maximum taken as 0 (not -inf - -inf), its 1 / sum as 0.
+        __m256 masked0 = _mm256_cmp_ps(max0, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
+        __m256 masked1 = _mm256_cmp_ps(max1, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
+        max0 = _mm256_andnot_ps(masked0, max0);
+        max1 = _mm256_andnot_ps(masked1, max1);
         __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0;
         for (long j = 0; j < keys; j++) {
             __m256 e0 = exp_nonpositive(_mm256_sub_ps(_mm256_load_ps(scores + j * NR), max0));
@@ -96,8 +102,8 @@ TARGET void cgemm_attention_head(long queries, long keys, long depth, long value
             sum1 = _mm256_add_ps(sum1, e1);
         }
         float inverse[NR];
-        _mm256_storeu_ps(inverse, _mm256_div_ps(_mm256_set1_ps(1), sum0));
-        _mm256_storeu_ps(inverse + 8, _mm256_div_ps(_mm256_set1_ps(1), sum1));
+        _mm256_storeu_ps(inverse, _mm256_andnot_ps(masked0, _mm256_div_ps(_mm256_set1_ps(1), sum0)));
+        _mm256_storeu_ps(inverse + 8, _mm256_andnot_ps(masked1, _mm256_div_ps(_mm256_set1_ps(1), sum1)));
         // result = v^T p: value dimensions down, the 16 queries across.
         for (long s = 0; s < value_slivers; s++) {
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;

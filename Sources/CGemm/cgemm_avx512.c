@@ -210,13 +210,16 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
         }
         float inverse[NQ];
         for (long w = 0; w < width; w++) {
-            __m512 sum = _mm512_setzero_ps();
+            // A query whose every key is masked (terms of -infinity) gets zeros, as the tiled
+            // path gives them: its maximum taken as 0 (not -inf - -inf), its 1 / sum as 0.
+            __mmask16 masked = _mm512_cmp_ps_mask(max[w], _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+            __m512 top = _mm512_mask_mov_ps(max[w], masked, _mm512_setzero_ps()), sum = _mm512_setzero_ps();
             for (long j = 0; j < keys; j++) {
-                __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), max[w]));
+                __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), top));
                 _mm512_store_ps(scores + j * NQ + w * NR, e);
                 sum = _mm512_add_ps(sum, e);
             }
-            _mm512_storeu_ps(inverse + w * NR, _mm512_div_ps(_mm512_set1_ps(1), sum));
+            _mm512_storeu_ps(inverse + w * NR, _mm512_maskz_div_ps((__mmask16)~masked, _mm512_set1_ps(1), sum));
         }
         // result = v^T p: value dimensions down, the queries across.
         for (long s = 0; s < value_slivers; s++) {

@@ -134,6 +134,47 @@ import Testing
         }
     }
 
+    // Guards the fused head with a bias that masks every key of a query (-infinity): that
+    // query's outputs are zeros, as the tiled path gives them, not NaN; the others are finite.
+    // Through `attention`, then each head build this CPU runs.
+    @Test func aFullyMaskedQueryGivesZeros() {
+        let (heads, queries, keys, depth) = (2, 5, 6, 16)
+        func values(_ count: Int, _ seed: Int) -> [Float] { (0..<count).map { Float((($0 + seed) &* 2654435761) % 2001) / 1000 - 1 } }
+        var terms = values(heads * queries * keys, 4)
+        for j in 0..<keys { terms[(1 * queries + 3) * keys + j] = -.infinity }  // head 1, query 3
+        let bias = Tensor(shape: [heads, queries, keys], values: terms)
+        let q = Tensor(shape: [1, heads, queries, depth], values: values(heads * queries * depth, 1))
+        let k = Tensor(shape: [1, heads, keys, depth], values: values(heads * keys * depth, 2))
+        let v = Tensor(shape: [1, heads, keys, depth], values: values(heads * keys * depth, 3))
+        func expectZerosAt(_ out: [Float], _ name: String) {  // [queries, heads * depth]
+            for i in 0..<queries {
+                for c in 0..<heads * depth {
+                    let value = out[i * heads * depth + c]
+                    if i == 3 && c >= depth { #expect(value == 0, "\(name): query 3, channel \(c): \(value)") }
+                    else { #expect(value.isFinite, "\(name): query \(i), channel \(c): \(value)") }
+                }
+            }
+        }
+        expectZerosAt(attention(q: q, k: k, v: v, .init(scale: 0.25, bias: bias)).toArray(), "attention (\(cpuKernelSet))")
+        let padded = 64
+        var transposed = [Float](repeating: 0, count: heads * keys * padded)
+        for h in 0..<heads {
+            for i in 0..<queries {
+                for j in 0..<keys { transposed[(h * keys + j) * padded + i] = terms[(h * queries + i) * keys + j] }
+            }
+        }
+        let transposedTerms = Tensor(shape: [heads, keys, padded], values: transposed)
+        for build in KernelSet.supported.compactMap(\.product) {
+            let out = Tensor(zeros: [1, queries, heads * depth])
+            for h in 0..<heads {
+                build.attentionHead(queries, keys, depth, depth, 0.25, transposedTerms.pointer + h * keys * padded, padded,
+                                    q.pointer + h * queries * depth, depth, k.pointer + h * keys * depth, depth,
+                                    v.pointer + h * keys * depth, depth, out.pointer + h * depth, heads * depth)
+            }
+            expectZerosAt(out.toArray(), "\(build) head")
+        }
+    }
+
     // Guards the shared-keys path: keys and values of batch 1 expanded over the batch (the SAM
     // decoder's prompts against one image) give, bit for bit, what the same keys copied for
     // every item give, within rounding of double precision.
