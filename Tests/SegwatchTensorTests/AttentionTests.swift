@@ -101,18 +101,8 @@ import Testing
         #expect(result.shape == [batch, queries, heads * valueDepth])
         expectDoublePrecision(q: q, k: k, v: v, scale: scale, bias: bias, result.toArray(), "attention (\(cpuKernelSet))")
 
-        // The head's terms: the bias transposed, keys down, rows padded to 64 queries.
         let padded = (queries + 63) / 64 * 64
-        let terms = bias.map { bias in
-            let matrices = bias.count / (queries * keys), values = bias.toArray()
-            var transposed = [Float](repeating: 0, count: matrices * keys * padded)
-            for m in 0..<matrices {
-                for i in 0..<queries {
-                    for j in 0..<keys { transposed[(m * keys + j) * padded + i] = values[(m * queries + i) * keys + j] }
-                }
-            }
-            return Tensor(shape: [matrices, keys, padded], values: transposed)
-        }
+        let terms = bias.map(Self.headTerms)
         var outputs: [[Float]] = []
         for build in KernelSet.supported.compactMap(\.product) {
             let out = Tensor(zeros: [batch, queries, heads * valueDepth])
@@ -157,13 +147,7 @@ import Testing
         }
         expectZerosAt(attention(q: q, k: k, v: v, .init(scale: 0.25, bias: bias)).toArray(), "attention (\(cpuKernelSet))")
         let padded = 64
-        var transposed = [Float](repeating: 0, count: heads * keys * padded)
-        for h in 0..<heads {
-            for i in 0..<queries {
-                for j in 0..<keys { transposed[(h * keys + j) * padded + i] = terms[(h * queries + i) * keys + j] }
-            }
-        }
-        let transposedTerms = Tensor(shape: [heads, keys, padded], values: transposed)
+        let transposedTerms = Self.headTerms(bias)
         for build in KernelSet.supported.compactMap(\.product) {
             let out = Tensor(zeros: [1, queries, heads * depth])
             for h in 0..<heads {
@@ -191,6 +175,20 @@ import Testing
         #expect(shared.toArray().map(\.bitPattern) == copied.toArray().map(\.bitPattern))
         expectDoublePrecision(q: q, k: k.expanded([batch, heads, keys, depth]).contiguous(),
                               v: v.expanded([batch, heads, keys, valueDepth]).contiguous(), scale: 0.3, shared.toArray(), "shared keys")
+    }
+
+    /// A bias `[..., Nq, Nk]` as the fused head takes its terms: each matrix transposed, keys
+    /// down, rows padded to whole passes of 64 queries: `[matrices, Nk, padded]`.
+    private static func headTerms(_ bias: Tensor) -> Tensor {
+        let (queries, keys) = (bias.shape[bias.rank - 2], bias.shape[bias.rank - 1])
+        let padded = (queries + 63) / 64 * 64, matrices = bias.count / (queries * keys), values = bias.toArray()
+        var transposed = [Float](repeating: 0, count: matrices * keys * padded)
+        for m in 0..<matrices {
+            for i in 0..<queries {
+                for j in 0..<keys { transposed[(m * keys + j) * padded + i] = values[(m * queries + i) * keys + j] }
+            }
+        }
+        return Tensor(shape: [matrices, keys, padded], values: transposed)
     }
 
     /// `out` ([B, queries, heads * valueDepth]) within rounding of softmax(scale q k^T + bias) v in
