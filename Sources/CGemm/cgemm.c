@@ -28,24 +28,16 @@ static void pack_panel(const float *weight, long n, long row0, long k0, long kc,
         for (long i = 0; i < kc; i++) memcpy(out + i * NR, weight + row0 + (k0 + i) * k_stride, NR * sizeof(float));
     } else if (k_stride == 1 && row0 + NR <= n) {
         // Each output's inputs contiguous (a linear weight [n, k], B transposed): a transpose,
-        // by blocks of NR x NR that stay in L1, four 8x8 blocks in registers where whole (the
-        // SAM decoder's keys, [4096, 256] per prompt, transposed an element at a time took a
-        // third of their product's time).
-        for (long i0 = 0; i0 < kc; i0 += NR) {
-            long count = kc - i0 < NR ? kc - i0 : NR;
+        // by 8x8 blocks in registers (the SAM decoder's keys, [4096, 256] per prompt,
+        // transposed an element at a time took a third of their product's time).
 #if defined(__x86_64__)
-            if (count == NR) {
-                const float *block = weight + row0 * n_stride + k0 + i0;
-                for (long bj = 0; bj < NR; bj += 8)
-                    for (long bi = 0; bi < NR; bi += 8) transpose8x8(block + bj * n_stride + bi, n_stride, out + (i0 + bi) * NR + bj, NR);
-                continue;
-            }
-#endif
-            for (long j = 0; j < NR; j++) {
-                const float *line = weight + (row0 + j) * n_stride + k0 + i0;
-                for (long i = 0; i < count; i++) out[(i0 + i) * NR + j] = line[i];
-            }
+        transpose(weight + row0 * n_stride + k0, n_stride, NR, kc, out, NR);
+#else
+        for (long j = 0; j < NR; j++) {
+            const float *line = weight + (row0 + j) * n_stride + k0;
+            for (long i = 0; i < kc; i++) out[i * NR + j] = line[i];
         }
+#endif
     } else {
         for (long i = 0; i < kc; i++)
             for (long j = 0; j < NR; j++) {
