@@ -21,14 +21,14 @@ public enum ModelCatalog {
     /// files. (huggingface.co does not answer from the machines segwatch is built on: these were
     /// read from projects that pin the same commit and record each file's SHA-256, at least
     /// two of them agreeing unless `digests` says otherwise.)
-    private static func dino(_ repository: String, revision: String, config: String?, weights: String?, preprocessor: String?,
-                             digests: String) -> ModelSource {
+    private static func dino(_ name: String, _ repository: String, revision: String, config: String?, weights: String?,
+                             preprocessor: String?, digests: String, about: String) -> ModelEntry {
         let base = "https://huggingface.co/facebook/\(repository)/resolve/\(revision)/"
-        return ModelSource(name: "huggingface", files: [
+        return ModelEntry(name: name, kind: .dino, sources: [ModelSource(name: "huggingface", files: [
             ModelFile(name: "config.json", url: base + "config.json", sha256: config),
             ModelFile(name: "model.safetensors", url: base + "model.safetensors", sha256: weights),
             ModelFile(name: "preprocessor_config.json", url: base + "preprocessor_config.json", sha256: preprocessor),
-        ], digests: "facebook/\(repository) at \(revision): \(digests)")
+        ], digests: "facebook/\(repository) at \(revision): \(digests)")], about: about)
     }
 
     /// `preprocessor_config.json` of every DINOv2 repository whose digest is known: one file.
@@ -65,42 +65,36 @@ public enum ModelCatalog {
             hub("clip-vit-large-patch14-336", weights: "c6032c2e0caae3dc2d4fba35535fa6307dbb49df59c7e182b1bc4b3329b81801",
                 listing: "https://huggingface.co/openai/clip-vit-large-patch14-336/blob/main/pytorch_model.bin (add model, a2ab452)"),
         ], about: "OpenAI CLIP ViT-L/14 at 336, 891 MB"),
-        ModelEntry(name: "dinov2_small", kind: .dino, sources: [
-            dino("dinov2-small", revision: "ed25f3a31f01632728cabb09d1542f84ab7b0056",
-                 config: "1809f83e3bdb1609a501a610ad4a742f4fd8ae44d72ca4aa0df52d1f2ac8628d",
-                 weights: "ae1e99fcefd534ed978cdeb8326f08030c96e28b7a81ffcbc98a857c84d14be1", preprocessor: dinoPreprocessor,
-                 digests: "every file's SHA-256 and size (88,249,960 bytes) as pinned by several projects"),
-        ], about: "Meta DINOv2 ViT-S/14, 88 MB"),
-        ModelEntry(name: "dinov2_base", kind: .dino, sources: [
-            dino("dinov2-base", revision: "f9e44c814b77203eaa57a6bdbbd535f21ede1415",
-                 config: "f7ff4cfa73d2f70647dbf6950541ad25d73082d54c2e7e9bded160c7656b2a70",
-                 weights: "d73036b56966966d07975d696bde331762f37297e2f095de8cea0040c3aa0841", preprocessor: dinoPreprocessor,
-                 digests: "every file's SHA-256 and size (346,345,912 bytes) as pinned by several projects"),
-        ], about: "Meta DINOv2 ViT-B/14, 346 MB"),
-        ModelEntry(name: "dinov2_large", kind: .dino, sources: [
-            dino("dinov2-large", revision: "47b73eefe95e8d44ec3623f8890bd894b6ea2d6c",
-                 config: "12df51c069a2dc1305e34ba71ef58bc2407ea553b75f4722a1715c1bce3bbed0",
-                 weights: "399fba97a95f22c36834418bc69373364a99af3a1153da1c0fb31db567c92e23", preprocessor: dinoPreprocessor,
-                 digests: "every file's SHA-256 and size (1,217,522,888 bytes) as pinned by several projects"),
-        ], about: "Meta DINOv2 ViT-L/14, 1.2 GB"),
-        ModelEntry(name: "dinov2_small_reg", kind: .dino, sources: [
-            dino("dinov2-with-registers-small", revision: "0d9846e56b43a21fa46d7f3f5070f0506a5795a9",
-                 config: nil, weights: nil, preprocessor: nil,
-                 digests: "none found (the commit is pinned by several projects, no digest of its files): "
-                     + "the first fetch needs --trust-on-first-use and pins what it got"),
-        ], about: "Meta DINOv2 ViT-S/14 with 4 registers, 89 MB"),
-        ModelEntry(name: "dinov2_base_reg", kind: .dino, sources: [
-            dino("dinov2-with-registers-base", revision: "a1d738ccfa7ae170945f210395d99dde8adb1805",
-                 config: "6af60aa760138fc90db0ba37b7701730b140b9bf1742514412d03050e72bf7e0",
-                 weights: "7a6f7b3b9fa4b8732e707476a03cd6cdce210048582f21aafb7991c17d98e362", preprocessor: dinoPreprocessor,
-                 digests: "every file's SHA-256 as pinned by several projects"),
-        ], about: "Meta DINOv2 ViT-B/14 with 4 registers, 347 MB"),
-        ModelEntry(name: "dinov2_large_reg", kind: .dino, sources: [
-            dino("dinov2-with-registers-large", revision: "e4c89a4e05589de9b3e188688a303d0f3c04d0f3",
-                 config: "03eee42f646659a9480f8911a81fdd81efeedd7ff39083c8e36398068daf72f5",
-                 weights: "edccedab2c4e164e80833096de89a32a6e8d7365870499a066a61dbc8894b42b", preprocessor: dinoPreprocessor,
-                 digests: "model.safetensors' SHA-256 as pinned by two projects; the JSON files' by one"),
-        ], about: "Meta DINOv2 ViT-L/14 with 4 registers, 1.2 GB"),
+        dino("dinov2_small", "dinov2-small", revision: "ed25f3a31f01632728cabb09d1542f84ab7b0056",
+             config: "1809f83e3bdb1609a501a610ad4a742f4fd8ae44d72ca4aa0df52d1f2ac8628d",
+             weights: "ae1e99fcefd534ed978cdeb8326f08030c96e28b7a81ffcbc98a857c84d14be1", preprocessor: dinoPreprocessor,
+             digests: "every file's SHA-256 and size (88,249,960 bytes) as pinned by several projects",
+             about: "Meta DINOv2 ViT-S/14, 88 MB"),
+        dino("dinov2_base", "dinov2-base", revision: "f9e44c814b77203eaa57a6bdbbd535f21ede1415",
+             config: "f7ff4cfa73d2f70647dbf6950541ad25d73082d54c2e7e9bded160c7656b2a70",
+             weights: "d73036b56966966d07975d696bde331762f37297e2f095de8cea0040c3aa0841", preprocessor: dinoPreprocessor,
+             digests: "every file's SHA-256 and size (346,345,912 bytes) as pinned by several projects",
+             about: "Meta DINOv2 ViT-B/14, 346 MB"),
+        dino("dinov2_large", "dinov2-large", revision: "47b73eefe95e8d44ec3623f8890bd894b6ea2d6c",
+             config: "12df51c069a2dc1305e34ba71ef58bc2407ea553b75f4722a1715c1bce3bbed0",
+             weights: "399fba97a95f22c36834418bc69373364a99af3a1153da1c0fb31db567c92e23", preprocessor: dinoPreprocessor,
+             digests: "every file's SHA-256 and size (1,217,522,888 bytes) as pinned by several projects",
+             about: "Meta DINOv2 ViT-L/14, 1.2 GB"),
+        dino("dinov2_small_reg", "dinov2-with-registers-small", revision: "0d9846e56b43a21fa46d7f3f5070f0506a5795a9",
+             config: nil, weights: nil, preprocessor: nil,
+             digests: "none found (the commit is pinned by several projects, no digest of its files): "
+                 + "the first fetch needs --trust-on-first-use and pins what it got",
+             about: "Meta DINOv2 ViT-S/14 with 4 registers, 89 MB"),
+        dino("dinov2_base_reg", "dinov2-with-registers-base", revision: "a1d738ccfa7ae170945f210395d99dde8adb1805",
+             config: "6af60aa760138fc90db0ba37b7701730b140b9bf1742514412d03050e72bf7e0",
+             weights: "7a6f7b3b9fa4b8732e707476a03cd6cdce210048582f21aafb7991c17d98e362", preprocessor: dinoPreprocessor,
+             digests: "every file's SHA-256 as pinned by several projects",
+             about: "Meta DINOv2 ViT-B/14 with 4 registers, 347 MB"),
+        dino("dinov2_large_reg", "dinov2-with-registers-large", revision: "e4c89a4e05589de9b3e188688a303d0f3c04d0f3",
+             config: "03eee42f646659a9480f8911a81fdd81efeedd7ff39083c8e36398068daf72f5",
+             weights: "edccedab2c4e164e80833096de89a32a6e8d7365870499a066a61dbc8894b42b", preprocessor: dinoPreprocessor,
+             digests: "model.safetensors' SHA-256 as pinned by two projects; the JSON files' by one",
+             about: "Meta DINOv2 ViT-L/14 with 4 registers, 1.2 GB"),
     ]
 
     /// The built-in entries, with those of `file` (a JSON array of entries: a mirror, or
