@@ -16,7 +16,7 @@ struct KeyframeOptions: ParsableArguments {
     @Flag(help: "Let a keyframe prompt the live tracks first and decode only the grid points their masks leave uncovered: faster, but the parts of tracked objects the generator would have found separately are not looked for.")
     var keyframeTrackPrompts = false
 
-    @Flag(help: "Embed every segment on every analyzed frame (CLIP's dense features each frame). By default a tracked segment keeps its last embedding and scores while its mask stays much as it was, its label's vote is settled and it was embedded fewer than 10 frames ago; its events say when it was scored (scored_pts).")
+    @Flag(help: "Embed every segment on every analyzed frame (CLIP's dense features each frame). By default a tracked segment keeps its last embedding and scores while its mask stays much as it was, its label's vote is settled (the track was embedded on 3 frames, and frames like the last keep its label) and it was embedded fewer than 10 frames ago; its events say when it was scored (scored_pts).")
     var embedEveryFrame = false
 
     func apply(to options: inout AnalyzerOptions) {

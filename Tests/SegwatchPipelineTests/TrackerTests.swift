@@ -128,6 +128,48 @@ struct TrackerTests {
         #expect(abs(changes[0].bestScore - 0.8) < 1e-6 && tracker.tracks[0].label == 1)
     }
 
+    // `keepsLabel` says whether frames classified alike keep the voted label: fed again and
+    // again to the tracker, such a frame changes the label exactly when it says no. Random
+    // histories (unknown frames among them) and random frames; a frame within 0.02 of the
+    // hysteresis is drawn again (the limit decides it only after very many frames).
+    @Test func aLabelIsKeptExactlyWhenFramesLikeTheLastWouldKeepIt() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func uniform() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24)
+        }
+        func randomClassification() -> Classification {
+            let weights = (0..<3).map { _ in uniform() + 0.01 }
+            let sum = weights.reduce(0, +)
+            return classification(weights.map { $0 / sum }, unknown: uniform() < 0.2)
+        }
+        var outcomes = (kept: 0, changed: 0)
+        for _ in 0..<200 {
+            var tracker = Tracker()
+            for t in 0..<Int(uniform() * 6) + 1 {
+                _ = tracker.update([TrackerObservation(mask: rectangle(50, 20, 30, 30), embedding: [],
+                                                       classification: randomClassification())], pts: Double(t))
+            }
+            var frame = randomClassification()
+            let hysteresis = tracker.options.hysteresis
+            while let label = tracker.tracks[0].label, frame.label != nil,
+                  abs(frame.probabilities.max()! - hysteresis * frame.probabilities[label]) < 0.02 {
+                frame = randomClassification()
+            }
+            let keeps = tracker.tracks[0].keepsLabel(frame, hysteresis: hysteresis)
+            let before = tracker.tracks[0].label
+            var changed = false
+            for t in 10..<110 {
+                changed = changed || !tracker.update([TrackerObservation(mask: rectangle(50, 20, 30, 30), embedding: [],
+                                                                         classification: frame)], pts: Double(t)).events.isEmpty
+            }
+            #expect(keeps == !changed, "label \(String(describing: before)), frame \(frame.probabilities), unknown: \(frame.label == nil)")
+            #expect(changed == (tracker.tracks[0].label != before))
+            if keeps { outcomes.kept += 1 } else { outcomes.changed += 1 }
+        }
+        #expect(outcomes.kept > 30 && outcomes.changed > 30, "\(outcomes)")
+    }
+
     @Test func unknownSegmentsVoteForUnknown() {
         var tracker = Tracker()
         let unknown = TrackerObservation(mask: rectangle(50, 20, 30, 30), embedding: [],

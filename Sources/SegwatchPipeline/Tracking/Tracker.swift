@@ -80,12 +80,17 @@ public struct Track: Sendable {
     /// Decayed sums of the segments' probabilities; the last entry is the unknown vote.
     var votes: [Float]
 
-    /// Whether the vote is settled: the voted label (or unknown) leads every other by
-    /// `factor`, the tracker's hysteresis, so that frames like the ones seen keep it.
-    public func isSettled(by factor: Float) -> Bool {
-        guard !votes.isEmpty else { return false }
-        let current = label ?? votes.count - 1
-        return votes.indices.allSatisfy { $0 == current || votes[current] >= factor * votes[$0] }
+    /// Whether frames classified as `classification` would keep the voted label (or unknown):
+    /// repeated, they move the decayed votes in a straight line towards theirs, and the tracker
+    /// changes a label only when another's votes pass `hysteresis` times its own. That holds
+    /// now, so it holds all along the line when it holds at its end: when no label's share of
+    /// the frame's vote passes `hysteresis` times the voted one's.
+    public func keepsLabel(_ classification: Classification, hysteresis: Float) -> Bool {
+        guard votes.count == classification.probabilities.count + 1 else { return false }
+        guard let current = label else { return classification.label == nil }
+        guard classification.label != nil else { return false }
+        let own = classification.probabilities[current]
+        return classification.probabilities.allSatisfy { $0 <= hysteresis * own }
     }
 }
 

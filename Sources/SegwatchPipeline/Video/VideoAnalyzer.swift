@@ -4,7 +4,7 @@
 // point grid over what no track covers finds new objects. Every segment is embedded on the
 // frame's CLIP features, classified, and handed to the tracker. Between keyframes a tracked
 // segment keeps its last embedding while its label cannot be in doubt (its mask much as when
-// it was embedded, its track's vote settled, not embedded too long ago): CLIP's dense features,
+// it was embedded, its track's vote settled on it, not embedded too long ago): CLIP's dense features,
 // the larger part of a tracked frame, are computed only on frames where some segment needs them.
 import SegwatchCLIP
 import SegwatchSAM
@@ -34,11 +34,13 @@ public struct AnalyzerOptions: Sendable, Equatable {
     public var maximumSegments = 200
     /// Every segment embedded on every frame, as a keyframe's are; otherwise a tracked segment
     /// keeps its track's last embedding and scores unless its mask's IoU with the mask then
-    /// embedded falls below `reembedBelowIoU`, its track's vote is unsettled, or it was
-    /// embedded `reembedEvery` analyzed frames ago.
+    /// embedded falls below `reembedBelowIoU`, its track's vote is unsettled (embedded on
+    /// fewer than `settleAfter` frames, or its last embedding, repeated, would change the
+    /// voted label), or it was embedded `reembedEvery` analyzed frames ago.
     public var embedEveryFrame = false
     public var reembedBelowIoU = 0.8
     public var reembedEvery = 10
+    public var settleAfter = 3
     /// Between keyframes, CLIP's dense features are computed on a window of whole patches
     /// around the segments embedded (two patches of context on each side), at the frame's
     /// scale and positions, when it is at most half the frame's patches: attention is quadratic
@@ -73,6 +75,7 @@ public struct AnalyzerOptions: Sendable, Equatable {
         }
         try check((1...100_000).contains(tracker.maxAge), "the maximum age must be in 1...100000, not \(tracker.maxAge)")
         try check((1...100_000).contains(reembedEvery), "the re-embedding interval must be in 1...100000, not \(reembedEvery)")
+        try check((1...100_000).contains(settleAfter), "the embeddings before a vote settles must be in 1...100000, not \(settleAfter)")
         try check((1...1024).contains(keyframeSlices), "the keyframe slices must be in 1...1024, not \(keyframeSlices)")
     }
 }
@@ -174,6 +177,8 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         var pts: Double
         /// Analyzed frames since.
         var age = 0
+        /// The track's embeddings so far, this one included.
+        var count: Int
     }
 
     /// - Parameter trackIDs: where new tracks get their ids (default: from 1).
@@ -251,9 +256,9 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
         // The tracked segments whose label cannot be in doubt keep their last embedding; the
         // others are embedded on this frame's dense features, computed only if there are any.
-        let settled = Set(tracker.tracks.filter { $0.isSettled(by: tracker.options.hysteresis) }.map(\.id))
+        let tracks = Dictionary(uniqueKeysWithValues: tracker.tracks.map { ($0.id, $0) })
         let kept = masks.indices.map { i in
-            reason == nil ? keptEmbedding(prompters[i], binaries[i], boxes[i], settled: settled) : nil
+            reason == nil ? keptEmbedding(prompters[i], binaries[i], boxes[i], tracks: tracks) : nil
         }
         let fresh = masks.indices.filter { kept[$0] == nil }
         var embeddings = kept.map { $0?.embedding }
@@ -300,7 +305,8 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
                 nextEmbedded[track] = last
             } else if let box = boxes[i] {
                 nextEmbedded[track] = EmbeddedSegment(mask: binaries[i], box: box, embedding: embeddings[i]!,
-                                                      classification: classifications[i]!, pts: pts)
+                                                      classification: classifications[i]!, pts: pts,
+                                                      count: (embedded[track]?.count ?? 0) + 1)
             }
         }
         feedback = nextFeedback
@@ -424,11 +430,12 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
 
     /// The last embedding of the track that prompted `mask` (on a frame between keyframes), when
     /// it still stands for it: not with every frame embedded, and only while the mask is much as
-    /// it was then, the track's vote settled (its id in `settled`), and the embedding younger
-    /// than `reembedEvery` frames.
-    private func keptEmbedding(_ prompter: Int?, _ mask: BinaryMask, _ box: MaskBox?, settled: Set<Int>) -> EmbeddedSegment? {
-        guard !options.embedEveryFrame, let prompter, let last = embedded[prompter], settled.contains(prompter),
-              last.age + 1 < options.reembedEvery, let box,
+    /// it was then, the embedding younger than `reembedEvery` frames, and the track's vote
+    /// settled: it has heard `settleAfter` embeddings, and frames like the last keep its label.
+    private func keptEmbedding(_ prompter: Int?, _ mask: BinaryMask, _ box: MaskBox?, tracks: [Int: Track]) -> EmbeddedSegment? {
+        guard !options.embedEveryFrame, let prompter, let last = embedded[prompter], last.count >= options.settleAfter,
+              last.age + 1 < options.reembedEvery,
+              tracks[prompter]?.keepsLabel(last.classification, hysteresis: tracker.options.hysteresis) ?? false, let box,
               maskIoU(last.mask, last.box, shiftedBy: (0, 0), mask, box) >= options.reembedBelowIoU else { return nil }
         return last
     }
