@@ -37,6 +37,14 @@ int ccpuid_supports_x86_64_v4(void) {
     return (xcr0() & 0xE6u) == 0xE6u;
 }
 
+int ccpuid_supports_avx512_bf16(void) {
+    if (!ccpuid_supports_x86_64_v4()) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return 0;  // a: the leaf's last subleaf
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a & (1u << 5)) != 0;
+}
+
 void ccpuid_brand(char brand[49]) {
     unsigned *words = (unsigned *)brand;
     memset(brand, 0, 49);
@@ -49,4 +57,5 @@ void ccpuid_brand(char brand[49]) {
 void ccpuid_brand(char brand[49]) { memset(brand, 0, 49); }
 int ccpuid_supports_x86_64_v3(void) { return 0; }
 int ccpuid_supports_x86_64_v4(void) { return 0; }
+int ccpuid_supports_avx512_bf16(void) { return 0; }
 #endif

@@ -45,17 +45,13 @@ TARGET512 static inline __mmask16 lanes(long columns, long first) {
     return left >= NR ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
 }
 
-/// `c[0..<rows][0..<columns] = activation(alpha * a * b + start)` for one sliver and `width`
-/// panels (`accumulate`'s strides), where `start` is `c` itself when accumulating, else
-/// `residual` (rows `ldr` apart) plus `bias`, each when given: cgemm.c's `tile`.
-TARGET512 __attribute__((always_inline)) static inline void tile(const int width, long kc, const float *a, const float *b,
-                                                                long k_stride, long panel_stride,
-                                                                float *c, long ldc, long rows, long columns, float alpha,
-                                                                int accumulate_c, const float *bias, const float *residual,
-                                                                long ldr, enum cgemm_activation activation) {
-    for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-    __m512 acc[MR][GROUP];
-    accumulate(width, kc, a, b, k_stride, panel_stride, acc);
+/// Stores `acc`'s rows `0..<rows` and `width` panels into `c`, as `activation(alpha * acc +
+/// start)` for the first `columns` columns, where `start` is `c` itself when accumulating, else
+/// `residual` (rows `ldr` apart) plus `bias`, each when given: cgemm.c's `tile` epilogue.
+TARGET512 __attribute__((always_inline)) static inline void store(const int width, __m512 acc[MR][GROUP], float *c, long ldc,
+                                                                 long rows, long columns, float alpha, int accumulate_c,
+                                                                 const float *bias, const float *residual, long ldr,
+                                                                 enum cgemm_activation activation) {
     for (int r = 0; r < MR && r < rows; r++) {
         float *q = c + r * ldc;
         const float *start = accumulate_c ? q : residual ? residual + r * ldr : NULL;
@@ -70,6 +66,19 @@ TARGET512 __attribute__((always_inline)) static inline void tile(const int width
             _mm512_mask_storeu_ps(q + w * NR, mask, v);
         }
     }
+}
+
+/// `c[0..<rows][0..<columns] = activation(alpha * a * b + start)` for one sliver and `width`
+/// panels (`accumulate`'s strides): `store`'s epilogue.
+TARGET512 __attribute__((always_inline)) static inline void tile(const int width, long kc, const float *a, const float *b,
+                                                                long k_stride, long panel_stride,
+                                                                float *c, long ldc, long rows, long columns, float alpha,
+                                                                int accumulate_c, const float *bias, const float *residual,
+                                                                long ldr, enum cgemm_activation activation) {
+    for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    __m512 acc[MR][GROUP];
+    accumulate(width, kc, a, b, k_stride, panel_stride, acc);
+    store(width, acc, c, ldc, rows, columns, alpha, accumulate_c, bias, residual, ldr, activation);
 }
 
 /// The product's loops, over a packed weight (`ldb` 0) or over `b [k, n]` read in place (rows
@@ -137,6 +146,128 @@ TARGET512 void cgemm_packed_product_avx512(long row_begin, long row_end, long n,
 TARGET512 void cgemm_product_in_place_avx512(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
                                              int accumulate, float *c, long ldc) {
     product(0, m, n, k, a, lda, b, ldb, 0, n / NR, alpha, c, ldc, NULL, accumulate ? c : NULL, ldc, CGEMM_IDENTITY);
+}
+
+// The product in bfloat16 (AVX512_BF16): `vdpbf16ps` multiplies two pairs of bfloat16 inputs
+// and adds both products to a float32 sum, twice the multiply-adds of an FMA a cycle. Weights
+// are rounded once as they are packed, activations as their slivers are; the tile and the
+// epilogue are the float32 product's. Inputs are taken in pairs: a 32-bit word holds inputs
+// 2p and 2p + 1 (the low half first), a panel's pair `[NR][2]`, a sliver's `[MR]` words.
+#define TARGETBF16 __attribute__((target("avx2,fma,avx512f,avx512cd,avx512bw,avx512dq,avx512vl,avx512bf16")))
+
+/// `x` rounded to bfloat16, to nearest with ties to even, as `vcvtneps2bf16` rounds it: a
+/// subnormal as zero, a NaN kept quiet.
+static unsigned short bfloat16(float x) {
+    unsigned u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7F800000u) == 0) return (unsigned short)((u >> 16) & 0x8000u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (unsigned short)((u >> 16) | 0x40u);
+    return (unsigned short)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+size_t cgemm_packed_count_bf16(long n, long k) { return (size_t)((n + NR - 1) / NR * NR) * (size_t)((k + 1) / 2); }
+
+void cgemm_pack_bf16(const float *weight, long n, long k, unsigned *packed) {
+    long pairs = (k + 1) / 2, panels = (n + NR - 1) / NR, kc_max = k_block_size(pairs);
+    for (long p0 = 0; p0 < pairs; p0 += kc_max) {
+        long kc = pairs - p0 < kc_max ? pairs - p0 : kc_max;
+        unsigned *block = packed + (size_t)p0 * panels * NR;
+        for (long panel = 0; panel < panels; panel++)
+            for (long p = 0; p < kc; p++)
+                for (long j = 0; j < NR; j++) {
+                    long row = panel * NR + j, i = 2 * (p0 + p);
+                    unsigned low = row < n ? bfloat16(weight[row * k + i]) : 0;
+                    unsigned high = row < n && i + 1 < k ? bfloat16(weight[row * k + i + 1]) : 0;
+                    block[((size_t)panel * kc + p) * NR + j] = low | high << 16;
+                }
+    }
+}
+
+/// Rows `r0..<r1` of `a`, input pairs `p0..<p0 + kc` (of `k` inputs), rounded to bfloat16 as
+/// slivers `[tile][kc][MR]` of words; what lies past `r1` or `k` is zero.
+TARGETBF16 static void pack_slivers_bf16(const float *a, long lda, long r0, long r1, long p0, long kc, long k, unsigned *out) {
+    unsigned row_words[MR][KC_MAX + 16];
+    for (long t = 0; r0 + t * MR < r1; t++) {
+        for (long r = 0; r < MR; r++) {
+            long row = r0 + t * MR + r;
+            for (long p = 0; p < kc; p += 16) {
+                // 32 inputs rounded by one instruction: the low 16 from `lo`, as word order wants.
+                long first = 2 * (p0 + p), left = row < r1 ? k - first : 0;
+                __mmask16 lo_lanes = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+                __mmask16 hi_lanes = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+                const float *x = a + row * lda + first;
+                __m512 lo = _mm512_maskz_loadu_ps(lo_lanes, x), hi = _mm512_maskz_loadu_ps(hi_lanes, x + 16);
+                _mm512_storeu_si512(row_words[r] + p, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            }
+        }
+        unsigned *sliver = out + (size_t)t * kc * MR;
+        for (long p = 0; p < kc; p++)
+            for (long r = 0; r < MR; r++) sliver[p * MR + r] = row_words[r][p];
+    }
+}
+
+TARGETBF16 __attribute__((always_inline)) static inline void tile_bf16(const int width, long kc, const unsigned *a, const unsigned *b,
+                                                                      long panel_stride, float *c, long ldc, long rows, long columns,
+                                                                      float alpha, int accumulate_c, const float *bias,
+                                                                      const float *residual, long ldr, enum cgemm_activation activation) {
+    for (long r = 0; r < rows; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    __m512 acc[MR][GROUP];
+    for (int r = 0; r < MR; r++)
+        for (int w = 0; w < GROUP; w++) acc[r][w] = _mm512_setzero_ps();
+    _Pragma("clang loop unroll_count(2)")
+    for (long p = 0; p < kc; p++, a += MR, b += NR) {
+        __m512bh panel[GROUP];
+        for (int w = 0; w < width; w++) panel[w] = (__m512bh)_mm512_loadu_si512(b + w * panel_stride);
+        for (int r = 0; r < MR; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            for (int w = 0; w < width; w++) acc[r][w] = _mm512_dpbf16_ps(acc[r][w], x, panel[w]);
+        }
+    }
+    store(width, acc, c, ldc, rows, columns, alpha, accumulate_c, bias, residual, ldr, activation);
+}
+
+TARGETBF16 void cgemm_packed_product_bf16(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                                          const unsigned *packed, long panel_begin, long panel_end,
+                                          float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                                          enum cgemm_activation activation) {
+    long m = row_end - row_begin;
+    if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
+    long pairs = (k + 1) / 2, panels = (n + NR - 1) / NR, kc_max = k_block_size(pairs);
+    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
+    if (tiles_max < 1) tiles_max = 1;
+    long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
+    unsigned *sliver = (unsigned *)cgemm_workspace((size_t)block_tiles * MR * kc_max);
+    for (long p0 = 0; p0 < pairs; p0 += kc_max) {
+        long kc = pairs - p0 < kc_max ? pairs - p0 : kc_max;
+        const unsigned *block = packed + (size_t)p0 * panels * NR;
+        int first = p0 == 0, last = p0 + kc == pairs;
+        for (long r0 = row_begin; r0 < row_end; r0 += block_tiles * MR) {
+            long r1 = r0 + block_tiles * MR < row_end ? r0 + block_tiles * MR : row_end;
+            pack_slivers_bf16(a, lda, r0, r1, p0, kc, k, sliver);
+            long block_tiles_here = (r1 - r0 + MR - 1) / MR;
+            for (long p = panel_begin; p < panel_end; p += GROUP) {
+                long width = panel_end - p < GROUP ? panel_end - p : GROUP;
+                const unsigned *panel = block + p * kc * NR;
+                long columns = n - p * NR;
+                for (long t = 0; t < block_tiles_here; t++) {
+                    long row = r0 + t * MR, rows = r1 - row < MR ? r1 - row : MR;
+                    const unsigned *s = sliver + (size_t)t * MR * kc;
+                    float *out = c + (size_t)row * ldc + p * NR;
+                    const float *start_bias = first && bias ? bias + p * NR : NULL;
+                    const float *start_residual = first && residual ? residual + (size_t)row * ldr + p * NR : NULL;
+                    enum cgemm_activation act = last ? activation : CGEMM_IDENTITY;
+#define TILE(w) tile_bf16(w, kc, s, panel, kc * NR, out, ldc, rows, columns, alpha, !first, start_bias, start_residual, ldr, act)
+                    switch (width) {
+                    case 4: TILE(4); break;
+                    case 3: TILE(3); break;
+                    case 2: TILE(2); break;
+                    default: TILE(1); break;
+                    }
+#undef TILE
+                }
+            }
+        }
+    }
 }
 
 /// Rows `0..<rows` of `c [MR][NQ]` = one sliver `a [kc][MR]` times `width` panels of `b [kc][NQ]`,
@@ -252,6 +383,16 @@ void cgemm_attention_head_avx512(long queries, long keys, long depth, long value
                                  const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo) {
     abort();  // never called: segwatch uses it only on x86-64 with AVX-512
+}
+
+size_t cgemm_packed_count_bf16(long n, long k) { abort(); }
+void cgemm_pack_bf16(const float *weight, long n, long k, unsigned *packed) { abort(); }  // never called: x86-64 only
+
+void cgemm_packed_product_bf16(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                               const unsigned *packed, long panel_begin, long panel_end,
+                               float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                               enum cgemm_activation activation) {
+    abort();  // never called: segwatch uses it only on x86-64 with AVX512_BF16
 }
 
 #endif

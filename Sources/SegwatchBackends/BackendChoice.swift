@@ -30,10 +30,16 @@ public enum BackendChoice: String, Sendable, CaseIterable, Codable {
                      log: (String) -> Void = { _ in }) throws -> ComputeBackend {
         let engine = CPUEngine(threads: threads)
         let float16 = precision == .float16
+        if precision == .bfloat16 {
+            guard self == .cpu else { throw BackendError("--precision bfloat16 needs --backend cpu: on a Vulkan device, use float16") }
+            guard cpuRunsBFloat16 else {
+                throw BackendError("--precision bfloat16 needs a CPU with AVX512_BF16 (\(CPUDescription.current.model) has none): use float32")
+            }
+        }
         switch self {
         case .cpu:
-            if float16 { throw BackendError("--precision float16 needs --backend vulkan: the CPU backend computes in float32") }
-            return ComputeBackend(cpu: engine)
+            if float16 { throw BackendError("--precision float16 needs --backend vulkan: the CPU backend computes in float32 or bfloat16") }
+            return ComputeBackend(cpu: engine, bfloat16Weights: precision == .bfloat16)
         case .vulkan:
             do {
                 return ComputeBackend(vulkan: try VulkanBackend(device: device ?? firstUsable(gpuOnly: false), float16Weights: float16),
@@ -78,12 +84,16 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// Linear layers' weights stored as float16 on a Vulkan device (half their memory and
     /// reads), the products summed in float32; within the float16 tolerance of the README.
     case float16
+    /// Linear layers' weights, and their inputs, rounded to bfloat16 on a CPU with AVX512_BF16
+    /// (twice the multiply-adds a cycle), the products summed in float32; within the bfloat16
+    /// tolerance of the README.
+    case bfloat16
 
     /// `SEGWATCH_PRECISION`'s value, or float32 without it.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Precision {
         guard let value = environment["SEGWATCH_PRECISION"], !value.isEmpty else { return .float32 }
         guard let precision = Precision(rawValue: value.lowercased()) else {
-            throw BackendError("SEGWATCH_PRECISION=\(value): expected float32 or float16")
+            throw BackendError("SEGWATCH_PRECISION=\(value): expected float32, float16 or bfloat16")
         }
         return precision
     }

@@ -50,7 +50,8 @@ public protocol Backend: Sendable {
     func linear(_ x: Value, weight: Value, bias: Value?, activation: Activation) -> Value
     /// A linear layer's `[out, in]` weight as `linear` reads it fastest, done once at load. The
     /// result is only for `linear`: the CPU backend keeps the weight packed for its own product
-    /// and drops the plain values; a device may store it as float16 (`--precision float16`).
+    /// and drops the plain values (as bfloat16 with `--precision bfloat16`); a device may store it
+    /// as float16 (`--precision float16`).
     func linearWeight(_ weight: Value) -> Value
     /// `torch.nn.functional.conv2d` on NCHW input: `weight [Cout, Cin / groups, kh, kw]`,
     /// `bias [Cout]`, stride, padding, dilation and groups in `options`, then its activation.
@@ -140,9 +141,13 @@ public struct CPUBackend: Backend {
     public typealias Value = Tensor
 
     public let engine: CPUEngine
+    /// Whether linear layers' weights, and their inputs, are rounded to bfloat16 for the
+    /// bfloat16 product (`--precision bfloat16`; only where `cpuRunsBFloat16`).
+    public let bfloat16Weights: Bool
 
-    public init(engine: CPUEngine) {
-        self.engine = engine
+    public init(engine: CPUEngine, bfloat16Weights: Bool = false) {
+        precondition(!bfloat16Weights || cpuRunsBFloat16, "bfloat16 weights on a CPU without AVX512_BF16")
+        (self.engine, self.bfloat16Weights) = (engine, bfloat16Weights)
     }
 
     public func upload(_ tensor: Tensor) -> Tensor { tensor }
@@ -177,7 +182,7 @@ public struct CPUBackend: Backend {
     }
 
     public func linearWeight(_ weight: Tensor) -> Tensor {
-        engine.run { packedForLinear(weight) }
+        engine.run { packedForLinear(weight, bfloat16: bfloat16Weights) }
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
         engine.run { SegwatchTensor.conv2d(x, weight: weight, bias: bias, options) }

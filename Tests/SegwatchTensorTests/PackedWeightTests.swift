@@ -114,6 +114,38 @@ import Testing
         }
     }
 
+    /// `x` rounded to bfloat16 as the bfloat16 product rounds it: to nearest, ties to even,
+    /// a subnormal to zero.
+    private func bfloat16(_ x: Float) -> Float {
+        let u = x.bitPattern
+        if u & 0x7F80_0000 == 0 { return Float(bitPattern: u & 0x8000_0000) }
+        return Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000)
+    }
+
+    // The bfloat16 product (`--precision bfloat16`) is the float32 product of the weight and the
+    // activations rounded to bfloat16: within the double product of the rounded values' bound,
+    // at every edge (odd inputs, a lone last pair, 2 and 3 blocks of pairs, partial panels and
+    // rows, each threading path), bias and residual included; and not the unrounded product.
+    @Test(.enabled(if: cpuRunsBFloat16, "this CPU has no AVX512_BF16"),
+          arguments: [(1, 16, 1), (5, 7, 17), (13, 1537, 33), (61, 1000, 70), (7, 3073, 16), (100, 800, 200), (3000, 64, 20)])
+    func bfloat16MatchesADoubleProductOfRoundedValues(m: Int, k: Int, n: Int) {
+        let x = values(m * k, seed: 31).map { $0 * 1.37 }, plain = values(n * k, seed: 32).map { $0 * 0.71 }
+        let bias = values(n, seed: 33), residual = values(m * n, seed: 34)
+        let weight = PackedWeight(Tensor(shape: [n, k], values: plain), bfloat16: true)
+        let expected = reference(x.map(bfloat16), plain.map(bfloat16), bias, residual, m: m, n: n, k: k)
+        let unrounded = reference(x, plain, bias, residual, m: m, n: n, k: k)
+        var out = [Float](repeating: 0, count: m * n)
+        x.withUnsafeBufferPointer { a in
+            out.withUnsafeMutableBufferPointer { c in
+                packedProduct(m: m, a: a.baseAddress!, lda: k, weight, c: c.baseAddress!, ldc: n, bias: bias, residual: residual)
+            }
+        }
+        let worst = out.indices.max { abs(out[$0] - expected.values[$0]) / expected.bounds[$0] < abs(out[$1] - expected.values[$1]) / expected.bounds[$1] }!
+        #expect(abs(out[worst] - expected.values[worst]) <= expected.bounds[worst],
+                "[\(m), \(k)] x [\(n), \(k)]: element \(worst) is \(out[worst]), expected \(expected.values[worst])")
+        #expect(out.indices.contains { abs(out[$0] - unrounded.values[$0]) > unrounded.bounds[$0] })
+    }
+
     // A packed weight is the panels alone: the plain values go with the tensor they came in,
     // so a model does not hold its linear weights twice.
     @Test(.enabled(if: PackedWeightTests.packs, "weights are packed only with the AVX2 and AVX-512 kernels"))

@@ -244,6 +244,15 @@ let segwatch: String = {
         #expect(result.output.contains("predicted_iou"))
     }
 
+    // Guards --precision bfloat16 where the CPU has AVX512_BF16 (elsewhere it is the one-line
+    // refusal below): the prompt's masks, computed in bfloat16 (not float32's bits).
+    @Test(.enabled(if: cpuRunsBFloat16, "this CPU has no AVX512_BF16")) func segmentsInBFloat16() throws {
+        let arguments = ["segment", Self.image, "--sam", Self.checkpoint, "--point", "100,80"]
+        let (single, half) = (try runProcess(segwatch, arguments, timeout: 120), try runProcess(segwatch, arguments + ["--precision", "bfloat16"], timeout: 120))
+        #expect(single.status == 0 && half.status == 0, "\(single.errorOutput) \(half.errorOutput)")
+        #expect(half.output.contains("predicted_iou") && half.output != single.output)
+    }
+
     // Guards the error paths: one line naming the input and what was expected; no crash.
     @Test func badInputsAreOneClearLine() throws {
         let notSam = Fixtures.root.appendingPathComponent("clip_hf/model.safetensors").path
@@ -254,7 +263,11 @@ let segwatch: String = {
             (["segment", Fixtures.media("carphone.mp4"), "--frame", "500", "--sam", Self.checkpoint, "--point", "1,1"], "--frame 500"),
             (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--backend", "cpu", "--precision", "float16"],
              "--precision float16 needs --backend vulkan"),
-        ]
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--backend", "vulkan", "--precision", "bfloat16"],
+             "--precision bfloat16 needs --backend cpu"),
+        ] + (cpuRunsBFloat16 ? [] : [
+            (["segment", Self.image, "--sam", Self.checkpoint, "--point", "1,1", "--precision", "bfloat16"], "needs a CPU with AVX512_BF16"),
+        ])
         for (arguments, needle) in cases {
             let result = try runProcess(segwatch, arguments, timeout: 60)
             #expect(result.status == 1, "\(arguments)")

@@ -9,6 +9,10 @@ int ccpuid_supports_x86_64_v3(void);
 /// VL, with the opmask and ZMM state enabled by the OS), else 0. Always 0 off x86-64.
 int ccpuid_supports_x86_64_v4(void);
 
+/// 1 when this CPU and OS can also run AVX512_BF16 (bfloat16 dot products: `vdpbf16ps`), with
+/// x86-64-v4, else 0.
+int ccpuid_supports_avx512_bf16(void);
+
 /// The CPU's brand string (CPUID leaves 0x80000002-4, as /proc/cpuinfo's "model name"), NUL
 /// terminated; empty where the CPU has none.
 void ccpuid_brand(char brand[49]);

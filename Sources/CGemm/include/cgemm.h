@@ -53,6 +53,23 @@ void cgemm_attention_head_avx512(long queries, long keys, long depth, long value
                                  const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo);
 
+/// 32-bit words in a weight packed by `cgemm_pack_bf16`: `n` rounded up to 16, times `k` inputs
+/// in pairs.
+size_t cgemm_packed_count_bf16(long n, long k);
+
+/// Packs a row-major `[n, k]` weight for `cgemm_packed_product_bf16`, each value rounded to
+/// bfloat16 (to nearest, ties to even; subnormals as zero): per block of input pairs, panels of
+/// 16 outputs, each `[pairs, 16]` words holding inputs `2p` (low half) and `2p + 1`.
+void cgemm_pack_bf16(const float *weight, long n, long k, unsigned *packed);
+
+/// `cgemm_packed_product` with a weight packed by `cgemm_pack_bf16` and the activations rounded
+/// to bfloat16 as they are packed; the products summed in float32. AVX512_BF16: call only
+/// where the CPU has it.
+void cgemm_packed_product_bf16(long row_begin, long row_end, long n, long k, const float *a, long lda,
+                               const unsigned *packed, long panel_begin, long panel_end,
+                               float alpha, float *c, long ldc, const float *bias, const float *residual, long ldr,
+                               enum cgemm_activation activation);
+
 /// Row-major `c[m, n] = alpha * op(a) op(b)`, plus `c` itself when `accumulate`: `op(a)` is
 /// `a [m, k]`, or `a [k, m]` transposed; `op(b)` is `b [k, n]`, or `b [n, k]` transposed (rows
 /// `lda`, `ldb` floats apart). On one thread, with the AVX-512 tiles: call only where the CPU

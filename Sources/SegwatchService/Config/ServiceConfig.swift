@@ -89,7 +89,8 @@ public struct EngineConfig: Sendable {
     public var backend: BackendChoice?
     /// The Vulkan device (nil: the first usable one).
     public var device: Int?
-    /// The weights' precision on the device (nil: `$SEGWATCH_PRECISION`, else float32).
+    /// The linear layers' precision: float16 weights on a device, bfloat16 products on a CPU (nil:
+    /// `$SEGWATCH_PRECISION`, else float32).
     public var precision: Precision?
     public var clipSize = 448
     public var head: String?
@@ -124,8 +125,10 @@ public struct EngineConfig: Sendable {
             backend = choice
         }
         device = try t.int("device", in: 0...255, "a Vulkan device number (segwatch devices)")
-        if let name = try t.string("precision", "float32 or float16", secrets: false) {
-            guard let value = Precision(rawValue: name) else { throw t.error("precision", "precision = \"\(name)\": expected float32 or float16") }
+        if let name = try t.string("precision", "float32, float16 or bfloat16", secrets: false) {
+            guard let value = Precision(rawValue: name) else {
+                throw t.error("precision", "precision = \"\(name)\": expected float32, float16 or bfloat16")
+            }
             precision = value
         }
         clipSize = try t.int("clip_size", in: 16...4096, "the short side, in pixels, of CLIP's dense features") ?? clipSize

@@ -84,6 +84,10 @@ let kernels: KernelSet = {
 /// The name of the kernel build in use (`x86-64`, `avx2` or `avx512`), for benchmarks and logs.
 public var cpuKernelSet: String { kernels.name }
 
+/// Whether this CPU runs the bfloat16 product (AVX512_BF16), and so `--precision bfloat16`:
+/// only where weights are packed (not with `SEGWATCH_GEMM=openblas`).
+public let cpuRunsBFloat16 = ccpuid_supports_avx512_bf16() != 0 && packsWeights
+
 /// The CPU, as benchmarks report it: its brand string and whether segwatch runs AVX-512 on it.
 public struct CPUDescription: Sendable {
     public let model: String

@@ -8,18 +8,25 @@ import Glibc
 final class PackedWeight: Sendable {
     let outputs: Int
     let inputs: Int
-    /// Floats in `panels`.
+    /// Whether the panels hold pairs of inputs rounded to bfloat16 (`cgemm_pack_bf16`, for
+    /// `cgemm_packed_product_bf16`) rather than floats.
+    let bfloat16: Bool
+    /// 32-bit words in `panels`.
     let count: Int
     // Written once in init, read-only afterwards.
     nonisolated(unsafe) let panels: UnsafeMutablePointer<Float>
 
-    init(_ weight: Tensor) {
+    init(_ weight: Tensor, bfloat16: Bool = false) {
         precondition(weight.rank == 2 && weight.isContiguous, "PackedWeight of a \(weight.shape) view")
-        (outputs, inputs) = (weight.shape[0], weight.shape[1])
-        count = max(cgemm_packed_count(outputs, inputs), 1)
-        panels = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
-            .bindMemory(to: Float.self, capacity: count)
-        cgemm_pack_strided(weight.pointer, outputs, inputs, inputs, 1, panels)
+        precondition(!bfloat16 || cpuRunsBFloat16, "bfloat16 weights on a CPU without AVX512_BF16")
+        (outputs, inputs, self.bfloat16) = (weight.shape[0], weight.shape[1], bfloat16)
+        count = max(bfloat16 ? cgemm_packed_count_bf16(outputs, inputs) : cgemm_packed_count(outputs, inputs), 1)
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        if bfloat16 {
+            cgemm_pack_bf16(weight.pointer, outputs, inputs, bytes.bindMemory(to: UInt32.self, capacity: count))
+        }
+        panels = bytes.bindMemory(to: Float.self, capacity: count)
+        if !bfloat16 { cgemm_pack_strided(weight.pointer, outputs, inputs, inputs, 1, panels) }
         // The plain values are not read again. Pages of a checkpoint's mapping that packing read
         // would otherwise stay resident beside the packed copy; MADV_PAGEOUT drops them (clean
         // file pages: one read again, by a neighbouring tensor, comes back from the file).
@@ -69,9 +76,10 @@ extension KernelSet.Product {
 /// `weight` packed for `linear` when this CPU packs and the weight is large enough to pay:
 /// a tensor of the same shape whose storage is the packed panels alone (the plain values are
 /// released with `weight`, so a model does not hold its linear weights twice); otherwise `weight`.
-func packedForLinear(_ weight: Tensor) -> Tensor {
+/// With `bfloat16`, packed rounded to bfloat16 for the bfloat16 product.
+func packedForLinear(_ weight: Tensor, bfloat16: Bool = false) -> Tensor {
     guard packsWeights, weight.rank == 2, weight.isContiguous, weight.count >= 4096 else { return weight }
-    return Tensor(shape: weight.shape, storage: TensorStorage(packed: PackedWeight(weight)))
+    return Tensor(shape: weight.shape, storage: TensorStorage(packed: PackedWeight(weight, bfloat16: bfloat16)))
 }
 
 extension Tensor {
@@ -98,7 +106,8 @@ func fusedActivation(_ activation: Activation?) -> cgemm_activation? {
 /// `c = activation(a * weightᵀ + bias + residual)` for `m` rows of `a` (row stride `lda`;
 /// `residual` shaped as `c`): over the current engine's threads by panels of 16 outputs, each
 /// thread packing the activations it reads; by rows when there are too few panels to share.
-/// `build` is the product's build, that of the kernels in use unless a test asks for another.
+/// `build` is the product's build, that of the kernels in use unless a test asks for another; a
+/// bfloat16 weight takes the bfloat16 product whatever the build.
 func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWeight,
                    c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                    activation: cgemm_activation = CGEMM_IDENTITY, build: KernelSet.Product? = packedKernels) {
@@ -106,8 +115,14 @@ func packedProduct(m: Int, a: UnsafePointer<Float>, lda: Int, _ weight: PackedWe
     let panels = (n + 15) / 16
     let product = build!.packedProduct
     func call(_ rows: Range<Int>, _ panelRange: Range<Int>) {
-        product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
-                             panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc, activation)
+        if weight.bfloat16 {
+            let words = UnsafeRawPointer(weight.panels).assumingMemoryBound(to: UInt32.self)
+            cgemm_packed_product_bf16(rows.lowerBound, rows.upperBound, n, k, a, lda, words,
+                                      panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc, activation)
+        } else {
+            product(rows.lowerBound, rows.upperBound, n, k, a, lda, weight.panels,
+                    panelRange.lowerBound, panelRange.upperBound, 1, c, ldc, bias, residual, ldc, activation)
+        }
     }
     if m * n * k < sgemmSplitThreshold {
         call(0..<m, 0..<panels)
