@@ -23,7 +23,7 @@ import SegwatchTensor
 import SegwatchVulkan
 
 let usage = """
-    usage: segwatch-gpu-bench [--backend vulkan|cpu] [--device N] [--precision float32|float16]
+    usage: segwatch-gpu-bench [--backend vulkan|cpu] [--device N] [--precision float32|float16|bfloat16]
                               [--runs N] [--warmup N] [--threads N]
                               [--width W --height H] [--points-per-side N] [--json]
 
@@ -64,7 +64,7 @@ struct Arguments {
             case "--device": device = try number(argument, in: 0...64)
             case "--precision":
                 let text = try value(argument)
-                guard let choice = Precision(rawValue: text) else { throw BackendError("--precision must be float32 or float16, not '\(text)'") }
+                guard let choice = Precision(rawValue: text) else { throw BackendError("--precision must be float32, float16 or bfloat16, not '\(text)'") }
                 precision = choice
             case "--runs": runs = try number(argument, in: 1...1000)
             case "--warmup": warmup = try number(argument, in: 0...1000)

@@ -88,8 +88,10 @@ struct ServiceConfigTests {
         let config = try ServiceConfig.parse(engine, file: "t.toml")
         #expect(config.engine.backend == .vulkan && config.engine.device == 1 && config.engine.precision == .float16)
         #expect(try ServiceConfig.parse(base, file: "t.toml").engine.precision == nil)
+        let cpu = base.replacingOccurrences(of: "[engine]\n", with: "[engine]\nprecision = \"bfloat16\"\n")
+        #expect(try ServiceConfig.parse(cpu, file: "t.toml").engine.precision == .bfloat16)
         let half = try #require(error(base.replacingOccurrences(of: "[engine]\n", with: "[engine]\nprecision = \"half\"\n")))
-        #expect(half.message.contains("precision = \"half\": expected float32 or float16"), "\(half)")
+        #expect(half.message.contains("precision = \"half\": expected float32, float16 or bfloat16"), "\(half)")
     }
 
     @Test func structuralMistakes() throws {

@@ -21,12 +21,12 @@ final class PackedWeight: Sendable {
         precondition(!bfloat16 || cpuRunsBFloat16, "bfloat16 weights on a CPU without AVX512_BF16")
         (outputs, inputs, self.bfloat16) = (weight.shape[0], weight.shape[1], bfloat16)
         count = max(bfloat16 ? cgemm_packed_count_bf16(outputs, inputs) : cgemm_packed_count(outputs, inputs), 1)
-        let bytes = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        panels = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
         if bfloat16 {
-            cgemm_pack_bf16(weight.pointer, outputs, inputs, bytes.bindMemory(to: UInt32.self, capacity: count))
+            cgemm_pack_bf16(weight.pointer, outputs, inputs, UnsafeMutableRawPointer(panels).assumingMemoryBound(to: UInt32.self))
+        } else {
+            cgemm_pack_strided(weight.pointer, outputs, inputs, inputs, 1, panels)
         }
-        panels = bytes.bindMemory(to: Float.self, capacity: count)
-        if !bfloat16 { cgemm_pack_strided(weight.pointer, outputs, inputs, inputs, 1, panels) }
         // The plain values are not read again. Pages of a checkpoint's mapping that packing read
         // would otherwise stay resident beside the packed copy; MADV_PAGEOUT drops them (clean
         // file pages: one read again, by a neighbouring tensor, comes back from the file).
