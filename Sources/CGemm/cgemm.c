@@ -184,10 +184,7 @@ TARGET void cgemm_packed_product(long row_begin, long row_end, long n, long k, c
     long m = row_end - row_begin;
     if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
-    // Row blocks of equal size, whole tiles, whose packed activations fit A_BLOCK.
-    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
-    if (tiles_max < 1) tiles_max = 1;
-    long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
+    long block_tiles = row_block_tiles(m, kc_max);
     float *sliver = cgemm_workspace((size_t)block_tiles * MR * kc_max);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;

@@ -91,9 +91,7 @@ TARGET512 static void product(long row_begin, long row_end, long n, long k, cons
     long m = row_end - row_begin;
     if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
     long panels = (n + NR - 1) / NR, kc_max = k_block_size(k);
-    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
-    if (tiles_max < 1) tiles_max = 1;
-    long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
+    long block_tiles = row_block_tiles(m, kc_max);
     float *sliver = cgemm_workspace((size_t)block_tiles * MR * kc_max);
     for (long k0 = 0; k0 < k; k0 += kc_max) {
         long kc = k - k0 < kc_max ? k - k0 : kc_max;
@@ -233,9 +231,7 @@ TARGETBF16 void cgemm_packed_product_bf16(long row_begin, long row_end, long n, 
     long m = row_end - row_begin;
     if (m <= 0 || panel_end <= panel_begin || k <= 0) return;
     long pairs = (k + 1) / 2, panels = (n + NR - 1) / NR, kc_max = k_block_size(pairs);
-    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
-    if (tiles_max < 1) tiles_max = 1;
-    long row_blocks = (tiles + tiles_max - 1) / tiles_max, block_tiles = (tiles + row_blocks - 1) / row_blocks;
+    long block_tiles = row_block_tiles(m, kc_max);
     unsigned *sliver = (unsigned *)cgemm_workspace((size_t)block_tiles * MR * kc_max);
     for (long p0 = 0; p0 < pairs; p0 += kc_max) {
         long kc = pairs - p0 < kc_max ? pairs - p0 : kc_max;

@@ -18,6 +18,15 @@ static inline long k_block_size(long k) {
     return (k + blocks - 1) / blocks;
 }
 
+/// The tiles of `m` rows in each row block: blocks of equal size, whole tiles, whose packed
+/// activations (`kc_max` inputs a row) fit A_BLOCK. Every product blocks its rows by it.
+static inline long row_block_tiles(long m, long kc_max) {
+    long tiles = (m + MR - 1) / MR, tiles_max = A_BLOCK / (kc_max * MR);
+    if (tiles_max < 1) tiles_max = 1;
+    long row_blocks = (tiles + tiles_max - 1) / tiles_max;
+    return (tiles + row_blocks - 1) / row_blocks;
+}
+
 #define TARGET __attribute__((target("avx2,fma")))
 /// x86-64-v4's AVX-512 subset (what `ccpuid_supports_x86_64_v4` checks).
 #define TARGET512 __attribute__((target("avx2,fma,avx512f,avx512cd,avx512bw,avx512dq,avx512vl")))
