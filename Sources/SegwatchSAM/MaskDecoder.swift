@@ -79,19 +79,26 @@ public struct MaskDecoder<B: Backend>: Sendable {
     /// Prompts whose upscaled embeddings (`[32, 256, 256]` each) exist at once.
     static var upscalingChunk: Int { 4 }
 
+    /// The first transformer block's image side for prompts that all meet `dense`, one
+    /// `[1, C, h or 1, w or 1]` embedding (no mask input): computed once for all their batches.
+    func imageSide(imageRows: B.Value, keyPE: B.Value, dense: B.Value) -> DecoderImageSide<B.Value> {
+        transformer.layers[0].imageSide(keys: backend.binary(imageRows, .add, channelRows(dense)), keyPE: keyPE)
+    }
+
     /// `forward` for B prompts against one image: `imageRows`, the `[1, C, h, w]` embedding
     /// as rows of channels `[1, h * w, C]` on a `grid` of `[h, w]`; `keyPE` `[1, h * w, C]`,
-    /// `sparse` `[B, T, C]`, `dense` `[1 or B, C, h or 1, w or 1]`.
+    /// `sparse` `[B, T, C]`, `dense` `[1 or B, C, h or 1, w or 1]`; `shared`, when given, the
+    /// image side `imageSide` made of the same image rows and (batch 1) `dense`.
     func callAsFunction(imageRows: B.Value, grid: [Int], keyPE: B.Value, sparse: B.Value, dense: B.Value,
-                        multimask: Bool) -> DecoderOutput<B.Value> {
+                        shared: DecoderImageSide<B.Value>? = nil, multimask: Bool) -> DecoderOutput<B.Value> {
         let batch = backend.shape(sparse)[0]
         // predict_masks
         let output = backend.expand(backend.reshape(outputTokens, [1, numMaskTokens + 1, transformerDim]),
                                     [batch, numMaskTokens + 1, transformerDim])
         let tokens = backend.concat([output, sparse], dim: 1)
         // The reference repeats the image per prompt; adding the dense embedding broadcasts instead.
-        let src = backend.binary(imageRows, .add, channelRows(dense))
-        let (hs, keys) = transformer(image: src, keyPE: keyPE, pointEmbedding: tokens)
+        let src = shared?.keys ?? backend.binary(imageRows, .add, channelRows(dense))
+        let (hs, keys) = transformer(image: src, keyPE: keyPE, pointEmbedding: tokens, shared: shared)
 
         // Only the masks returned are computed: 1..<4 with multimask output, else 0.
         let selected = multimask ? 1..<numMaskTokens : 0..<1

@@ -122,16 +122,20 @@ public struct Sam<B: Backend>: Sendable {
         groups = groups.flatMap { group in
             stride(from: 0, to: group.count, by: Self.decoderBatch).map { Array(group[$0..<min(group.count, $0 + Self.decoderBatch)]) }
         }
-        // The image as rows of channels once for all batches.
+        // The image as rows of channels once for all batches, and, for the batches without mask
+        // inputs, the first block's image side.
         let imageRows = maskDecoder.channelRows(embedding), grid = Array(backend.shape(embedding).suffix(2))
+        let keyPE = promptEncoder.denseImagePETokens
+        let shared = prompts.contains { $0.maskInput == nil }
+            ? maskDecoder.imageSide(imageRows: imageRows, keyPE: keyPE, dense: promptEncoder.denseNoMask) : nil
         // Batches run side by side where the backend can: on the CPU, one per thread, each op
         // of a batch on its thread, instead of every op split over the threads in turn.
         let results = Mutex([DecoderOutput<B.Value>?](repeating: nil, count: groups.count))
         backend.concurrently(groups.count) { [groups] g in
             let batch = groups[g].map { prompts[$0] }
-            let output = maskDecoder(imageRows: imageRows, grid: grid, keyPE: promptEncoder.denseImagePETokens,
-                                     sparse: promptEncoder.sparseEmbeddings(batch),
-                                     dense: promptEncoder.denseEmbeddings(batch) ?? promptEncoder.denseNoMask, multimask: multimask)
+            let dense = promptEncoder.denseEmbeddings(batch)
+            let output = maskDecoder(imageRows: imageRows, grid: grid, keyPE: keyPE, sparse: promptEncoder.sparseEmbeddings(batch),
+                                     dense: dense ?? promptEncoder.denseNoMask, shared: dense == nil ? shared : nil, multimask: multimask)
             results.withLock { $0[g] = output }
         }
         let outputs = results.withLock { $0.map { $0! } }

@@ -85,7 +85,15 @@ struct DecoderAttention<B: Backend>: Sendable {
         if qShape[1] > kShape[1], folds(short: kShape[1]) {
             return foldedQueries(q: q, k: k, v: v)
         }
-        let heads = (separateHeads(qProj(q), batch: batch), separateHeads(kProj(k), batch: batch), separateHeads(vProj(v), batch: batch))
+        return attend(q: q, projectedKeys: kProj(k), projectedValues: vProj(v))
+    }
+
+    /// Attention of `q` to keys and values already projected (`k_proj(k)`, `v_proj(v)`), as
+    /// the reference computes it; keys and values of batch 1 are shared by every query batch.
+    func attend(q: B.Value, projectedKeys: B.Value, projectedValues: B.Value) -> B.Value {
+        let batch = max(backend.shape(q)[0], backend.shape(projectedKeys)[0])
+        let heads = (separateHeads(qProj(q), batch: batch), separateHeads(projectedKeys, batch: batch),
+                     separateHeads(projectedValues, batch: batch))
         return outProj(backend.attention(q: heads.0, k: heads.1, v: heads.2, AttentionOptions(scale: scale)))
     }
 
@@ -111,32 +119,44 @@ struct DecoderAttention<B: Backend>: Sendable {
         let b = backend
         let (qShape, tokens) = (b.shape(q), b.shape(k)[1])
         let batch = max(qShape[0], b.shape(k)[0])
+        if qShape[0] < batch { return attend(projectedQueries: qProj(q), k: k, v: v) }
         let (positions, channels) = (qShape[1], qShape[2])
         let kh = separateHeads(b.affine(kProj(k), scale: scale, shift: 0), batch: batch)            // [B, H, T, d]
-        let p: B.Value                                                                               // [B, N, H*T]
-        if qShape[0] < batch {
-            // Shared queries, projected once. Every prompt's keys go into one product: head h's
-            // d x T block of prompt b sits at rows h*d, columns (b*H + h)*T of a [H*d, B*H*T]
-            // matrix, zero elsewhere. One product of N x H*d x B*H*T then gives the scores in
-            // [N, B, H*T] order, where B*H products of N x d x T and a transposition of the
-            // result cost more; the probabilities are read in that order as a strided view.
-            let d = internalDim / heads
-            let qp = b.reshape(qProj(q), [positions, internalDim])                                  // [N, H*d]
-            let blocks = b.binary(b.reshape(b.permute(kh, [3, 0, 1, 2]), [1, d, batch, heads, tokens]), .multiply, sameHead)
-            let scores = b.matmul(qp, b.reshape(blocks, [internalDim, batch * heads * tokens]))     // [N, B*H*T]
-            let probabilities = b.reshape(b.softmax(b.reshape(scores, [positions, batch * heads, tokens])), [positions, batch, heads * tokens])
-            p = b.permute(probabilities, [1, 0, 2])
-        } else {
-            let khT = b.permute(kh, [0, 1, 3, 2])                                                    // [B, H, d, T]
-            let directions = b.matmul(b.permute(qHeads, [0, 1, 3, 2]), khT)                         // Wq_h^T k: [B, H, C, T]
-            let folded = b.reshape(b.contiguous(b.permute(directions, [0, 2, 1, 3])), [batch, channels, heads * tokens])
-            let bias = b.reshape(b.matmul(qBiasHeads, khT), [batch, 1, heads * tokens])             // bq_h . k
-            let scores = b.binary(b.matmul(q, folded), .add, bias)
-            p = b.reshape(b.softmax(b.reshape(scores, [batch, positions, heads, tokens])), [batch, positions, heads * tokens])
-        }
+        let khT = b.permute(kh, [0, 1, 3, 2])                                                        // [B, H, d, T]
+        let directions = b.matmul(b.permute(qHeads, [0, 1, 3, 2]), khT)                             // Wq_h^T k: [B, H, C, T]
+        let folded = b.reshape(b.contiguous(b.permute(directions, [0, 2, 1, 3])), [batch, channels, heads * tokens])
+        let bias = b.reshape(b.matmul(qBiasHeads, khT), [batch, 1, heads * tokens])                 // bq_h . k
+        let scores = b.binary(b.matmul(q, folded), .add, bias)
+        let p = b.reshape(b.softmax(b.reshape(scores, [batch, positions, heads, tokens])), [batch, positions, heads * tokens])
+        return b.matmul(p, foldedValues(v, batch: batch))
+    }
+
+    /// Many queries shared by every prompt, already projected (`q_proj(q)`, `[1, N, H*d]`),
+    /// against each prompt's few keys and values `[B, T, C]`.
+    ///
+    /// Every prompt's keys go into one product: head h's d x T block of prompt b sits at rows
+    /// h*d, columns (b*H + h)*T of a [H*d, B*H*T] matrix, zero elsewhere. One product of N x
+    /// H*d x B*H*T then gives the scores in [N, B, H*T] order, where B*H products of N x d x T
+    /// and a transposition of the result cost more; the probabilities are read in that order as
+    /// a strided view.
+    func attend(projectedQueries: B.Value, k: B.Value, v: B.Value) -> B.Value {
+        let b = backend
+        let (batch, tokens, positions) = (b.shape(k)[0], b.shape(k)[1], b.shape(projectedQueries)[1])
+        let d = internalDim / heads
+        let kh = separateHeads(b.affine(kProj(k), scale: scale, shift: 0), batch: batch)            // [B, H, T, d]
+        let qp = b.reshape(projectedQueries, [positions, internalDim])                              // [N, H*d]
+        let blocks = b.binary(b.reshape(b.permute(kh, [3, 0, 1, 2]), [1, d, batch, heads, tokens]), .multiply, sameHead)
+        let scores = b.matmul(qp, b.reshape(blocks, [internalDim, batch * heads * tokens]))         // [N, B*H*T]
+        let probabilities = b.reshape(b.softmax(b.reshape(scores, [positions, batch * heads, tokens])), [positions, batch, heads * tokens])
+        return b.matmul(b.permute(probabilities, [1, 0, 2]), foldedValues(v, batch: batch))         // [B, N, C]
+    }
+
+    /// Each prompt's values with the output projection folded in, `Wo_h v + bo / H`: `[B, H*T, C]`.
+    private func foldedValues(_ v: B.Value, batch: Int) -> B.Value {
+        let b = backend
+        let (tokens, channels) = (b.shape(v)[1], b.shape(outProj.weight)[0])
         let vh = separateHeads(vProj(v), batch: batch)                                               // [B, H, T, d]
-        let values = b.binary(b.reshape(b.matmul(vh, outHeadsT), [batch, heads * tokens, channels]), .add, outBiasPerHead)
-        return b.matmul(p, values)                                                                   // Wo_h v + bo / H: [B, H*T, C]
+        return b.binary(b.reshape(b.matmul(vh, outHeadsT), [batch, heads * tokens, channels]), .add, outBiasPerHead)
     }
 }
 
@@ -168,7 +188,10 @@ struct TwoWayAttentionBlock<B: Backend>: Sendable {
         self.skipFirstLayerPE = skipFirstLayerPE
     }
 
-    func callAsFunction(queries: B.Value, keys: B.Value, queryPE: B.Value, keyPE: B.Value) -> (queries: B.Value, keys: B.Value) {
+    /// The block; `image`, when given, is its image side computed once for every batch of an
+    /// image (`imageSide`), and `keys` is then `image.keys`.
+    func callAsFunction(queries: B.Value, keys: B.Value, queryPE: B.Value, keyPE: B.Value,
+                        image: DecoderImageSide<B.Value>? = nil) -> (queries: B.Value, keys: B.Value) {
         var queries = queries, keys = keys
         // Self attention block
         if skipFirstLayerPE {
@@ -180,18 +203,42 @@ struct TwoWayAttentionBlock<B: Backend>: Sendable {
 
         // Cross attention block, tokens attending to image embedding
         var q = backend.binary(queries, .add, queryPE)
-        let k = backend.binary(keys, .add, keyPE)
-        queries = norm2(queries, adding: crossAttnTokenToImage(q: q, k: k, v: keys))
+        let k = image?.keysWithPE ?? backend.binary(keys, .add, keyPE)
+        let attended = image.map { crossAttnTokenToImage.attend(q: q, projectedKeys: $0.tokenToImageKeys, projectedValues: $0.tokenToImageValues) }
+            ?? crossAttnTokenToImage(q: q, k: k, v: keys)
+        queries = norm2(queries, adding: attended)
 
         // MLP block
         queries = norm3(queries, adding: mlp(queries))
 
         // Cross attention block, image embedding attending to tokens
         q = backend.binary(queries, .add, queryPE)
-        let attnOut = crossAttnImageToToken(q: k, k: q, v: queries)
+        let attnOut = image.map { crossAttnImageToToken.attend(projectedQueries: $0.imageToTokenQueries, k: q, v: queries) }
+            ?? crossAttnImageToToken(q: k, k: q, v: queries)
         keys = norm4(keys, adding: attnOut)
         return (queries, keys)
     }
+
+    /// What the block computes from the image alone, `keys` `[1, h * w, C]` shared by every
+    /// prompt: the projections that need no prompt.
+    func imageSide(keys: B.Value, keyPE: B.Value) -> DecoderImageSide<B.Value> {
+        let k = backend.binary(keys, .add, keyPE)
+        return DecoderImageSide(keys: keys, keysWithPE: k, tokenToImageKeys: crossAttnTokenToImage.kProj(k),
+                                tokenToImageValues: crossAttnTokenToImage.vProj(keys),
+                                imageToTokenQueries: crossAttnImageToToken.qProj(k))
+    }
+}
+
+/// The first block's image side when every prompt of an image meets the same image rows (no
+/// mask input): it depends on no prompt, so all the image's batches share one, computed once
+/// (each batch computed it again, a twentieth of the decoder's time at 8 prompts a batch).
+public struct DecoderImageSide<Value: Sendable>: Sendable {
+    /// The image rows plus the no-mask embedding, `[1, h * w, C]`, and those plus the image PE.
+    let keys: Value, keysWithPE: Value
+    /// Token-to-image attention's `k_proj(keys + PE)` and `v_proj(keys)`.
+    let tokenToImageKeys: Value, tokenToImageValues: Value
+    /// Image-to-token attention's `q_proj(keys + PE)`.
+    let imageToTokenQueries: Value
 }
 
 /// `TwoWayTransformer`.
@@ -217,10 +264,12 @@ struct TwoWayTransformer<B: Backend>: Sendable {
     /// `flatten(2).permute(0, 2, 1)`); `keyPE`, the image PE flattened the same way
     /// (it is a constant: the prompt encoder keeps it so); `pointEmbedding` `[B, T, C]`.
     /// Returns the tokens `[B, T, C]` and the image keys `[B, h * w, C]`.
-    func callAsFunction(image: B.Value, keyPE: B.Value, pointEmbedding: B.Value) -> (queries: B.Value, keys: B.Value) {
+    /// With `shared`, the first block's image side computed beforehand from `image` (batch 1).
+    func callAsFunction(image: B.Value, keyPE: B.Value, pointEmbedding: B.Value,
+                        shared: DecoderImageSide<B.Value>? = nil) -> (queries: B.Value, keys: B.Value) {
         var keys = image, queries = pointEmbedding
-        for layer in layers {
-            (queries, keys) = layer(queries: queries, keys: keys, queryPE: pointEmbedding, keyPE: keyPE)
+        for (i, layer) in layers.enumerated() {
+            (queries, keys) = layer(queries: queries, keys: keys, queryPE: pointEmbedding, keyPE: keyPE, image: i == 0 ? shared : nil)
         }
         let q = backend.binary(queries, .add, pointEmbedding)
         let k = backend.binary(keys, .add, keyPE)
