@@ -16,7 +16,10 @@ struct BenchLive: ParsableCommand {
             the default keyframe interval and grids. From the first analyzed frame it measures \
             --seconds seconds: analyzed_fps (keyframes included), drops (frames decoded and passed \
             over), and the event latency from a frame decoded to its events written, p50 and p95 \
-            (over the last 256 analyses: at these rates, every analysis of the window).
+            (over the last 256 analyses: at these rates, every analysis of the window); and \
+            stage_ms.STAGE, each analysis stage's milliseconds per analyzed frame over the window \
+            (the daemon's segwatch_stage_seconds: sam_encoder, clip_dense, decoder, masks, embed, \
+            classify, track), where a frame's time goes.
 
             The weights are random (the fixtures' MobileSAM, and a synthetic ViT-B/16 unless \
             --clip), which keep no mask at the usual thresholds. As in `bench pipeline`, the \
@@ -77,6 +80,7 @@ struct BenchLive: ParsableCommand {
             result["latency_p50_ms"] = camera.latency_p50_ms.map { .number($0) }
             result["latency_p95_ms"] = camera.latency_p95_ms.map { .number($0) }
             result["peak_rss_mb"] = .number(run.peak_rss_mb)
+            for (stage, milliseconds) in run.stage_ms_per_frame { result["stage_ms.\(stage)"] = .number(milliseconds) }
             result["seconds"] = .number(seconds)
             result["threads"] = .number(Double(threads))
             result["source"] = .string(run.source)

@@ -14,4 +14,19 @@ import Testing
         #expect(config.cameras.map(\.labels) == [["person"]])
         #expect(config.cameras.map(\.analyzer.keyframeSlices) == [32])
     }
+
+    // Guards `bench live`'s stage_ms: each stage's seconds summed over the cameras, from the
+    // `_sum` lines only (not the buckets or counts, nor another metric with a stage label).
+    @Test func stageSecondsAddUpTheCamerasSums() {
+        let metrics = """
+            # TYPE segwatch_stage_seconds histogram
+            segwatch_stage_seconds_bucket{camera="a",stage="decoder",le="0.5"} 3
+            segwatch_stage_seconds_sum{camera="a",stage="decoder"} 1.5
+            segwatch_stage_seconds_count{camera="a",stage="decoder"} 4
+            segwatch_stage_seconds_sum{camera="b",stage="decoder"} 0.25
+            segwatch_stage_seconds_sum{camera="a",stage="clip_dense"} 2
+            segwatch_other_seconds_sum{camera="a",stage="decoder"} 100
+            """
+        #expect(stageSeconds(metrics) == ["decoder": 1.75, "clip_dense": 2])
+    }
 }

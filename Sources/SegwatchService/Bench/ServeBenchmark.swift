@@ -62,6 +62,7 @@ public struct ServeBenchmark: Sendable {
         let rates = run.cameras.map(\.analyzed_fps)
         result.fairness = (rates.max() ?? 0) / max(rates.min() ?? 0, 1e-9)
         result.restart = run.restart
+        result.stage_ms_per_frame = run.stageMsPerFrame
         return result
     }
 
@@ -71,6 +72,7 @@ public struct ServeBenchmark: Sendable {
         var peakRSS: Double
         var metricsMs: [Double]
         var restart: ServeBenchResult.Restart?
+        var stageMsPerFrame: [String: Double]
     }
 
     private func measure(cameras count: Int, folder: URL, restart: Bool, progress: (String) -> Void) throws -> Measured {
@@ -121,6 +123,8 @@ public struct ServeBenchmark: Sendable {
         let cuts = restart ? [0, seconds / 3, 2 * seconds / 3, seconds] : [0, seconds]
         var snapshots: [(time: DispatchTime, cameras: [CameraRecordFigures])] = []
         var metricsMs: [Double] = []
+        // Each stage's seconds summed over the cameras, at the window's first and last scrape.
+        var stages: (first: [String: Double], last: [String: Double])?
         let windowStart = DispatchTime.now()
         for (index, cut) in cuts.enumerated() {
             while elapsed(since: windowStart) < cut {
@@ -129,6 +133,8 @@ public struct ServeBenchmark: Sendable {
                 let metrics = try httpRequest(host: "127.0.0.1", port: port, path: "/metrics")
                 guard metrics.status == 200 else { throw failure("/metrics answered \(metrics.status)") }
                 metricsMs.append(elapsed(since: asked) * 1000)
+                let seconds = stageSeconds(metrics.body)
+                stages = (stages?.first ?? seconds, seconds)
                 Thread.sleep(forTimeInterval: max(0, min(0.5, cut - elapsed(since: windowStart))))
             }
             snapshots.append((.now(), try statuses(port: port)))
@@ -171,7 +177,13 @@ public struct ServeBenchmark: Sendable {
                                    restarted_camera_fps_after: after[names[0]] ?? 0,
                                    largest_drop_percent: max(0, falls.max() ?? 0))
         }
-        return Measured(cameras: cameras, peakRSS: peak, metricsMs: metricsMs, restart: restartFigures)
+        // Per frame analyzed in the window, over all cameras: where an analyzed frame's time goes.
+        let analyzed = snapshots.last!.cameras.map(\.analyzed).reduce(0, +) - snapshots[0].cameras.map(\.analyzed).reduce(0, +)
+        var stageMsPerFrame: [String: Double] = [:]
+        if let stages, analyzed > 0 {
+            for (stage, total) in stages.last { stageMsPerFrame[stage] = (total - (stages.first[stage] ?? 0)) * 1000 / Double(analyzed) }
+        }
+        return Measured(cameras: cameras, peakRSS: peak, metricsMs: metricsMs, restart: restartFigures, stageMsPerFrame: stageMsPerFrame)
     }
 
     func configText(names: [String], inputs: [String], port: Int, folder: URL) -> String {
@@ -223,6 +235,18 @@ public struct ServeBenchmark: Sendable {
     private func elapsed(since start: DispatchTime) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
 }
 
+/// The seconds of each analysis stage in a `/metrics` text, summed over the cameras: the
+/// `segwatch_stage_seconds_sum{camera="...",stage="..."}` lines.
+func stageSeconds(_ metrics: String) -> [String: Double] {
+    var seconds: [String: Double] = [:]
+    for line in metrics.split(separator: "\n") where line.hasPrefix("segwatch_stage_seconds_sum{") {
+        guard let start = line.range(of: "stage=\""), let end = line[start.upperBound...].firstIndex(of: "\""),
+              let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+        seconds[String(line[start.upperBound..<end]), default: 0] += value
+    }
+    return seconds
+}
+
 /// What `bench serve` reads of `/api/cameras`.
 private struct CameraRecordFigures: Decodable {
     var name: String
@@ -259,6 +283,8 @@ public struct ServeBenchResult: Encodable, Sendable {
     public var peak_rss_mb_one_camera: Double?
     public var metrics_p50_ms = 0.0
     public var metrics_p95_ms = 0.0
+    /// Each analysis stage's milliseconds per frame analyzed in the window (all cameras).
+    public var stage_ms_per_frame: [String: Double] = [:]
     public var restart: Restart?
 }
 
