@@ -291,6 +291,18 @@ TARGETBF16 void cgemm_packed_product_bf16(long row_begin, long row_end, long n, 
     }
 }
 
+/// Stores rows `0..<rows` of `acc` into `c [MR][NQ]`, plus `terms` (rows `ldt` apart) when
+/// given; with `max`, its lanes also take the maximum over the rows stored.
+TARGET512 __attribute__((always_inline)) static inline void panel_store(const int width, __m512 acc[MR][GROUP], const float *terms,
+                                                                       long ldt, float *c, long rows, __m512 *max) {
+    for (int r = 0; r < MR && r < rows; r++)
+        for (int w = 0; w < width; w++) {
+            if (terms) acc[r][w] = _mm512_add_ps(acc[r][w], _mm512_loadu_ps(terms + r * ldt + w * NR));
+            _mm512_store_ps(c + r * NQ + w * NR, acc[r][w]);
+            if (max) max[w] = _mm512_max_ps(max[w], acc[r][w]);
+        }
+}
+
 /// Rows `0..<rows` of `c [MR][NQ]` = one sliver `a [kc][MR]` times `width` panels of `b [kc][NQ]`,
 /// plus `terms` (rows `ldt` apart) when given; with `max`, its lanes also take the maximum over
 /// the rows stored: attention.c's `panel_tile`.
@@ -298,12 +310,7 @@ TARGET512 __attribute__((always_inline)) static inline void panel_tile(const int
                                                                       const float *terms, long ldt, float *c, long rows, __m512 *max) {
     __m512 acc[MR][GROUP];
     accumulate(width, kc, a, b, NQ, NR, acc);
-    for (int r = 0; r < MR && r < rows; r++)
-        for (int w = 0; w < width; w++) {
-            if (terms) acc[r][w] = _mm512_add_ps(acc[r][w], _mm512_loadu_ps(terms + r * ldt + w * NR));
-            _mm512_store_ps(c + r * NQ + w * NR, acc[r][w]);
-            if (max) max[w] = _mm512_max_ps(max[w], acc[r][w]);
-        }
+    panel_store(width, acc, terms, ldt, c, rows, max);
 }
 
 TARGET512 static void panel_tile_width(long width, long kc, const float *a, const float *b, const float *terms, long ldt,
@@ -386,6 +393,135 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
     }
 }
 
+// The attention head in bfloat16 (`--precision bfloat16`): both products of `cgemm_attention_head_avx512`
+// on `vdpbf16ps`, their operands rounded to bfloat16 as they are packed (q, k and v, and the
+// probabilities before they weigh the values); the scores, their softmax and the sums stay float32.
+
+/// Two rows of 16 floats as 16 words of bfloat16 pairs, `lo[j]` in word j's low half and
+/// `hi[j]` in its high half.
+TARGETBF16 static inline __m512i pair_words(__m512 lo, __m512 hi) {
+    // vcvtne2ps2bf16 puts lo's 16 values in the low 16 halves and hi's above; vpermw interleaves.
+    static const unsigned short order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                             8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    return _mm512_permutexvar_epi16(_mm512_loadu_si512(order), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+/// `panel_tile` on words: one sliver `a [kc][MR]` of pairs times `width` panels of `b [kc][NQ]` pairs.
+TARGETBF16 __attribute__((always_inline)) static inline void panel_tile_bf16(const int width, long kc, const unsigned *a,
+                                                                            const unsigned *b, const float *terms, long ldt,
+                                                                            float *c, long rows, __m512 *max) {
+    __m512 acc[MR][GROUP];
+    for (int r = 0; r < MR; r++)
+        for (int w = 0; w < GROUP; w++) acc[r][w] = _mm512_setzero_ps();
+    _Pragma("clang loop unroll_count(2)")
+    for (long p = 0; p < kc; p++, a += MR, b += NQ) {
+        __m512bh panel[GROUP];
+        for (int w = 0; w < width; w++) panel[w] = (__m512bh)_mm512_loadu_si512(b + w * NR);
+        for (int r = 0; r < MR; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            for (int w = 0; w < width; w++) acc[r][w] = _mm512_dpbf16_ps(acc[r][w], x, panel[w]);
+        }
+    }
+    panel_store(width, acc, terms, ldt, c, rows, max);
+}
+
+TARGETBF16 static void panel_tile_bf16_width(long width, long kc, const unsigned *a, const unsigned *b, const float *terms, long ldt,
+                                            float *c, long rows, __m512 *max) {
+    switch (width) {
+    case 4: panel_tile_bf16(4, kc, a, b, terms, ldt, c, rows, max); break;
+    case 3: panel_tile_bf16(3, kc, a, b, terms, ldt, c, rows, max); break;
+    case 2: panel_tile_bf16(2, kc, a, b, terms, ldt, c, rows, max); break;
+    default: panel_tile_bf16(1, kc, a, b, terms, ldt, c, rows, max); break;
+    }
+}
+
+/// Rows `0..<2 * pairs` of `rows [.][NQ]` (`width` panels) as `pairs` rows of words `[pairs][NQ]`.
+TARGETBF16 static void pack_row_pairs(const float *rows, long pairs, long width, unsigned *out) {
+    for (long p = 0; p < pairs; p++)
+        for (long w = 0; w < width; w++)
+            _mm512_storeu_si512(out + p * NQ + w * NR, pair_words(_mm512_load_ps(rows + 2 * p * NQ + w * NR),
+                                                                  _mm512_load_ps(rows + (2 * p + 1) * NQ + w * NR)));
+}
+
+TARGETBF16 void cgemm_attention_head_bf16(long queries, long keys, long depth, long value_depth, float scale,
+                                          const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk,
+                                          const float *v, long ldv, float *out, long ldo) {
+    if (queries <= 0 || value_depth <= 0) return;
+    if (keys <= 0) {
+        for (long i = 0; i < queries; i++) memset(out + i * ldo, 0, (size_t)value_depth * sizeof(float));
+        return;
+    }
+    long depth_pairs = (depth + 1) / 2, key_pairs = (keys + 1) / 2;
+    long key_slivers = slivers(keys), value_slivers = slivers(value_depth);
+    size_t key_words = lines((size_t)key_slivers * MR * depth_pairs), value_words = lines((size_t)value_slivers * MR * key_pairs);
+    size_t query_floats = lines((size_t)2 * depth_pairs * NQ), query_words = lines((size_t)depth_pairs * NQ);
+    size_t score_floats = (size_t)2 * key_pairs * NQ, score_words = (size_t)key_pairs * NQ;
+    float *buffer = cgemm_workspace(key_words + value_words + query_floats + query_words + score_floats + score_words +
+                                    value_slivers * MR * NQ);
+    unsigned *packed_keys = (unsigned *)buffer;                           // [key sliver][depth pair][MR]
+    unsigned *packed_values = packed_keys + key_words;                    // [dimension sliver][key pair][MR]: v transposed
+    float *queries_t = (float *)(packed_values + value_words);            // [depth, padded to pairs][NQ], scaled
+    unsigned *packed_queries = (unsigned *)(queries_t + query_floats);    // [depth pair][NQ]
+    float *scores = (float *)(packed_queries + query_words);             // [keys, padded to pairs][NQ]
+    unsigned *packed_scores = (unsigned *)(scores + score_floats);        // [key pair][NQ]
+    float *result = (float *)(packed_scores + score_words);              // [value dimension][NQ]
+
+    pack_slivers_bf16(k, ldk, 0, keys, 0, depth_pairs, depth, packed_keys);
+    for (long s = 0; s < value_slivers; s++)
+        for (long p = 0; p < key_pairs; p++)
+            for (long r = 0; r < MR; r++) {
+                long d = s * MR + r, j = 2 * p;
+                unsigned low = d < value_depth ? bfloat16(v[j * ldv + d]) : 0;
+                unsigned high = d < value_depth && j + 1 < keys ? bfloat16(v[(j + 1) * ldv + d]) : 0;
+                packed_values[((size_t)s * key_pairs + p) * MR + r] = low | high << 16;
+            }
+    // The pair of an odd count's last row: zero, adding nothing.
+    if (depth % 2) memset(queries_t + depth * NQ, 0, NQ * sizeof(float));
+    if (keys % 2) memset(scores + keys * NQ, 0, NQ * sizeof(float));
+
+    for (long q0 = 0; q0 < queries; q0 += NQ) {
+        long columns = queries - q0 < NQ ? queries - q0 : NQ, width = (columns + NR - 1) / NR;
+        transpose(q + q0 * ldq, ldq, columns, depth, queries_t, NQ);
+        __m512 scaled = _mm512_set1_ps(scale);
+        for (long i = 0; i < depth; i++) {
+            float *row = queries_t + i * NQ;
+            for (long c = columns; c < width * NR; c++) row[c] = 0;
+            for (long w = 0; w < width; w++) _mm512_store_ps(row + w * NR, _mm512_mul_ps(scaled, _mm512_load_ps(row + w * NR)));
+        }
+        pack_row_pairs(queries_t, depth_pairs, width, packed_queries);
+        __m512 max[GROUP];
+        for (int w = 0; w < GROUP; w++) max[w] = _mm512_set1_ps(-INFINITY);
+        for (long s = 0; s < key_slivers; s++) {
+            long rows = keys - s * MR < MR ? keys - s * MR : MR;
+            const float *key_terms = terms ? terms + s * MR * ldt + q0 : NULL;
+            panel_tile_bf16_width(width, depth_pairs, packed_keys + s * MR * depth_pairs, packed_queries, key_terms, ldt,
+                                  scores + s * MR * NQ, rows, max);
+        }
+        float inverse[NQ];
+        for (long w = 0; w < width; w++) {
+            // As the float32 head: a query whose every key is masked gets zeros.
+            __mmask16 masked = _mm512_cmp_ps_mask(max[w], _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+            __m512 top = _mm512_mask_mov_ps(max[w], masked, _mm512_setzero_ps()), sum = _mm512_setzero_ps();
+            for (long j = 0; j < keys; j++) {
+                __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), top));
+                _mm512_store_ps(scores + j * NQ + w * NR, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            _mm512_storeu_ps(inverse + w * NR, _mm512_maskz_div_ps((__mmask16)~masked, _mm512_set1_ps(1), sum));
+        }
+        pack_row_pairs(scores, key_pairs, width, packed_scores);
+        for (long s = 0; s < value_slivers; s++) {
+            long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
+            panel_tile_bf16_width(width, key_pairs, packed_values + (size_t)s * MR * key_pairs, packed_scores, NULL, 0,
+                                  result + s * MR * NQ, rows, NULL);
+        }
+        for (long d = 0; d < value_depth; d++)
+            for (long w = 0; w < width; w++)
+                _mm512_store_ps(result + d * NQ + w * NR, _mm512_mul_ps(_mm512_load_ps(result + d * NQ + w * NR), _mm512_loadu_ps(inverse + w * NR)));
+        transpose(result, NQ, value_depth, columns, out + q0 * ldo, ldo);
+    }
+}
+
 #else
 
 void cgemm_product_in_place_avx512(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
@@ -404,6 +540,12 @@ void cgemm_attention_head_avx512(long queries, long keys, long depth, long value
                                  const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo) {
     abort();  // never called: segwatch uses it only on x86-64 with AVX-512
+}
+
+void cgemm_attention_head_bf16(long queries, long keys, long depth, long value_depth, float scale,
+                               const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk,
+                               const float *v, long ldv, float *out, long ldo) {
+    abort();  // never called: segwatch uses it only on x86-64 with AVX512_BF16
 }
 
 size_t cgemm_packed_count_bf16(long n, long k) { abort(); }

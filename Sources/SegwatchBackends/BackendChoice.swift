@@ -39,7 +39,7 @@ public enum BackendChoice: String, Sendable, CaseIterable, Codable {
         switch self {
         case .cpu:
             if float16 { throw BackendError("--precision float16 needs --backend vulkan: the CPU backend computes in float32 or bfloat16") }
-            return ComputeBackend(cpu: engine, bfloat16Weights: precision == .bfloat16)
+            return ComputeBackend(cpu: engine, multipliesInBFloat16: precision == .bfloat16)
         case .vulkan:
             do {
                 return ComputeBackend(vulkan: try VulkanBackend(device: device ?? firstUsable(gpuOnly: false), float16Weights: float16),

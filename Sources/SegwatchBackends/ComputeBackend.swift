@@ -24,8 +24,8 @@ public struct ComputeBackend: Backend {
     /// The CPU engine: the CPU backend's, and on Vulkan the one host-side work runs under.
     public let engine: CPUEngine
 
-    public init(cpu engine: CPUEngine, bfloat16Weights: Bool = false) {
-        kind = .cpu(CPUBackend(engine: engine, bfloat16Weights: bfloat16Weights))
+    public init(cpu engine: CPUEngine, multipliesInBFloat16: Bool = false) {
+        kind = .cpu(CPUBackend(engine: engine, multipliesInBFloat16: multipliesInBFloat16))
         self.engine = engine
     }
 

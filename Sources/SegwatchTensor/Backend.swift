@@ -141,13 +141,13 @@ public struct CPUBackend: Backend {
     public typealias Value = Tensor
 
     public let engine: CPUEngine
-    /// Whether linear layers' weights, and their inputs, are rounded to bfloat16 for the
-    /// bfloat16 product (`--precision bfloat16`; only where `cpuRunsBFloat16`).
-    public let bfloat16Weights: Bool
+    /// Whether linear layers and the fused attention heads multiply in bfloat16, their operands
+    /// rounded to it and their sums float32 (`--precision bfloat16`; only where `cpuRunsBFloat16`).
+    public let multipliesInBFloat16: Bool
 
-    public init(engine: CPUEngine, bfloat16Weights: Bool = false) {
-        precondition(!bfloat16Weights || cpuRunsBFloat16, "bfloat16 weights on a CPU without AVX512_BF16")
-        (self.engine, self.bfloat16Weights) = (engine, bfloat16Weights)
+    public init(engine: CPUEngine, multipliesInBFloat16: Bool = false) {
+        precondition(!multipliesInBFloat16 || cpuRunsBFloat16, "bfloat16 products on a CPU without AVX512_BF16")
+        (self.engine, self.multipliesInBFloat16) = (engine, multipliesInBFloat16)
     }
 
     public func upload(_ tensor: Tensor) -> Tensor { tensor }
@@ -182,7 +182,7 @@ public struct CPUBackend: Backend {
     }
 
     public func linearWeight(_ weight: Tensor) -> Tensor {
-        engine.run { packedForLinear(weight, bfloat16: bfloat16Weights) }
+        engine.run { packedForLinear(weight, bfloat16: multipliesInBFloat16) }
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ options: Conv2dOptions) -> Tensor {
         engine.run { SegwatchTensor.conv2d(x, weight: weight, bias: bias, options) }
@@ -206,7 +206,7 @@ public struct CPUBackend: Backend {
     public func activate(_ x: Tensor, _ activation: Activation) -> Tensor { engine.run { SegwatchTensor.activate(x, activation) } }
     public func softmax(_ x: Tensor) -> Tensor { engine.run { SegwatchTensor.softmax(x) } }
     public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
-        engine.run { SegwatchTensor.attention(q: q, k: k, v: v, options) }
+        engine.run { SegwatchTensor.attention(q: q, k: k, v: v, options, bfloat16: multipliesInBFloat16) }
     }
     public func relativePositionBias(q: Tensor, tableH: Tensor, tableW: Tensor,
                                      queryGrid: (h: Int, w: Int), keyGrid: (h: Int, w: Int)) -> RelativePositionBias<Tensor> {

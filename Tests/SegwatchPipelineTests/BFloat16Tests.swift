@@ -10,7 +10,7 @@ import Testing
 @Suite(.enabled(if: cpuRunsBFloat16, "this CPU has no AVX512_BF16 (the CLI tests check the refusal)"))
 struct BFloat16Tests {
     static let tolerance = 0.1
-    static let (single, half) = (CPUBackend(engine: CPUEngine(threads: 2)), CPUBackend(engine: CPUEngine(threads: 2), bfloat16Weights: true))
+    static let (single, half) = (CPUBackend(engine: CPUEngine(threads: 2)), CPUBackend(engine: CPUEngine(threads: 2), multipliesInBFloat16: true))
 
     /// The largest |actual - expected| over the tolerance times the expected output's RMS:
     /// within tolerance at most 1.

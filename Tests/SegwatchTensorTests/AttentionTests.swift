@@ -124,6 +124,66 @@ import Testing
         }
     }
 
+    // `--precision bfloat16`'s fused head: the double-precision attention of q (scaled), k and v
+    // rounded to bfloat16, and of the probabilities rounded where they weigh the values, at odd
+    // depths and key counts (a pair's lone last half), value channels past a sliver, several
+    // passes of queries, biases, and keys shared by a batch; and not the float32 head's result.
+    @Test(.enabled(if: cpuRunsBFloat16, "this CPU has no AVX512_BF16"),
+          arguments: [(2, 3, 197, 197, 64, 64, 0), (1, 2, 17, 7, 13, 5, 0), (1, 4, 33, 300, 16, 70, 0), (3, 4, 49, 49, 32, 32, 3),
+                      (2, 2, 17, 7, 13, 5, 4), (1, 3, 70, 65, 16, 24, 3)])
+    func bfloat16HeadEqualsDoublePrecisionOfRoundedValues(batch: Int, heads: Int, queries: Int, keys: Int, depth: Int, valueDepth: Int,
+                                                          biasRank: Int) throws {
+        let q = Tensor(shape: [batch, heads, queries, depth], values: (0..<(batch * heads * queries * depth)).map { Float(($0 &* 2654435761) % 2001) / 1000 - 1 })
+        let k = Tensor(shape: [batch, heads, keys, depth], values: (0..<(batch * heads * keys * depth)).map { Float(($0 &* 40503) % 1999) / 800 - 1.2 })
+        let v = Tensor(shape: [batch, heads, keys, valueDepth], values: (0..<(batch * heads * keys * valueDepth)).map { Float(($0 &* 69069) % 997) / 400 - 1.1 })
+        let scale: Float = 0.37
+        let biasShape = biasRank == 0 ? nil : (biasRank == 3 ? [heads] : [batch, heads]) + [queries, keys]
+        let bias = biasShape.map { Tensor(shape: $0, values: (0..<$0.reduce(1, *)).map { Float(($0 &* 40503) % 1001) / 250 - 2 }) }
+        let out = attention(q: q, k: k, v: v, .init(scale: scale, bias: bias), bfloat16: true).toArray()
+        let float32 = attention(q: q, k: k, v: v, .init(scale: scale, bias: bias)).toArray()
+        let (qs, ks, vs, bs) = (q.toArray().map { bfloat16(scale * $0) }, k.toArray().map(bfloat16), v.toArray().map(bfloat16), bias?.toArray())
+        let ulp = Double(Float.ulpOfOne), step = 1.0 / 256  // a float32 ulp; a bfloat16 step, relative
+        var (worst, differs) = (0.0, false)
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let item = b * heads + h
+                for i in 0..<queries {
+                    var magnitude = 0.0
+                    var scores: [Double] = (0..<keys).map { j in
+                        var (dot, size) = (0.0, 0.0)
+                        for x in 0..<depth {
+                            let term = Double(qs[(item * queries + i) * depth + x]) * Double(ks[(item * keys + j) * depth + x])
+                            (dot, size) = (dot + term, size + abs(term))
+                        }
+                        let term = bs.map { Double($0[((biasRank == 3 ? h : item) * queries + i) * keys + j]) } ?? 0
+                        magnitude = max(magnitude, size + abs(term))
+                        return dot + term
+                    }
+                    let top = scores.max()!
+                    scores = scores.map { Foundation.exp($0 - top) }
+                    let sum = scores.reduce(0, +)
+                    for d in 0..<valueDepth {
+                        // The float32 head's bound for the scores' rounding, and each probability's
+                        // rounding to bfloat16 allowed to go either way (the kernel rounds its float32
+                        // exponentials, this its double ones: they can straddle a step).
+                        var (weighted, spread) = (0.0, 0.0)
+                        for j in 0..<keys {
+                            let value = Double(vs[(item * keys + j) * valueDepth + d])
+                            weighted += Double(bfloat16(Float(scores[j]))) * value
+                            spread += scores[j] * abs(value)
+                        }
+                        let index = (b * queries + i) * heads * valueDepth + h * valueDepth + d
+                        let bound = 8 * ulp * (2 * magnitude + 1) * spread / sum + step * spread / sum
+                        worst = max(worst, abs(Double(out[index]) - weighted / sum) / bound)
+                        differs = differs || out[index] != float32[index]
+                    }
+                }
+            }
+        }
+        #expect(worst <= 1, "the worst element is \(worst) times its bound")
+        #expect(differs, "the bfloat16 head gave the float32 head's result")
+    }
+
     // Guards the fused head with a bias that masks every key of a query (-infinity): that
     // query's outputs are zeros, as the tiled path gives them, not NaN; the others are finite.
     // Through `attention`, then each head build this CPU runs.

@@ -114,14 +114,6 @@ import Testing
         }
     }
 
-    /// `x` rounded to bfloat16 as the bfloat16 product rounds it: to nearest, ties to even,
-    /// a subnormal to zero.
-    private func bfloat16(_ x: Float) -> Float {
-        let u = x.bitPattern
-        if u & 0x7F80_0000 == 0 { return Float(bitPattern: u & 0x8000_0000) }
-        return Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000)
-    }
-
     // The bfloat16 product (`--precision bfloat16`) is the float32 product of the weight and the
     // activations rounded to bfloat16: within the double product of the rounded values' bound,
     // at every edge (odd inputs, a lone last pair, 2 and 3 blocks of pairs, partial panels and

@@ -14,6 +14,14 @@ enum References {
     static func tensor(_ key: String) throws -> Tensor { try tensors.get().tensor(key) }
 }
 
+/// `x` rounded to bfloat16 as the bfloat16 kernels round it: to nearest, ties to even, a
+/// subnormal to zero.
+func bfloat16(_ x: Float) -> Float {
+    let u = x.bitPattern
+    if u & 0x7F80_0000 == 0 { return Float(bitPattern: u & 0x8000_0000) }
+    return Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000)
+}
+
 /// Expects `actual` to match reference `key` within float32 noise: `atol` scaled by the
 /// largest expected magnitude.
 func expectMatches(_ actual: Tensor, _ key: String, atol: Float = 2e-6, sourceLocation: SourceLocation = #_sourceLocation) throws {

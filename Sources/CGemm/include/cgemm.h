@@ -53,6 +53,14 @@ void cgemm_attention_head_avx512(long queries, long keys, long depth, long value
                                  const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo);
 
+/// `cgemm_attention_head` in bfloat16 (AVX512_BF16): q, k, v and the probabilities rounded to
+/// bfloat16 where they are multiplied, the products summed in float32; scores, softmax and sums
+/// in float32.
+void cgemm_attention_head_bf16(long queries, long keys, long depth, long value_depth, float scale,
+                               const float *terms, long ldt,
+                               const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                               float *out, long ldo);
+
 /// 32-bit words in a weight packed by `cgemm_pack_bf16`: `n` rounded up to 16, times `k` inputs
 /// in pairs.
 size_t cgemm_packed_count_bf16(long n, long k);

@@ -63,7 +63,10 @@ let attentionTile = 128
 /// never exist for more than one tile: memory is `tile x Nk`, not `heads x Nq x Nk`. Without a
 /// mask or relative-position terms, where weights are packed, a head is one fused pass instead
 /// (`cgemm_attention_head`), an additive bias included.
-public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>) -> Tensor {
+///
+/// With `bfloat16` (only where `cpuRunsBFloat16`), the fused heads multiply in bfloat16
+/// (`cgemm_attention_head_bf16`); the other paths stay float32.
+public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptions<Tensor>, bfloat16: Bool = false) -> Tensor {
     let (batch, heads, queries, depth, keys, valueDepth) = attentionShape(q: q.shape, k: k.shape, v: v.shape, options.map(\.shape))
     let q = q.strides[3] == 1 ? q : q.contiguous()
     let k = k.strides[3] == 1 ? k : k.contiguous()
@@ -73,6 +76,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
     let result = Tensor(uninitialized: [batch, queries, heads * valueDepth])
     let items = batch * heads
     if let product = packedKernels, relative == nil, !options.causal, items >= CPUEngine.current.threads {
+        let head: KernelSet.Product.AttentionFunction = bfloat16 ? cgemm_attention_head_bf16 : product.attentionHead
         // A ViT's attention: each head in one fused pass (cgemm_attention_head), heads in parallel.
         // A bias goes in transposed, keys down and queries across as the head computes its
         // scores, rows padded to whole passes of 64 queries (TinyViT's 49-token windows: the
@@ -99,7 +103,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             // query lanes of a pass that 7 left mostly empty, the keys packed once per head.
             parallelFor(heads) { range in
                 for h in range {
-                    product.attentionHead(batch * queries, keys, depth, valueDepth, options.scale, nil, 0,
+                    head(batch * queries, keys, depth, valueDepth, options.scale, nil, 0,
                                          q.pointer + h * q.strides[1], q.strides[2], k.pointer + h * k.strides[1], k.strides[2],
                                          v.pointer + h * v.strides[1], v.strides[2], result.pointer + h * valueDepth, heads * valueDepth)
                 }
@@ -110,7 +114,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, _ options: AttentionOptio
             for item in range {
                 let (b, h) = (item / heads, item % heads)
                 let itemTerms = terms.map { $0.pointer + ($0.shape[0] == items ? item : h) * keys * padded }
-                product.attentionHead(queries, keys, depth, valueDepth, options.scale, itemTerms, padded,
+                head(queries, keys, depth, valueDepth, options.scale, itemTerms, padded,
                                      q.pointer + b * q.strides[0] + h * q.strides[1], q.strides[2],
                                      k.pointer + b * k.strides[0] + h * k.strides[1], k.strides[2],
                                      v.pointer + b * v.strides[0] + h * v.strides[1], v.strides[2],
