@@ -89,7 +89,7 @@ public struct EngineConfig: Sendable {
     public var backend: BackendChoice?
     /// The Vulkan device (nil: the first usable one).
     public var device: Int?
-    /// The linear layers' precision: float16 weights on a device, bfloat16 products on a CPU (nil:
+    /// The models' precision: float16 linear weights on a device, bfloat16 products on a CPU (nil:
     /// `$SEGWATCH_PRECISION`, else float32).
     public var precision: Precision?
     public var clipSize = 448
