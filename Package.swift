@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "SegwatchKernels"),
         .target(name: "SegwatchKernelsAVX2",
                 swiftSettings: [.define("SEGWATCH_AVX2"), .unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "SegwatchKernelsAVX512",
+        .target(name: "SegwatchKernelsAVX512", dependencies: ["CGemm"],
                 swiftSettings: [.define("SEGWATCH_AVX2"), .define("SEGWATCH_AVX512"),
                                 .unsafeFlags(["-target-cpu", "skylake-avx512"])]),
         .target(name: "SegwatchTensor", dependencies: ["COpenBLAS", "CCPUID", "CGemm", "SegwatchKernels", "SegwatchKernelsAVX2",

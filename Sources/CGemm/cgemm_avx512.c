@@ -393,6 +393,47 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
     }
 }
 
+TARGET512 long cgemm_softmax_narrow_avx512(float *x, long rows, long width) {
+    if (width < 1 || width >= 16) return 0;
+    // Sixteen rows are `width` vectors: a row's values are gathered across them (its first at
+    // lane r * width), and each lane's row (`owner`) fetches that row's maximum and 1 / sum.
+    __m512i first = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32((int)width));
+    __m512i owner[16];
+    for (long i = 0; i < width; i++) {
+        int rows_of[16];
+        for (int lane = 0; lane < 16; lane++) rows_of[lane] = (int)((16 * i + lane) / width);
+        owner[i] = _mm512_loadu_si512(rows_of);
+    }
+    const __m512 minus_infinity = _mm512_set1_ps(-INFINITY);
+    long done = rows / 16 * 16;
+    for (long r0 = 0; r0 < done; r0 += 16) {
+        float *block = x + r0 * width;
+        __m512 top = minus_infinity;
+        // maxps keeps its second operand when the first is NaN: a NaN does not become the maximum.
+        for (long t = 0; t < width; t++)
+            top = _mm512_max_ps(_mm512_i32gather_ps(_mm512_add_epi32(first, _mm512_set1_epi32((int)t)), block, 4), top);
+        // A fully masked row: its maximum taken as 0 (not -inf - -inf), its 1 / sum as 0.
+        __mmask16 masked = _mm512_cmp_ps_mask(top, minus_infinity, _CMP_EQ_OQ);
+        top = _mm512_mask_mov_ps(top, masked, _mm512_setzero_ps());
+        __m512 e[16];
+        for (long i = 0; i < width; i++) {
+            __m512 v = _mm512_loadu_ps(block + 16 * i);
+            e[i] = exp_nonpositive512(_mm512_sub_ps(v, _mm512_permutexvar_ps(owner[i], top)));
+            // exp_nonpositive512 stops at exp(-87.3); a masked value's weight is exactly 0.
+            e[i] = _mm512_mask_mov_ps(e[i], _mm512_cmp_ps_mask(v, minus_infinity, _CMP_EQ_OQ), _mm512_setzero_ps());
+            _mm512_storeu_ps(block + 16 * i, e[i]);
+        }
+        __m512 sum = _mm512_setzero_ps();
+        for (long t = 0; t < width; t++)
+            sum = _mm512_add_ps(sum, _mm512_i32gather_ps(_mm512_add_epi32(first, _mm512_set1_epi32((int)t)), block, 4));
+        __m512 inverse = _mm512_maskz_div_ps((__mmask16)~masked, _mm512_set1_ps(1), sum);
+        for (long i = 0; i < width; i++)
+            _mm512_storeu_ps(block + 16 * i, _mm512_mul_ps(e[i], _mm512_permutexvar_ps(owner[i], inverse)));
+    }
+    return done;
+}
+
 // The attention head in bfloat16 (`--precision bfloat16`): both products of `cgemm_attention_head_avx512`
 // on `vdpbf16ps`, their operands rounded to bfloat16 as they are packed (q, k and v, and the
 // probabilities before they weigh the values); the scores, their softmax and the sums stay float32.
@@ -546,6 +587,10 @@ void cgemm_attention_head_bf16(long queries, long keys, long depth, long value_d
                                const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk,
                                const float *v, long ldv, float *out, long ldo) {
     abort();  // never called: segwatch uses it only on x86-64 with AVX512_BF16
+}
+
+long cgemm_softmax_narrow_avx512(float *x, long rows, long width) {
+    abort();  // never called: segwatch uses it only on x86-64 with AVX-512
 }
 
 size_t cgemm_packed_count_bf16(long n, long k) { abort(); }

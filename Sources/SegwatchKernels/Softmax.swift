@@ -1,3 +1,7 @@
+#if SEGWATCH_AVX512
+import CGemm
+#endif
+
 /// Softmax of one row of `width` floats, in place (`torch.softmax(x, -1)`). A row of all
 /// `-infinity` (fully masked) becomes zeros rather than NaN.
 public func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ width: Int) {
@@ -47,6 +51,11 @@ public func softmaxRows(_ data: UnsafeMutablePointer<Float>, _ rows: Int, _ widt
         return
     }
     guard width > 0 else { return }
+    #if SEGWATCH_AVX512
+    // Sixteen rows at a time in C (gathers, which Swift cannot ask for); the last few here.
+    let done = cgemm_softmax_narrow_avx512(data, rows, width)
+    let (data, rows) = (data + done * width, rows - done)
+    #endif
     let chunkRows = 128
     for first in stride(from: 0, to: rows, by: chunkRows) {
         let chunk = data + first * width, count = min(chunkRows, rows - first) * width

@@ -53,6 +53,12 @@ void cgemm_attention_head_avx512(long queries, long keys, long depth, long value
                                  const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                  float *out, long ldo);
 
+/// Softmax of the first `rows` rounded down to 16 of `rows` rows of `width` < 16 floats each, in
+/// place, sixteen rows at a time (AVX-512): their sums and maxima gathered, where a row at a time
+/// takes a few scalar steps per value (the SAM decoder's rows of 7 tokens). Returns the rows done.
+/// A fully masked row (all -infinity) becomes zeros; a NaN makes its row NaN.
+long cgemm_softmax_narrow_avx512(float *x, long rows, long width);
+
 /// `cgemm_attention_head` in bfloat16 (AVX512_BF16): q, k, v and the probabilities rounded to
 /// bfloat16 where they are multiplied, the products summed in float32; scores, softmax and sums
 /// in float32.
