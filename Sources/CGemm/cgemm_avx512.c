@@ -447,6 +447,47 @@ TARGETBF16 static inline __m512i pair_words(__m512 lo, __m512 hi) {
     return _mm512_permutexvar_epi16(_mm512_loadu_si512(order), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
+/// Columns `0..<n` of `b [k, n]` (rows `ldb` apart) packed for `cgemm_packed_product_bf16` as
+/// `cgemm_pack_bf16` packs a weight ([pair][NR] panels in blocks of pairs), each panel's pair of
+/// rows rounded and interleaved by two instructions; what lies past `n` or `k` is zero.
+TARGETBF16 static void pack_columns_bf16(const float *b, long ldb, long n, long k, unsigned *packed) {
+    long pairs = (k + 1) / 2, panels = (n + NR - 1) / NR, kc_max = k_block_size(pairs);
+    for (long p0 = 0; p0 < pairs; p0 += kc_max) {
+        long kc = pairs - p0 < kc_max ? pairs - p0 : kc_max;
+        unsigned *block = packed + (size_t)p0 * panels * NR;
+        for (long panel = 0; panel < panels; panel++) {
+            __mmask16 mask = lanes(n, panel * NR);
+            for (long p = 0; p < kc; p++) {
+                long row = 2 * (p0 + p);
+                const float *x = b + row * ldb + panel * NR;
+                __m512 lo = _mm512_maskz_loadu_ps(mask, x), hi = row + 1 < k ? _mm512_maskz_loadu_ps(mask, x + ldb) : _mm512_setzero_ps();
+                _mm512_storeu_si512(block + ((size_t)panel * kc + p) * NR, pair_words(lo, hi));
+            }
+        }
+    }
+}
+
+void cgemm_sgemm_bf16(long m, long n, long k, const float *a, long lda, const float *b, long ldb, int accumulate, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    // Columns per block: whole panels whose packed pairs take as many words as the float32
+    // product's packed B takes floats at most (768 KB).
+    long pairs = (k + 1) / 2, block = 196608 / pairs / NR * NR;
+    if (block < NR) block = NR;
+    if (block > n) block = (n + NR - 1) / NR * NR;
+    unsigned *packed = (unsigned *)cgemm_workspace_slot(WORKSPACE_OPERANDS, cgemm_packed_count_bf16(block, k));
+    for (long j0 = 0; j0 < n; j0 += block) {
+        long columns = n - j0 < block ? n - j0 : block;
+        pack_columns_bf16(b + j0, ldb, columns, k, packed);
+        cgemm_packed_product_bf16(0, m, columns, k, a, lda, packed, 0, (columns + NR - 1) / NR, 1, c + j0, ldc, NULL,
+                                  accumulate ? c + j0 : NULL, ldc, CGEMM_IDENTITY);
+    }
+}
+
 /// `panel_tile` on words: one sliver `a [kc][MR]` of pairs times `width` panels of `b [kc][NQ]` pairs.
 TARGETBF16 __attribute__((always_inline)) static inline void panel_tile_bf16(const int width, long kc, const unsigned *a,
                                                                             const unsigned *b, const float *terms, long ldt,
@@ -591,6 +632,10 @@ void cgemm_attention_head_bf16(long queries, long keys, long depth, long value_d
 
 long cgemm_softmax_narrow_avx512(float *x, long rows, long width) {
     abort();  // never called: segwatch uses it only on x86-64 with AVX-512
+}
+
+void cgemm_sgemm_bf16(long m, long n, long k, const float *a, long lda, const float *b, long ldb, int accumulate, float *c, long ldc) {
+    abort();  // never called: segwatch uses it only on x86-64 with AVX512_BF16
 }
 
 size_t cgemm_packed_count_bf16(long n, long k) { abort(); }

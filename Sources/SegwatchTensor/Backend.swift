@@ -141,8 +141,9 @@ public struct CPUBackend: Backend {
     public typealias Value = Tensor
 
     public let engine: CPUEngine
-    /// Whether linear layers and the fused attention heads multiply in bfloat16, their operands
-    /// rounded to it and their sums float32 (`--precision bfloat16`; only where `cpuRunsBFloat16`).
+    /// Whether linear layers, the fused attention heads and `matmul` (untransposed operands)
+    /// multiply in bfloat16, their operands rounded to it and their sums float32 (`--precision
+    /// bfloat16`; only where `cpuRunsBFloat16`).
     public let multipliesInBFloat16: Bool
 
     public init(engine: CPUEngine, multipliesInBFloat16: Bool = false) {
@@ -172,7 +173,7 @@ public struct CPUBackend: Backend {
         engine.run { SegwatchTensor.windowUnpartition(windows, size: size, padded: padded, original: original) }
     }
 
-    public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { engine.run { SegwatchTensor.matmul(a, b) } }
+    public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { engine.run { SegwatchTensor.matmul(a, b, bfloat16: multipliesInBFloat16) } }
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) -> Tensor {
         engine.run { SegwatchTensor.linear(x, weight: weight, bias: bias, adding: residual) }
     }

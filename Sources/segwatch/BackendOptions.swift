@@ -16,7 +16,7 @@ struct BackendOptions: ParsableArguments {
     var device: Int?
 
     @Option(help: ArgumentHelp(
-        "float16: on a Vulkan device, store linear layers' weights as float16 (half the memory; results within the float16 tolerance in the README). bfloat16: on a CPU with AVX512_BF16, multiply linear layers and attention in bfloat16, summing in float32 (up to twice as fast; results within the bfloat16 tolerance in the README). Default: $SEGWATCH_PRECISION, else float32.",
+        "float16: on a Vulkan device, store linear layers' weights as float16 (half the memory; results within the float16 tolerance in the README). bfloat16: on a CPU with AVX512_BF16, multiply linear layers, attention and matrix products in bfloat16, summing in float32 (up to twice as fast; results within the bfloat16 tolerance in the README). Default: $SEGWATCH_PRECISION, else float32.",
         valueName: "float32|float16|bfloat16"))
     var precision: Precision?
 

@@ -104,4 +104,39 @@ import Testing
             }
         }
     }
+
+    // `--precision bfloat16`'s `matmul`: the double product of the operands rounded to bfloat16,
+    // within the float32 bound, at the product's edges (odd inputs, a lone last pair, 2 and 3
+    // blocks of pairs, partial panels and rows, B in several blocks of columns), batched and
+    // broadcast; not the unrounded product; and a transposed operand (a view that is one)
+    // stays float32.
+    @Test(.enabled(if: cpuRunsBFloat16, "this CPU has no AVX512_BF16"),
+          arguments: [(1, 1, 1), (7, 17, 5), (13, 70, 301), (50, 1000, 300), (61, 256, 1537), (4096, 56, 56)])
+    func bfloat16MatmulMatchesADoubleProductOfRoundedValues(m: Int, n: Int, k: Int) {
+        func values(_ count: Int, _ seed: Int) -> [Float] { (0..<count).map { Float((($0 &+ seed) &* 2654435761) % 2001) / 1000 - 1 } }
+        let a = Tensor(shape: [2, m, k], values: values(2 * m * k, 1)), b = Tensor(shape: [k, n], values: values(k * n, 2))
+        let (x, y) = (a.toArray(), b.toArray())
+        let out = matmul(a, b.reshaped([1, k, n]).expanded([2, k, n]), bfloat16: true).toArray()
+        var worst = 0.0, differs = false
+        for item in 0..<2 {
+            for i in 0..<m {
+                for j in 0..<n {
+                    var (rounded, unrounded, size) = (0.0, 0.0, 0.0)
+                    for p in 0..<k {
+                        let (u, v) = (x[(item * m + i) * k + p], y[p * n + j])
+                        rounded += Double(bfloat16(u)) * Double(bfloat16(v))
+                        unrounded += Double(u) * Double(v)
+                        size += abs(Double(u) * Double(v))
+                    }
+                    let got = Double(out[(item * m + i) * n + j]), bound = size * 4e-6 + 1e-6
+                    worst = max(worst, abs(got - rounded) / bound)
+                    differs = differs || abs(got - unrounded) > bound
+                }
+            }
+        }
+        #expect(worst <= 1, "[\(m), \(k)] x [\(k), \(n)]: the worst element is \(worst) times its bound")
+        #expect(differs || k < 2, "the product was not rounded to bfloat16")
+        let rows = Tensor(shape: [m, k], values: Array(x.prefix(m * k))), columns = Tensor(shape: [n, k], values: values(n * k, 3)).permuted([1, 0])
+        if n > 1 && k > 1 { #expect(matmul(rows, columns, bfloat16: true).toArray() == matmul(rows, columns).toArray()) }
+    }
 }

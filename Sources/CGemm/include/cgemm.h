@@ -67,6 +67,10 @@ void cgemm_attention_head_bf16(long queries, long keys, long depth, long value_d
                                const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                float *out, long ldo);
 
+/// `c[m, n] = a b`, plus `c` itself when `accumulate`, in bfloat16 (AVX512_BF16): row-major `a
+/// [m, k]` and `b [k, n]` rounded to bfloat16 as they are packed, sums in float32.
+void cgemm_sgemm_bf16(long m, long n, long k, const float *a, long lda, const float *b, long ldb, int accumulate, float *c, long ldc);
+
 /// 32-bit words in a weight packed by `cgemm_pack_bf16`: `n` rounded up to 16, times `k` inputs
 /// in pairs.
 size_t cgemm_packed_count_bf16(long n, long k);

@@ -7,13 +7,19 @@ let sgemmSplitThreshold = 1 << 21
 /// Row-major `C = alpha * op(A) * op(B) + beta * C` through single-threaded calls, one per
 /// thread on a block of C's rows (or of its columns when C is wide and short): on the AVX-512
 /// build, segwatch's own product (`cgemm_sgemm_avx512`) when `beta` is 0 or 1; else OpenBLAS.
+/// With `bfloat16` (only where `cpuRunsBFloat16`), untransposed operands with `alpha` 1 and
+/// `beta` 0 or 1 are multiplied in bfloat16 (`cgemm_sgemm_bf16`).
 func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
            b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
-           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, build: KernelSet.Product? = packedKernels) {
+           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, build: KernelSet.Product? = packedKernels,
+           bfloat16: Bool = false) {
     let ownProduct = build == .avx512 && (beta == 0 || beta == 1)
+    let halfProduct = bfloat16 && !transposeA && !transposeB && alpha == 1 && (beta == 0 || beta == 1)
     func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-        if ownProduct {
+        if halfProduct {
+            cgemm_sgemm_bf16(m, n, k, a, lda, b, ldb, beta == 1 ? 1 : 0, c, ldc)
+        } else if ownProduct {
             cgemm_sgemm_avx512(m, n, k, alpha, a, lda, transposeA ? 1 : 0, b, ldb, transposeB ? 1 : 0, beta == 1 ? 1 : 0, c, ldc)
         } else {
             cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
@@ -94,7 +100,8 @@ private func broadcastBatch(_ a: Tensor, _ b: Tensor) -> (shape: [Int], a: [Int]
 
 /// `torch.matmul` for operands of rank 2 or more: `[..., M, K] x [..., K, N] -> [..., M, N]`,
 /// batch dimensions broadcast. Strided and transposed views are passed to BLAS as they are.
-public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+/// With `bfloat16`, untransposed operands multiply in bfloat16 (`sgemm`'s).
+public func matmul(_ a: Tensor, _ b: Tensor, bfloat16: Bool = false) -> Tensor {
     precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank >= 2, got \(a.shape) and \(b.shape)")
     let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
     precondition(b.shape[b.rank - 2] == k, "matmul inner dimensions differ: \(a.shape) x \(b.shape)")
@@ -107,7 +114,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     if b.rank == 2, !aLayout.transposed, a.isContiguous {
         let result = Tensor(uninitialized: a.shape.dropLast() + [n])
         let rows = a.shape.dropLast().reduce(1, *)
-        if rows > 0, n > 0 { product(rows, n, k, a.pointer, aLayout, b.pointer, bLayout, result.pointer) }
+        if rows > 0, n > 0 { product(rows, n, k, a.pointer, aLayout, b.pointer, bLayout, result.pointer, bfloat16: bfloat16) }
         return result
     }
 
@@ -115,7 +122,8 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     guard m > 0, n > 0 else { return result }
     let aOffsets = offsets(shape: batch.shape, strides: batch.a), bOffsets = offsets(shape: batch.shape, strides: batch.b)
     func run(_ item: Int) {
-        product(m, n, k, a.pointer + aOffsets[item], aLayout, b.pointer + bOffsets[item], bLayout, result.pointer + item * m * n)
+        product(m, n, k, a.pointer + aOffsets[item], aLayout, b.pointer + bOffsets[item], bLayout, result.pointer + item * m * n,
+                bfloat16: bfloat16)
     }
     // Items shared out whole among the threads when each gets as many: no thread packs an
     // operand another thread also packs, and small products (a prompt's 56 rows) are not split.
@@ -130,13 +138,13 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
 
 private func product(_ m: Int, _ n: Int, _ k: Int,
                      _ a: UnsafePointer<Float>, _ aLayout: MatrixLayout,
-                     _ b: UnsafePointer<Float>, _ bLayout: MatrixLayout, _ c: UnsafeMutablePointer<Float>) {
+                     _ b: UnsafePointer<Float>, _ bLayout: MatrixLayout, _ c: UnsafeMutablePointer<Float>, bfloat16: Bool) {
     if k == 0 {
         c.update(repeating: 0, count: m * n)
         return
     }
     sgemm(m: m, n: n, k: k, a: a, lda: aLayout.leading, transposeA: aLayout.transposed,
-          b: b, ldb: bLayout.leading, transposeB: bLayout.transposed, c: c, ldc: n)
+          b: b, ldb: bLayout.leading, transposeB: bLayout.transposed, c: c, ldc: n, bfloat16: bfloat16)
 }
 
 /// `torch.nn.functional.linear`: `x [..., in]` times `weight [out, in]` transposed, plus `bias [out]`,
