@@ -49,8 +49,8 @@ struct BenchLive: ParsableCommand {
     @Option(help: "The segwatch binary that runs the daemon, to compare builds (default: this one).")
     var daemon: String?
 
-    @Option(help: "A camera setting of the configuration file to try, as KEY=VALUE (e.g. keyframe_slices=32, or labels=[\"person\"] in place of the bench's five labels). Repeatable.",
-            transform: cameraSetting)
+    @Option(help: "A setting of the configuration file to try, as KEY=VALUE: a camera's (e.g. keyframe_slices=32, or labels=[\"person\"] in place of the bench's five labels) or the engine's (e.g. clip_size=272, precision=\"bfloat16\"). Repeatable.",
+            transform: configSetting)
     var set: [String] = []
 
     @Flag(help: "Print one JSON object.")
@@ -69,7 +69,7 @@ struct BenchLive: ParsableCommand {
             (bench.cameras, bench.threads, bench.warmup, bench.seconds) = (1, threads, 0, seconds)
             (bench.media, bench.rtspServer) = (media, rtspServer)
             (bench.pointsPerSide, bench.discoveryGrid, bench.liveSettings) = (nil, nil, true)
-            bench.cameraSettings = set
+            bench.settings = set
             let run = try bench.run { text in
                 if !json { FileHandle.standardError.write(Data("bench live: \(text)\n".utf8)) }
             }
@@ -91,10 +91,10 @@ struct BenchLive: ParsableCommand {
 }
 
 /// `--set KEY=VALUE` as the configuration file's line `KEY = VALUE`.
-private func cameraSetting(_ setting: String) throws -> String {
+private func configSetting(_ setting: String) throws -> String {
     let parts = setting.split(separator: "=", maxSplits: 1)
     guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0 == "_" }), !parts[1].contains("\n") else {
-        throw ValidationError("--set takes KEY=VALUE, a camera key of the configuration file and its TOML value, not \(setting.debugDescription)")
+        throw ValidationError("--set takes KEY=VALUE, a camera or engine key of the configuration file and its TOML value, not \(setting.debugDescription)")
     }
     return "\(parts[0]) = \(parts[1])"
 }

@@ -3,16 +3,18 @@ import Foundation
 import Testing
 
 @Suite struct ServeBenchmarkTests {
-    // Guards `bench live --set`: a camera key the bench sets itself (its five labels) is
-    // replaced, not repeated (TOML refuses a key defined twice), and other keys are added.
+    // Guards `bench live --set`: a key the bench sets itself (its five labels, the engine's
+    // threads) is replaced, not repeated (TOML refuses a key defined twice), other keys are
+    // added, and the engine's keys go in [engine], the rest in every camera.
     @Test func aSettingReplacesTheBenchsOwn() throws {
         var bench = ServeBenchmark(sam: "sam.pt", clip: "clip", executable: "segwatch")
-        bench.cameraSettings = [#"labels = ["person"]"#, "keyframe_slices = 32"]
-        let text = bench.configText(names: ["one"], inputs: ["rtsp://127.0.0.1:8554/one"], port: 8080,
+        bench.settings = [#"labels = ["person"]"#, "keyframe_slices = 32", "clip_size = 272", "threads = 1"]
+        let text = bench.configText(names: ["one", "two"], inputs: ["rtsp://127.0.0.1:8554/one", "rtsp://127.0.0.1:8554/two"], port: 8080,
                                     folder: URL(fileURLWithPath: "/tmp"))
         let config = try ServiceConfig.parse(text, file: "bench.toml")
-        #expect(config.cameras.map(\.labels) == [["person"]])
-        #expect(config.cameras.map(\.analyzer.keyframeSlices) == [32])
+        #expect(config.cameras.map(\.labels) == [["person"], ["person"]])
+        #expect(config.cameras.map(\.analyzer.keyframeSlices) == [32, 32])
+        #expect(config.engine.clipSize == 272 && config.engine.threads == 1)
     }
 
     // Guards `bench live`'s stage_ms: each stage's seconds summed over the cameras, from the

@@ -31,9 +31,10 @@ public struct ServeBenchmark: Sendable {
     /// folder, or `storeURL`): its cost on the analysis rate.
     public var store = false
     public var storeURL: String?
-    /// Camera keys added as they are (`keyframe_slices = 32`, say), each replacing the bench's
-    /// own setting of that key (`labels`): settings to compare.
-    public var cameraSettings: [String] = []
+    /// Configuration lines added as they are, each replacing the bench's own setting of that
+    /// key: the engine's keys (`clip_size = 272`, `precision = "bfloat16"`) in `[engine]`, the
+    /// others in every `[[camera]]` (`keyframe_slices = 32`, `labels = [...]`): settings to compare.
+    public var settings: [String] = []
     /// The segwatch binary to run `serve` with.
     public var executable: String
 
@@ -187,13 +188,16 @@ public struct ServeBenchmark: Sendable {
     }
 
     func configText(names: [String], inputs: [String], port: Int, folder: URL) -> String {
+        let key = { (setting: String) in setting.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) ?? setting }
+        let chosen = Set(settings.map(key))
+        let engineSettings = settings.filter { EngineConfig.keys.contains(key($0)) }
+        let cameraSettings = settings.filter { !EngineConfig.keys.contains(key($0)) }
+        let engine = ["sam = \(tomlString(sam))", "clip = \(tomlString(clip))", "threads = \(threads)",
+                      "state_dir = \(tomlString(folder.appendingPathComponent("state").path))",
+                      "cache_dir = \(tomlString(folder.appendingPathComponent("cache").path))"]
         var text = """
             [engine]
-            sam = \(tomlString(sam))
-            clip = \(tomlString(clip))
-            threads = \(threads)
-            state_dir = \(tomlString(folder.appendingPathComponent("state").path))
-            cache_dir = \(tomlString(folder.appendingPathComponent("cache").path))
+            \((engine.filter { !chosen.contains(key($0)) } + engineSettings).joined(separator: "\n"))
 
             [engine.generator]
             \(pointsPerSide.map { "points_per_side = \($0)" } ?? "")
@@ -206,12 +210,10 @@ public struct ServeBenchmark: Sendable {
 
             \(store ? "[store]\nurl = \(tomlString(storeURL ?? folder.appendingPathComponent("tracks.sqlite").path))\n" : "")
             """
-        let key = { (setting: String) in setting.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) ?? setting }
-        let chosen = Set(cameraSettings.map(key))
         for (name, input) in zip(names, inputs) {
-            var settings = [#"labels = ["car", "person", "bicycle", "tree", "road"]"#, "tracked_min_iou = 0", "keyframe_below_iou = 0"]
-            settings += discoveryGrid.map { ["discovery_grid = \($0)"] } ?? []
-            settings += liveSettings ? ["keyframe_below_coverage = 0", "duplicate_iou = 1", "max_segments = 50"] : []
+            var own = [#"labels = ["car", "person", "bicycle", "tree", "road"]"#, "tracked_min_iou = 0", "keyframe_below_iou = 0"]
+            own += discoveryGrid.map { ["discovery_grid = \($0)"] } ?? []
+            own += liveSettings ? ["keyframe_below_coverage = 0", "duplicate_iou = 1", "max_segments = 50"] : []
             text += """
 
                 [[camera]]
@@ -219,7 +221,7 @@ public struct ServeBenchmark: Sendable {
                 input = \(tomlString(input))
                 fps = 0
                 json_out = \(tomlString(folder.appendingPathComponent("\(name).jsonl").path))
-                \((settings.filter { !chosen.contains(key($0)) } + cameraSettings).joined(separator: "\n"))
+                \((own.filter { !chosen.contains(key($0)) } + cameraSettings).joined(separator: "\n"))
 
                 """
         }
