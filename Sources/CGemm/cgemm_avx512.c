@@ -327,6 +327,44 @@ static long slivers(long rows) { return (rows + MR - 1) / MR; }
 /// Floats rounded up to whole 64-byte lines, so that each buffer carved from the workspace is aligned.
 static size_t lines(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
+/// A pass's queries `q` (`columns` rows `ldq` apart) transposed into `out [depth][NQ]`, the
+/// padding columns of its `width` panels zero, then scaled (as `scale * q`: the same bits).
+TARGET512 static void load_queries(const float *q, long ldq, long columns, long width, long depth, float scale, float *out) {
+    transpose(q, ldq, columns, depth, out, NQ);
+    __m512 scaled = _mm512_set1_ps(scale);
+    for (long i = 0; i < depth; i++) {
+        float *row = out + i * NQ;
+        for (long c = columns; c < width * NR; c++) row[c] = 0;
+        for (long w = 0; w < width; w++) _mm512_store_ps(row + w * NR, _mm512_mul_ps(scaled, _mm512_load_ps(row + w * NR)));
+    }
+}
+
+/// The scores `[keys][NQ]` of a pass replaced by their exponentials less each query's maximum
+/// (`max`, by panel), and each query's 1 / sum into `inverse`. A query whose every key is masked
+/// (terms of -infinity) gets zeros, as the tiled path gives them: its maximum taken as 0 (not
+/// -inf - -inf), its 1 / sum as 0.
+TARGET512 static void exponentiate(float *scores, long keys, long width, const __m512 max[GROUP], float *inverse) {
+    for (long w = 0; w < width; w++) {
+        __mmask16 masked = _mm512_cmp_ps_mask(max[w], _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+        __m512 top = _mm512_mask_mov_ps(max[w], masked, _mm512_setzero_ps()), sum = _mm512_setzero_ps();
+        for (long j = 0; j < keys; j++) {
+            __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), top));
+            _mm512_store_ps(scores + j * NQ + w * NR, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        _mm512_storeu_ps(inverse + w * NR, _mm512_maskz_div_ps((__mmask16)~masked, _mm512_set1_ps(1), sum));
+    }
+}
+
+/// A pass's `result [value dimension][NQ]`: each query's outputs times its 1 / sum, then
+/// transposed into its row of `out`.
+TARGET512 static void store_outputs(float *result, long value_depth, long width, const float *inverse, long columns, float *out, long ldo) {
+    for (long d = 0; d < value_depth; d++)
+        for (long w = 0; w < width; w++)
+            _mm512_store_ps(result + d * NQ + w * NR, _mm512_mul_ps(_mm512_load_ps(result + d * NQ + w * NR), _mm512_loadu_ps(inverse + w * NR)));
+    transpose(result, NQ, value_depth, columns, out, ldo);
+}
+
 TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, long value_depth, float scale,
                                            const float *terms, long ldt, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                                            float *out, long ldo) {
@@ -352,14 +390,7 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
 
     for (long q0 = 0; q0 < queries; q0 += NQ) {
         long columns = queries - q0 < NQ ? queries - q0 : NQ, width = (columns + NR - 1) / NR;
-        // q transposed, its padding columns zero, then scaled (as `scale * q`: the same bits).
-        transpose(q + q0 * ldq, ldq, columns, depth, packed_queries, NQ);
-        __m512 scaled = _mm512_set1_ps(scale);
-        for (long i = 0; i < depth; i++) {
-            float *row = packed_queries + i * NQ;
-            for (long c = columns; c < width * NR; c++) row[c] = 0;
-            for (long w = 0; w < width; w++) _mm512_store_ps(row + w * NR, _mm512_mul_ps(scaled, _mm512_load_ps(row + w * NR)));
-        }
+        load_queries(q + q0 * ldq, ldq, columns, width, depth, scale, packed_queries);
         __m512 max[GROUP];
         for (int w = 0; w < GROUP; w++) max[w] = _mm512_set1_ps(-INFINITY);
         for (long s = 0; s < key_slivers; s++) {
@@ -368,28 +399,13 @@ TARGET512 void cgemm_attention_head_avx512(long queries, long keys, long depth, 
             panel_tile_width(width, depth, packed_keys + s * MR * depth, packed_queries, key_terms, ldt, scores + s * MR * NQ, rows, max);
         }
         float inverse[NQ];
-        for (long w = 0; w < width; w++) {
-            // A query whose every key is masked (terms of -infinity) gets zeros, as the tiled
-            // path gives them: its maximum taken as 0 (not -inf - -inf), its 1 / sum as 0.
-            __mmask16 masked = _mm512_cmp_ps_mask(max[w], _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
-            __m512 top = _mm512_mask_mov_ps(max[w], masked, _mm512_setzero_ps()), sum = _mm512_setzero_ps();
-            for (long j = 0; j < keys; j++) {
-                __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), top));
-                _mm512_store_ps(scores + j * NQ + w * NR, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            _mm512_storeu_ps(inverse + w * NR, _mm512_maskz_div_ps((__mmask16)~masked, _mm512_set1_ps(1), sum));
-        }
+        exponentiate(scores, keys, width, max, inverse);
         // result = v^T p: value dimensions down, the queries across.
         for (long s = 0; s < value_slivers; s++) {
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
             panel_tile_width(width, keys, packed_values + (size_t)s * MR * keys, scores, NULL, 0, result + s * MR * NQ, rows, NULL);
         }
-        // Each query's outputs times its 1 / sum, then transposed into its row of `out`.
-        for (long d = 0; d < value_depth; d++)
-            for (long w = 0; w < width; w++)
-                _mm512_store_ps(result + d * NQ + w * NR, _mm512_mul_ps(_mm512_load_ps(result + d * NQ + w * NR), _mm512_loadu_ps(inverse + w * NR)));
-        transpose(result, NQ, value_depth, columns, out + q0 * ldo, ldo);
+        store_outputs(result, value_depth, width, inverse, columns, out + q0 * ldo, ldo);
     }
 }
 
@@ -474,9 +490,8 @@ void cgemm_sgemm_bf16(long m, long n, long k, const float *a, long lda, const fl
             for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
         return;
     }
-    // Columns per block: whole panels whose packed pairs take as many words as the float32
-    // product's packed B takes floats at most (768 KB).
-    long pairs = (k + 1) / 2, block = 196608 / pairs / NR * NR;
+    // Columns per block: whole panels whose packed pairs take at most B_BLOCK words.
+    long pairs = (k + 1) / 2, block = B_BLOCK / pairs / NR * NR;
     if (block < NR) block = NR;
     if (block > n) block = (n + NR - 1) / NR * NR;
     unsigned *packed = (unsigned *)cgemm_workspace_slot(WORKSPACE_OPERANDS, cgemm_packed_count_bf16(block, k));
@@ -563,13 +578,7 @@ TARGETBF16 void cgemm_attention_head_bf16(long queries, long keys, long depth, l
 
     for (long q0 = 0; q0 < queries; q0 += NQ) {
         long columns = queries - q0 < NQ ? queries - q0 : NQ, width = (columns + NR - 1) / NR;
-        transpose(q + q0 * ldq, ldq, columns, depth, queries_t, NQ);
-        __m512 scaled = _mm512_set1_ps(scale);
-        for (long i = 0; i < depth; i++) {
-            float *row = queries_t + i * NQ;
-            for (long c = columns; c < width * NR; c++) row[c] = 0;
-            for (long w = 0; w < width; w++) _mm512_store_ps(row + w * NR, _mm512_mul_ps(scaled, _mm512_load_ps(row + w * NR)));
-        }
+        load_queries(q + q0 * ldq, ldq, columns, width, depth, scale, queries_t);
         pack_row_pairs(queries_t, depth_pairs, width, packed_queries);
         __m512 max[GROUP];
         for (int w = 0; w < GROUP; w++) max[w] = _mm512_set1_ps(-INFINITY);
@@ -580,27 +589,14 @@ TARGETBF16 void cgemm_attention_head_bf16(long queries, long keys, long depth, l
                                   scores + s * MR * NQ, rows, max);
         }
         float inverse[NQ];
-        for (long w = 0; w < width; w++) {
-            // As the float32 head: a query whose every key is masked gets zeros.
-            __mmask16 masked = _mm512_cmp_ps_mask(max[w], _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
-            __m512 top = _mm512_mask_mov_ps(max[w], masked, _mm512_setzero_ps()), sum = _mm512_setzero_ps();
-            for (long j = 0; j < keys; j++) {
-                __m512 e = exp_nonpositive512(_mm512_sub_ps(_mm512_load_ps(scores + j * NQ + w * NR), top));
-                _mm512_store_ps(scores + j * NQ + w * NR, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            _mm512_storeu_ps(inverse + w * NR, _mm512_maskz_div_ps((__mmask16)~masked, _mm512_set1_ps(1), sum));
-        }
+        exponentiate(scores, keys, width, max, inverse);
         pack_row_pairs(scores, key_pairs, width, packed_scores);
         for (long s = 0; s < value_slivers; s++) {
             long rows = value_depth - s * MR < MR ? value_depth - s * MR : MR;
             panel_tile_bf16_width(width, key_pairs, packed_values + (size_t)s * MR * key_pairs, packed_scores, NULL, 0,
                                   result + s * MR * NQ, rows, NULL);
         }
-        for (long d = 0; d < value_depth; d++)
-            for (long w = 0; w < width; w++)
-                _mm512_store_ps(result + d * NQ + w * NR, _mm512_mul_ps(_mm512_load_ps(result + d * NQ + w * NR), _mm512_loadu_ps(inverse + w * NR)));
-        transpose(result, NQ, value_depth, columns, out + q0 * ldo, ldo);
+        store_outputs(result, value_depth, width, inverse, columns, out + q0 * ldo, ldo);
     }
 }
 

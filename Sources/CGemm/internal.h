@@ -9,6 +9,7 @@ enum {
     NR = 16, // columns per tile: a weight's panel of outputs
     KC_MAX = 768,     // inputs per block: a panel's block, 48 KB, streams from L2
     A_BLOCK = 163840, // floats of packed activations per block (640 KB: blocks within Zen 3's 512 KB L2 measured no faster)
+    B_BLOCK = 196608, // floats (or bfloat16 pairs) of B the general products pack per block of columns (768 KB: inside L2)
 };
 
 /// The size of the blocks `k` inputs are split into: equal, at most KC_MAX. Packing and both

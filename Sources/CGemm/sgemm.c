@@ -12,7 +12,6 @@
 #include <string.h>
 
 enum {
-    B_BLOCK = 196608,    // floats of packed B per block of columns (768 KB: inside a core's L2 beside the slivers)
     IN_PLACE_ROWS = 96,  // at most this many rows read B in place, unpacked
 };
 

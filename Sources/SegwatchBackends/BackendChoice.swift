@@ -84,9 +84,9 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// Linear layers' weights stored as float16 on a Vulkan device (half their memory and
     /// reads), the products summed in float32; within the float16 tolerance of the README.
     case float16
-    /// Linear layers' weights, and their inputs, rounded to bfloat16 on a CPU with AVX512_BF16
-    /// (twice the multiply-adds a cycle), the products summed in float32; within the bfloat16
-    /// tolerance of the README.
+    /// Linear layers, attention heads and matrix products multiplied in bfloat16 on a CPU with
+    /// AVX512_BF16 (twice the multiply-adds a cycle), their operands rounded to it and the
+    /// products summed in float32; within the bfloat16 tolerance of the README.
     case bfloat16
 
     /// `SEGWATCH_PRECISION`'s value, or float32 without it.

@@ -148,19 +148,9 @@ import Testing
             for h in 0..<heads {
                 let item = b * heads + h
                 for i in 0..<queries {
-                    var magnitude = 0.0
-                    var scores: [Double] = (0..<keys).map { j in
-                        var (dot, size) = (0.0, 0.0)
-                        for x in 0..<depth {
-                            let term = Double(qs[(item * queries + i) * depth + x]) * Double(ks[(item * keys + j) * depth + x])
-                            (dot, size) = (dot + term, size + abs(term))
-                        }
-                        let term = bs.map { Double($0[((biasRank == 3 ? h : item) * queries + i) * keys + j]) } ?? 0
-                        magnitude = max(magnitude, size + abs(term))
-                        return dot + term
-                    }
-                    let top = scores.max()!
-                    scores = scores.map { Foundation.exp($0 - top) }
+                    // q was scaled before it was rounded: a scale of 1 here.
+                    let (scores, magnitude) = Self.exponentials(qs, ks, bs, perHeadBias: biasRank == 3, scale: 1, item: item, head: h, query: i,
+                                                                queries: queries, keys: keys, depth: depth)
                     let sum = scores.reduce(0, +)
                     for d in 0..<valueDepth {
                         // The float32 head's bound for the scores' rounding, and each probability's
@@ -251,6 +241,26 @@ import Testing
         return Tensor(shape: [matrices, keys, padded], values: transposed)
     }
 
+    /// Query `query` of item `item` (batch * heads + head) of `qs` and `ks` (`[B, heads, N, depth]`,
+    /// flattened): its scores `scale q . k + bias` in double, exponentiated less their maximum, and
+    /// the largest of their magnitudes (the sizes of a score's terms, summed).
+    private static func exponentials(_ qs: [Float], _ ks: [Float], _ bs: [Float]?, perHeadBias: Bool, scale: Double, item: Int, head: Int,
+                                     query: Int, queries: Int, keys: Int, depth: Int) -> (values: [Double], magnitude: Double) {
+        var magnitude = 0.0
+        let scores: [Double] = (0..<keys).map { j in
+            var (dot, size) = (0.0, 0.0)
+            for x in 0..<depth {
+                let term = Double(qs[(item * queries + query) * depth + x]) * Double(ks[(item * keys + j) * depth + x])
+                (dot, size) = (dot + term, size + abs(term))
+            }
+            let term = bs.map { Double($0[((perHeadBias ? head : item) * queries + query) * keys + j]) } ?? 0
+            magnitude = max(magnitude, scale * size + abs(term))
+            return scale * dot + term
+        }
+        let top = scores.max()!
+        return (scores.map { Foundation.exp($0 - top) }, magnitude)
+    }
+
     /// `out` ([B, queries, heads * valueDepth]) within rounding of softmax(scale q k^T + bias) v in
     /// double (`bias` `[heads, Nq, Nk]` or `[B, heads, Nq, Nk]`).
     private func expectDoublePrecision(q: Tensor, k: Tensor, v: Tensor, scale: Float, bias: Tensor? = nil, _ out: [Float], _ name: String) {
@@ -265,19 +275,8 @@ import Testing
             for h in 0..<heads {
                 let item = b * heads + h
                 for i in 0..<queries {
-                    var magnitude = 0.0
-                    var scores: [Double] = (0..<keys).map { j in
-                        var (dot, size) = (0.0, 0.0)
-                        for x in 0..<depth {
-                            let term = Double(qs[(item * queries + i) * depth + x]) * Double(ks[(item * keys + j) * depth + x])
-                            (dot, size) = (dot + term, size + abs(term))
-                        }
-                        let term = bs.map { Double($0[((bias!.rank == 3 ? h : item) * queries + i) * keys + j]) } ?? 0
-                        magnitude = max(magnitude, Double(scale) * size + abs(term))
-                        return Double(scale) * dot + term
-                    }
-                    let top = scores.max()!
-                    scores = scores.map { Foundation.exp($0 - top) }
+                    let (scores, magnitude) = Self.exponentials(qs, ks, bs, perHeadBias: bias?.rank == 3, scale: Double(scale), item: item,
+                                                                head: h, query: i, queries: queries, keys: keys, depth: depth)
                     let sum = scores.reduce(0, +)
                     let bound = 8 * ulp * (2 * magnitude + 1) * spread
                     for d in 0..<valueDepth {

@@ -124,8 +124,8 @@ public struct ServeBenchmark: Sendable {
         let cuts = restart ? [0, seconds / 3, 2 * seconds / 3, seconds] : [0, seconds]
         var snapshots: [(time: DispatchTime, cameras: [CameraRecordFigures])] = []
         var metricsMs: [Double] = []
-        // Each stage's seconds summed over the cameras, at the window's first and last scrape.
-        var stages: (first: [String: Double], last: [String: Double])?
+        // The window's first and last scrape, for each stage's seconds over the window.
+        var scrapes: (first: String, last: String)?
         let windowStart = DispatchTime.now()
         for (index, cut) in cuts.enumerated() {
             while elapsed(since: windowStart) < cut {
@@ -134,8 +134,7 @@ public struct ServeBenchmark: Sendable {
                 let metrics = try httpRequest(host: "127.0.0.1", port: port, path: "/metrics")
                 guard metrics.status == 200 else { throw failure("/metrics answered \(metrics.status)") }
                 metricsMs.append(elapsed(since: asked) * 1000)
-                let seconds = stageSeconds(metrics.body)
-                stages = (stages?.first ?? seconds, seconds)
+                scrapes = (scrapes?.first ?? metrics.body, metrics.body)
                 Thread.sleep(forTimeInterval: max(0, min(0.5, cut - elapsed(since: windowStart))))
             }
             snapshots.append((.now(), try statuses(port: port)))
@@ -181,8 +180,9 @@ public struct ServeBenchmark: Sendable {
         // Per frame analyzed in the window, over all cameras: where an analyzed frame's time goes.
         let analyzed = snapshots.last!.cameras.map(\.analyzed).reduce(0, +) - snapshots[0].cameras.map(\.analyzed).reduce(0, +)
         var stageMsPerFrame: [String: Double] = [:]
-        if let stages, analyzed > 0 {
-            for (stage, total) in stages.last { stageMsPerFrame[stage] = (total - (stages.first[stage] ?? 0)) * 1000 / Double(analyzed) }
+        if let scrapes, analyzed > 0 {
+            let first = stageSeconds(scrapes.first)
+            for (stage, total) in stageSeconds(scrapes.last) { stageMsPerFrame[stage] = (total - (first[stage] ?? 0)) * 1000 / Double(analyzed) }
         }
         return Measured(cameras: cameras, peakRSS: peak, metricsMs: metricsMs, restart: restartFigures, stageMsPerFrame: stageMsPerFrame)
     }
