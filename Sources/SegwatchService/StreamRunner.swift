@@ -224,8 +224,12 @@ public final class StreamRunner: @unchecked Sendable {
                 metrics.record(analysis, liveTracks: analyzer.tracker.tracks.count)
                 // A keyframe's generator frees many small allocations of many sizes; what malloc
                 // keeps of them goes back to the system, so that weeks of keyframes do not leave
-                // the heap fragmented. A few milliseconds per keyframe.
-                if analysis.keyframe != nil { malloc_trim(0) }
+                // the heap fragmented, and so do the tensor buffers no frame took since the last
+                // keyframe (see `StoragePool`). A few milliseconds per keyframe.
+                if analysis.keyframe != nil {
+                    analyzer.labeler.backend.engine.storage.trim()
+                    malloc_trim(0)
+                }
                 let now = DispatchTime.now()
                 if let lastAnalysis {
                     // Smoothed over about ten analyses: a rate that a scrape can read at any time.

@@ -16,6 +16,13 @@ import Synchronization
 /// leaves no hole in malloc's heap (a mask's 768 KB logits would otherwise fragment it, and
 /// the resident size would creep up over a long run).
 ///
+/// What the cache holds follows the work of late, not its peak: `trim()` (a stream calls it at
+/// each keyframe) lets go of the buffers no request took since the last trim. The peak is
+/// timing's: the image encoder of the next frame and the decoder's batches run at once on
+/// their threads, and how their largest tensors overlap differs from frame to frame, so an
+/// extra buffer now and then would otherwise stay for good (RunMemoryTests saw 32 MB steps
+/// late in a run on a loaded machine), as would those of an hour with many tracks.
+///
 /// Each `CPUEngine` has one; tensors take their buffers from the current engine's.
 public final class StoragePool: Sendable {
 
@@ -33,6 +40,8 @@ public final class StoragePool: Sendable {
         // class's buffers are in the order they were returned, with the clock at that time.
         var free: [Int: [(address: UInt, returned: Int)]] = [:]
         var clock = 0
+        /// The clock at the last `trim()`: a buffer returned before it has not been taken since.
+        var trimmed = 0
         var statistics = Statistics()
     }
 
@@ -105,6 +114,27 @@ public final class StoragePool: Sendable {
             return evicted
         }
         for (address, count) in evicted { Self.release(UnsafeMutableRawPointer(bitPattern: address)!, count) }
+    }
+
+    /// Frees the cached buffers that no request took since the last trim (or since the pool
+    /// was made). Returns the bytes freed.
+    @discardableResult
+    public func trim() -> Int {
+        let stale = state.withLock { state -> [(UInt, Int)] in
+            defer { state.trimmed = state.clock }
+            var stale: [(UInt, Int)] = []
+            for (count, buffers) in state.free {
+                // In the order they were returned: the stale ones come first.
+                let old = buffers.prefix { $0.returned <= state.trimmed }
+                guard !old.isEmpty else { continue }
+                stale += old.map { ($0.address, count) }
+                state.free[count] = old.count == buffers.count ? nil : Array(buffers.dropFirst(old.count))
+                state.statistics.cachedBytes -= old.count * Self.bytes(count)
+            }
+            return stale
+        }
+        for (address, count) in stale { Self.release(UnsafeMutableRawPointer(bitPattern: address)!, count) }
+        return stale.reduce(0) { $0 + Self.bytes($1.1) }
     }
 
     /// Frees every cached buffer.

@@ -79,6 +79,31 @@ import Testing
         _ = (held, third)
     }
 
+    // Guards the resident size after a peak: a trim lets go of the buffers no request took
+    // since the last trim, keeps those taken since (and those in use), and the next request of
+    // a freed size is a new allocation.
+    @Test func trimFreesWhatNoRequestTookSinceTheLastTrim() {
+        let pool = StoragePool(limitBytes: 256 << 20)
+        let (small, medium, large) = (StoragePool.sizeClass(1000) * 4, StoragePool.sizeClass(100_000) * 4, StoragePool.sizeClass(300_000) * 4)
+        do {
+            let held = TensorStorage(count: 1000, zeroed: false, pool: pool)
+            do { _ = (TensorStorage(count: 100_000, zeroed: false, pool: pool), TensorStorage(count: 300_000, zeroed: false, pool: pool)) }
+            #expect(pool.trim() == 0 && pool.statistics.cachedBytes == medium + large, "both were returned after the pool was made")
+            do { _ = TensorStorage(count: 100_000, zeroed: false, pool: pool) }
+            #expect(pool.statistics.allocations == 3)
+            #expect(pool.trim() == large)
+            #expect(pool.statistics.cachedBytes == medium)
+            do { _ = TensorStorage(count: 100_000, zeroed: false, pool: pool) }
+            #expect(pool.statistics.allocations == 3, "a buffer taken since the last trim is kept")
+            do { _ = TensorStorage(count: 300_000, zeroed: false, pool: pool) }
+            #expect(pool.statistics.allocations == 4, "a freed buffer is allocated again")
+            _ = held
+        }
+        #expect(pool.trim() == 0, "each buffer was taken since the last trim")
+        #expect(pool.trim() == small + medium + large)
+        #expect(pool.statistics.cachedBytes == 0)
+    }
+
     // Guards the resident size of a long run: a large buffer the cache lets go of leaves the
     // process, even with small live allocations around it (with malloc it would stay, a hole
     // in the heap between them).

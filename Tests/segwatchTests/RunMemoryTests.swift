@@ -21,8 +21,13 @@ import Testing
     }
 
     // Guards flat memory: over the second half of 400 analyzed frames (tracks re-prompted each
-    // frame, a keyframe every 25), RSS grows by less than 0.05 MB a frame, the size of a
-    // leaked 160x120 frame, and stays within 32 MB of where that half started.
+    // frame, keyframes often), the resident size's floor (its least in each window of 25
+    // frames) grows by less than 0.05 MB a frame, the size of a leaked 160x120 frame, and by
+    // less than 16 MB in all. Floors, not every sample: the encoder of the next frame and the
+    // decoder's batches run at once, and where their largest tensors overlap an extra buffer is
+    // needed for a frame or two (transient peaks of up to 32 MB on a loaded machine); the pool
+    // gives it back at a keyframe. A leak, or a cache that keeps what a peak took, raises the
+    // floor.
     @Test func residentSizeStaysFlat() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -48,13 +53,18 @@ import Testing
         #expect(process.wait(timeout: 30) == 0, "\(process.errorOutput)")
         let second = samples.filter { $0.frames >= Double(frames / 2) && $0.frames < Double(frames) }
         try #require(second.count >= 50, "only \(second.count) samples in the second half")
-        let growth = Self.slope(second.map(\.frames), second.map(\.megabytes))
-        let rise = second.map(\.megabytes).max()! - second[0].megabytes
-        #expect(growth < 0.05, "RSS grows \(growth) MB per frame over the second half")
-        #expect(rise < 32, "RSS rose \(rise) MB over the second half")
+        let windows = stride(from: frames / 2, to: frames, by: 25).map { start in
+            second.filter { $0.frames >= Double(start) && $0.frames < Double(start + 25) }
+        }
+        try #require(windows.allSatisfy { !$0.isEmpty }, "a window of 25 frames without a sample")
+        let floors = windows.map { $0.map(\.megabytes).min()! }
+        let growth = Self.slope(windows.map { $0.map(\.frames).reduce(0, +) / Double($0.count) }, floors)
+        let rise = floors.max()! - floors[0]
+        #expect(growth < 0.05, "the resident size's floor grows \(growth) MB per frame over the second half: \(floors)")
+        #expect(rise < 16, "the resident size's floor rose \(rise) MB over the second half: \(floors)")
         let tracked = try String(contentsOfFile: folder.path("events.jsonl"), encoding: .utf8).components(separatedBy: "\"track\":").count - 1
         #expect(tracked > frames, "the run tracked too little to exercise the tracked frames (\(tracked) segment-track links)")
         print("RunMemoryTests: \(samples.count) samples, RSS \(samples.first!.megabytes) -> \(samples.last!.megabytes) MB, "
-              + "second-half slope \(growth) MB/frame, rise \(rise) MB")
+              + "floors \(floors.map { Int($0.rounded()) }) MB, slope \(growth) MB/frame, rise \(rise) MB, peak \(second.map(\.megabytes).max()!) MB")
     }
 }
