@@ -219,6 +219,13 @@ public struct ComputeBackend: Backend {
         }
     }
 
+    public var concurrentItems: Int {
+        switch kind {
+        case .cpu(let backend): backend.concurrentItems
+        case .vulkan(let backend): backend.concurrentItems
+        }
+    }
+
     public func synchronize() {
         if case .vulkan(let backend) = kind { backend.synchronize() }
     }

@@ -118,32 +118,34 @@ public struct Sam<B: Backend>: Sendable {
             let key = DecoderBatchKey(tokens: prompt.tokenCount, hasMask: prompt.maskInput != nil)
             if let g = groupOf[key] { groups[g].append(i) } else { groupOf[key] = groups.count; groups.append([i]) }
         }
-        // Transformer batches of at most `decoderBatch` prompts: larger ones only add memory traffic.
-        groups = groups.flatMap { group in
-            stride(from: 0, to: group.count, by: Self.decoderBatch).map { Array(group[$0..<min(group.count, $0 + Self.decoderBatch)]) }
-        }
+        // Transformer batches of at most `decoderBatch` prompts (larger ones only add memory
+        // traffic), as even as the backend's concurrent items allow.
+        let batches = groups.flatMap { evenBatches($0, atMost: Self.decoderBatch, items: backend.concurrentItems) }
+        let items = sharedOut(batches.map(\.count), items: backend.concurrentItems)
         // The image as rows of channels once for all batches, and, for the batches without mask
         // inputs, the first block's image side.
         let imageRows = maskDecoder.channelRows(embedding), grid = Array(backend.shape(embedding).suffix(2))
         let keyPE = promptEncoder.denseImagePETokens
         let shared = prompts.contains { $0.maskInput == nil }
             ? maskDecoder.imageSide(imageRows: imageRows, keyPE: keyPE, dense: promptEncoder.denseNoMask) : nil
-        // Batches run side by side where the backend can: on the CPU, one per thread, each op
-        // of a batch on its thread, instead of every op split over the threads in turn.
-        let results = Mutex([DecoderOutput<B.Value>?](repeating: nil, count: groups.count))
-        backend.concurrently(groups.count) { [groups] g in
-            let batch = groups[g].map { prompts[$0] }
-            let dense = promptEncoder.denseEmbeddings(batch)
-            let output = maskDecoder(imageRows: imageRows, grid: grid, keyPE: keyPE, sparse: promptEncoder.sparseEmbeddings(batch),
-                                     dense: dense ?? promptEncoder.denseNoMask, shared: dense == nil ? shared : nil, multimask: multimask)
-            results.withLock { $0[g] = output }
+        // Batches run side by side where the backend can: on the CPU, one item per thread, each
+        // op of its batches on that thread, instead of every op split over the threads in turn.
+        let results = Mutex([DecoderOutput<B.Value>?](repeating: nil, count: batches.count))
+        backend.concurrently(items.count) { [batches] item in
+            for b in items[item] {
+                let batch = batches[b].map { prompts[$0] }
+                let dense = promptEncoder.denseEmbeddings(batch)
+                let output = maskDecoder(imageRows: imageRows, grid: grid, keyPE: keyPE, sparse: promptEncoder.sparseEmbeddings(batch),
+                                         dense: dense ?? promptEncoder.denseNoMask, shared: dense == nil ? shared : nil, multimask: multimask)
+                results.withLock { $0[b] = output }
+            }
         }
         let outputs = results.withLock { $0.map { $0! } }
         if outputs.count == 1 { return outputs[0] }
         // Each prompt's row from its batch, back in the callers' order: one concatenation.
         var logits = [B.Value?](repeating: nil, count: prompts.count), ious = logits
-        for (group, out) in zip(groups, outputs) {
-            for (row, i) in group.enumerated() {
+        for (batch, out) in zip(batches, outputs) {
+            for (row, i) in batch.enumerated() {
                 logits[i] = backend.slice(out.lowResLogits, dim: 0, row..<row + 1)
                 ious[i] = backend.slice(out.iouPredictions, dim: 0, row..<row + 1)
             }
@@ -151,4 +153,26 @@ public struct Sam<B: Backend>: Sendable {
         return DecoderOutput(lowResLogits: backend.concat(logits.map { $0! }, dim: 0),
                              iouPredictions: backend.concat(ious.map { $0! }, dim: 0))
     }
+}
+
+/// `indices` cut into batches of at most `size`, their count a multiple of `items` when there
+/// is more than one, their sizes within one of each other: 9 prompts on two threads are 4 + 5,
+/// not 8 then 1 while the other thread waits; 17 are 4 + 4 + 4 + 5, not 8 + 8 + 1.
+func evenBatches(_ indices: [Int], atMost size: Int, items: Int) -> [[Int]] {
+    var count = (indices.count + size - 1) / size
+    if count > 1 { count = min((count + items - 1) / items * items, indices.count) }
+    return (0..<count).map { b in Array(indices[b * indices.count / count..<(b + 1) * indices.count / count]) }
+}
+
+/// The batches of `sizes` shared out over at most `items` items, each batch in turn from the
+/// largest to the item with the fewest prompts so far: each item's batches.
+func sharedOut(_ sizes: [Int], items: Int) -> [[Int]] {
+    guard sizes.count > 1, items > 1 else { return sizes.isEmpty ? [] : [Array(sizes.indices)] }
+    var shares = [[Int]](repeating: [], count: min(items, sizes.count)), loads = [Int](repeating: 0, count: shares.count)
+    for b in sizes.indices.sorted(by: { (sizes[$0], $1) > (sizes[$1], $0) }) {
+        let item = loads.indices.min { (loads[$0], $0) < (loads[$1], $1) }!
+        shares[item].append(b)
+        loads[item] += sizes[b]
+    }
+    return shares
 }

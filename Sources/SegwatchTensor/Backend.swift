@@ -115,6 +115,9 @@ public protocol Backend: Sendable {
     /// Runs `body` for each of `0..<count`, independent items of work, as the backend best
     /// overlaps them: the CPU gives each thread whole items, every op inside on that thread.
     func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void)
+    /// How many items `concurrently` runs at once: the CPU's threads, a device's one queue.
+    /// Work split into items takes as many of equal size, so that none waits on the longest.
+    var concurrentItems: Int { get }
 
     /// Waits until the work asked for so far has run. A device backend records ops and runs
     /// them when the host reads a result; a stage that ends in device values calls this so that
@@ -232,6 +235,8 @@ public struct CPUBackend: Backend {
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) {
         engine.run { parallelFor(count) { range in range.forEach(body) } }
     }
+
+    public var concurrentItems: Int { engine.threads }
 
     public func synchronize() {}
 

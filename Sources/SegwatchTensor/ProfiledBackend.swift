@@ -149,6 +149,7 @@ public struct ProfiledBackend<Base: Backend>: Backend {
     public var isDevice: Bool { base.isDevice }
     public var maximumValueBytes: Int { base.maximumValueBytes }
     public func concurrently(_ count: Int, _ body: @Sendable (Int) -> Void) { base.concurrently(count, body) }
+    public var concurrentItems: Int { base.concurrentItems }
     public func synchronize() { timed("synchronize") { base.synchronize() } }
     public func runOnHost<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try base.runOnHost(body) }
 }

@@ -145,6 +145,8 @@ public struct VulkanBackend: Backend {
         for item in 0..<count { body(item) }
     }
 
+    public var concurrentItems: Int { 1 }
+
     public func synchronize() {
         context.perform { () throws(VulkanError) in try context.stream.synchronize() }
     }
