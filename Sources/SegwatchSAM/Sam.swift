@@ -120,8 +120,9 @@ public struct Sam<B: Backend>: Sendable {
         }
         // Transformer batches of at most `decoderBatch` prompts (larger ones only add memory
         // traffic), as even as the backend's concurrent items allow.
-        let batches = groups.flatMap { evenBatches($0, atMost: Self.decoderBatch, items: backend.concurrentItems) }
-        let items = sharedOut(batches.map(\.count), items: backend.concurrentItems)
+        let concurrent = backend.concurrentItems
+        let batches = groups.flatMap { evenBatches($0, atMost: Self.decoderBatch, items: concurrent) }
+        let items = sharedOut(batches.map(\.count), items: concurrent)
         // The image as rows of channels once for all batches, and, for the batches without mask
         // inputs, the first block's image side.
         let imageRows = maskDecoder.channelRows(embedding), grid = Array(backend.shape(embedding).suffix(2))

@@ -189,7 +189,11 @@ public struct ServeBenchmark: Sendable {
 
     func configText(names: [String], inputs: [String], port: Int, folder: URL) -> String {
         let key = { (setting: String) in setting.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) ?? setting }
-        let chosen = Set(settings.map(key))
+        /// `own`'s lines less those whose key `chosen` sets, then `chosen`'s.
+        func merged(_ own: [String], _ chosen: [String]) -> [String] {
+            let keys = Set(chosen.map(key))
+            return own.filter { !keys.contains(key($0)) } + chosen
+        }
         let engineSettings = settings.filter { EngineConfig.keys.contains(key($0)) }
         let cameraSettings = settings.filter { !EngineConfig.keys.contains(key($0)) }
         let engine = ["sam = \(tomlString(sam))", "clip = \(tomlString(clip))", "threads = \(threads)",
@@ -197,7 +201,7 @@ public struct ServeBenchmark: Sendable {
                       "cache_dir = \(tomlString(folder.appendingPathComponent("cache").path))"]
         var text = """
             [engine]
-            \((engine.filter { !chosen.contains(key($0)) } + engineSettings).joined(separator: "\n"))
+            \(merged(engine, engineSettings).joined(separator: "\n"))
 
             [engine.generator]
             \(pointsPerSide.map { "points_per_side = \($0)" } ?? "")
@@ -221,7 +225,7 @@ public struct ServeBenchmark: Sendable {
                 input = \(tomlString(input))
                 fps = 0
                 json_out = \(tomlString(folder.appendingPathComponent("\(name).jsonl").path))
-                \((own.filter { !chosen.contains(key($0)) } + cameraSettings).joined(separator: "\n"))
+                \(merged(own, cameraSettings).joined(separator: "\n"))
 
                 """
         }
