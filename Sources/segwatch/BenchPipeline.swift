@@ -39,7 +39,10 @@ struct BenchPipeline: ParsableCommand {
             tracked frame (samples.rss_mb: after each); pool_cached_mb what the tensor buffer cache \
             holds at the end (samples.pool_cached_mb: after each tracked frame; samples.heap_mb: \
             malloc's heaps, in use or not). prompts_per_frame and keyframe_prompts count the mask \
-            decoder's prompts; with --keyframe-track-prompts, keyframe_recovered is the share of \
+            decoder's prompts; tracked_clip_share is the share of tracked frames that computed \
+            CLIP's dense features (some segment new, moved, unsettled or due), \
+            carried_per_tracked_frame the segments a tracked frame reported with an earlier \
+            embedding; with --keyframe-track-prompts, keyframe_recovered is the share of \
             the whole generator's masks (its --segments best) that a keyframe after the first \
             finds again at IoU >= 0.9.
             """)
@@ -54,6 +57,9 @@ struct BenchPipeline: ParsableCommand {
 
     @Option(help: "Frames to analyze, from the first.")
     var maxFrames = 20
+
+    @Option(help: "Analyze every Nth frame of the video (1: every frame). A live source is analyzed at the engine's rate: 25 replays a 25 fps camera analyzed once a second, with its motion between analyzed frames, the same frames every run.")
+    var every = 1
 
     @Option(help: "SAM checkpoint or model name (e.g. MobileSAM's mobile_sam.pt).", transform: ModelArgument.sam)
     var sam: String
@@ -84,6 +90,7 @@ struct BenchPipeline: ParsableCommand {
 
     func validate() throws {
         guard maxFrames > 0, labels > 0, segments > 0 else { throw ValidationError("--max-frames, --labels and --segments must be positive") }
+        guard (1...100_000).contains(every) else { throw ValidationError("--every must be in 1...100000, not \(every)") }
         guard (1...100_000).contains(keyframes.keyframeEvery) else { throw ValidationError("--keyframe-every must be in 1...100000") }
         guard (1...1024).contains(keyframes.keyframeSlices) else { throw ValidationError("--keyframe-slices must be in 1...1024") }
     }
@@ -130,9 +137,17 @@ struct BenchPipeline: ParsableCommand {
             var rss: [Double] = [], pooled: [Double] = [], heap: [Double] = []
             var segmentCounts: [Double] = [], prompts: [Double] = [], keyframePrompts: [Double] = []
             var recovered = 0, exactMasks = 0
+            // Tracked frames that computed CLIP's dense features, and segments that carried an
+            // earlier embedding over.
+            var clipFrames = 0, carried: [Double] = []
             let progress = Progress.onTerminal()
             for n in 0..<maxFrames {
                 var start = DispatchTime.now()
+                // The frames a live source would have dropped meanwhile: decoded, not timed.
+                if n > 0 {
+                    for _ in 1..<every { guard try runReporting({ try decoder.next() }) != nil else { break } }
+                    start = DispatchTime.now()
+                }
                 guard let frame = try runReporting({ try decoder.next() }) else { break }
                 let picture = RGBImage(frame)
                 let decodeMs = milliseconds(since: start)
@@ -150,6 +165,8 @@ struct BenchPipeline: ParsableCommand {
                     keyframeMs.append(total)
                 } else {
                     trackedMs.append(total)
+                    if t.clipDense > 0 { clipFrames += 1 }
+                    carried.append(Double(analysis.segments.count { $0.scoredPts != pts }))
                     rss.append(residentMegabytes())
                     pooled.append(poolMegabytes(backend.engine))
                     heap.append(heapMegabytes())
@@ -202,6 +219,9 @@ struct BenchPipeline: ParsableCommand {
             result["keyframes"] = .number(Double(keyframeMs.count))
             result["segments_per_frame"] = .number(mean(segmentCounts))
             result["prompts_per_frame"] = .number(mean(prompts))
+            result["tracked_clip_share"] = .number(trackedMs.isEmpty ? .nan : Double(clipFrames) / Double(trackedMs.count))
+            result["carried_per_tracked_frame"] = .number(mean(carried))
+            result["every"] = .number(Double(every))
             result["keyframe_prompts"] = .number(mean(keyframePrompts))
             if keyframes.keyframeTrackPrompts { result["keyframe_recovered"] = .number(exactMasks > 0 ? Double(recovered) / Double(exactMasks) : .nan) }
             result["labels"] = .number(Double(labels))

@@ -176,6 +176,31 @@ let segwatch: String = {
         #expect(bad.status != 0 && bad.errorOutput.contains("--batches"))
     }
 
+    // Guards bench pipeline's replay at a live rate: --every N analyzes frames 0, N, 2N ... and
+    // stops where the video does (bikes.mp4 has 250 frames: 0 and 200 of --every 200).
+    @Test func pipelineBenchAnalyzesEveryNthFrame() throws {
+        func bench(_ every: String, frames: String) throws -> ProcessResult {
+            try runProcess(segwatch, ["bench", "pipeline", "--video", Fixtures.media("bikes.mp4"),
+                                      "--sam", Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
+                                      "--clip", Fixtures.root.appendingPathComponent("clip_hf").path, "--clip-size", "64",
+                                      "--points-per-side", "2", "--segments", "4", "--labels", "3", "--every", every,
+                                      "--max-frames", frames, "--runs", "1", "--warmup", "0", "--json"], timeout: 300)
+        }
+        let past = try bench("200", frames: "3")
+        #expect(past.status == 0, "\(past.errorOutput)")
+        let end = try #require(try JSONSerialization.jsonObject(with: past.stdout) as? [String: Any])
+        #expect(end["frames"] as? Int == 2 && end["every"] as? Int == 200, "\(end)")
+        // Frames 0, 5 and 10: a keyframe, then two tracked frames.
+        let result = try bench("5", frames: "3")
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let object = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        #expect(object["frames"] as? Int == 3 && object["keyframes"] as? Int == 1, "\(object)")
+        let share = try #require(object["tracked_clip_share"] as? Double)
+        #expect((0...1).contains(share) && (object["carried_per_tracked_frame"] as? Double ?? -1) >= 0, "\(object)")
+        let bad = try bench("0", frames: "3")
+        #expect(bad.status != 0 && bad.errorOutput.contains("--every"))
+    }
+
     @Test func labelBenchReportsEveryStage() throws {
         let result = try runProcess(segwatch, ["bench", "label", "--sam", Fixtures.root.appendingPathComponent("mobile_sam/mobile_sam.pt").path,
                                                "--clip", Fixtures.root.appendingPathComponent("clip_hf").path,
