@@ -243,39 +243,6 @@ struct VideoAnalyzerTests {
         #expect(replay.agreeing == replay.pairs && replay.pairs > 100)
     }
 
-    // A frame that computes CLIP's dense features over the whole frame embeds every segment on
-    // it, the kept ones too (their pooling is all they cost then), so their refresh does not
-    // fall due on a later frame that needs no other: a replay of bikes.mp4 (every tenth frame)
-    // with windows off and segments re-embedded when their masks change (IoU below 0.9), which
-    // happens to some tracks on a frame and not to others.
-    @Test func aFrameThatPaysForTheDenseFeaturesRefreshesEverySegment() throws {
-        var analyzer = try analyzer(pointsPerSide: 4, boxNms: 1) {
-            $0.discoveryGrid = 4
-            $0.denseWindow = false
-            $0.keyframeEvery = 1000
-            $0.reembedEvery = 100
-            $0.reembedBelowIoU = 0.9
-            $0.duplicateIoU = 1
-        }
-        let decoder = try VideoDecoder(InputSpec(Fixtures.media("bikes.mp4")), options: DecodeOptions(layout: .rgb24))
-        var (n, kept, embeddingFrames, frames) = (0, 0, 0, 0)
-        while let frame = try decoder.next(), frames < 25 {
-            defer { n += 1 }
-            guard n % 10 == 0 else { continue }
-            let pts = Double(n) / 25
-            let analysis = try analyzer.analyze(RGBImage(height: frame.height, width: frame.width, pixels: frame.packedBytes()), pts: pts)
-            frames += 1
-            let scored = analysis.segments.map { $0.scoredPts == pts }
-            if analysis.timings.clipDense > 0 {
-                embeddingFrames += 1
-                #expect(scored.allSatisfy { $0 }, "frame \(n): \(scored.count { !$0 }) of \(scored.count) segments kept an embedding")
-            }
-            kept += scored.count { !$0 }
-        }
-        // Not vacuous: some frames kept embeddings, and some computed the features.
-        #expect(kept > 0 && embeddingFrames > 1 && embeddingFrames < frames, "kept \(kept), \(embeddingFrames) of \(frames) frames embedded")
-    }
-
     @Test func everyFrameIsAKeyframeAtAnIntervalOfOne() throws {
         var analyzer = try analyzer { $0.keyframeEvery = 1 }
         for n in 0..<3 {

@@ -257,35 +257,23 @@ public struct VideoAnalyzer<B: Backend>: Sendable {
         // The tracked segments whose label cannot be in doubt keep their last embedding; the
         // others are embedded on this frame's dense features, computed only if there are any.
         let tracks = Dictionary(uniqueKeysWithValues: tracker.tracks.map { ($0.id, $0) })
-        var kept = masks.indices.map { i in
+        let kept = masks.indices.map { i in
             reason == nil ? keptEmbedding(prompters[i], binaries[i], boxes[i], tracks: tracks) : nil
         }
-        var fresh = masks.indices.filter { kept[$0] == nil }
+        let fresh = masks.indices.filter { kept[$0] == nil }
         var embeddings = kept.map { $0?.embedding }
         var classifications = kept.map { $0?.classification }
         if !fresh.isEmpty {
-            let frame = (picture.height, picture.width)
-            let needed = fresh.compactMap { boxes[$0] }
-            let window = reason == nil && options.denseWindow && labeler.computesWindows ? denseWindow(around: needed, frame: frame) : nil
-            // Once the dense features are paid for, embedding a kept segment they cover costs
-            // only its pooling: those are embedded again too (nil: the whole frame covers all),
-            // so that their refresh does not fall due on a later frame that needs no other.
-            let refreshed = masks.indices.filter { i in
-                guard kept[i] != nil, let box = boxes[i] else { return false }
-                return window.map { denseWindow(around: needed + [box], frame: frame) == $0 } ?? true
-            }
-            fresh = (fresh + refreshed).sorted()
+            let window = reason == nil && options.denseWindow && labeler.computesWindows
+                ? denseWindow(around: fresh.compactMap { boxes[$0] }, frame: (picture.height, picture.width)) : nil
             let dense = encoded.dense ?? {
                 let dense = timed(&timings, \.clipDense) { labeler.denseFeatures(picture, window: window) }
                 timings.separateDINOv2(dense)
                 return dense
             }()
             let computed = try timed(&timings, \.embed) { try labeler.embedder.embed(dense, masks: fresh.map { masks[$0].rle }) }
-            // (A kept segment the pooling finds no patch for keeps what it had.)
-            for (i, embedding) in zip(fresh, computed) where embedding != nil || kept[i] == nil {
-                (embeddings[i], kept[i]) = (embedding, nil)
-            }
-            let scored = fresh.filter { kept[$0] == nil && embeddings[$0] != nil }
+            for (i, embedding) in zip(fresh, computed) { embeddings[i] = embedding }
+            let scored = fresh.filter { embeddings[$0] != nil }
             let results = try timed(&timings, \.classify) { try labeler.classifier.classify(scored.map { embeddings[$0]! }) }
             for (i, result) in zip(scored, results) { classifications[i] = result }
         }
