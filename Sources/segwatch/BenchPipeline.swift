@@ -142,12 +142,11 @@ struct BenchPipeline: ParsableCommand {
             var clipFrames = 0, carried: [Double] = []
             let progress = Progress.onTerminal()
             for n in 0..<maxFrames {
-                var start = DispatchTime.now()
                 // The frames a live source would have dropped meanwhile: decoded, not timed.
                 if n > 0 {
                     for _ in 1..<every { guard try runReporting({ try decoder.next() }) != nil else { break } }
-                    start = DispatchTime.now()
                 }
+                var start = DispatchTime.now()
                 guard let frame = try runReporting({ try decoder.next() }) else { break }
                 let picture = RGBImage(frame)
                 let decodeMs = milliseconds(since: start)
